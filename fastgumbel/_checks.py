@@ -1,0 +1,119 @@
+"""Argument validation shared by the public functions.
+
+Every check raises ``TypeError`` (wrong kind of object) or ``ValueError`` (right kind, bad
+value) with a message that names the argument and repeats the value it was given.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+
+import numpy as np
+from numpy.exceptions import AxisError
+
+FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+PRECISIONS = ("default", "high")
+
+
+def float_array(a, name):
+    """``a`` as a float16/32/64 ndarray (no copy when it already is one)."""
+    arr = np.asarray(a)
+    if arr.dtype not in FLOATS:
+        kind = {"i": "integer", "u": "unsigned integer", "b": "boolean", "c": "complex"}.get(
+            arr.dtype.kind, "non-float")
+        raise TypeError(f"{name} must be a float16, float32 or float64 array; got {kind} dtype "
+                        f"{arr.dtype} (convert with .astype(numpy.float32))")
+    return arr
+
+
+def compute_dtype(dtype):
+    """Kernels run in float32 or float64; float16 is computed in float32."""
+    return np.dtype(np.float64) if dtype == np.float64 else np.dtype(np.float32)
+
+
+def result_float_dtype(dtype, name="dtype"):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name} must be numpy.float16, float32 or float64; got {dtype!r}") from None
+    if dt not in FLOATS:
+        raise TypeError(f"{name} must be numpy.float16, float32 or float64; got {dt}")
+    return dt
+
+
+def axis_index(axis, ndim, name="axis"):
+    try:
+        a = operator.index(axis)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer; got {axis!r}") from None
+    if not -ndim <= a < ndim:
+        raise AxisError(f"{name}={axis} is out of range for an array of {ndim} dimension(s)")
+    return a % ndim
+
+
+def tau_value(tau, dtype, name="tau"):
+    """tau as a float that is finite and > 0 once rounded to ``dtype``."""
+    if isinstance(tau, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a positive real number; got {tau!r}")
+    if np.ndim(tau) != 0:
+        raise TypeError(f"{name} must be a scalar; got an array of shape {np.shape(tau)}")
+    try:
+        t = float(tau)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a positive real number; got {tau!r}") from None
+    if math.isnan(t) or t <= 0 or math.isinf(t):
+        raise ValueError(f"{name} must be a finite number > 0; got {tau!r}")
+    tc = np.dtype(dtype).type(t)
+    if not (0 < tc < np.inf) or tc < np.finfo(dtype).tiny:
+        raise ValueError(f"{name}={tau!r} is not a positive normal {np.dtype(dtype)} number")
+    return t
+
+
+def count(n, name, *, allow_none=False):
+    if n is None and allow_none:
+        return None
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{name} must be a non-negative integer; got {n!r}")
+    if n < 0:
+        raise ValueError(f"{name} must be >= 0; got {n}")
+    return int(n)
+
+
+def size_shape(size, name="size"):
+    if size is None:
+        return ()
+    try:
+        dims = (size,) if isinstance(size, numbers.Integral) else tuple(size)
+    except TypeError:
+        raise TypeError(f"{name} must be an int or a tuple of ints; got {size!r}") from None
+    for d in dims:
+        if isinstance(d, (bool, np.bool_)) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"{name} must be an int or a tuple of ints; got {size!r}")
+        if d < 0:
+            raise ValueError(f"{name} must not contain negative dimensions; got {size!r}")
+    return tuple(int(d) for d in dims)
+
+
+def precision_bits64(precision, dtype, name="precision"):
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ValueError(f"{name} must be 'default' or 'high'; got {precision!r}")
+    return precision == "high" or np.dtype(dtype) == np.float64
+
+
+def flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+def out_array(out, shape, dtype, name="out"):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray; got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {out.shape}; expected {tuple(shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} has dtype {out.dtype}; expected {np.dtype(dtype)}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    return out

@@ -1,0 +1,328 @@
+"""Scalar math, written once.
+
+Everything here is a plain function of scalars, compiled by Numba: inlined into the CPU
+kernels of :mod:`fastgumbel.cpu` (where LLVM vectorizes the loops around it) and meant to
+be compiled unchanged as CUDA device functions. Nothing here allocates or branches on
+data in a way that stops vectorization: choices are ``a if c else b`` selects.
+
+Contents
+--------
+- bit casts between floats and integers of the same width (LLVM ``bitcast``);
+- one Philox4x32-10 block (Random123), on 32-bit values held in ``uint64``;
+- the bits -> uniform -> Gumbel transforms of stream spec v1 (``docs/rng.md``);
+- ``log``/``exp`` for float32 and float64 as polynomial code (no libm calls, so the
+  loops vectorize on a Numba without SVML).
+
+The accuracy of the polynomial functions is measured by ``tests/test_scalar.py`` over the
+whole range the kernels use; the figures are in ``docs/rng.md``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic, overload
+
+__all__ = [
+    "philox_block", "gumbel_bits32", "gumbel_bits64", "uniform_bits32", "uniform_bits64",
+    "log_f32", "log_f64", "exp_f32", "exp_f64", "log_any", "exp_any",
+]
+
+_jit = njit(cache=True, nogil=True)
+
+# ----------------------------------------------------------------------------------------
+# bit casts
+
+
+def _bitcast(src, dst, width):
+    @intrinsic
+    def cast(typingctx, x):
+        if x != src:
+            return None
+        sig = dst(src)
+
+        def codegen(context, builder, signature, args):
+            target = ir.IntType(width) if isinstance(dst, types.Integer) else (
+                ir.FloatType() if width == 32 else ir.DoubleType())
+            return builder.bitcast(args[0], target)
+
+        return sig, codegen
+
+    return cast
+
+
+f32_as_i32 = _bitcast(types.float32, types.int32, 32)
+i32_as_f32 = _bitcast(types.int32, types.float32, 32)
+f64_as_i64 = _bitcast(types.float64, types.int64, 64)
+i64_as_f64 = _bitcast(types.int64, types.float64, 64)
+
+# ----------------------------------------------------------------------------------------
+# Philox4x32-10. 32-bit words are carried in uint64 and masked, so that Numba's integer
+# promotion never changes the arithmetic.
+
+_U = np.uint64
+MASK32 = _U(0xFFFFFFFF)
+SH32 = _U(32)
+SH31 = _U(31)
+SH63 = _U(63)
+ONE = _U(1)
+ZERO = _U(0)
+PHILOX_M0 = _U(0xD2511F53)
+PHILOX_M1 = _U(0xCD9E8D57)
+PHILOX_W0 = _U(0x9E3779B9)
+PHILOX_W1 = _U(0xBB67AE85)
+
+
+@_jit
+def philox_block(c0, c1, c2, c3, k0, k1):
+    """Philox4x32-10 of counter (c0..c3) under key (k0, k1); all uint64 < 2**32."""
+    for _ in range(10):
+        p0 = PHILOX_M0 * c0
+        p1 = PHILOX_M1 * c2
+        c0, c1, c2, c3 = ((p1 >> SH32) ^ c1 ^ k0), (p1 & MASK32), ((p0 >> SH32) ^ c3 ^ k1), (p0 & MASK32)
+        k0 = (k0 + PHILOX_W0) & MASK32
+        k1 = (k1 + PHILOX_W1) & MASK32
+    return c0, c1, c2, c3
+
+
+# ----------------------------------------------------------------------------------------
+# Polynomial log and exp.
+
+_F = np.float32
+_SQRTH_F32 = _F(0.70710678118654752440)
+_LN2_HI_F32 = _F(0.693359375)
+_LN2_LO_F32 = _F(-2.12194440e-4)
+_LOGP = [_F(c) for c in (7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
+                         1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1,
+                         3.3333331174e-1)]
+LP0, LP1, LP2, LP3, LP4, LP5, LP6, LP7, LP8 = _LOGP
+_HALF_F32 = _F(0.5)
+_ONE_F32 = _F(1.0)
+_I32_MANT = np.int32(0x007FFFFF)
+_I32_HALF = np.int32(0x3F000000)
+
+
+@_jit
+def log_f32(x):
+    """Natural log of a positive, normal, finite float32 (Cephes-style polynomial).
+
+    Range reduction by the exponent bits to m in [sqrt(1/2), sqrt(2)), then
+    ``f - f^2/2 + f^3 P(f)`` with f = m - 1 exact. Max error measured: docs/rng.md.
+    """
+    bits = f32_as_i32(x)
+    e = (bits >> np.int32(23)) - np.int32(126)
+    m = i32_as_f32(np.int32((bits & _I32_MANT) | _I32_HALF))  # in [0.5, 1)
+    small = m < _SQRTH_F32
+    e = e - np.int32(1) if small else e
+    f = (m + m - _ONE_F32) if small else (m - _ONE_F32)
+    z = f * f
+    p = ((((((((LP0 * f + LP1) * f + LP2) * f + LP3) * f + LP4) * f + LP5) * f + LP6) * f + LP7) * f
+         + LP8)
+    y = f * z * p
+    ef = _F(e)
+    y = y + ef * _LN2_LO_F32
+    y = y - _HALF_F32 * z
+    return (f + y) + ef * _LN2_HI_F32
+
+
+_D = np.float64
+_SQRT2 = _D(1.41421356237309504880)
+_LN2_HI = _D(6.93147180369123816490e-01)
+_LN2_LO = _D(1.90821492927058770002e-10)
+LG1 = _D(6.666666666666735130e-01)
+LG2 = _D(3.999999999940941908e-01)
+LG3 = _D(2.857142874366239149e-01)
+LG4 = _D(2.222219843214978396e-01)
+LG5 = _D(1.818357216161805012e-01)
+LG6 = _D(1.531383769920937332e-01)
+LG7 = _D(1.479819860511658591e-01)
+_I64_MANT = np.int64(0x000FFFFFFFFFFFFF)
+_I64_ONE = np.int64(0x3FF0000000000000)
+
+
+@_jit
+def log_f64(x):
+    """Natural log of a positive, normal, finite float64 (fdlibm-style, s = f/(2+f))."""
+    bits = f64_as_i64(x)
+    k = (bits >> np.int64(52)) - np.int64(1023)
+    m = i64_as_f64((bits & _I64_MANT) | _I64_ONE)  # in [1, 2)
+    big = m > _SQRT2
+    m = m * _D(0.5) if big else m
+    k = k + np.int64(1) if big else k
+    f = m - _D(1.0)
+    s = f / (_D(2.0) + f)
+    z = s * s
+    w = z * z
+    t1 = w * (LG2 + w * (LG4 + w * LG6))
+    t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)))
+    r = t2 + t1
+    hfsq = _D(0.5) * f * f
+    dk = _D(k)
+    return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
+
+
+_LOG2E_F32 = _F(1.44269504088896341)
+_EXP_LO_F32 = _F(-87.33654)   # below: result flushed to 0 (2**-126 is the smallest normal)
+_EXP_HI_F32 = _F(88.72283)    # above: +inf
+EP0, EP1, EP2, EP3, EP4, EP5 = (_F(c) for c in (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3,
+                                               4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1))
+
+
+@_jit
+def exp_f32(x):
+    """exp of a float32 (Cephes-style polynomial); 0 below -87.34, inf above 88.72, NaN kept."""
+    xc = _EXP_LO_F32 if x < _EXP_LO_F32 else x
+    xc = _EXP_HI_F32 if xc > _EXP_HI_F32 else xc
+    n = np.floor(xc * _LOG2E_F32 + _HALF_F32)
+    r = xc - n * _LN2_HI_F32
+    r = r - n * _LN2_LO_F32
+    p = (((((EP0 * r + EP1) * r + EP2) * r + EP3) * r + EP4) * r + EP5) * (r * r) + r + _ONE_F32
+    ni = np.int32(n)
+    # split the scale so that n = 128 (x just below the overflow bound) stays finite
+    h = np.int32(ni >> np.int32(1))
+    y = p * i32_as_f32(np.int32((h + np.int32(127)) << np.int32(23))) * i32_as_f32(
+        np.int32((ni - h + np.int32(127)) << np.int32(23)))
+    y = _F(0.0) if x < _EXP_LO_F32 else y
+    y = _F(np.inf) if x > _EXP_HI_F32 else y
+    return x if x != x else y
+
+
+_LOG2E = _D(1.4426950408889634073599)
+_EXP_C1 = _D(6.93145751953125e-1)
+_EXP_C2 = _D(1.42860682030941723212e-6)
+EXP_P0, EXP_P1, EXP_P2 = _D(1.26177193074810590878e-4), _D(3.02994407707441961300e-2), _D(
+    9.99999999999999999910e-1)
+EXP_Q0, EXP_Q1, EXP_Q2, EXP_Q3 = (_D(3.00198505138664455042e-6), _D(2.52448340349684104192e-3),
+                                  _D(2.27265548208155028766e-1), _D(2.00000000000000000009e0))
+_EXP_LO = _D(-708.3964185322641)  # below: flushed to 0 (2**-1022 is the smallest normal)
+_EXP_HI = _D(709.782712893384)
+
+
+@_jit
+def exp_f64(x):
+    """exp of a float64 (Cephes-style rational); 0 below -708.4, inf above 709.78, NaN kept."""
+    xc = _EXP_LO if x < _EXP_LO else x
+    xc = _EXP_HI if xc > _EXP_HI else xc
+    n = np.floor(xc * _LOG2E + _D(0.5))
+    r = xc - n * _EXP_C1
+    r = r - n * _EXP_C2
+    rr = r * r
+    px = r * ((EXP_P0 * rr + EXP_P1) * rr + EXP_P2)
+    q = ((EXP_Q0 * rr + EXP_Q1) * rr + EXP_Q2) * rr + EXP_Q3
+    e = _D(1.0) + _D(2.0) * (px / (q - px))
+    ni = np.int64(n)
+    # split the scale so that n = 1024 (x just below the overflow bound) stays finite
+    h = ni >> np.int64(1)
+    y = e * i64_as_f64((h + np.int64(1023)) << np.int64(52)) * i64_as_f64(
+        (ni - h + np.int64(1023)) << np.int64(52))
+    y = _D(0.0) if x < _EXP_LO else y
+    y = _D(np.inf) if x > _EXP_HI else y
+    return x if x != x else y
+
+
+def log_any(x):
+    """log_f32 for a float32 argument, log_f64 otherwise (chosen when Numba compiles)."""
+    raise NotImplementedError("log_any is only callable from compiled code")
+
+
+def exp_any(x):
+    """exp_f32 for a float32 argument, exp_f64 otherwise (chosen when Numba compiles)."""
+    raise NotImplementedError("exp_any is only callable from compiled code")
+
+
+@overload(log_any)
+def _log_any(x):
+    if x == types.float32:
+        return lambda x: log_f32(x)
+    return lambda x: log_f64(x)
+
+
+@overload(exp_any)
+def _exp_any(x):
+    if x == types.float32:
+        return lambda x: exp_f32(x)
+    return lambda x: exp_f64(x)
+
+
+# ----------------------------------------------------------------------------------------
+# Bits -> uniform -> Gumbel (stream spec v1, docs/rng.md).
+#
+# A w-bit word W is folded to its "distance from the nearer end": s = top bit of W,
+# M = W if s == 0 else ~W (so M < 2**(w-1)), and t = RN((2M + 1) * 2**-(w+1)), a number in
+# (0, 1/2) with full relative precision. The uniform is U = t (s = 0) or 1 - t (s = 1).
+# The Gumbel variate is g = -log(E) with E = -log(U), computed as E = -log(t) when s = 0 and
+# E = -log1p(-t) when s = 1, so both tails keep relative precision:
+#   w = 32: g in [-3.13, 22.87];  w = 64: g in [-3.8, 45.06].
+
+_TWO_M33 = _D(2.0 ** -33)
+_TWO_M65 = _D(2.0 ** -65)
+_ONE_MINUS_ULP_F32 = _F(1.0 - 2.0 ** -24)
+_ONE_MINUS_ULP_F64 = _D(1.0 - 2.0 ** -53)
+
+
+@_jit
+def _fold32(w):
+    s = w >> SH31
+    m = w ^ ((ZERO - s) & MASK32)
+    # (2m + 1) < 2**32 is exact in float64; one rounding to float32
+    t = _F(_D((m << ONE) | ONE) * _TWO_M33)
+    return s, t
+
+
+@_jit
+def _fold64(w):
+    s = w >> SH63
+    m = w ^ (ZERO - s)
+    t = _D((m << ONE) | ONE) * _TWO_M65  # one rounding (uint64 -> float64), scaling is exact
+    return s, t
+
+
+@_jit
+def _neg_log_or_log1m_f32(s, t):
+    """-log(t) if s == 0 else -log1p(-t), in float32, for t in (0, 1/2]."""
+    u = _ONE_F32 - t
+    c = (-t - (u - _ONE_F32)) / u          # rounding error of 1 - t, relative to u
+    a = u if s else t
+    corr = c if s else _F(0.0)
+    return -(log_f32(a) + corr)
+
+
+@_jit
+def _neg_log_or_log1m_f64(s, t):
+    u = _D(1.0) - t
+    c = (-t - (u - _D(1.0))) / u
+    a = u if s else t
+    corr = c if s else _D(0.0)
+    return -(log_f64(a) + corr)
+
+
+@_jit
+def gumbel_bits32(w):
+    """Standard Gumbel float32 from one 32-bit word (uint64 < 2**32)."""
+    s, t = _fold32(w)
+    return -log_f32(_neg_log_or_log1m_f32(s, t))
+
+
+@_jit
+def gumbel_bits64(w):
+    """Standard Gumbel float64 from one 64-bit word (uint64)."""
+    s, t = _fold64(w)
+    return -log_f64(_neg_log_or_log1m_f64(s, t))
+
+
+@_jit
+def uniform_bits32(w):
+    """Uniform float32 in the open interval (0, 1) from one 32-bit word."""
+    s, t = _fold32(w)
+    hi = _ONE_F32 - t
+    hi = _ONE_MINUS_ULP_F32 if hi > _ONE_MINUS_ULP_F32 else hi
+    return hi if s else t
+
+
+@_jit
+def uniform_bits64(w):
+    """Uniform float64 in the open interval (0, 1) from one 64-bit word."""
+    s, t = _fold64(w)
+    hi = _D(1.0) - t
+    hi = _ONE_MINUS_ULP_F64 if hi > _ONE_MINUS_ULP_F64 else hi
+    return hi if s else t

@@ -1,0 +1,427 @@
+"""Numba CPU backend: fused kernels over a 2-D C-contiguous ``(rows, K)`` view.
+
+Every kernel takes the global index of its first row (``row0``), the key words
+``(k0, k1, stream)`` and ``bits64`` (64 random bits per element: float64, or
+``precision="high"``), and regenerates the noise of each row chunk by chunk (``CHUNK``
+columns at a time, in a per-thread buffer) from stream spec v1: nothing depends on the
+thread count, and no input-sized temporary is allocated.
+
+Rows are independent: the work is parallel over rows (and, for the noise fills, over row
+chunks). Reductions inside a row run in a fixed order, so results are bit-identical for
+any number of threads.
+
+Kernels compile on first use (``cache=True``), not at import.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+from numba.extending import overload
+
+from ._scalar import (MASK32, SH32, exp_any, gumbel_bits32, gumbel_bits64, log_any, philox_block,
+                      uniform_bits32, uniform_bits64)
+
+__all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
+           "softmax_backward_rows", "concrete_rows"]
+
+#: Columns per chunk: a multiple of 4 (one Philox block gives 4 words).
+CHUNK = 2048
+
+_inline = njit(cache=True, nogil=True)
+_kernel = njit(parallel=True, cache=True, nogil=True)
+
+_U = np.uint64
+SOFT, LOG, HARD = 0, 1, 2
+
+
+def typed(value, arr):
+    """``value`` cast to the dtype of ``arr`` (compiled code only)."""
+    raise NotImplementedError
+
+
+def tiny_of(arr):
+    """Smallest positive normal number of ``arr``'s dtype (compiled code only)."""
+    raise NotImplementedError
+
+
+@overload(typed)
+def _typed(value, arr):
+    dt = arr.dtype
+    return lambda value, arr: dt(value)
+
+
+@overload(tiny_of)
+def _tiny_of(arr):
+    dt = arr.dtype
+    tiny = float(np.finfo(np.dtype(str(dt))).tiny)
+    return lambda arr: dt(tiny)
+
+
+@_inline
+def _words(k0, k1, stream, row, col0, n, bits64, wbuf):
+    """wbuf[:n] = the random word(s) of columns col0 .. col0+n-1 of ``row`` (col0 % 4 == 0).
+
+    32-bit mode: column c reads word c % 4 of counter (c // 4, stream, row_lo, row_hi).
+    64-bit mode: column c reads words 2(c % 2) (low half) and 2(c % 2) + 1 (high half) of
+    counter (c // 2, stream, row_lo, row_hi).
+    """
+    rlo = row & MASK32
+    rhi = row >> SH32
+    if bits64:
+        b0 = col0 // 2
+        for q in range((n + 1) // 2):
+            a0, a1, a2, a3 = philox_block(_U(b0 + q), stream, rlo, rhi, k0, k1)
+            wbuf[2 * q] = a0 | (a1 << SH32)
+            wbuf[2 * q + 1] = a2 | (a3 << SH32)
+    else:
+        b0 = col0 // 4
+        for q in range((n + 3) // 4):
+            a0, a1, a2, a3 = philox_block(_U(b0 + q), stream, rlo, rhi, k0, k1)
+            wbuf[4 * q] = a0
+            wbuf[4 * q + 1] = a1
+            wbuf[4 * q + 2] = a2
+            wbuf[4 * q + 3] = a3
+
+
+@_inline
+def _gumbel_chunk(k0, k1, stream, row, col0, n, bits64, wbuf, g):
+    """g[:n] = standard Gumbel noise of columns col0 .. col0+n-1 of ``row``."""
+    _words(k0, k1, stream, row, col0, n, bits64, wbuf)
+    if bits64:
+        for j in range(n):
+            g[j] = gumbel_bits64(wbuf[j])
+    else:
+        for j in range(n):
+            g[j] = gumbel_bits32(wbuf[j])
+
+
+@_inline
+def _uniform_chunk(k0, k1, stream, row, col0, n, bits64, wbuf, g):
+    _words(k0, k1, stream, row, col0, n, bits64, wbuf)
+    if bits64:
+        for j in range(n):
+            g[j] = uniform_bits64(wbuf[j])
+    else:
+        for j in range(n):
+            g[j] = uniform_bits32(wbuf[j])
+
+
+@_kernel
+def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale):
+    """out[r, c] = loc + scale * Gumbel (or a uniform) of element (row0 + r, c)."""
+    rows, K = out.shape
+    nch = (K + CHUNK - 1) // CHUNK
+    affine = not uniform and (loc != 0 or scale != 1)
+    lo = typed(loc, out)
+    sc = typed(scale, out)
+    for item in prange(rows * nch):
+        r = item // nch
+        c0 = (item % nch) * CHUNK
+        n = min(CHUNK, K - c0)
+        wbuf = np.empty(CHUNK, np.uint64)
+        seg = out[r, c0:c0 + n]
+        if uniform:
+            _uniform_chunk(k0, k1, stream, _U(row0 + r), c0, n, bits64, wbuf, seg)
+        else:
+            _gumbel_chunk(k0, k1, stream, _U(row0 + r), c0, n, bits64, wbuf, seg)
+            if affine:
+                for j in range(n):
+                    seg[j] = lo + sc * seg[j]
+
+
+@_inline
+def _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
+    """seg[:n] = x[c0:c0+n] + Gumbel noise; returns (max ignoring NaN, any NaN)."""
+    _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
+    m = typed(-np.inf, seg)
+    nan = False
+    for j in range(n):
+        v = xr[c0 + j] + seg[j]
+        seg[j] = v
+        m = v if v > m else m
+        nan |= v != v
+    return m, nan
+
+
+@_kernel
+def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
+    """Fused Gumbel-softmax of each row: soft (mode 0), log-soft (1) or hard one-hot (2).
+
+    With s = x + g and M = max(s): z = (s - M) / tau, e = exp(z), S = sum(e);
+    soft = e * (1 / S), log = z - log(S), hard = one-hot of the first argmax of soft.
+    Rows with a NaN give NaN; rows whose logits are all -inf give 0 (soft, hard) or -inf
+    (log). Returns the number of rows where max(s) is +inf (the caller raises).
+    """
+    rows, K = x.shape
+    t = typed(tau, out)
+    one = typed(1, out)
+    posinf = 0
+    for r in prange(rows):
+        wbuf = np.empty(CHUNK, np.uint64)
+        xr = x[r]
+        o = out[r]
+        row = _U(row0 + r)
+        M = typed(-np.inf, out)
+        nan = False
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, o[c0:c0 + n])
+            M = m if m > M else M
+            nan |= nn
+        if nan or M == np.inf:
+            if not nan:
+                posinf += 1
+            o[:] = np.nan
+            continue
+        if M == -np.inf:
+            if mode == LOG:
+                o[:] = -np.inf
+            else:
+                o[:] = 0
+            continue
+        S = typed(0, out)
+        if mode == LOG:
+            for j in range(K):
+                S += exp_any((o[j] - M) / t)
+            lse = log_any(S)
+            for j in range(K):
+                o[j] = (o[j] - M) / t - lse
+            continue
+        for j in range(K):
+            e = exp_any((o[j] - M) / t)
+            o[j] = e
+            S += e
+        inv = one / S
+        if mode == SOFT:
+            for j in range(K):
+                o[j] = o[j] * inv
+        else:
+            first = 0
+            for j in range(K):
+                if o[j] * inv == inv:
+                    first = j
+                    break
+            o[:] = 0
+            o[first] = 1
+    return posinf
+
+
+@_inline
+def _row_argmax(xr, K, k0, k1, stream, row, bits64, wbuf, gbuf):
+    """First argmax over columns of x + g for one noise row: (index, max, any NaN)."""
+    best = typed(-np.inf, gbuf)
+    bi = -1
+    nan = False
+    for c0 in range(0, K, CHUNK):
+        n = min(CHUNK, K - c0)
+        m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
+        nan |= nn
+        if m > best:
+            best = m
+            for j in range(n):
+                if gbuf[j] == m:
+                    bi = c0 + j
+                    break
+    return bi, best, nan
+
+
+@_kernel
+def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
+    """idx[r, d] = first argmax of x[r] + g(noise row (row0 + r) * D + d); D = idx.shape[1].
+
+    All -inf rows give -1. Returns (rows with NaN, rows whose max is +inf).
+    """
+    rows, K = x.shape
+    D = idx.shape[1]
+    nan_rows = 0
+    inf_rows = 0
+    for r in prange(rows):
+        wbuf = np.empty(CHUNK, np.uint64)
+        gbuf = np.empty(min(CHUNK, K), x.dtype)
+        row_nan = False
+        row_inf = False
+        for d in range(D):
+            bi, best, nan = _row_argmax(x[r], K, k0, k1, stream, _U((row0 + r) * D + d), bits64,
+                                        wbuf, gbuf)
+            idx[r, d] = -1 if best == -np.inf else bi
+            row_nan |= nan
+            row_inf |= best == np.inf
+        nan_rows += 1 if row_nan else 0
+        inf_rows += 1 if row_inf else 0
+    return nan_rows, inf_rows
+
+
+@_kernel
+def multinomial_rows(x, counts, n_draws, row0, k0, k1, stream, bits64):
+    """counts[r, :] = histogram of the n_draws Gumbel-max draws of ``argmax_rows`` (D = n)."""
+    rows, K = x.shape
+    nan_rows = 0
+    inf_rows = 0
+    for r in prange(rows):
+        wbuf = np.empty(CHUNK, np.uint64)
+        gbuf = np.empty(min(CHUNK, K), x.dtype)
+        c = counts[r]
+        c[:] = 0
+        row_nan = False
+        row_inf = False
+        for d in range(n_draws):
+            bi, best, nan = _row_argmax(x[r], K, k0, k1, stream, _U((row0 + r) * n_draws + d),
+                                        bits64, wbuf, gbuf)
+            row_nan |= nan
+            row_inf |= best == np.inf
+            if best == -np.inf or nan or best == np.inf:
+                break  # all masked: counts stay 0; NaN / +inf: the caller raises
+            c[bi] += 1
+        nan_rows += 1 if row_nan else 0
+        inf_rows += 1 if row_inf else 0
+    return nan_rows, inf_rows
+
+
+@_inline
+def _worse(va, ia, vb, ib):
+    """Is (va, ia) ranked below (vb, ib)? Larger value first, then smaller index."""
+    return va < vb or (va == vb and ia > ib)
+
+
+@_inline
+def _sift_down(hv, hi, size, pos):
+    while True:
+        a = 2 * pos + 1
+        if a >= size:
+            return
+        b = a + 1
+        c = b if (b < size and _worse(hv[b], hi[b], hv[a], hi[a])) else a
+        if _worse(hv[c], hi[c], hv[pos], hi[pos]):
+            hv[pos], hv[c] = hv[c], hv[pos]
+            hi[pos], hi[c] = hi[c], hi[pos]
+            pos = c
+        else:
+            return
+
+
+@_kernel
+def topk_rows(x, idx, row0, k0, k1, stream, bits64):
+    """idx[r, :k] = the k largest of x[r] + g, best first (ties: smaller index first).
+
+    The noise is that of ``argmax_rows`` with D = 1, so idx[:, 0] is ``gumbel_max``.
+    Categories with x + g = -inf are never chosen; missing slots are -1.
+    Returns (rows with NaN, rows with +inf).
+    """
+    rows, K = x.shape
+    k = idx.shape[1]
+    nan_rows = 0
+    inf_rows = 0
+    for r in prange(rows):
+        wbuf = np.empty(CHUNK, np.uint64)
+        gbuf = np.empty(min(CHUNK, K), x.dtype)
+        hv = np.empty(k, x.dtype)   # min-heap of the k best: root is the worst kept
+        hi = np.empty(k, np.int64)
+        size = 0
+        nan = False
+        top = typed(-np.inf, gbuf)
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            m, nn = _perturb_chunk(x[r], c0, n, k0, k1, stream, _U(row0 + r), bits64, wbuf, gbuf)
+            nan |= nn
+            top = m if m > top else top
+            for j in range(n):
+                v = gbuf[j]
+                if not v > -np.inf:   # -inf (masked) or NaN: never chosen
+                    continue
+                if size < k:
+                    # sift up
+                    pos = size
+                    hv[pos] = v
+                    hi[pos] = c0 + j
+                    size += 1
+                    while pos > 0:
+                        par = (pos - 1) // 2
+                        if _worse(hv[pos], hi[pos], hv[par], hi[par]):
+                            hv[pos], hv[par] = hv[par], hv[pos]
+                            hi[pos], hi[par] = hi[par], hi[pos]
+                            pos = par
+                        else:
+                            break
+                elif v > hv[0]:   # equal value: the new index is larger, so it ranks lower
+                    hv[0] = v
+                    hi[0] = c0 + j
+                    _sift_down(hv, hi, size, 0)
+        # pop worst-first into the tail of the output row
+        out = idx[r]
+        out[:] = -1
+        for p in range(size - 1, -1, -1):
+            out[p] = hi[0]
+            last = size - 1
+            hv[0] = hv[last]
+            hi[0] = hi[last]
+            size = last
+            _sift_down(hv, hi, size, 0)
+        nan_rows += 1 if nan else 0
+        inf_rows += 1 if top == np.inf else 0
+    return nan_rows, inf_rows
+
+
+@_kernel
+def softmax_backward_rows(G, y, gx, gtau, tau):
+    """Gradients of a soft Gumbel-softmax sample y = softmax((x + g) / tau).
+
+    gz = y * (G - <G, y>); gx = gz / tau; gtau[r] = -(1/tau) * sum(gz * log y).
+    ``gx`` may be ``y`` itself (each element is read before it is written).
+    """
+    rows, K = y.shape
+    t = typed(tau, gx)
+    tiny = tiny_of(gx)
+    for r in prange(rows):
+        Gr = G[r]
+        yr = y[r]
+        o = gx[r]
+        dot = typed(0, gx)
+        for j in range(K):
+            dot += Gr[j] * yr[j]
+        acc = typed(0, gx)
+        for j in range(K):
+            yj = yr[j]
+            gz = yj * (Gr[j] - dot)
+            ly = log_any(yj if yj > tiny else tiny)
+            acc += gz * ly
+            o[j] = gz / t
+        gtau[r] = -acc / t
+
+
+@_kernel
+def concrete_rows(y, logits, out, tau):
+    """Per-row part of the Concrete log-density, in float64:
+
+    sum(l) - (tau + 1) * sum(log y) - K * logsumexp(l - tau * log y).
+    Rows with any y <= 0 give -inf; NaN propagates.
+    """
+    rows, K = y.shape
+    for r in prange(rows):
+        yr = y[r]
+        lr = logits[r]
+        sum_l = 0.0
+        sum_ly = 0.0
+        M = -np.inf
+        outside = False
+        for j in range(K):
+            yj = float(yr[j])
+            outside |= yj <= 0.0
+            ly = 0.0 if yj <= 0.0 else math.log(yj)   # NaN propagates
+            lj = float(lr[j])
+            sum_l += lj
+            sum_ly += ly
+            a = lj - tau * ly
+            M = a if a > M else M
+        if outside:
+            out[r] = -np.inf
+            continue
+        if M == -np.inf or M == np.inf:
+            out[r] = sum_l - (tau + 1.0) * sum_ly - K * M
+            continue
+        S = 0.0
+        for j in range(K):
+            yj = float(yr[j])
+            S += math.exp(float(lr[j]) - tau * math.log(yj) - M)
+        out[r] = sum_l - (tau + 1.0) * sum_ly - K * (M + math.log(S))

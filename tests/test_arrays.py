@@ -1,0 +1,201 @@
+"""Array handling: shapes, axes, layouts, out=, empty arrays, masks, NaN/inf rows, threads."""
+import numba
+import numpy as np
+import pytest
+
+import fastgumbel as fg
+
+K = fg.Key(123, 4)
+
+
+def all_outputs(x, axis=-1, rng=K):
+    return {
+        "soft": fg.gumbel_softmax(x, 0.5, axis=axis, rng=rng),
+        "hard": fg.gumbel_softmax(x, 0.5, hard=True, axis=axis, rng=rng),
+        "log": fg.gumbel_log_softmax(x, 2.0, axis=axis, rng=rng),
+        "max": fg.gumbel_max(x, axis=axis, rng=rng),
+        "cat": fg.categorical(x, 3, axis=axis, rng=rng),
+        "mult": fg.multinomial(x, 7, axis=axis, rng=rng),
+        "topk": fg.gumbel_topk(x, 2, axis=axis, rng=rng),
+        "bwd": fg.gumbel_softmax_backward(np.ones_like(x), 0.5, logits=x, axis=axis, rng=rng)[0],
+    }
+
+
+def assert_same(a, b):
+    for name in a:
+        assert np.array_equal(a[name], b[name], equal_nan=a[name].dtype.kind == "f"), name
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layouts_give_the_same_result(fresh_logits, dtype):
+    base = fresh_logits((6, 10, 12), dtype)
+    ref = {ax: all_outputs(base, ax) for ax in (0, 1, 2)}
+    f = np.asfortranarray(base)
+    big = np.zeros((12, 10, 36), dtype)
+    big[::2, :, ::3] = base
+    strided = big[::2, :, ::3]
+    ro = base.copy()
+    ro.flags.writeable = False
+    for variant in (f, strided, ro):
+        for ax in (0, 1, 2):
+            assert_same(ref[ax], all_outputs(variant, ax))
+    # a negative axis means the same as its positive twin
+    assert_same(ref[1], all_outputs(base, -2))
+
+
+def test_noise_field_is_defined_on_the_moved_shape(fresh_logits):
+    x = fresh_logits((5, 8))
+    y0 = fg.gumbel_softmax(x, 1.0, axis=0, rng=K)
+    y1 = fg.gumbel_softmax(np.ascontiguousarray(x.T), 1.0, axis=-1, rng=K)
+    assert np.array_equal(y0, y1.T)
+
+
+@pytest.mark.parametrize("axis", [0, -1])
+def test_out_is_written_in_place(fresh_logits, axis):
+    x = fresh_logits((7, 9))
+    expect = fg.gumbel_softmax(x, 0.7, axis=axis, rng=K)
+    for out in (np.empty_like(x), np.empty_like(x, order="F"),
+                np.empty((14, 18), np.float32)[::2, ::2]):
+        r = fg.gumbel_softmax(x, 0.7, axis=axis, rng=K, out=out)
+        assert r is out and np.array_equal(out, expect)
+    # out may be the input itself
+    xx = x.copy()
+    fg.gumbel_softmax(xx, 0.7, axis=axis, rng=K, out=xx)
+    assert np.array_equal(xx, expect)
+    idx = np.empty(x.shape[1 if axis == 0 else 0], np.int64)
+    assert fg.gumbel_max(x, axis=axis, rng=K, out=idx) is idx
+    assert np.array_equal(idx, fg.gumbel_max(x, axis=axis, rng=K))
+    g = np.empty((3, 4), np.float64)
+    assert fg.gumbel(rng=K, out=g) is g
+    assert np.array_equal(g, fg.gumbel((3, 4), dtype=np.float64, rng=K))
+
+
+def test_out_keeps_other_memory_untouched():
+    x = np.zeros((4, 5), np.float32)
+    big = np.full((8, 10), 7.0, np.float32)
+    fg.gumbel_softmax(x, rng=K, out=big[::2, ::2])
+    assert (big[1::2] == 7).all() and (big[:, 1::2] == 7).all()
+
+
+def test_float16_in_float16_out(fresh_logits):
+    x = fresh_logits((5, 6), np.float16)
+    y = fg.gumbel_softmax(x, rng=K)
+    assert y.dtype == np.float16
+    assert np.array_equal(y, fg.gumbel_softmax(x.astype(np.float32), rng=K).astype(np.float16))
+    assert fg.gumbel(4, dtype=np.float16, rng=K).dtype == np.float16
+
+
+def test_lists_are_accepted():
+    y = fg.gumbel_softmax([[0.0, 1.0], [2.0, 3.0]], rng=K)
+    assert y.dtype == np.float64 and y.shape == (2, 2)
+
+
+def test_empty_arrays():
+    for shape in [(0, 5), (3, 0, 4), (0,)]:
+        x = np.zeros(shape, np.float32)
+        if x.shape[-1] == 0:
+            assert fg.gumbel_softmax(x, rng=K).shape == shape
+            with pytest.raises(ValueError, match="no categories"):
+                fg.gumbel_max(np.zeros((2, 0)), rng=K)
+            continue
+        assert fg.gumbel_softmax(x, rng=K).shape == shape
+        assert fg.gumbel_log_softmax(x, rng=K).shape == shape
+        assert fg.gumbel_max(x, rng=K).shape == shape[:-1]
+        assert fg.categorical(x, 4, rng=K).shape == shape[:-1] + (4,)
+        assert fg.multinomial(x, 4, rng=K).shape == shape
+        assert fg.gumbel_topk(x, 2, rng=K).shape == shape[:-1] + (2,)
+    assert fg.gumbel((0, 3), rng=K).shape == (0, 3)
+    assert fg.categorical(np.zeros((2, 3)), 0, rng=K).shape == (2, 0)
+    assert fg.gumbel_topk(np.zeros((2, 3)), 0, rng=K).shape == (2, 0)
+
+
+def test_scalar_size():
+    g = fg.gumbel(rng=K)
+    assert np.ndim(g) == 0 and g.dtype == np.float32
+    assert g == fg.gumbel(1, rng=K)[0]
+
+
+def test_single_category():
+    x = np.array([[0.3], [-5.0]])
+    assert (fg.gumbel_softmax(x, rng=K) == 1).all()
+    assert (fg.gumbel_log_softmax(x, rng=K) == 0).all()
+    assert (fg.gumbel_max(x, rng=K) == 0).all()
+    assert (fg.multinomial(x, 9, rng=K) == 9).all()
+
+
+def test_masked_categories_have_exactly_zero_probability():
+    x = np.zeros((5000, 6), np.float32)
+    x[:, [1, 4]] = -np.inf
+    y = fg.gumbel_softmax(x, 0.3, rng=K)
+    assert (y[:, [1, 4]] == 0).all() and np.allclose(y.sum(-1), 1)
+    assert (fg.gumbel_log_softmax(x, rng=K)[:, [1, 4]] == -np.inf).all()
+    d = fg.categorical(x, 20, rng=K)
+    assert not np.isin(d, [1, 4]).any()
+    t = fg.gumbel_topk(x, 6, rng=K)
+    assert (t[:, 4:] == -1).all() and not np.isin(t[:, :4], [1, 4]).any()
+
+
+def test_all_masked_rows():
+    x = np.array([[-np.inf, -np.inf, -np.inf], [0.0, 1.0, 2.0]], np.float32)
+    assert (fg.gumbel_softmax(x, rng=K)[0] == 0).all()
+    assert (fg.gumbel_softmax(x, hard=True, rng=K)[0] == 0).all()
+    assert (fg.gumbel_log_softmax(x, rng=K)[0] == -np.inf).all()
+    assert fg.gumbel_max(x, rng=K)[0] == -1
+    assert (fg.categorical(x, 4, rng=K)[0] == -1).all()
+    assert (fg.multinomial(x, 4, rng=K)[0] == 0).all()
+    assert (fg.gumbel_topk(x, 2, rng=K)[0] == -1).all()
+    gx, gt = fg.gumbel_softmax_backward(np.ones_like(x), 1.0, logits=x, rng=K)
+    assert (gx[0] == 0).all() and np.isfinite(gt)
+
+
+def test_nan_logits():
+    x = np.array([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]], np.float32)
+    for y in (fg.gumbel_softmax(x, rng=K), fg.gumbel_softmax(x, hard=True, rng=K),
+              fg.gumbel_log_softmax(x, rng=K)):
+        assert np.isnan(y[0]).all() and np.isfinite(y[1]).all()
+    for f in (lambda: fg.gumbel_max(x, rng=K), lambda: fg.categorical(x, 2, rng=K),
+              lambda: fg.multinomial(x, 2, rng=K), lambda: fg.gumbel_topk(x, 2, rng=K)):
+        with pytest.raises(ValueError, match="NaN in 1 row"):
+            f()
+
+
+def test_posinf_logits_raise():
+    x = np.array([[0.0, np.inf, 1.0]], np.float32)
+    for f in (lambda: fg.gumbel_softmax(x, rng=K), lambda: fg.gumbel_log_softmax(x, rng=K),
+              lambda: fg.gumbel_max(x, rng=K), lambda: fg.gumbel_topk(x, 1, rng=K),
+              lambda: fg.multinomial(x, 3, rng=K)):
+        with pytest.raises(ValueError, match=r"\+inf"):
+            f()
+
+
+def test_huge_logits_and_extreme_tau_stay_finite():
+    x = np.array([[3e38, -3e38, 0.0], [1e30, 1e30, -1e30]], np.float32)
+    for tau in (1e-4, 1.0, 1e4):
+        y = fg.gumbel_softmax(x, tau, rng=K)
+        ly = fg.gumbel_log_softmax(x, tau, rng=K)
+        assert np.isfinite(y).all() and np.allclose(y.sum(-1), 1)
+        assert not np.isnan(ly).any()
+
+
+def test_thread_count_does_not_change_any_bit(fresh_logits):
+    x = fresh_logits((257, 3000))
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = all_outputs(x)
+        one["noise"] = fg.gumbel((3, 70_000), rng=K)
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = all_outputs(x)
+        two["noise"] = fg.gumbel((3, 70_000), rng=K)
+    finally:
+        numba.set_num_threads(before)
+    assert_same(one, two)
+
+
+def test_rows_do_not_depend_on_their_neighbours(fresh_logits):
+    # a row's sample is a function of (key, global row, logits row) only
+    x = fresh_logits((20, 50))
+    y = fg.gumbel_softmax(x, rng=K)
+    x2 = x.copy()
+    x2[5:] = 0
+    assert np.array_equal(fg.gumbel_softmax(x2, rng=K)[:5], y[:5])
