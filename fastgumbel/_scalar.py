@@ -18,17 +18,24 @@ whole range the kernels use; the figures are in ``docs/rng.md``.
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core.errors import NumbaIRAssumptionWarning
 from numba.extending import intrinsic, overload
+
+# Inlining the dtype-dispatching overloads below trips a pedantic SSA check inside Numba
+# ("variable ... is not in scope"); the generated code is correct (tests/test_transform.py).
+warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 __all__ = [
     "philox_block", "gumbel_bits32", "gumbel_bits64", "uniform_bits32", "uniform_bits64",
     "log_f32", "log_f64", "exp_f32", "exp_f64", "log_any", "exp_any",
 ]
 
-_jit = njit(cache=True, nogil=True)
+_jit = njit(inline="always", cache=True, nogil=True, error_model="numpy")
 
 # ----------------------------------------------------------------------------------------
 # bit casts
@@ -64,6 +71,7 @@ _U = np.uint64
 MASK32 = _U(0xFFFFFFFF)
 SH32 = _U(32)
 SH31 = _U(31)
+MASK31 = _U(0x7FFFFFFF)
 SH63 = _U(63)
 ONE = _U(1)
 ZERO = _U(0)
@@ -157,7 +165,7 @@ def log_f64(x):
     t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)))
     r = t2 + t1
     hfsq = _D(0.5) * f * f
-    dk = _D(k)
+    dk = _D(np.int32(k))
     return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
 
 
@@ -210,7 +218,7 @@ def exp_f64(x):
     px = r * ((EXP_P0 * rr + EXP_P1) * rr + EXP_P2)
     q = ((EXP_Q0 * rr + EXP_Q1) * rr + EXP_Q2) * rr + EXP_Q3
     e = _D(1.0) + _D(2.0) * (px / (q - px))
-    ni = np.int64(n)
+    ni = np.int64(np.int32(n))
     # split the scale so that n = 1024 (x just below the overflow bound) stays finite
     h = ni >> np.int64(1)
     y = e * i64_as_f64((h + np.int64(1023)) << np.int64(52)) * i64_as_f64(
@@ -230,14 +238,14 @@ def exp_any(x):
     raise NotImplementedError("exp_any is only callable from compiled code")
 
 
-@overload(log_any)
+@overload(log_any, inline="always")
 def _log_any(x):
     if x == types.float32:
         return lambda x: log_f32(x)
     return lambda x: log_f64(x)
 
 
-@overload(exp_any)
+@overload(exp_any, inline="always")
 def _exp_any(x):
     if x == types.float32:
         return lambda x: exp_f32(x)
@@ -254,26 +262,42 @@ def _exp_any(x):
 # E = -log1p(-t) when s = 1, so both tails keep relative precision:
 #   w = 32: g in [-3.13, 22.87];  w = 64: g in [-3.8, 45.06].
 
-_TWO_M33 = _D(2.0 ** -33)
+_TWO_M33 = _D(2.0 ** -33)  # noqa: E305
 _TWO_M65 = _D(2.0 ** -65)
 _ONE_MINUS_ULP_F32 = _F(1.0 - 2.0 ** -24)
 _ONE_MINUS_ULP_F64 = _D(1.0 - 2.0 ** -53)
 
 
+# Words arrive as 32-bit integers; all integer work is done in int32 and every integer ->
+# float conversion goes through int32, the only width every x86 vector unit converts (AVX2
+# has no 64-bit integer <-> float instructions). The values are exactly those of the spec.
+
+_I = np.int32
+
+
 @_jit
 def _fold32(w):
-    s = w >> SH31
-    m = w ^ ((ZERO - s) & MASK32)
-    # (2m + 1) < 2**32 is exact in float64; one rounding to float32
-    t = _F(_D((m << ONE) | ONE) * _TWO_M33)
+    """(s, t) of one 32-bit word: s = top bit, t = RN32((2M + 1) * 2**-33)."""
+    wi = _I(w)
+    s = wi < _I(0)
+    m = ~wi if s else wi
+    # 2m + 1 < 2**32 is exact in float64; one rounding to float32
+    t = _F((_D(m) * _D(2.0) + _D(1.0)) * _TWO_M33)
     return s, t
 
 
 @_jit
-def _fold64(w):
-    s = w >> SH63
-    m = w ^ (ZERO - s)
-    t = _D((m << ONE) | ONE) * _TWO_M65  # one rounding (uint64 -> float64), scaling is exact
+def _fold64(lo, hi):
+    """(s, t) of the 64-bit word hi:lo: s = top bit, t = RN64((2M + 1) * 2**-65)."""
+    li = _I(lo)
+    hi_ = _I(hi)
+    s = hi_ < _I(0)
+    mh = ~hi_ if s else hi_          # < 2**31
+    ml = ~li if s else li            # all 32 bits
+    # 2M + 1 = 2**33 * mh + (4 * (ml >>> 1) + 2 * (ml & 1) + 1): both parts exact in float64,
+    # their sum rounded once
+    b = _D(_I((ml >> _I(1)) & _I(0x7FFFFFFF))) * _D(4.0) + _D(_I(ml & _I(1))) * _D(2.0) + _D(1.0)
+    t = (_D(mh) * _D(2.0 ** 33) + b) * _TWO_M65
     return s, t
 
 
@@ -298,15 +322,15 @@ def _neg_log_or_log1m_f64(s, t):
 
 @_jit
 def gumbel_bits32(w):
-    """Standard Gumbel float32 from one 32-bit word (uint64 < 2**32)."""
+    """Standard Gumbel float32 from one 32-bit word."""
     s, t = _fold32(w)
     return -log_f32(_neg_log_or_log1m_f32(s, t))
 
 
 @_jit
-def gumbel_bits64(w):
-    """Standard Gumbel float64 from one 64-bit word (uint64)."""
-    s, t = _fold64(w)
+def gumbel_bits64(lo, hi):
+    """Standard Gumbel float64 from the 64-bit word hi:lo (two 32-bit words)."""
+    s, t = _fold64(lo, hi)
     return -log_f64(_neg_log_or_log1m_f64(s, t))
 
 
@@ -320,9 +344,9 @@ def uniform_bits32(w):
 
 
 @_jit
-def uniform_bits64(w):
-    """Uniform float64 in the open interval (0, 1) from one 64-bit word."""
-    s, t = _fold64(w)
+def uniform_bits64(lo, hi):
+    """Uniform float64 in the open interval (0, 1) from the 64-bit word hi:lo."""
+    s, t = _fold64(lo, hi)
     hi = _D(1.0) - t
     hi = _ONE_MINUS_ULP_F64 if hi > _ONE_MINUS_ULP_F64 else hi
     return hi if s else t

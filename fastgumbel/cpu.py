@@ -29,8 +29,8 @@ __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_ro
 #: Columns per chunk: a multiple of 4 (one Philox block gives 4 words).
 CHUNK = 2048
 
-_inline = njit(cache=True, nogil=True)
-_kernel = njit(parallel=True, cache=True, nogil=True)
+_inline = njit(cache=True, nogil=True, error_model="numpy")
+_kernel = njit(parallel=True, cache=True, nogil=True, error_model="numpy")
 
 _U = np.uint64
 SOFT, LOG, HARD = 0, 1, 2
@@ -61,28 +61,24 @@ def _tiny_of(arr):
 
 @_inline
 def _words(k0, k1, stream, row, col0, n, bits64, wbuf):
-    """wbuf[:n] = the random word(s) of columns col0 .. col0+n-1 of ``row`` (col0 % 4 == 0).
+    """Fill the uint32 buffer ``wbuf`` with the Philox blocks covering columns col0 .. col0+n-1
+    of ``row`` (col0 % 4 == 0), four words per block in order.
 
-    32-bit mode: column c reads word c % 4 of counter (c // 4, stream, row_lo, row_hi).
-    64-bit mode: column c reads words 2(c % 2) (low half) and 2(c % 2) + 1 (high half) of
-    counter (c // 2, stream, row_lo, row_hi).
+    32-bit mode: column c is word c % 4 of counter (c // 4, stream, row_lo, row_hi), so
+    column col0 + j is wbuf[j]. 64-bit mode: column c is words 2(c % 2) (low half) and
+    2(c % 2) + 1 (high half) of counter (c // 2, stream, row_lo, row_hi), so column col0 + j
+    is wbuf[2j] (low) and wbuf[2j + 1] (high).
     """
     rlo = row & MASK32
     rhi = row >> SH32
-    if bits64:
-        b0 = col0 // 2
-        for q in range((n + 1) // 2):
-            a0, a1, a2, a3 = philox_block(_U(b0 + q), stream, rlo, rhi, k0, k1)
-            wbuf[2 * q] = a0 | (a1 << SH32)
-            wbuf[2 * q + 1] = a2 | (a3 << SH32)
-    else:
-        b0 = col0 // 4
-        for q in range((n + 3) // 4):
-            a0, a1, a2, a3 = philox_block(_U(b0 + q), stream, rlo, rhi, k0, k1)
-            wbuf[4 * q] = a0
-            wbuf[4 * q + 1] = a1
-            wbuf[4 * q + 2] = a2
-            wbuf[4 * q + 3] = a3
+    per = 2 if bits64 else 4
+    b0 = col0 // per
+    for q in range((n + per - 1) // per):
+        a0, a1, a2, a3 = philox_block(_U(b0 + q), stream, rlo, rhi, k0, k1)
+        wbuf[4 * q] = a0
+        wbuf[4 * q + 1] = a1
+        wbuf[4 * q + 2] = a2
+        wbuf[4 * q + 3] = a3
 
 
 @_inline
@@ -91,7 +87,7 @@ def _gumbel_chunk(k0, k1, stream, row, col0, n, bits64, wbuf, g):
     _words(k0, k1, stream, row, col0, n, bits64, wbuf)
     if bits64:
         for j in range(n):
-            g[j] = gumbel_bits64(wbuf[j])
+            g[j] = gumbel_bits64(wbuf[2 * j], wbuf[2 * j + 1])
     else:
         for j in range(n):
             g[j] = gumbel_bits32(wbuf[j])
@@ -102,7 +98,7 @@ def _uniform_chunk(k0, k1, stream, row, col0, n, bits64, wbuf, g):
     _words(k0, k1, stream, row, col0, n, bits64, wbuf)
     if bits64:
         for j in range(n):
-            g[j] = uniform_bits64(wbuf[j])
+            g[j] = uniform_bits64(wbuf[2 * j], wbuf[2 * j + 1])
     else:
         for j in range(n):
             g[j] = uniform_bits32(wbuf[j])
@@ -120,7 +116,7 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale):
         r = item // nch
         c0 = (item % nch) * CHUNK
         n = min(CHUNK, K - c0)
-        wbuf = np.empty(CHUNK, np.uint64)
+        wbuf = np.empty(2 * CHUNK, np.uint32)
         seg = out[r, c0:c0 + n]
         if uniform:
             _uniform_chunk(k0, k1, stream, _U(row0 + r), c0, n, bits64, wbuf, seg)
@@ -132,17 +128,72 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale):
 
 
 @_inline
+def _lane_sum(v, n):
+    """sum(v[:n]) in a fixed order (8 interleaved partial sums, then a tree): vectorizable
+    and independent of threads."""
+    z = typed(0, v)
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = z
+    n8 = n - n % 8
+    for j in range(0, n8, 8):
+        a0 += v[j]
+        a1 += v[j + 1]
+        a2 += v[j + 2]
+        a3 += v[j + 3]
+        a4 += v[j + 4]
+        a5 += v[j + 5]
+        a6 += v[j + 6]
+        a7 += v[j + 7]
+    for j in range(n8, n):
+        a0 += v[j]
+    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+
+
+@_inline
+def _max8(a0, a1, a2, a3, a4, a5, a6, a7):
+    a0 = a1 if a1 > a0 else a0
+    a2 = a3 if a3 > a2 else a2
+    a4 = a5 if a5 > a4 else a4
+    a6 = a7 if a7 > a6 else a6
+    a0 = a2 if a2 > a0 else a0
+    a4 = a6 if a6 > a4 else a4
+    return a4 if a4 > a0 else a0
+
+
+@_inline
 def _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
     """seg[:n] = x[c0:c0+n] + Gumbel noise; returns (max ignoring NaN, any NaN)."""
     _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
-    m = typed(-np.inf, seg)
-    nan = False
-    for j in range(n):
-        v = xr[c0 + j] + seg[j]
-        seg[j] = v
-        m = v if v > m else m
-        nan |= v != v
-    return m, nan
+    z = typed(-np.inf, seg)
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = z
+    nan = 0
+    n8 = n - n % 8
+    for j in range(0, n8, 8):
+        x0 = xr[c0 + j] + seg[j]
+        x1 = xr[c0 + j + 1] + seg[j + 1]
+        x2 = xr[c0 + j + 2] + seg[j + 2]
+        x3 = xr[c0 + j + 3] + seg[j + 3]
+        x4 = xr[c0 + j + 4] + seg[j + 4]
+        x5 = xr[c0 + j + 5] + seg[j + 5]
+        x6 = xr[c0 + j + 6] + seg[j + 6]
+        x7 = xr[c0 + j + 7] + seg[j + 7]
+        seg[j], seg[j + 1], seg[j + 2], seg[j + 3] = x0, x1, x2, x3
+        seg[j + 4], seg[j + 5], seg[j + 6], seg[j + 7] = x4, x5, x6, x7
+        a0 = x0 if x0 > a0 else a0
+        a1 = x1 if x1 > a1 else a1
+        a2 = x2 if x2 > a2 else a2
+        a3 = x3 if x3 > a3 else a3
+        a4 = x4 if x4 > a4 else a4
+        a5 = x5 if x5 > a5 else a5
+        a6 = x6 if x6 > a6 else a6
+        a7 = x7 if x7 > a7 else a7
+        nan |= ((x0 != x0) | (x1 != x1) | (x2 != x2) | (x3 != x3) | (x4 != x4) | (x5 != x5)
+                | (x6 != x6) | (x7 != x7))
+    for j in range(n8, n):
+        x0 = xr[c0 + j] + seg[j]
+        seg[j] = x0
+        a0 = x0 if x0 > a0 else a0
+        nan |= x0 != x0
+    return _max8(a0, a1, a2, a3, a4, a5, a6, a7), nan != 0
 
 
 @_kernel
@@ -159,7 +210,8 @@ def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
     one = typed(1, out)
     posinf = 0
     for r in prange(rows):
-        wbuf = np.empty(CHUNK, np.uint64)
+        wbuf = np.empty(2 * CHUNK, np.uint32)
+        ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
         xr = x[r]
         o = out[r]
         row = _U(row0 + r)
@@ -181,18 +233,21 @@ def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
             else:
                 o[:] = 0
             continue
-        S = typed(0, out)
         if mode == LOG:
-            for j in range(K):
-                S += exp_any((o[j] - M) / t)
+            # exponentials go through a chunk buffer: the row keeps s for the final pass
+            S = typed(0, out)
+            for c0 in range(0, K, CHUNK):
+                n = min(CHUNK, K - c0)
+                for j in range(n):
+                    ebuf[j] = exp_any((o[c0 + j] - M) / t)
+                S += _lane_sum(ebuf, n)
             lse = log_any(S)
             for j in range(K):
                 o[j] = (o[j] - M) / t - lse
             continue
         for j in range(K):
-            e = exp_any((o[j] - M) / t)
-            o[j] = e
-            S += e
+            o[j] = exp_any((o[j] - M) / t)
+        S = _lane_sum(o, K)
         inv = one / S
         if mode == SOFT:
             for j in range(K):
@@ -238,7 +293,7 @@ def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
     nan_rows = 0
     inf_rows = 0
     for r in prange(rows):
-        wbuf = np.empty(CHUNK, np.uint64)
+        wbuf = np.empty(2 * CHUNK, np.uint32)
         gbuf = np.empty(min(CHUNK, K), x.dtype)
         row_nan = False
         row_inf = False
@@ -260,7 +315,7 @@ def multinomial_rows(x, counts, n_draws, row0, k0, k1, stream, bits64):
     nan_rows = 0
     inf_rows = 0
     for r in prange(rows):
-        wbuf = np.empty(CHUNK, np.uint64)
+        wbuf = np.empty(2 * CHUNK, np.uint32)
         gbuf = np.empty(min(CHUNK, K), x.dtype)
         c = counts[r]
         c[:] = 0
@@ -314,7 +369,7 @@ def topk_rows(x, idx, row0, k0, k1, stream, bits64):
     nan_rows = 0
     inf_rows = 0
     for r in prange(rows):
-        wbuf = np.empty(CHUNK, np.uint64)
+        wbuf = np.empty(2 * CHUNK, np.uint32)
         gbuf = np.empty(min(CHUNK, K), x.dtype)
         hv = np.empty(k, x.dtype)   # min-heap of the k best: root is the worst kept
         hi = np.empty(k, np.int64)
@@ -377,16 +432,22 @@ def softmax_backward_rows(G, y, gx, gtau, tau):
         Gr = G[r]
         yr = y[r]
         o = gx[r]
+        buf = np.empty(min(CHUNK, K), gx.dtype)
         dot = typed(0, gx)
-        for j in range(K):
-            dot += Gr[j] * yr[j]
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            for j in range(n):
+                buf[j] = Gr[c0 + j] * yr[c0 + j]
+            dot += _lane_sum(buf, n)
         acc = typed(0, gx)
-        for j in range(K):
-            yj = yr[j]
-            gz = yj * (Gr[j] - dot)
-            ly = log_any(yj if yj > tiny else tiny)
-            acc += gz * ly
-            o[j] = gz / t
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            for j in range(n):
+                yj = yr[c0 + j]
+                gz = yj * (Gr[c0 + j] - dot)
+                buf[j] = gz * log_any(yj if yj > tiny else tiny)
+                o[c0 + j] = gz / t
+            acc += _lane_sum(buf, n)
         gtau[r] = -acc / t
 
 

@@ -11,25 +11,25 @@ from conftest import ref_gumbel, ref_uniform32
 @njit(cache=True)
 def _g32(w, out):
     for i in range(w.size):
-        out[i] = S.gumbel_bits32(np.uint64(w[i]))
+        out[i] = S.gumbel_bits32(np.uint32(w[i]))
 
 
 @njit(cache=True)
 def _g64(w, out):
     for i in range(w.size):
-        out[i] = S.gumbel_bits64(w[i])
+        out[i] = S.gumbel_bits64(np.uint32(w[i] & 0xFFFFFFFF), np.uint32(w[i] >> np.uint64(32)))
 
 
 @njit(cache=True)
 def _u32(w, out):
     for i in range(w.size):
-        out[i] = S.uniform_bits32(np.uint64(w[i]))
+        out[i] = S.uniform_bits32(np.uint32(w[i]))
 
 
 @njit(cache=True)
 def _u64(w, out):
     for i in range(w.size):
-        out[i] = S.uniform_bits64(w[i])
+        out[i] = S.uniform_bits64(np.uint32(w[i] & 0xFFFFFFFF), np.uint32(w[i] >> np.uint64(32)))
 
 
 @njit(cache=True)
