@@ -1,4 +1,4 @@
-"""Command line: ``python -m fastgumbel info | demo``."""
+"""Command line: ``python -m fastgumbel info | demo | bench``."""
 from __future__ import annotations
 
 import argparse
@@ -112,6 +112,14 @@ def demo(args):
     return 0 if pval > 1e-6 else 1
 
 
+def bench(args):
+    from fastgumbel import _bench
+
+    dtype = {"float32": np.float32, "float64": np.float64}[args.dtype]
+    _bench.main(args.rows, args.categories, dtype, args.repeats, args.threads)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m fastgumbel",
                                      description="fast, exact Gumbel sampling")
@@ -123,6 +131,13 @@ def main(argv=None):
     d.add_argument("--seed", type=int, default=2024, help="random seed (2024)")
     d.add_argument("--backend", default="auto", help="auto or cpu")
     d.set_defaults(func=demo)
+    b = sub.add_parser("bench", help="time fastgumbel against installed peers, side by side")
+    b.add_argument("--rows", type=int, default=4096)
+    b.add_argument("--categories", type=int, default=1024)
+    b.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    b.add_argument("--repeats", type=int, default=7)
+    b.add_argument("--threads", type=int, default=None, help="thread count (default: all)")
+    b.set_defaults(func=bench)
     args = parser.parse_args(argv)
     return args.func(args)
 

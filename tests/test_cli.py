@@ -34,3 +34,10 @@ def test_demo_rejects_bad_options():
 def test_chi2_tail_matches_scipy():
     for x, k in [(0.5, 1), (3, 2), (9, 9), (30, 9), (100, 50), (1e-3, 4), (200, 9)]:
         assert abs(_chi2_sf(x, k) - stats.chi2.sf(x, k)) <= 1e-12 + 1e-9 * stats.chi2.sf(x, k)
+
+
+def test_bench_small():
+    code, out = run("bench", "--rows", "64", "--categories", "128", "--repeats", "2")
+    assert code == 0, out
+    for case in ("gumbel_softmax soft", "gumbel_max", "gumbel noise", "forward + backward"):
+        assert case in out

@@ -1,0 +1,95 @@
+"""Side-by-side timing against peers, measured alternately in one run (``python -m fastgumbel
+bench``). Peers that are not installed are left out; nothing here imports them otherwise."""
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import numpy as np
+
+
+def _median_alternating(fns, repeats):
+    """Run each callable once as warm-up, then ``repeats`` rounds of one call each, in turn."""
+    for f in fns.values():
+        f()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, f in fns.items():
+            t = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t)
+    return {name: float(np.median(ts)) for name, ts in times.items()}
+
+
+def cases(rows, K, dtype):
+    """{case: {impl: callable}}; the first impl of each case is fastgumbel."""
+    import fastgumbel as fg
+
+    rs = np.random.default_rng(0)
+    x = rs.standard_normal((rows, K)).astype(dtype)
+    out = np.empty_like(x)
+    g = rs.standard_normal((rows, K)).astype(dtype)
+    key = fg.Key(1)
+    c = {
+        "gumbel_softmax soft": {"fastgumbel": lambda: fg.gumbel_softmax(x, 1.0, rng=key, out=out)},
+        "gumbel_softmax hard": {"fastgumbel": lambda: fg.gumbel_softmax(x, 1.0, hard=True, rng=key,
+                                                                        out=out)},
+        "gumbel_max": {"fastgumbel": lambda: fg.gumbel_max(x, rng=key)},
+        "gumbel noise": {"fastgumbel": lambda: fg.gumbel(x.shape, dtype=dtype, rng=key, out=out),
+                         "numpy Generator.gumbel": lambda: np.random.default_rng(0).gumbel(
+                             size=x.shape).astype(dtype, copy=False)},
+        "forward + backward": {"fastgumbel": lambda: fg.gumbel_softmax_backward(
+            g, 1.0, y_soft=fg.gumbel_softmax(x, 1.0, rng=key, out=out))},
+    }
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+        import torch.nn.functional as F
+
+        xt = torch.from_numpy(x)
+        gt = torch.from_numpy(g)
+        xg = xt.clone().requires_grad_(True)
+
+        def torch_fwd_bwd():
+            y = F.gumbel_softmax(xg, 1.0)
+            y.backward(gt)
+            xg.grad = None
+
+        c["gumbel_softmax soft"]["torch F.gumbel_softmax"] = lambda: F.gumbel_softmax(xt, 1.0)
+        c["gumbel_softmax hard"]["torch F.gumbel_softmax(hard)"] = lambda: F.gumbel_softmax(
+            xt, 1.0, hard=True)
+        c["gumbel_max"]["torch (x - exponential_().log()).argmax"] = lambda: (
+            xt - torch.empty_like(xt).exponential_().log()).argmax(-1)
+        c["forward + backward"]["torch autograd"] = torch_fwd_bwd
+    c["memory floor"] = {"np.copyto": lambda: np.copyto(out, x)}
+    return c
+
+
+def run(rows=4096, K=1024, dtype=np.float32, repeats=7, threads=None):
+    import numba
+
+    if threads is not None:
+        numba.set_num_threads(threads)
+        if importlib.util.find_spec("torch") is not None:
+            import torch
+            torch.set_num_threads(threads)
+    table = []
+    allcases = cases(rows, K, dtype)
+    floor = _median_alternating(allcases.pop("memory floor"), repeats)["np.copyto"]
+    for case, impls in allcases.items():
+        t = _median_alternating(impls, repeats)
+        ours = t["fastgumbel"]
+        for name, secs in t.items():
+            table.append((case, name, secs, secs / ours, floor / secs))
+    return table, floor
+
+
+def main(rows, K, dtype, repeats, threads):
+    import numba
+
+    table, floor = run(rows, K, dtype, repeats, threads)
+    print(f"{rows}x{K} {np.dtype(dtype)}, threads={numba.get_num_threads()}, "
+          f"median of {repeats} alternating runs; np.copyto {floor * 1e3:.2f} ms")
+    print(f"{'case':<22} {'implementation':<42} {'ms':>9} {'vs ours':>9} {'copy/this':>10}")
+    for case, name, secs, ratio, frac in table:
+        shown = "1.0" if name == "fastgumbel" else f"{ratio:.1f}x"
+        print(f"{case:<22} {name:<42} {secs * 1e3:>9.2f} {shown:>9} {frac:>10.3f}")
