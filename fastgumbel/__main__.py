@@ -58,6 +58,8 @@ def info(_args):
     print(f"numpy           {np.__version__}")
     print(f"numba           {numba.__version__}")
     print(f"threads         {numba.get_num_threads()} (layer: {numba.threading_layer()})")
+    from fastgumbel import _threading
+    print(f"thread setup    {_threading.status}")
     for b in KNOWN_BACKENDS[1:]:
         state = "available" if b in AVAILABLE_BACKENDS else "not in this version"
         print(f"{'backend ' + b:<16}{state}")

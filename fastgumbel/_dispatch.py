@@ -31,6 +31,9 @@ def load(name):
     """Import a backend module once and cache it."""
     mod = _loaded.get(name)
     if mod is None:
+        if name == "cpu":   # before Numba starts its thread pool: prefer fork-safe TBB
+            from . import _threading
+            _threading.configure()
         mod = _loaded[name] = importlib.import_module(_MODULES[name])
     return mod
 
