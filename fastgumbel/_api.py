@@ -71,7 +71,10 @@ def _alloc(out, moved_shape, axis, dtype, kdtype, inputs, name="out"):
 
         def finish():
             res = place(buf.reshape(moved_shape))
-            return res if kdtype == dtype else res.astype(dtype)
+            if kdtype == dtype:
+                return res
+            with np.errstate(over="ignore"):   # float16 log-probabilities below -65504: -inf
+                return res.astype(dtype)
 
         return buf, finish
     chk.out_array(out, final, dtype, name)
@@ -82,7 +85,8 @@ def _alloc(out, moved_shape, axis, dtype, kdtype, inputs, name="out"):
     buf = np.empty((rows, cols), kdtype)
 
     def finish_copy():
-        np.copyto(place_back, buf.reshape(moved_shape), casting="unsafe")
+        with np.errstate(over="ignore"):
+            np.copyto(place_back, buf.reshape(moved_shape), casting="unsafe")
         return out
 
     return buf, finish_copy
@@ -115,11 +119,18 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, sc
     kdt = chk.compute_dtype(dt)
     key = resolve_key(rng)
     moved = shape if shape else (1,)
-    buf, finish = _alloc(out, moved, None, dt, kdt, ())
+    target = out
+    if out is not None and not shape:      # a 0-d out holds the one sample
+        chk.out_array(out, (), dt)
+        target = out[np.newaxis]
+    buf, finish = _alloc(target, moved, None, dt, kdt, ())
     if buf.size:
         cpu.fill_noise(buf, 0, *_key_args(key), bits64, uniform, float(loc), float(scale))
-    res = finish()
-    return res.reshape(()) [()] if (not shape and out is None) else res
+    res = finish() if out is None else (finish(), out)[1]
+    if uniform and dt == np.float16:
+        # rounding a float32 uniform to float16 (11 bits) can give 0 or 1: keep (0, 1) open
+        np.clip(res, np.float16(2.0**-24), np.float16(1 - 2.0**-11), out=res)
+    return res.reshape(())[()] if (not shape and out is None) else res
 
 
 def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, precision="default",
