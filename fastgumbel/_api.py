@@ -209,6 +209,8 @@ def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=No
     if not arr_params:
         return _noise(size, dtype, rng, like, out, precision, backend, False, float(loc),
                       float(scale))
+    if out is not None and not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
     shape = chk.size_shape(size) if size is not None else (
         out.shape if isinstance(out, np.ndarray) else np.broadcast_shapes(loc_a.shape,
                                                                           scale_a.shape))
@@ -363,7 +365,7 @@ def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision
     >>> d.shape, int(d.min()) >= 0, int(d.max()) <= 4
     ((2, 1000), True, True)
     """
-    if method != "gumbel":
+    if not isinstance(method, str) or method != "gumbel":
         raise ValueError(f"method must be 'gumbel' (the only sampler in this version); "
                          f"got {method!r}")
     n_ = chk.count(n, "n", allow_none=True)
@@ -481,15 +483,16 @@ def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, ax
     gr = _Rows(G.astype(dt, copy=False), axis, "grad")
     sr = _Rows(src, axis, src_name)
     t = chk.tau_value(tau, gr.cdtype)
+    if y_soft is None:
+        if not isinstance(rng, (Key, int, np.integer)) or isinstance(rng, bool):
+            raise ValueError("recompute mode needs the replayable rng of the forward pass "
+                             f"(a fastgumbel.Key or an int seed); got {rng!r}")
+        key = resolve_key(rng)
+    bits64 = chk.precision_bits64(precision, gr.dtype)
     gx, finish = _alloc(None, gr.lead + (gr.K,), gr.axis, dt, gr.cdtype, ())
     gtau = np.zeros(gr.rows, gr.cdtype)
     if gx.size:
         if y_soft is None:
-            if not isinstance(rng, (Key, int, np.integer)) or isinstance(rng, bool):
-                raise ValueError("recompute mode needs the replayable rng of the forward pass "
-                                 f"(a fastgumbel.Key or an int seed); got {rng!r}")
-            key = resolve_key(rng)
-            bits64 = chk.precision_bits64(precision, gr.dtype)
             _raise_bad_rows(0, cpu.softmax_rows(sr.x, gx, 0, *_key_args(key), bits64, t, 0))
             cpu.softmax_backward_rows(gr.x, gx, gx, gtau, t)
         else:
@@ -516,7 +519,9 @@ def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
     cpu = backend_for(backend, y, logits)
     Y = chk.float_array(y, "y")
     L = chk.float_array(logits, "logits")
-    Y, L = np.broadcast_arrays(Y, L)
+    shape = np.broadcast_shapes(Y.shape, L.shape)
+    # broadcast copies, not broadcast views: kernels get plain arrays
+    Y, L = (a if a.shape == shape else np.array(np.broadcast_to(a, shape)) for a in (Y, L))
     dt = np.result_type(Y.dtype, L.dtype)
     if np.isposinf(L).any():
         raise ValueError("logits contain +inf: the distribution is not defined")
