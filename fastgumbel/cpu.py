@@ -15,6 +15,7 @@ Kernels compile on first use (``cache=True``), not at import.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from numba import njit, prange
@@ -30,7 +31,11 @@ __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_ro
 CHUNK = 2048
 
 _inline = njit(cache=True, nogil=True, error_model="numpy")
-_kernel = njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+# FASTGUMBEL_SERIAL_KERNELS=1 compiles the kernels without parallel=True (prange runs as
+# range) for bounds-checked test runs: Numba does not bounds-check inside parallel prange
+# loops (numba/numba#4600, #9380). Use it with its own NUMBA_CACHE_DIR.
+_PARALLEL = os.environ.get("FASTGUMBEL_SERIAL_KERNELS", "") != "1"
+_kernel = njit(parallel=_PARALLEL, cache=True, nogil=True, error_model="numpy")
 
 _U = np.uint64
 SOFT, LOG, HARD = 0, 1, 2

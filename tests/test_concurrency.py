@@ -101,6 +101,7 @@ def test_threads_sharing_a_generator_get_distinct_reproducible_samples():
 @pytest.mark.skipif(not _has_tbb(), reason="the tbb package is not installed")
 def test_tbb_threading_layer_is_selected():
     fg.gumbel(4, rng=0)                                     # the CPU backend is loaded
+    numba.get_num_threads()                                 # the thread pool is started
     from fastgumbel import _threading
     if os.environ.get("NUMBA_THREADING_LAYER"):
         pytest.skip("the user chose NUMBA_THREADING_LAYER")
@@ -131,6 +132,7 @@ FORK_SCRIPT = """
             os._exit(0)
         os.waitpid(pid, 0)
         bare = eval(os.read(r, 1 << 16).decode())
+        numba.get_num_threads()          # starts the pool even if the kernels are serial
         print(repr((numba.threading_layer(), parent, out, bare)))
 """
 

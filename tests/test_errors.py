@@ -6,6 +6,8 @@ from numpy.exceptions import AxisError
 import fastgumbel as fg
 
 X = np.zeros((3, 4), np.float32)
+RO = np.zeros((3, 4), np.float32)
+RO.flags.writeable = False
 
 CASES = [
     (lambda: fg.gumbel_softmax(X, 0.0), ValueError, "tau must be a finite number > 0; got 0.0"),
@@ -55,10 +57,21 @@ CASES = [
     (lambda: fg.gumbel_softmax_backward(X, 0.0, y_soft=X), ValueError, "tau must be"),
     (lambda: fg.concrete_log_prob(X, X, -1.0), ValueError, "tau must be"),
     (lambda: fg.concrete_log_prob(X, np.full((3, 4), np.inf), 1.0), ValueError, r"logits contain \+inf"),
+    (lambda: fg.gumbel_max(np.zeros(3, np.longdouble)), TypeError, "logits .* got unsupported float dtype float128"),
+    (lambda: fg.gumbel_softmax(X, out=RO), ValueError, "out is read-only"),
+    (lambda: fg.gumbel(3, out=[0.0] * 3), TypeError, "out must be a numpy.ndarray; got list"),
+    (lambda: fg.gumbel(None, loc=np.zeros(3), out=True), TypeError, "out must be a numpy.ndarray; got bool"),
+    (lambda: fg.gumbel((), out=np.zeros(1)), ValueError, r"out has shape \(1,\); expected \(\)"),
+    (lambda: fg.multinomial(X, 2**64), ValueError, r"n must be < 2\*\*63; got 18446744073709551616"),
+    (lambda: fg.gumbel_topk(X, 2**63), ValueError, r"k must be < 2\*\*63"),
+    (lambda: fg.categorical(np.zeros((4, 3)), 2**62), ValueError, r"rows \* n = 18446744073709551616 exceeds the 2\*\*64 noise rows"),
+    (lambda: fg.categorical(X, 2, method=["gumbel"]), ValueError, "method must be 'gumbel'"),
+    (lambda: fg.gumbel_softmax_backward(X, 1.0, y_soft=X, precision="x"), ValueError, "precision must be 'default' or 'high'; got 'x'"),
+    (lambda: fg.gumbel_softmax_backward(X[:0], 1.0, logits=X[:0]), ValueError, "recompute mode needs"),
 ]
 
 
-@pytest.mark.parametrize("call,err,msg", CASES, ids=[c[2][:40] for c in CASES])
+@pytest.mark.parametrize("call,err,msg", CASES, ids=[f"{i}-{c[2][:40]}" for i, c in enumerate(CASES)])
 def test_error_messages(call, err, msg):
     with pytest.raises(err, match=msg):
         call()

@@ -11,6 +11,7 @@ import math
 import os
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -232,3 +233,18 @@ def test_guard_detects_a_stray_write():
     except AssertionError:
         return
     raise AssertionError("the guard missed a write")
+
+
+BOUNDS_CHECKED = (os.environ.get("NUMBA_BOUNDSCHECK") == "1"
+                  and os.environ.get("FASTGUMBEL_SERIAL_KERNELS") == "1")
+
+
+@pytest.mark.skipif(not BOUNDS_CHECKED, reason="runs in the bounds-checked CI pass only "
+                    "(NUMBA_BOUNDSCHECK=1 FASTGUMBEL_SERIAL_KERNELS=1, see .ci/run)")
+def test_bounds_checking_is_active_in_this_run():
+    # a kernel handed an out buffer with too few rows must stop, not write past it
+    from fastgumbel import cpu
+    x = np.zeros((4, 10), np.float32)
+    with pytest.raises(IndexError):
+        cpu.softmax_rows(x, np.zeros((2, 10), np.float32), 0, np.uint64(1), np.uint64(0),
+                         np.uint64(0), False, 1.0, 0)
