@@ -219,7 +219,8 @@ def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=No
                          f"size {shape}")
     g = _noise(shape, dtype if out is None else out.dtype, rng, like, None, precision, backend,
                False)
-    res = (loc_a + scale_a * g).astype(g.dtype, copy=False)
+    with np.errstate(over="ignore"):     # beyond the dtype's range: +-inf, as in the kernel
+        res = (loc_a + scale_a * g).astype(g.dtype, copy=False)
     if out is None:
         return res
     chk.out_array(out, shape, out.dtype)
@@ -507,7 +508,8 @@ def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
     - K logsumexp_k(l_k - tau log y_k)``, the density that
     ``torch.distributions.RelaxedOneHotCategorical(tau, logits=l).log_prob`` computes.
     Computed in float64, returned in the inputs' dtype. ``y`` and ``logits`` broadcast.
-    Points with any ``y_k <= 0`` give ``-inf``; the sum-to-one constraint is not checked.
+    Points with any ``y_k <= 0``, and rows whose logits are all ``-inf``, give ``-inf``;
+    the sum-to-one constraint is not checked.
 
     Examples
     --------
@@ -533,5 +535,6 @@ def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
         cpu.concrete_rows(yr.x, lr.x, res, t)
     K = yr.K
     res += math.lgamma(K) + (K - 1) * math.log(t) if K else 0.0
-    out = res.reshape(yr.lead).astype(dt)
+    with np.errstate(over="ignore"):     # a float64 density beyond the dtype: -inf
+        out = res.reshape(yr.lead).astype(dt)
     return out[()] if out.ndim == 0 else out

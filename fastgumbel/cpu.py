@@ -461,7 +461,8 @@ def concrete_rows(y, logits, out, tau):
     """Per-row part of the Concrete log-density, in float64:
 
     sum(l) - (tau + 1) * sum(log y) - K * logsumexp(l - tau * log y).
-    Rows with any y <= 0 give -inf; NaN propagates.
+    Rows with any y <= 0, or whose logits are all -inf, give -inf; NaN propagates.
+    (np.float64(v), not float(v): Numba types float() of a float32 as float32.)
     """
     rows, K = y.shape
     for r in prange(rows):
@@ -472,10 +473,10 @@ def concrete_rows(y, logits, out, tau):
         M = -np.inf
         outside = False
         for j in range(K):
-            yj = float(yr[j])
+            yj = np.float64(yr[j])
             outside |= yj <= 0.0
             ly = 0.0 if yj <= 0.0 else math.log(yj)   # NaN propagates
-            lj = float(lr[j])
+            lj = np.float64(lr[j])
             sum_l += lj
             sum_ly += ly
             a = lj - tau * ly
@@ -483,11 +484,14 @@ def concrete_rows(y, logits, out, tau):
         if outside:
             out[r] = -np.inf
             continue
-        if M == -np.inf or M == np.inf:
+        if M == -np.inf:      # every logit is -inf (or K == 0): no distribution, density 0
+            out[r] = -np.inf
+            continue
+        if M == np.inf:
             out[r] = sum_l - (tau + 1.0) * sum_ly - K * M
             continue
         S = 0.0
         for j in range(K):
-            yj = float(yr[j])
-            S += math.exp(float(lr[j]) - tau * math.log(yj) - M)
+            yj = np.float64(yr[j])
+            S += math.exp(np.float64(lr[j]) - tau * math.log(yj) - M)
         out[r] = sum_l - (tau + 1.0) * sum_ly - K * (M + math.log(S))

@@ -254,3 +254,35 @@ def test_noise(shape, dtype, precision, out_kind, seed):
         assert np.array_equal(out, g)
         fg.gumbel(None, rng=key, precision=precision, out=out)
         assert np.array_equal(out, g)
+
+
+@SETTINGS
+@given(cases())
+def test_concrete_log_prob(case):
+    x, axis, tau, key, precision = case
+    y = fg.gumbel_softmax(x, tau, axis=axis, rng=key, precision=precision)
+    lp = fg.concrete_log_prob(y, x, tau, axis=axis)
+    assert lp.dtype == x.dtype and lp.shape == x.shape[:axis % x.ndim] + x.shape[axis % x.ndim + 1:]
+    assert not np.isnan(lp).any() and not np.isposinf(lp).any()
+    cd = cdt(x.dtype)
+    Y = np.moveaxis(y, axis, -1).astype(cd).astype(np.float64)
+    L = np.moveaxis(x, axis, -1).astype(cd).astype(np.float64)
+    K = L.shape[-1]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lY = np.log(Y)
+        A = L - tau * lY
+        M = A.max(-1)
+        dead = (Y <= 0).any(-1) | np.isneginf(L).all(-1)
+        Ms = np.where(dead, 0.0, M)
+        lse = Ms + np.log(np.exp(A - Ms[..., None]).sum(-1))
+        from math import lgamma
+        ref = (lgamma(K) + (K - 1) * np.log(tau) + L.sum(-1) - (tau + 1) * lY.sum(-1)
+               - K * lse)
+        scale = (np.abs(L).sum(-1) + (tau + 1) * np.abs(lY).sum(-1) + K * np.abs(Ms)
+                 + K * np.log(tau + 1 / tau) + 1)
+    ref = np.where(dead, -np.inf, ref)
+    got = lp.astype(np.float64)
+    assert np.array_equal(np.isneginf(got), np.isneginf(ref) | (ref < -np.finfo(x.dtype).max))
+    ok = np.isfinite(ref) & np.isfinite(got)
+    tol = 1e-12 * scale[ok] + 2 * np.finfo(x.dtype).eps * np.abs(ref[ok])
+    assert (np.abs(got[ok] - ref[ok]) <= tol).all()
