@@ -186,3 +186,35 @@ def test_keys_from_a_generator_give_uncorrelated_fields():
     a = np.array([fg.gumbel(100_000, dtype=np.float64, rng=g) for _ in range(4)])
     corr = np.corrcoef(a)
     assert np.abs(corr[~np.eye(4, dtype=bool)]).max() < 5.5 / np.sqrt(a.shape[1])
+
+
+def test_a_user_chosen_threading_layer_is_respected():
+    out = run_script("""
+        import numba, fastgumbel as fg
+        from fastgumbel import _threading
+        fg.gumbel(4, rng=0)
+        numba.get_num_threads()
+        print(numba.threading_layer(), "|", _threading.status)
+    """, env={"NUMBA_THREADING_LAYER": "workqueue"})
+    layer, status = (p.strip() for p in out.split("|"))
+    assert layer == "workqueue" and "chosen by the user" in status
+
+
+def test_an_already_started_pool_is_left_alone():
+    out = run_script("""
+        import numba, numpy as np
+        from numba import njit, prange
+
+        @njit(parallel=True)
+        def f(a):
+            for i in prange(a.size):
+                a[i] = i
+        f(np.zeros(4))                     # the user's own parallel code ran first
+        layer = numba.threading_layer()
+        import fastgumbel as fg
+        from fastgumbel import _threading
+        fg.gumbel(4, rng=0)
+        print(layer, "|", numba.threading_layer(), "|", _threading.status)
+    """)
+    before, after, status = (p.strip() for p in out.split("|"))
+    assert before == after and "already started" in status
