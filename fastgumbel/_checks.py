@@ -66,7 +66,8 @@ def tau_value(tau, dtype, name="tau"):
         raise TypeError(f"{name} must be a positive real number; got {tau!r}") from None
     if math.isnan(t) or t <= 0 or math.isinf(t):
         raise ValueError(f"{name} must be a finite number > 0; got {tau!r}")
-    tc = np.dtype(dtype).type(t)
+    with np.errstate(over="ignore", under="ignore"):    # judged just below
+        tc = np.dtype(dtype).type(t)
     if not (0 < tc < np.inf) or tc < np.finfo(dtype).tiny:
         raise ValueError(f"{name}={tau!r} is not a positive normal {np.dtype(dtype)} number")
     return t

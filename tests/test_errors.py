@@ -15,6 +15,8 @@ CASES = [
     (lambda: fg.gumbel_softmax(X, float("nan")), ValueError, "tau must be .* got nan"),
     (lambda: fg.gumbel_softmax(X, float("inf")), ValueError, "tau must be .* got inf"),
     (lambda: fg.gumbel_softmax(X, 1e-50), ValueError, r"tau=1e-50 is not a positive normal float32"),
+    (lambda: fg.gumbel_softmax(X, 1e299), ValueError, r"tau=1e\+299 is not a positive normal float32"),
+    (lambda: fg.gumbel_softmax(X, np.array(1e299)), ValueError, r"tau=array\(1\.e\+299\) is not a positive normal float32"),
     (lambda: fg.gumbel_softmax(X, "hot"), TypeError, "tau must be a positive real number; got 'hot'"),
     (lambda: fg.gumbel_softmax(X, np.ones(2)), TypeError, r"tau must be a scalar; got an array of shape \(2,\)"),
     (lambda: fg.gumbel_softmax(X, True), TypeError, "tau must be a positive real number; got True"),
