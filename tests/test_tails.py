@@ -13,6 +13,7 @@ real draws estimate, without making them.
 Run ``python tests/test_tails.py`` for the table in docs/rng.md ("Tail bias").
 """
 import functools
+import math
 
 import numpy as np
 import pytest
@@ -69,6 +70,53 @@ def exact_rate_32bit(p, ties_to_rare=False):
     return pairs / 2.0**64, true, used
 
 
+@njit(cache=True)
+def _g64w(w):
+    return S.gumbel_bits64(np.uint32(w & np.uint64(0xFFFFFFFF)), np.uint32(w >> np.uint64(32)))
+
+
+@njit(cache=True)
+def _words_below64(xc, thr):
+    """How many 64-bit words W give xc + g(W) < thr (float64 sums), as a float."""
+    top = np.uint64(0xFFFFFFFFFFFFFFFF)
+    if xc + _g64w(top) < thr:
+        return 2.0**64
+    lo, hi = np.uint64(0), top
+    while lo < hi:
+        mid = lo + (hi - lo) // np.uint64(2)
+        if xc + _g64w(mid) >= thr:
+            hi = mid
+        else:
+            lo = mid + np.uint64(1)
+    return float(lo)
+
+
+@njit(cache=True)
+def _rare_wins64(xr, xc):
+    total = 0.0
+    w = np.uint64(0xFFFFFFFFFFFFFFFF)
+    used = 0
+    while True:
+        c = _words_below64(xc, xr + _g64w(w))
+        if c == 0.0:
+            break
+        total += c
+        used += 1
+        if w == 0:
+            break
+        w -= np.uint64(1)
+    return total / 2.0**128, used
+
+
+def exact_rate_64bit(p):
+    """Exact P(draw rare) for float64 logits (64 random bits per element); and the truth.
+    The rare words that can win number about 2**64 exp(-(log(1/p) - 3.8)): cheap for
+    p <= 1e-15."""
+    xc, xr = 0.0, float(np.log(p))
+    pairs, used = _rare_wins64(xr, xc)
+    return pairs, 1.0 / (1.0 + np.exp(-xr)), used
+
+
 def _rate_from_values(g, mass, p):
     """Exact P(draw rare) for i.i.d. noise taking sorted float32 values g with masses mass."""
     xc, xr = np.float32(0.0), np.float32(np.log(p))
@@ -97,6 +145,56 @@ def jax_low_rate(p):
     u[0] = np.finfo(np.float32).tiny
     g = -np.log(-np.log(u))
     return _rate_from_values(g, np.full(g.size, 2.0**-23), p)
+
+
+_F23 = np.float32(2.0**-23)
+_TINY32 = np.float32(np.finfo(np.float32).tiny)
+_N46 = 1 << 46
+
+
+@njit(cache=True)
+def _jax_high_g(i):
+    """JAX ``gumbel(mode="high")`` float32, emulated for the index i = kh 2**23 + kl of its
+    two 23-bit uniforms (high = kh 2**-23, low = kl 2**-23): x = high if high >= 0.5 else
+    high + 2**-23 low + tiny; g = -log(-log1p(-x)). g does not increase with i."""
+    kh = i >> 23
+    kl = i & ((np.int64(1) << 23) - 1)
+    high = np.float32(kh) * _F23
+    x = high if high >= np.float32(0.5) else (high + _F23 * (np.float32(kl) * _F23)) + _TINY32
+    return -np.float32(math.log(-np.float32(math.log1p(-x))))
+
+
+@njit(cache=True)
+def _jax_high_wins(xr, xc):
+    total = 0.0
+    n46 = np.int64(1) << 46
+    i = np.int64(0)
+    last_t = np.float32(np.nan)
+    last_c = 0.0
+    while i < n46:
+        t = xr + _jax_high_g(i)
+        if t == last_t:
+            c = last_c
+        else:
+            lo, hi = np.int64(0), n46            # first common index j with value < t
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if xc + _jax_high_g(mid) < t:
+                    hi = mid
+                else:
+                    lo = mid + 1
+            c = float(n46 - lo)
+            last_t, last_c = t, c
+        if c == 0.0:
+            break
+        total += c
+        i += 1
+    return total / 2.0**92
+
+
+def jax_high_rate(p):
+    """Exact P(draw rare) under the emulated JAX high mode (slow above p = 1e-7)."""
+    return _jax_high_wins(np.float32(np.log(p)), np.float32(0.0))
 
 
 # ----------------------------------------------------------------------------------------
@@ -157,6 +255,16 @@ def _g64(lo, hi):
     return S.gumbel_bits64(np.uint32(lo), np.uint32(hi))
 
 
+def test_64_bit_rates_exact_down_to_1e18():
+    # float64 logits (64 bits per element): exact count as for the 32-bit transform
+    for p, bound in ((1e-17, 1e-5), (1e-18, 1e-3)):
+        rate, true, _ = exact_rate_64bit(p)
+        assert abs(rate / true - 1) < bound, (p, rate / true - 1)
+    # the documented limit: about 1 % low at 1e-19, most of it lost at 1e-20
+    assert -0.02 < exact_rate_64bit(1e-19)[0] / 1e-19 - 1 < -0.005
+    assert exact_rate_64bit(1e-20)[0] / 1e-20 - 1 < -0.5
+
+
 def test_high_precision_reaches_past_40():
     top = _g64(0xFFFFFFFF, 0xFFFFFFFF)                  # the largest 64-bit word
     assert top == pytest.approx(65 * np.log(2), rel=1e-14)   # 45.05
@@ -206,14 +314,17 @@ def test_high_precision_float32_is_the_rounded_float64_noise():
 
 
 def _table():
-    rows = []
-    for p in (1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11):
+    print("| p | fastgumbel 32-bit | naive 24-bit | JAX `mode=\"low\"` | JAX `mode=\"high\"` |")
+    print("|---|---|---|---|---|")
+    for p in (1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12, 1e-13, 1e-14):
         rate, true, _ = exact_rate_32bit(p)
-        rows.append((p, rate / true - 1, naive_rate(p) / true - 1, jax_low_rate(p) / true - 1))
-    print("| p | fastgumbel 32-bit | naive 24-bit | JAX mode='low' (emulated) |")
-    print("|---|---|---|---|")
-    for p, a, b, c in rows:
-        print(f"| {p:g} | {a:+.1e} | {b:+.1e} | {c:+.1e} |")
+        cols = [rate, naive_rate(p), jax_low_rate(p), jax_high_rate(p)]
+        print(f"| {p:g} | " + " | ".join(f"{c / true - 1:+.1e}" for c in cols) + " |",
+              flush=True)
+    print("\n| p | fastgumbel 64-bit (float64, or float32 precision='high') |\n|---|---|")
+    for p in (1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20):
+        rate, true, _ = exact_rate_64bit(p)
+        print(f"| {p:g} | {rate / true - 1:+.1e} |", flush=True)
 
 
 if __name__ == "__main__":
