@@ -137,6 +137,8 @@ FORK_SCRIPT = """
 """
 
 
+@pytest.mark.skipif(sys.platform.startswith("linux") and not _has_tbb(),
+                    reason="on Linux fork safety needs the TBB layer (pip install tbb)")
 def test_forked_workers_run_kernels_and_draw_different_noise():
     layer, parent, out, bare = eval(run_script(FORK_SCRIPT))
     pids = {pid for pid, _, _ in out}
