@@ -481,7 +481,12 @@ def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, ax
         raise ValueError(f"{src_name} has shape {src.shape}; grad has shape {G.shape}")
     # the forward's dtype decides: it fixes the noise (recompute) and the sample's precision
     dt = src.dtype
-    gr = _Rows(G.astype(dt, copy=False), axis, "grad")
+    with np.errstate(over="ignore"):
+        Gd = G.astype(dt, copy=False)
+    if Gd is not G and np.count_nonzero(np.isinf(Gd)) > np.count_nonzero(np.isinf(G)):
+        raise ValueError(f"grad has values outside the {dt} range of the forward pass "
+                         f"(largest magnitude {float(np.abs(G).max()):g})")
+    gr = _Rows(Gd, axis, "grad")
     sr = _Rows(src, axis, src_name)
     t = chk.tau_value(tau, gr.cdtype)
     if y_soft is None:

@@ -70,6 +70,7 @@ CASES = [
     (lambda: fg.categorical(X, 2, method=["gumbel"]), ValueError, "method must be 'gumbel'"),
     (lambda: fg.gumbel_softmax_backward(X, 1.0, y_soft=X, precision="x"), ValueError, "precision must be 'default' or 'high'; got 'x'"),
     (lambda: fg.gumbel_softmax_backward(X[:0], 1.0, logits=X[:0]), ValueError, "recompute mode needs"),
+    (lambda: fg.gumbel_softmax_backward(np.full((3, 4), 1e300), 1.0, y_soft=X), ValueError, r"grad has values outside the float32 range of the forward pass \(largest magnitude 1e\+300\)"),
 ]
 
 
