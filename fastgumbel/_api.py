@@ -126,7 +126,9 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, sc
     buf, finish = _alloc(target, moved, None, dt, kdt, ())
     if buf.size:
         cpu.fill_noise(buf, 0, *_key_args(key), bits64, uniform, float(loc), float(scale))
-    res = finish() if out is None else (finish(), out)[1]
+    res = finish()
+    if out is not None:
+        res = out
     if uniform and dt == np.float16:
         # rounding a float32 uniform to float16 (11 bits) can give 0 or 1: keep (0, 1) open
         np.clip(res, np.float16(2.0**-24), np.float16(1 - 2.0**-11), out=res)
