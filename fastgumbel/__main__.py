@@ -53,17 +53,17 @@ def info(_args):
     from fastgumbel._dispatch import AVAILABLE_BACKENDS, KNOWN_BACKENDS
 
     fg.gumbel(8, rng=0)  # start the thread pool so the layer is known
-    print(f"fastgumbel      {fg.__version__} (random stream spec v{fg.random.STREAM_SPEC_VERSION})")
-    print(f"python          {platform.python_version()} ({platform.machine()})")
-    print(f"numpy           {np.__version__}")
-    print(f"numba           {numba.__version__}")
-    print(f"threads         {numba.get_num_threads()} (layer: {numba.threading_layer()})")
+    print(f"fastgumbel          {fg.__version__} (random stream spec v{fg.random.STREAM_SPEC_VERSION})")
+    print(f"python              {platform.python_version()} ({platform.machine()})")
+    print(f"numpy               {np.__version__}")
+    print(f"numba               {numba.__version__}")
+    print(f"threads             {numba.get_num_threads()} (layer: {numba.threading_layer()})")
     for b in KNOWN_BACKENDS[1:]:
         state = "available" if b in AVAILABLE_BACKENDS else "not in this version"
-        print(f"{'backend ' + b:<16}{state}")
+        print(f"{'backend ' + b:<20}{state}")
     for lib in ("scipy", "torch", "jax", "dask", "cupy", "matplotlib"):
         found = importlib.util.find_spec(lib) is not None
-        print(f"{lib:<16}{'installed' if found else '-'}")
+        print(f"{lib:<20}{'installed' if found else '-'}")
     return 0
 
 
