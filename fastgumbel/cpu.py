@@ -17,11 +17,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
 from numba.extending import overload
 
-from ._scalar import (MASK32, SH32, exp_any, gumbel_bits32, gumbel_bits64, log_any, philox_block,
-                      uniform_bits32, uniform_bits64)
+from ._scalar import (MASK32, SH32, exp_any, f32_as_i32, f64_as_i64, gumbel_bits32, gumbel_bits64,
+                      i32_as_f32, i64_as_f64, log_any, philox_block, uniform_bits32,
+                      uniform_bits64)
 
 __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
            "softmax_backward_rows", "concrete_rows"]
@@ -148,52 +149,58 @@ def _lane_sum(v, n):
     return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
 
-@_inline
-def _max8(a0, a1, a2, a3, a4, a5, a6, a7):
-    a0 = a1 if a1 > a0 else a0
-    a2 = a3 if a3 > a2 else a2
-    a4 = a5 if a5 > a4 else a4
-    a6 = a7 if a7 > a6 else a6
-    a0 = a2 if a2 > a0 else a0
-    a4 = a6 if a6 > a4 else a4
-    return a4 if a4 > a0 else a0
+def order_key(v):
+    """Signed integer of ``v``'s width that orders like the float (compiled code only)."""
+    raise NotImplementedError
+
+
+def key_value(k):
+    """The float whose :func:`order_key` is ``k`` (compiled code only)."""
+    raise NotImplementedError
+
+
+# Max reductions run on order keys: an integer max vectorizes without fast-math flags, is
+# exact, and is independent of the lane count. (Numba widens int32 arithmetic to int64, hence
+# the explicit casts: float32 keys stay 32-bit.) (A float max would need LLVM's no-NaN
+# assumption; NaN rows are detected separately and give NaN whatever the key max is.)
+
+@overload(order_key, inline="always")
+def _order_key(v):
+    if v == types.float32:
+        def impl(v):
+            b = f32_as_i32(v)
+            return np.int32(b ^ ((b >> np.int32(31)) & np.int32(0x7FFFFFFF)))
+    else:
+        def impl(v):
+            b = f64_as_i64(v)
+            return b ^ ((b >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF))
+    return impl
+
+
+@overload(key_value, inline="always")
+def _key_value(k):
+    if k == types.int32:
+        return lambda k: i32_as_f32(np.int32(k ^ ((k >> np.int32(31)) & np.int32(0x7FFFFFFF))))
+    return lambda k: i64_as_f64(k ^ ((k >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF)))
 
 
 @_inline
 def _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
-    """seg[:n] = x[c0:c0+n] + Gumbel noise; returns (max ignoring NaN, any NaN)."""
+    """seg[:n] = x[c0:c0+n] + Gumbel noise; returns (max ignoring NaN, any NaN).
+
+    Two loops, each vectorized: the noise, then the sum with its order-key max and NaN
+    count (measured: one fused loop with both reductions does not vectorize and is slower).
+    """
     _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
-    z = typed(-np.inf, seg)
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = z
-    nan = 0
-    n8 = n - n % 8
-    for j in range(0, n8, 8):
-        x0 = xr[c0 + j] + seg[j]
-        x1 = xr[c0 + j + 1] + seg[j + 1]
-        x2 = xr[c0 + j + 2] + seg[j + 2]
-        x3 = xr[c0 + j + 3] + seg[j + 3]
-        x4 = xr[c0 + j + 4] + seg[j + 4]
-        x5 = xr[c0 + j + 5] + seg[j + 5]
-        x6 = xr[c0 + j + 6] + seg[j + 6]
-        x7 = xr[c0 + j + 7] + seg[j + 7]
-        seg[j], seg[j + 1], seg[j + 2], seg[j + 3] = x0, x1, x2, x3
-        seg[j + 4], seg[j + 5], seg[j + 6], seg[j + 7] = x4, x5, x6, x7
-        a0 = x0 if x0 > a0 else a0
-        a1 = x1 if x1 > a1 else a1
-        a2 = x2 if x2 > a2 else a2
-        a3 = x3 if x3 > a3 else a3
-        a4 = x4 if x4 > a4 else a4
-        a5 = x5 if x5 > a5 else a5
-        a6 = x6 if x6 > a6 else a6
-        a7 = x7 if x7 > a7 else a7
-        nan |= ((x0 != x0) | (x1 != x1) | (x2 != x2) | (x3 != x3) | (x4 != x4) | (x5 != x5)
-                | (x6 != x6) | (x7 != x7))
-    for j in range(n8, n):
-        x0 = xr[c0 + j] + seg[j]
-        seg[j] = x0
-        a0 = x0 if x0 > a0 else a0
-        nan |= x0 != x0
-    return _max8(a0, a1, a2, a3, a4, a5, a6, a7), nan != 0
+    kmax = order_key(typed(-np.inf, seg))
+    nan = np.int32(0)
+    for j in range(n):
+        v = xr[c0 + j] + seg[j]
+        seg[j] = v
+        kv = order_key(v)
+        kmax = kv if kv > kmax else kmax
+        nan += np.int32(v != v)
+    return key_value(kmax), nan != 0
 
 
 @_kernel
@@ -264,6 +271,22 @@ def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
 
 
 @_inline
+def _first_equal(v, n, m):
+    """First j < n with v[j] == m (m is in v[:n]): blocks of 64 are tested with a vectorized
+    any, and only the block that holds m is scanned."""
+    for b0 in range(0, n, 64):
+        e = min(b0 + 64, n)
+        hit = np.int32(0)
+        for j in range(b0, e):
+            hit |= np.int32(v[j] == m)
+        if hit:
+            for j in range(b0, e):
+                if v[j] == m:
+                    return j
+    return -1
+
+
+@_inline
 def _row_argmax(xr, K, k0, k1, stream, row, bits64, wbuf, gbuf):
     """First argmax over columns of x + g for one noise row: (index, max, any NaN)."""
     best = typed(-np.inf, gbuf)
@@ -275,10 +298,7 @@ def _row_argmax(xr, K, k0, k1, stream, row, bits64, wbuf, gbuf):
         nan |= nn
         if m > best:
             best = m
-            for j in range(n):
-                if gbuf[j] == m:
-                    bi = c0 + j
-                    break
+            bi = c0 + _first_equal(gbuf, n, m)
     return bi, best, nan
 
 
