@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
@@ -118,7 +119,7 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale):
         c0 = (item % nch) * CHUNK
         n = min(CHUNK, K - c0)
         wbuf = np.empty(2 * CHUNK, np.uint32)
-        seg = out[r, c0:c0 + n]
+        seg = out[r][c0:c0 + n]
         if uniform:
             _uniform_chunk(k0, k1, stream, _U(row0 + r), c0, n, bits64, wbuf, seg)
         else:
@@ -203,18 +204,79 @@ def _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
     return key_value(kmax), nan != 0
 
 
-@_kernel
-def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
-    """Fused Gumbel-softmax of each row: soft (mode 0), log-soft (1) or hard one-hot (2).
+# The softmax family in three steps per chunk of a row, shared by the two kernels below:
+#   1. s = x + g and the row max M (_perturb_chunk);
+#   2. e = exp((s - M) / tau) and the chunk's sum (_exp_chunk); S = sum of the chunk sums in
+#      chunk order (so the result does not depend on which kernel ran);
+#   3. soft = e * (1 / S), log = (s - M) / tau - log(S), hard = one-hot of the first j with
+#      e_j * (1 / S) == 1 / S, the first argmax of the soft sample (_finish_chunk).
+# A row with a NaN gives NaN; a row whose logits are all -inf gives 0 (soft, hard) or -inf
+# (log); a row whose max is +inf is counted and the caller raises.
 
-    With s = x + g and M = max(s): z = (s - M) / tau, e = exp(z), S = sum(e);
-    soft = e * (1 / S), log = z - log(S), hard = one-hot of the first argmax of soft.
-    Rows with a NaN give NaN; rows whose logits are all -inf give 0 (soft, hard) or -inf
-    (log). Returns the number of rows where max(s) is +inf (the caller raises).
+
+@_inline
+def _exp_chunk(seg, n, M, t, mode, ebuf):
+    """exp((s - M) / t) over the chunk: in place (soft, hard) or into ebuf (log, which keeps
+    s for step 3); returns the chunk's sum (fixed lane order)."""
+    e = ebuf if mode == LOG else seg
+    if t == 1:
+        for j in range(n):
+            e[j] = exp_any(seg[j] - M)
+    else:
+        for j in range(n):
+            e[j] = exp_any((seg[j] - M) / t)
+    return _lane_sum(e, n)
+
+
+@_inline
+def _finish_chunk(seg, n, M, t, S, mode, search):
+    """Step 3 over one chunk. Hard mode zeroes the chunk and returns the first j with
+    e_j / S == 1 / S if ``search`` (else -1); the caller sets the one."""
+    if mode == SOFT:
+        inv = typed(1, seg) / S
+        for j in range(n):
+            seg[j] = seg[j] * inv
+        return -1
+    if mode == LOG:
+        lse = log_any(S)
+        for j in range(n):
+            seg[j] = (seg[j] - M) / t - lse
+        return -1
+    inv = typed(1, seg) / S
+    first = -1
+    if search:
+        for j in range(n):
+            if seg[j] * inv == inv:
+                first = j
+                break
+    seg[:n] = 0
+    return first
+
+
+@_inline
+def _special_row(o, M, nan, mode):
+    """Fill a NaN / +inf / all -inf row; returns (row handled, row max is +inf)."""
+    if nan or M == np.inf:
+        o[:] = np.nan
+        return True, not nan
+    if M == -np.inf:
+        if mode == LOG:
+            o[:] = -np.inf
+        else:
+            o[:] = 0
+        return True, False
+    return False, False
+
+
+@_kernel
+def softmax_by_row(x, out, row0, k0, k1, stream, bits64, tau, mode):
+    """Fused Gumbel-softmax, parallel over rows: soft (mode 0), log-soft (1), hard (2).
+
+    Each row stays in cache through the three steps. Returns the number of rows whose
+    max(x + g) is +inf (the caller raises).
     """
     rows, K = x.shape
     t = typed(tau, out)
-    one = typed(1, out)
     posinf = 0
     for r in prange(rows):
         wbuf = np.empty(2 * CHUNK, np.uint32)
@@ -229,45 +291,90 @@ def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
             m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, o[c0:c0 + n])
             M = m if m > M else M
             nan |= nn
-        if nan or M == np.inf:
-            if not nan:
-                posinf += 1
-            o[:] = np.nan
+        done, inf = _special_row(o, M, nan, mode)
+        if done:
+            posinf += 1 if inf else 0
             continue
-        if M == -np.inf:
-            if mode == LOG:
-                o[:] = -np.inf
-            else:
-                o[:] = 0
-            continue
-        if mode == LOG:
-            # exponentials go through a chunk buffer: the row keeps s for the final pass
-            S = typed(0, out)
-            for c0 in range(0, K, CHUNK):
-                n = min(CHUNK, K - c0)
-                for j in range(n):
-                    ebuf[j] = exp_any((o[c0 + j] - M) / t)
-                S += _lane_sum(ebuf, n)
-            lse = log_any(S)
-            for j in range(K):
-                o[j] = (o[j] - M) / t - lse
-            continue
-        for j in range(K):
-            o[j] = exp_any((o[j] - M) / t)
-        S = _lane_sum(o, K)
-        inv = one / S
-        if mode == SOFT:
-            for j in range(K):
-                o[j] = o[j] * inv
-        else:
-            first = 0
-            for j in range(K):
-                if o[j] * inv == inv:
-                    first = j
-                    break
-            o[:] = 0
+        S = typed(0, out)
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf)
+        first = -1
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            f = _finish_chunk(o[c0:c0 + n], n, M, t, S, mode, first < 0)
+            first = c0 + f if f >= 0 and first < 0 else first
+        if mode == HARD:
             o[first] = 1
     return posinf
+
+
+@_kernel
+def softmax_by_chunk(x, out, row0, k0, k1, stream, bits64, tau, mode):
+    """The same function as :func:`softmax_by_row`, parallel over (row, chunk) items in three
+    passes: for few long rows, so that every thread works on every row. Same bits."""
+    rows, K = x.shape
+    t = typed(tau, out)
+    nb = (K + CHUNK - 1) // CHUNK
+    part = np.empty((rows, nb), out.dtype)      # chunk max, then chunk sum
+    flag = np.zeros((rows, nb), np.int64)       # chunk has NaN, then chunk's first hard index
+    for item in prange(rows * nb):
+        r = item // nb
+        c0 = (item % nb) * CHUNK
+        n = min(CHUNK, K - c0)
+        wbuf = np.empty(2 * CHUNK, np.uint32)
+        m, nn = _perturb_chunk(x[r], c0, n, k0, k1, stream, _U(row0 + r), bits64, wbuf,
+                               out[r][c0:c0 + n])
+        part[r, item % nb] = m
+        flag[r, item % nb] = 1 if nn else 0
+    Ms = np.empty(rows, out.dtype)
+    live = np.zeros(rows, np.bool_)
+    posinf = 0
+    for r in range(rows):
+        M = typed(-np.inf, out)
+        for b in range(nb):
+            M = part[r, b] if part[r, b] > M else M
+        Ms[r] = M
+        done, inf = _special_row(out[r], M, flag[r].sum() > 0, mode)
+        live[r] = not done
+        posinf += 1 if inf else 0
+    for item in prange(rows * nb):
+        r = item // nb
+        c0 = (item % nb) * CHUNK
+        n = min(CHUNK, K - c0)
+        if live[r]:
+            ebuf = np.empty(n if mode == LOG else 0, out.dtype)
+            part[r, item % nb] = _exp_chunk(out[r][c0:c0 + n], n, Ms[r], t, mode, ebuf)
+    for r in range(rows):
+        S = typed(0, out)
+        for b in range(nb):
+            S += part[r, b]
+        part[r, 0] = S
+    for item in prange(rows * nb):
+        r = item // nb
+        c0 = (item % nb) * CHUNK
+        n = min(CHUNK, K - c0)
+        if live[r]:
+            flag[r, item % nb] = _finish_chunk(out[r][c0:c0 + n], n, Ms[r], t, part[r, 0], mode,
+                                               True)
+    if mode == HARD:
+        for r in range(rows):
+            if live[r]:
+                for b in range(nb):
+                    if flag[r, b] >= 0:
+                        out[r, b * CHUNK + flag[r, b]] = 1
+                        break
+    return posinf
+
+
+def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
+    """Gumbel-softmax of each row of ``x`` into ``out`` (see :func:`softmax_by_row`): rows
+    in parallel, or (row, chunk) items for fewer long rows than twice the threads. Both
+    kernels give the same bits, so the choice never shows in the result."""
+    rows, K = x.shape
+    long_rows = K > CHUNK and rows < 2 * numba.get_num_threads()
+    kernel = softmax_by_chunk if long_rows else softmax_by_row
+    return kernel(x, out, row0, k0, k1, stream, bits64, tau, mode)
 
 
 @_inline
@@ -303,7 +410,7 @@ def _row_argmax(xr, K, k0, k1, stream, row, bits64, wbuf, gbuf):
 
 
 @_kernel
-def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
+def argmax_by_row(x, idx, row0, k0, k1, stream, bits64):
     """idx[r, d] = first argmax of x[r] + g(noise row (row0 + r) * D + d); D = idx.shape[1].
 
     All -inf rows give -1. Returns (rows with NaN, rows whose max is +inf).
@@ -326,6 +433,60 @@ def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
         nan_rows += 1 if row_nan else 0
         inf_rows += 1 if row_inf else 0
     return nan_rows, inf_rows
+
+
+@_kernel
+def argmax_by_chunk(x, idx, row0, k0, k1, stream, bits64):
+    """The same function as :func:`argmax_by_row`, parallel over (draw, chunk) items: each
+    chunk reports its max and the first index of it, and the first chunk holding the row's
+    max wins, exactly as the row loop decides. For few long rows."""
+    rows, K = x.shape
+    D = idx.shape[1]
+    nb = (K + CHUNK - 1) // CHUNK
+    cmax = np.empty((rows * D, nb), x.dtype)
+    cidx = np.empty((rows * D, nb), np.int64)
+    cnan = np.zeros((rows * D, nb), np.bool_)
+    for item in prange(rows * D * nb):
+        q = item // nb
+        b = item % nb
+        c0 = b * CHUNK
+        n = min(CHUNK, K - c0)
+        wbuf = np.empty(2 * CHUNK, np.uint32)
+        gbuf = np.empty(n, x.dtype)
+        m, nn = _perturb_chunk(x[q // D], c0, n, k0, k1, stream, _U(row0 * D + q), bits64, wbuf,
+                               gbuf)
+        cmax[q, b] = m
+        cnan[q, b] = nn
+        cidx[q, b] = c0 + _first_equal(gbuf, n, m) if m > -np.inf else -1
+    nan_rows = 0
+    inf_rows = 0
+    for r in range(rows):
+        row_nan = False
+        row_inf = False
+        for d in range(D):
+            q = r * D + d
+            best = typed(-np.inf, x)
+            bi = -1
+            for b in range(nb):
+                row_nan |= cnan[q, b]
+                if cmax[q, b] > best:
+                    best = cmax[q, b]
+                    bi = cidx[q, b]
+            idx[r, d] = bi
+            row_inf |= best == np.inf
+        nan_rows += 1 if row_nan else 0
+        inf_rows += 1 if row_inf else 0
+    return nan_rows, inf_rows
+
+
+def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
+    """First argmax of each of the ``idx.shape[1]`` noise draws per row (see
+    :func:`argmax_by_row`); (row, chunk)-parallel when the draws are fewer than twice the
+    threads and rows are long. Same bits either way."""
+    rows, K = x.shape
+    long_rows = K > CHUNK and rows * idx.shape[1] < 2 * numba.get_num_threads()
+    kernel = argmax_by_chunk if long_rows else argmax_by_row
+    return kernel(x, idx, row0, k0, k1, stream, bits64)
 
 
 @_kernel
