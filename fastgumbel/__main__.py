@@ -115,6 +115,9 @@ def demo(args):
 def bench(args):
     from fastgumbel import _bench
 
+    if args.cold:
+        _bench.cold_start()
+        return 0
     dtype = {"float32": np.float32, "float64": np.float64}[args.dtype]
     _bench.main(args.rows, args.categories, dtype, args.repeats, args.threads)
     return 0
@@ -137,6 +140,8 @@ def main(argv=None):
     b.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     b.add_argument("--repeats", type=int, default=7)
     b.add_argument("--threads", type=int, default=None, help="thread count (default: all)")
+    b.add_argument("--cold", action="store_true",
+                   help="instead: first-call times with an empty and a warm Numba cache")
     b.set_defaults(func=bench)
     args = parser.parse_args(argv)
     return args.func(args)
