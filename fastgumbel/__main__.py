@@ -58,6 +58,7 @@ def info(_args):
     print(f"numpy               {np.__version__}")
     print(f"numba               {numba.__version__}")
     print(f"threads             {numba.get_num_threads()} (layer: {numba.threading_layer()})")
+    print(f"cpu                 {_vector_note()}")
     for b in KNOWN_BACKENDS[1:]:
         state = "available" if b in AVAILABLE_BACKENDS else "not in this version"
         print(f"{'backend ' + b:<20}{state}")
@@ -65,6 +66,21 @@ def info(_args):
         found = importlib.util.find_spec(lib) is not None
         print(f"{lib:<20}{'installed' if found else '-'}")
     return 0
+
+
+def _vector_note():
+    """The CPU LLVM compiles for, its widest vector ISA, and the 512-bit opt-in (README)."""
+    import llvmlite.binding as llvm
+    from numba.core import config
+
+    name = config.CPU_NAME or llvm.get_host_cpu_name()
+    feats = (config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()).split(",")
+    if "+avx512f" not in feats:
+        isa = "avx2" if "+avx2" in feats else "no avx2"
+        return f"{name} ({isa})"
+    if "-prefer-256-bit" in feats:
+        return f"{name} (avx512, 512-bit vectors enabled by NUMBA_CPU_FEATURES)"
+    return f"{name} (avx512; LLVM may keep 256-bit vectors: see README, Performance)"
 
 
 def demo(args):
