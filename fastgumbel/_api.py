@@ -479,8 +479,8 @@ def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, ax
                                  f"(a fastgumbel.Key or an int seed); got {rng!r}")
             key = resolve_key(rng)
             bits64 = chk.precision_bits64(precision, gr.dtype)
-            _raise_bad_rows(0, cpu.softmax_rows(sr.x, gx, 0, *_key_args(key), bits64, t, 0))
-            cpu.softmax_backward_rows(gr.x, gx, gx, gtau, t)
+            _raise_bad_rows(0, cpu.softmax_backward_recompute(gr.x, sr.x, gx, gtau, 0,
+                                                              *_key_args(key), bits64, t))
         else:
             cpu.softmax_backward_rows(gr.x, sr.x, gx, gtau, t)
     return finish(), gr.cdtype.type(np.sum(gtau, dtype=np.float64)).astype(dt)

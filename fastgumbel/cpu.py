@@ -26,7 +26,7 @@ from ._scalar import (MASK32, SH32, exp_any, f32_as_i32, f64_as_i64, gumbel_bits
                       uniform_bits64)
 
 __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
-           "softmax_backward_rows", "concrete_rows"]
+           "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows"]
 
 #: Columns per chunk: a multiple of 4 (one Philox block gives 4 words).
 CHUNK = 2048
@@ -268,6 +268,35 @@ def _special_row(o, M, nan, mode):
     return False, False
 
 
+@_inline
+def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
+    """One row of the softmax family into ``o`` (kept in cache through the three steps);
+    returns True if the row's max(x + g) is +inf."""
+    K = xr.shape[0]
+    M = typed(-np.inf, o)
+    nan = False
+    for c0 in range(0, K, CHUNK):
+        n = min(CHUNK, K - c0)
+        m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, o[c0:c0 + n])
+        M = m if m > M else M
+        nan |= nn
+    done, inf = _special_row(o, M, nan, mode)
+    if done:
+        return inf
+    S = typed(0, o)
+    for c0 in range(0, K, CHUNK):
+        n = min(CHUNK, K - c0)
+        S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf)
+    first = -1
+    for c0 in range(0, K, CHUNK):
+        n = min(CHUNK, K - c0)
+        f = _finish_chunk(o[c0:c0 + n], n, M, t, S, mode, first < 0)
+        first = c0 + f if f >= 0 and first < 0 else first
+    if mode == HARD:
+        o[first] = 1
+    return False
+
+
 @_kernel
 def softmax_by_row(x, out, row0, k0, k1, stream, bits64, tau, mode):
     """Fused Gumbel-softmax, parallel over rows: soft (mode 0), log-soft (1), hard (2).
@@ -281,31 +310,9 @@ def softmax_by_row(x, out, row0, k0, k1, stream, bits64, tau, mode):
     for r in prange(rows):
         wbuf = np.empty(2 * CHUNK, np.uint32)
         ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
-        xr = x[r]
-        o = out[r]
-        row = _U(row0 + r)
-        M = typed(-np.inf, out)
-        nan = False
-        for c0 in range(0, K, CHUNK):
-            n = min(CHUNK, K - c0)
-            m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, o[c0:c0 + n])
-            M = m if m > M else M
-            nan |= nn
-        done, inf = _special_row(o, M, nan, mode)
-        if done:
-            posinf += 1 if inf else 0
-            continue
-        S = typed(0, out)
-        for c0 in range(0, K, CHUNK):
-            n = min(CHUNK, K - c0)
-            S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf)
-        first = -1
-        for c0 in range(0, K, CHUNK):
-            n = min(CHUNK, K - c0)
-            f = _finish_chunk(o[c0:c0 + n], n, M, t, S, mode, first < 0)
-            first = c0 + f if f >= 0 and first < 0 else first
-        if mode == HARD:
-            o[first] = 1
+        inf = _softmax_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t, mode, wbuf,
+                           ebuf)
+        posinf += 1 if inf else 0
     return posinf
 
 
@@ -599,37 +606,58 @@ def topk_rows(x, idx, row0, k0, k1, stream, bits64):
     return nan_rows, inf_rows
 
 
+@_inline
+def _backward_row(Gr, yr, o, t, buf):
+    """Gradients of one soft row y = softmax((x + g) / t) into ``o`` (never ``yr`` itself):
+    gz = y * (G - <G, y>); o = gz / t; returns -(1/t) * sum(gz * log y)."""
+    K = yr.shape[0]
+    tiny = tiny_of(o)
+    dot = typed(0, o)
+    for c0 in range(0, K, CHUNK):
+        n = min(CHUNK, K - c0)
+        for j in range(n):
+            buf[j] = Gr[c0 + j] * yr[c0 + j]
+        dot += _lane_sum(buf, n)
+    acc = typed(0, o)
+    for c0 in range(0, K, CHUNK):
+        n = min(CHUNK, K - c0)
+        for j in range(n):
+            yj = yr[c0 + j]
+            gz = yj * (Gr[c0 + j] - dot)
+            buf[j] = gz * log_any(yj if yj > tiny else tiny)
+            o[c0 + j] = gz / t
+        acc += _lane_sum(buf, n)
+    return -acc / t
+
+
 @_kernel
 def softmax_backward_rows(G, y, gx, gtau, tau):
-    """Gradients of a soft Gumbel-softmax sample y = softmax((x + g) / tau).
-
-    gz = y * (G - <G, y>); gx = gz / tau; gtau[r] = -(1/tau) * sum(gz * log y).
-    ``gx`` may be ``y`` itself (each element is read before it is written).
-    """
+    """Gradients of saved soft Gumbel-softmax samples ``y`` (see :func:`_backward_row`);
+    gtau[r] is row r's share of the tau gradient."""
     rows, K = y.shape
     t = typed(tau, gx)
-    tiny = tiny_of(gx)
     for r in prange(rows):
-        Gr = G[r]
-        yr = y[r]
-        o = gx[r]
         buf = np.empty(min(CHUNK, K), gx.dtype)
-        dot = typed(0, gx)
-        for c0 in range(0, K, CHUNK):
-            n = min(CHUNK, K - c0)
-            for j in range(n):
-                buf[j] = Gr[c0 + j] * yr[c0 + j]
-            dot += _lane_sum(buf, n)
-        acc = typed(0, gx)
-        for c0 in range(0, K, CHUNK):
-            n = min(CHUNK, K - c0)
-            for j in range(n):
-                yj = yr[c0 + j]
-                gz = yj * (Gr[c0 + j] - dot)
-                buf[j] = gz * log_any(yj if yj > tiny else tiny)
-                o[c0 + j] = gz / t
-            acc += _lane_sum(buf, n)
-        gtau[r] = -acc / t
+        gtau[r] = _backward_row(G[r], y[r], gx[r], t, buf)
+
+
+@_kernel
+def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau):
+    """Gradients with the soft sample regenerated row by row from the logits and the key
+    (into a per-thread row buffer, so nothing input-sized is stored). Returns the number of
+    rows whose max(x + g) is +inf (the caller raises)."""
+    rows, K = x.shape
+    t = typed(tau, gx)
+    posinf = 0
+    for r in prange(rows):
+        wbuf = np.empty(2 * CHUNK, np.uint32)
+        ebuf = np.empty(0, gx.dtype)
+        yrow = np.empty(K, gx.dtype)
+        buf = np.empty(min(CHUNK, K), gx.dtype)
+        inf = _softmax_row(x[r], yrow, _U(row0 + r), k0, k1, stream, bits64, t, SOFT, wbuf, ebuf)
+        posinf += 1 if inf else 0
+        gtau[r] = _backward_row(G[r], yrow, gx[r], t, buf)
+    return posinf
 
 
 @_kernel
