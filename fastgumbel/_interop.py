@@ -10,8 +10,9 @@ results are handed back through the framework's ``from_dlpack`` (no copy):
 - a framework tensor given as ``out=`` is written in place and returned as is (JAX arrays
   are immutable, so they cannot be ``out=``);
 - read-only inputs (JAX buffers) are fine; results are always fresh buffers, allocated
-  64-byte aligned so that JAX adopts them without a copy (float16 results and the counts of
-  ``multinomial`` are the exceptions JAX may copy).
+  64-byte aligned so that JAX adopts them without a copy (JAX copies float16 results and the
+  counts of ``multinomial``, which are not aligned, and converts int64 indices to int32
+  unless ``jax_enable_x64`` is on).
 
 Neither torch nor jax is imported here: an object is recognised by its type's
 ``__dlpack__`` and the library that made it is found in ``sys.modules``. What is not
@@ -138,8 +139,9 @@ def call(f, sig, args, kwargs):
                 template = val
         bound.arguments[name] = view
     res = f(*bound.args, **bound.kwargs)
-    if out_obj is not None and res is bound.arguments["out"]:
-        return out_obj
+    out = bound.arguments.get("out")
+    if out is not None and res is out:
+        return res if out_obj is None else out_obj
     return res if template is None else _convert_result(res, template)
 
 
