@@ -11,7 +11,8 @@ A JAX key is accepted typed (``jax.random.key(seed)``, default threefry implemen
 raw (``jax.random.PRNGKey(seed)``, ``uint32[2]``). Its two data words ``(d0, d1)`` name the
 fastgumbel key ``Key(seed=(d0 << 32) | d1, stream=0)``. For the threefry implementation
 ``jax.random.key(s)`` has data ``(s >> 32, s & 0xFFFFFFFF)``, so ``jax.random.key(s)``
-draws exactly the noise of ``fastgumbel.Key(s)`` and of ``fastgumbel.gumbel(..., rng=s)``;
+draws exactly the noise of ``fastgumbel.Key(s)`` and of ``fastgumbel.gumbel(..., rng=s)``
+(for ``0 <= s < 2**32``; larger seeds keep their high word only with ``jax_enable_x64``);
 keys made by ``jax.random.split`` / ``fold_in`` give pseudo-random seeds. As with any JAX
 key, use a fresh (split) key for every draw. Keys of other implementations must also have
 two ``uint32`` words, else ``ValueError``.
@@ -54,7 +55,10 @@ def key_words(key):
     Examples
     --------
     >>> import jax, fastgumbel.jax as fgj
-    >>> fgj.key_words(jax.random.key(2**32 + 5)).tolist()
+    >>> fgj.key_words(jax.random.key(5)).tolist()
+    [0, 5]
+    >>> with jax.enable_x64(True):
+    ...     fgj.key_words(jax.random.key(2**32 + 5)).tolist()
     [1, 5]
     """
     if not hasattr(key, "dtype"):
