@@ -21,11 +21,13 @@ Host round-trip
 ---------------
 The kernels are Numba CPU code, not XLA: each call leaves the XLA computation, hands the
 operands to Python as NumPy arrays (on the CPU without a copy where XLA allows it), runs the
-kernel, and copies the result into an XLA buffer. That costs tens of microseconds per call
-(see ``bench/RESULTS.md``), blocks XLA's fusion across the call, and needs the operands on
-the CPU (on a GPU device XLA would copy them to the host and back). Under ``jax.vmap`` the
-callback runs once per batch element (``vmap_method="sequential"``). Errors raised by the
-kernel (NaN logits in :func:`categorical`, bad ``tau``) surface as the callback's error.
+kernel, and copies the result into an XLA buffer. That costs about 0.1 ms per callback
+(forward: one; forward + backward: two; see ``bench/RESULTS.md``), blocks XLA's fusion
+across the call, and needs the operands on the CPU (on a GPU device XLA would copy them to
+the host and back). Under ``jax.vmap`` the host loops over the batch elements inside one
+callback (``vmap_method="broadcast_all"``, so unbatched operands arrive broadcast). Errors
+raised by the kernel (NaN logits in :func:`categorical`, bad ``tau``) surface as the
+callback's error.
 
 Examples
 --------
@@ -116,10 +118,39 @@ def _host_backward(words, g, saved, tau, *, recompute, axis):
     return np.asarray(gl, dtype=saved.dtype), np.asarray(gt, dtype=np.asarray(tau).dtype)
 
 
+def _callback(fn, specs, *args):
+    """``pure_callback`` whose host side loops over vmap batches itself.
+
+    With ``vmap_method="broadcast_all"`` a vmapped call reaches the host once, every
+    argument carrying the same leading batch dimensions (none outside vmap); ``fn`` runs
+    once per batch element on the unbatched slices (key words first) and the results are
+    stacked: one round-trip per call however many keys are batched.
+    """
+    single = not isinstance(specs, tuple)
+    specs_t = (specs,) if single else specs
+
+    def host(words, *rest):
+        words = np.asarray(words)
+        lead = words.shape[:-1]
+        if not lead:
+            return fn(words, *rest)
+        n = int(np.prod(lead))
+        flat = [np.asarray(a).reshape((n,) + np.shape(a)[len(lead):]) for a in rest]
+        outs = [np.empty((n,) + tuple(sp.shape), sp.dtype) for sp in specs_t]
+        w = words.reshape(n, 2)
+        for i in range(n):
+            res = fn(w[i], *(a[i] for a in flat))
+            for o, r in zip(outs, (res,) if single else res):
+                o[i] = r
+        outs = [o.reshape(lead + o.shape[1:]) for o in outs]
+        return outs[0] if single else tuple(outs)
+
+    return jax.pure_callback(host, specs, *args, vmap_method="broadcast_all")
+
+
 def _forward(words, x, tau, hard, axis):
     spec = jax.ShapeDtypeStruct(x.shape, x.dtype)
-    return jax.pure_callback(functools.partial(_host_forward, hard=hard, axis=axis), spec,
-                             words, x, tau, vmap_method="sequential")
+    return _callback(functools.partial(_host_forward, hard=hard, axis=axis), spec, words, x, tau)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
@@ -137,8 +168,8 @@ def _gumbel_softmax_bwd(hard, axis, res, g):
     words, saved, tau = res
     specs = (jax.ShapeDtypeStruct(saved.shape, saved.dtype),
              jax.ShapeDtypeStruct(tau.shape, tau.dtype))
-    gl, gt = jax.pure_callback(functools.partial(_host_backward, recompute=hard, axis=axis),
-                               specs, words, g, saved, tau, vmap_method="sequential")
+    gl, gt = _callback(functools.partial(_host_backward, recompute=hard, axis=axis), specs,
+                       words, g, saved, tau)
     return np.zeros(words.shape, jax.dtypes.float0), gl, gt
 
 
@@ -227,8 +258,7 @@ def categorical(key, logits, axis=-1, n=None):
     spec = jax.ShapeDtypeStruct(lead + (() if n is None else (int(n),)), dtype)
     host = functools.partial(_host_categorical, n=None if n is None else int(n), axis=ax,
                              dtype=dtype)
-    return jax.pure_callback(host, spec, words, jax.lax.stop_gradient(x),
-                             vmap_method="sequential")
+    return _callback(host, spec, words, jax.lax.stop_gradient(x))
 
 
 def gumbel_max(key, logits, axis=-1):

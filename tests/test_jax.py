@@ -64,6 +64,22 @@ def test_vmap_over_keys():
     assert not np.array_equal(np.asarray(ys[0]), np.asarray(ys[1]))
     d = jax.jit(jax.vmap(lambda k: fgj.gumbel_max(k, X)))(keys)
     np.testing.assert_array_equal(np.asarray(d[2]), np.asarray(fgj.gumbel_max(keys[2], X)))
+    assert jax.vmap(lambda k: fgj.gumbel_softmax(k, X))(keys[:0]).shape == (0,) + X.shape
+
+
+def test_nested_vmap_and_vmap_over_logits_with_one_key():
+    keys = jax.random.split(jax.random.key(1), 6).reshape(2, 3)
+    ys = jax.vmap(jax.vmap(lambda k: fgj.gumbel_softmax(k, X, 0.5, hard=True)))(keys)
+    assert ys.shape == (2, 3) + X.shape
+    np.testing.assert_array_equal(np.asarray(ys[1, 2]),
+                                  np.asarray(fgj.gumbel_softmax(keys[1, 2], X, 0.5, hard=True)))
+    xs = jnp.stack([jnp.asarray(X), jnp.asarray(X) + 1.0])
+    k = jax.random.key(3)
+    yl = jax.vmap(lambda x: fgj.gumbel_softmax(k, x, 0.5), in_axes=0)(xs)
+    np.testing.assert_array_equal(np.asarray(yl[1]), np.asarray(fgj.gumbel_softmax(k, xs[1], 0.5)))
+    taus = jnp.array([0.5, 2.0])
+    yt = jax.vmap(lambda t: fgj.gumbel_softmax(k, X, t))(taus)
+    np.testing.assert_array_equal(np.asarray(yt[1]), np.asarray(fgj.gumbel_softmax(k, X, 2.0)))
 
 
 def _loss(key, w, hard=False):
