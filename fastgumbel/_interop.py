@@ -24,6 +24,7 @@ cannot hold (bfloat16).
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import sys
 
@@ -99,8 +100,8 @@ def from_numpy(arr, template):
     a = np.asarray(arr)
     if lib == "torch":
         return sys.modules["torch"].from_dlpack(a)
-    if lib == "jax":
-        return sys.modules["jax.numpy"].from_dlpack(a)
+    if lib == "jax":    # jax is loaded (it made the template); jax.numpy is part of it
+        return importlib.import_module("jax.numpy").from_dlpack(a)
     mod = sys.modules.get(type(template).__module__.split(".")[0])
     conv = getattr(mod, "from_dlpack", None)
     if conv is None:

@@ -1,4 +1,8 @@
 """DLPack bridge of the NumPy-style API: torch / JAX arrays in, the same type out, no copies."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -163,3 +167,14 @@ def test_aligned_results():
     for shape in [(3,), (7, 3), (64, 33)]:
         a = _interop.empty_aligned(shape, np.float32)
         assert a.shape == shape and a.flags.c_contiguous and ptr(a) % 64 == 0
+
+
+def test_numpy_use_imports_no_framework():
+    code = ("import sys, numpy as np, fastgumbel as fg\n"
+            "fg.gumbel_softmax(np.zeros((2, 3), np.float32), rng=1)\n"
+            "fg.gumbel_max(np.zeros(3), rng=1)\n"
+            "bad = [m for m in ('torch', 'jax', 'jaxlib') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=root)
