@@ -23,9 +23,10 @@ replays exactly what eager mode computes.
   that torch.compile holds by reference; the draw of its next key is a graph op
   (``torch.ops.fastgumbel.next_key``), so the generator advances once per call, in eager
   and in compiled code alike, and the compiled result equals the eager one.
-- a plain :class:`fastgumbel.Generator`: advanced once per call in eager mode. Inside
-  ``torch.compile`` it raises (its Python counter would be frozen into the graph, replaying
-  one key forever); use :class:`Generator` there.
+- a plain :class:`fastgumbel.Generator`: advanced once per call in eager mode. Dynamo cannot
+  put its Python counter into a graph (it would replay one key forever), so inside
+  ``torch.compile`` the call breaks the graph and runs eagerly (correct, but a graph break),
+  and ``fullgraph=True`` raises naming :class:`Generator`, which is the one to use there.
 - a :class:`fastgumbel.Key` or an int seed: that key, every call (replayable). Under
   ``torch.compile`` it is a constant of the graph: a different Key recompiles, so for keys
   that change per step pass a key tensor instead.
