@@ -195,3 +195,8 @@ def test_compile_fullgraph_equals_eager():
     y2 = compiled(x, tau, None, False)[1]
     assert not torch.equal(y1, y2)
     torch.testing.assert_close(y1.sum(-1), torch.ones(4, dtype=torch.float64))
+    # a plain fastgumbel.Generator cannot live in a full graph: the error names the fix
+    plain = fg.default_rng(8)
+    with pytest.raises(Exception, match="use fastgumbel.torch.Generator"):
+        compiled(x, tau, plain, False)
+    assert plain.streams_used == 0
