@@ -139,9 +139,10 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
     dtype : {numpy.float32, numpy.float64, numpy.float16}
     rng : None, int, Generator, Key or numpy.random.Generator
         See :mod:`fastgumbel.random`.
-    like : numpy.ndarray, optional
-        Array whose type the result takes (only NumPy in this version).
-    out : numpy.ndarray, optional
+    like : array, optional
+        Array whose type the result takes: NumPy, or a CPU array with ``__dlpack__``
+        (torch, JAX; zero-copy, see :mod:`fastgumbel._interop`).
+    out : numpy.ndarray or CPU torch tensor, optional
         Written in place; its dtype is used.
     precision : {"default", "high"}
         "high" uses 64 random bits per element (always the case for float64).
