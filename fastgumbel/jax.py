@@ -111,10 +111,11 @@ def _host_forward(words, x, tau, *, hard, axis):
 
 def _host_backward(words, g, saved, tau, *, recompute, axis):
     g, saved = np.asarray(g), np.asarray(saved)
-    y_soft = saved
-    if recompute:   # saved holds the logits: regenerate the soft sample (own buffer, see torch.py)
-        y_soft = _api.gumbel_softmax(saved, float(tau), axis=axis, rng=_fg_key(words))
-    gl, gt = _api.gumbel_softmax_backward(g, float(tau), y_soft=y_soft, axis=axis)
+    if recompute:   # saved holds the logits: the kernel regenerates the soft sample per row
+        gl, gt = _api.gumbel_softmax_backward(g, float(tau), logits=saved, rng=_fg_key(words),
+                                              axis=axis)
+    else:
+        gl, gt = _api.gumbel_softmax_backward(g, float(tau), y_soft=saved, axis=axis)
     return np.asarray(gl, dtype=saved.dtype), np.asarray(gt, dtype=np.asarray(tau).dtype)
 
 

@@ -200,12 +200,11 @@ def _(logits, tau, key, hard, dim):
 def _gumbel_softmax_backward(grad: torch.Tensor, saved: torch.Tensor, tau: torch.Tensor,
                              key: torch.Tensor, recompute: bool,
                              dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    y_soft = _np(saved)
-    if recompute:   # saved holds the logits: regenerate the soft sample from the key
-        # (into its own buffer: the recompute mode of gumbel_softmax_backward overwrites the
-        # sample with the gradient in place, which its kernel runs ~2.5x slower)
-        y_soft = _api.gumbel_softmax(y_soft, float(tau), axis=dim, rng=_key_of(key))
-    gl, gt = _api.gumbel_softmax_backward(_np(grad), float(tau), y_soft=y_soft, axis=dim)
+    if recompute:   # saved holds the logits: the kernel regenerates the soft sample per row
+        gl, gt = _api.gumbel_softmax_backward(_np(grad), float(tau), logits=_np(saved),
+                                              rng=_key_of(key), axis=dim)
+    else:
+        gl, gt = _api.gumbel_softmax_backward(_np(grad), float(tau), y_soft=_np(saved), axis=dim)
     return (torch.from_numpy(np.ascontiguousarray(gl)),
             torch.tensor(float(gt), dtype=tau.dtype))
 
