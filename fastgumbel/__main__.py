@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import os
 import platform
 import sys
 import time
@@ -129,6 +130,10 @@ def demo(args):
 
 
 def bench(args):
+    # torch's and Numba's OpenMP pools spin-wait by default and then fight over the cores
+    # when they alternate in one process; passive waiting keeps the comparison fair (set
+    # before either runtime starts its threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     from fastgumbel import _bench
 
     if args.cold:

@@ -117,7 +117,10 @@ def main(rows, K, dtype, repeats, threads):
     import numba
 
     table, floor = run(rows, K, dtype, repeats, threads)
+    import os
+
     print(f"{rows}x{K} {np.dtype(dtype)}, threads={numba.get_num_threads()}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, "
           f"median of {repeats} alternating runs; np.copyto {floor * 1e3:.2f} ms")
     print(f"{'case':<22} {'implementation':<42} {'ms':>9} {'vs ours':>9} {'copy/this':>10}")
     for case, name, secs, ratio, frac in table:
