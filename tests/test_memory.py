@@ -1,5 +1,6 @@
 """Peak memory of a large call, measured as the growth of the process's peak resident set
-(``ru_maxrss``) in a fresh interpreter (tracemalloc does not see Numba's allocations).
+(``VmHWM``, reset just before the call through ``/proc/self/clear_refs``) in a fresh
+interpreter (tracemalloc does not see Numba's allocations).
 
 The array is 2048 x 65536 float32 = 512 MiB. With ``out=`` the fused forward pass
 allocates only per-thread chunk buffers; the backward pass allocates its result and
@@ -48,6 +49,22 @@ PROBE = textwrap.dedent("""
         with open("/proc/self/statm") as f:
             return int(f.read().split()[1]) * resource.getpagesize() // 1024
 
+    def peak_kib():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def reset_peak():
+        # Linux: writing 5 resets the peak RSS to the current RSS, so compiling or loading
+        # kernels before the measurement cannot hide what the call itself allocates
+        try:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            pass
+
     x = filled(1)
     if op == "soft_out":
         out = np.zeros_like(x)
@@ -71,10 +88,11 @@ PROBE = textwrap.dedent("""
         y = np.zeros_like(x)
         fg.gumbel_softmax(x, 0.5, rng=key, out=y)
         run = lambda: fg.gumbel_softmax_backward(g, 0.5, y_soft=y)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    reset_peak()
+    before = peak_kib()
     now = rss_kib()
     res = run()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = peak_kib()
     print(json.dumps({{"op": op, "peak_before_kib": before, "rss_before_kib": now,
                       "peak_after_kib": after}}))
 """).format(rows=ROWS, cols=COLS)
@@ -87,7 +105,8 @@ def probe(op):
     assert p.returncode == 0, p.stderr
     r = json.loads(p.stdout.strip().splitlines()[-1])
     # the measurement is valid only if nothing before it peaked above the current RSS
-    assert r["peak_before_kib"] - r["rss_before_kib"] < 48 * 1024, r
+    if r["peak_before_kib"] - r["rss_before_kib"] >= 48 * 1024:
+        pytest.skip(f"the peak RSS could not be reset before the call: {r}")
     return (r["peak_after_kib"] - r["peak_before_kib"]) / 1024          # MiB
 
 
