@@ -92,10 +92,37 @@ GARBAGE = [None, True, False, 0, 1, -1, 3, 2**70, -(2**70), 1.5, -0.0, math.nan,
            np.random.default_rng(3), np.bool_(True)]
 
 
+try:                                   # DLPack tensors go through the same checks
+    import torch
+except ImportError:                    # pragma: no cover - torch is a test dependency
+    torch = None
+
+
+def tensors(draw):
+    """A torch tensor (CPU): odd dtypes, non-contiguous, 0-d, requires_grad; or a JAX array."""
+    kind = draw(st.sampled_from(["float32", "float64", "float16", "bfloat16", "int64", "bool",
+                                 "grad", "transposed", "0d", "jax"]))
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    if kind == "jax":
+        import jax.numpy as jnp
+        return jnp.zeros(shape, jnp.float32)
+    base = torch.randn(shape, dtype=torch.float64)
+    if kind == "grad":
+        return base.float().requires_grad_()
+    if kind == "transposed":
+        return base.float().permute(*range(base.ndim - 1, -1, -1))
+    if kind == "0d":
+        return base.float().reshape(-1)[0]
+    return base.to(getattr(torch, kind))
+
+
 @st.composite
 def garbage(draw):
-    if draw(st.booleans()):
+    pick = draw(st.integers(0, 4))
+    if pick <= 1:
         return draw(st.sampled_from(GARBAGE))
+    if pick == 2 and torch is not None:
+        return tensors(draw)
     return arrays(draw)
 
 
@@ -105,7 +132,11 @@ def outs(draw, shape_hint):
     shape = shape_hint if draw(st.booleans()) else tuple(
         draw(st.lists(st.integers(0, 4), max_size=3)))
     kind = draw(st.sampled_from(["C", "strided", "F", "readonly"]))
-    return Guarded(tuple(shape), dtype, kind)
+    g = Guarded(tuple(shape), dtype, kind)
+    if (torch is not None and kind != "readonly" and dtype != ">f4" and g.view.ndim
+            and draw(st.booleans())):
+        g.view = torch.from_numpy(g.view)      # a torch out= sharing the guarded buffer
+    return g
 
 
 def valid_logits(draw):
