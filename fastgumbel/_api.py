@@ -108,6 +108,9 @@ def _raise_bad_rows(nan_rows, inf_rows, name="logits"):
 
 def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, scale=1.0):
     cpu = backend_for(backend, *(a for a in (like, out) if a is not None), name="like")
+    if like is not None and not isinstance(like, np.ndarray):
+        raise TypeError(f"like must be an array (NumPy, or a DLPack tensor); got "
+                        f"{type(like).__name__}")
     if out is not None:
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")

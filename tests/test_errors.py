@@ -62,6 +62,7 @@ CASES = [
     (lambda: fg.gumbel_max(np.zeros(3, np.longdouble)), TypeError, "logits .* got unsupported float dtype float128"),
     (lambda: fg.gumbel_softmax(X, out=RO), ValueError, "out is read-only"),
     (lambda: fg.gumbel(3, out=[0.0] * 3), TypeError, "out must be a numpy.ndarray; got list"),
+    (lambda: fg.uniform(3, like=5), TypeError, r"like must be an array \(NumPy, or a DLPack tensor\); got int"),
     (lambda: fg.gumbel(None, loc=np.zeros(3), out=True), TypeError, "out must be a numpy.ndarray; got bool"),
     (lambda: fg.gumbel((), out=np.zeros(1)), ValueError, r"out has shape \(1,\); expected \(\)"),
     (lambda: fg.multinomial(X, 2**64), ValueError, r"n must be < 2\*\*63; got 18446744073709551616"),
