@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from . import _checks as chk
+from ._device import device_io
 from ._dispatch import backend_for
 from .random import Key, resolve_key
 
@@ -122,6 +123,7 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, sc
     return res.reshape(()) [()] if (not shape and out is None) else res
 
 
+@device_io
 def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, precision="default",
             backend="auto"):
     """Uniform samples on the open interval (0, 1): never exactly 0 or 1.
@@ -155,6 +157,7 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
     return _noise(size, dtype, rng, like, out, precision, backend, True)
 
 
+@device_io
 def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=None, out=None,
            precision="default", backend="auto"):
     """Gumbel (type I extreme value) samples: ``loc + scale * g`` with g standard Gumbel.
@@ -232,6 +235,7 @@ def _softmax_family(logits, tau, mode, axis, rng, out, precision, backend):
     return finish()
 
 
+@device_io
 def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
                    precision="default", backend="auto"):
     """Sample the Gumbel-Softmax (Concrete) distribution: ``softmax((logits + g) / tau)``.
@@ -271,6 +275,7 @@ def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
     return _softmax_family(logits, tau, mode, axis, rng, out, precision, backend)
 
 
+@device_io
 def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precision="default",
                        backend="auto"):
     """Log of the Gumbel-Softmax sample, ``log_softmax((logits + g) / tau)``, computed directly.
@@ -301,6 +306,7 @@ def _draws(logits, axis, rng, precision, backend, n):
     return cpu, rows, bits64, key
 
 
+@device_io
 def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", backend="auto"):
     """One categorical draw per row by the Gumbel-max trick: ``argmax(logits + g)``.
 
@@ -327,6 +333,7 @@ def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", back
     return res[..., 0] if out is None else out
 
 
+@device_io
 def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision="default",
                 backend="auto"):
     """Categorical draws with replacement from ``softmax(logits)`` along ``axis``.
@@ -365,6 +372,7 @@ def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision
     return idx.reshape(rows.lead + (n_,))
 
 
+@device_io
 def multinomial(logits, n, *, axis=-1, rng=None, precision="default", backend="auto"):
     """Counts of ``n`` categorical draws per row, without building the draws.
 
@@ -390,6 +398,7 @@ def multinomial(logits, n, *, axis=-1, rng=None, precision="default", backend="a
     return np.moveaxis(counts.reshape(rows.lead + (rows.K,)), -1, rows.axis)
 
 
+@device_io
 def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="auto"):
     """``k`` draws without replacement per row: the top-k of ``logits + g``, best first.
 
@@ -422,6 +431,7 @@ def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="a
 # gradients and density
 
 
+@device_io
 def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, axis=-1,
                             precision="default", backend="auto"):
     """Gradients of a loss through ``y = gumbel_softmax(logits, tau)``: w.r.t. logits and tau.
@@ -486,6 +496,7 @@ def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, ax
     return finish(), gr.cdtype.type(np.sum(gtau, dtype=np.float64)).astype(dt)
 
 
+@device_io
 def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
     """Log-density of the Concrete (Gumbel-Softmax) distribution at ``y`` on the simplex.
 
