@@ -139,13 +139,15 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
     dtype : {numpy.float32, numpy.float64, numpy.float16}
     rng : None, int, Generator, Key or numpy.random.Generator
         See :mod:`fastgumbel.random`.
-    like : numpy.ndarray, optional
-        Array whose type the result takes (only NumPy in this version).
+    like : array, optional
+        Array whose type the result takes: NumPy, or a CUDA device array (CuPy, Numba).
     out : numpy.ndarray, optional
         Written in place; its dtype is used.
     precision : {"default", "high"}
         "high" uses 64 random bits per element (always the case for float64).
-    backend : {"auto", "cpu"}
+    backend : {"auto", "cpu", "numba-cuda", "cupy"}
+        "auto" follows the arrays: CUDA device arrays run on a GPU backend, NumPy on the
+        CPU. A GPU backend named for NumPy input copies the data over and back.
 
     Examples
     --------

@@ -2,6 +2,9 @@
 //   host_check bits IN OUT: IN holds N records of 6 uint32 (c0 c1 c2 c3 k0 k1); OUT gets, per
 //     record, the 4 Philox words, gumbel_bits32 and uniform_bits32 of each word (float32),
 //     gumbel_bits64 and uniform_bits64 of (w0, w1) and (w2, w3) (float64): 80 bytes.
+//   host_check words IN OUT: IN holds N uint32 words (N even); OUT gets gumbel_bits32 and
+//     uniform_bits32 of every word (N float32 each), then gumbel_bits64 and uniform_bits64 of
+//     every pair (word 2i = low half, 2i + 1 = high half; N / 2 float64 each).
 //   host_check math32 IN OUT / math64 IN OUT: log and exp of each float32 / float64 of IN.
 #include <cstdio>
 #include <cstdlib>
@@ -21,7 +24,7 @@ static std::vector<unsigned char> slurp(const char *path) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) { std::fprintf(stderr, "usage: host_check bits|math32|math64 IN OUT\n"); return 2; }
+    if (argc != 4) { std::fprintf(stderr, "usage: host_check bits|words|math32|math64 IN OUT\n"); return 2; }
     std::vector<unsigned char> in = slurp(argv[2]);
     FILE *out = std::fopen(argv[3], "wb");
     if (!out) { std::perror(argv[3]); return 2; }
@@ -42,6 +45,21 @@ int main(int argc, char **argv) {
             std::fwrite(g64, 8, 2, out);
             std::fwrite(u64, 8, 2, out);
         }
+    } else if (std::strcmp(argv[1], "words") == 0) {
+        size_t n = in.size() / 4;
+        std::vector<fg_u32> w(n);
+        std::memcpy(w.data(), in.data(), 4 * n);
+        std::vector<float> g(n), u(n);
+        std::vector<double> g2(n / 2), u2(n / 2);
+        for (size_t i = 0; i < n; ++i) { g[i] = fg_gumbel_bits32(w[i]); u[i] = fg_uniform_bits32(w[i]); }
+        for (size_t i = 0; i < n / 2; ++i) {
+            g2[i] = fg_gumbel_bits64(w[2 * i], w[2 * i + 1]);
+            u2[i] = fg_uniform_bits64(w[2 * i], w[2 * i + 1]);
+        }
+        std::fwrite(g.data(), 4, n, out);
+        std::fwrite(u.data(), 4, n, out);
+        std::fwrite(g2.data(), 8, n / 2, out);
+        std::fwrite(u2.data(), 8, n / 2, out);
     } else if (std::strcmp(argv[1], "math32") == 0) {
         size_t n = in.size() / 4;
         for (size_t i = 0; i < n; ++i) {
