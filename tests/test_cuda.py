@@ -40,20 +40,51 @@ def _env(**extra):
     return env
 
 
-def test_numba_cuda_kernels_in_simulator():
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-m", "not gpu", "tests/cuda"],
-                       cwd=ROOT, env=_env(NUMBA_ENABLE_CUDASIM="1"), capture_output=True,
-                       text=True, timeout=900)
-    out = r.stdout + r.stderr
-    assert r.returncode == 0, out[-6000:]
+class _Proc:
+    """A command started in the background; ``result()`` waits for it."""
+
+    def __init__(self, args, env, cwd=ROOT):
+        self.p = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+
+    def result(self, timeout=900):
+        out, _ = self.p.communicate(timeout=timeout)
+        return self.p.returncode, out
+
+
+@pytest.fixture(scope="module")
+def background(tmp_path_factory):
+    """The slow checks, started together (they are separate processes anyway): the simulator
+    suite, the PTX compile of the Numba kernels, and nvcc on the CUDA C."""
+    procs = {
+        "sim": _Proc([sys.executable, "-m", "pytest", "-q", "-m", "not gpu", "tests/cuda"],
+                     _env(NUMBA_ENABLE_CUDASIM="1")),
+        "ptx": _Proc([sys.executable, "tests/cuda/ptx_check.py"], _env()),
+    }
+    if NVCC:
+        d = tmp_path_factory.mktemp("nvcc")
+        with importlib.resources.as_file(KERNELS) as kdir:
+            cus = sorted(Path(kdir).glob("*.cu"))
+        procs["nvcc"] = [(cu, d / (cu.stem + ".cubin"), _Proc(
+            [NVCC, "-std=c++17", "-arch=sm_90", "-fmad=false", "-cubin", "-Werror",
+             "all-warnings", "-o", str(d / (cu.stem + ".cubin")), str(cu)], _env()))
+            for cu in cus]
+    yield procs
+    for v in procs.values():
+        for p in (v if isinstance(v, list) else [(None, None, v)]):
+            if p[2].p.poll() is None:
+                p[2].p.kill()
+
+
+def test_numba_cuda_kernels_in_simulator(background):
+    code, out = background["sim"].result()
+    assert code == 0, out[-6000:]
     assert " passed" in out and "failed" not in out and "skipped" not in out, out[-2000:]
 
 
-def test_numba_cuda_kernels_compile_to_ptx_sm90():
-    r = subprocess.run([sys.executable, "tests/cuda/ptx_check.py"], cwd=ROOT, env=_env(),
-                       capture_output=True, text=True, timeout=900)
-    out = r.stdout + r.stderr
-    assert r.returncode == 0, out[-6000:]
+def test_numba_cuda_kernels_compile_to_ptx_sm90(background):
+    code, out = background["ptx"].result()
+    assert code == 0, out[-6000:]
     from fastgumbel import cuda as fgc
     n = len(fgc.SIGNATURES) + len(fgc.CONCRETE_SIGNATURES)
     assert f"compiled {n} kernels for sm_90" in out, out
@@ -96,17 +127,15 @@ def test_cuda_c_compiles_with_nvrtc_sm90():
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc not found")
-def test_cuda_c_compiles_with_nvcc_sm90(tmp_path):
-    with importlib.resources.as_file(KERNELS) as kdir:
-        for cu in sorted(Path(kdir).glob("*.cu")):
-            r = subprocess.run([NVCC, "-std=c++17", "-arch=sm_90", "-fmad=false", "-cubin",
-                                "-Werror", "all-warnings", "-o", str(tmp_path / (cu.stem + ".cubin")),
-                                str(cu)], capture_output=True, text=True, timeout=600)
-            assert r.returncode == 0, r.stdout + r.stderr
-            data = (tmp_path / (cu.stem + ".cubin")).read_bytes()
-            assert data[:4] == b"\x7fELF"
-            for n in _entry_points():
-                assert n.encode() + b"\0" in data, n   # unmangled (extern "C") symbol
+def test_cuda_c_compiles_with_nvcc_sm90(background):
+    assert background["nvcc"]
+    for cu, cubin, proc in background["nvcc"]:
+        code, out = proc.result()
+        assert code == 0, out
+        data = cubin.read_bytes()
+        assert data[:4] == b"\x7fELF"
+        for n in _entry_points():
+            assert n.encode() + b"\0" in data, n   # unmangled (extern "C") symbol
 
 
 def _host_builds(tmp_path):
