@@ -38,7 +38,8 @@ def load(name):
         if name in _EXTRAS:
             lib, extra = _EXTRAS[name]
             if importlib.util.find_spec(lib.split(".")[0]) is None:
-                raise ImportError(f"backend {name!r} needs {lib}: pip install 'fastgumbel[{extra}]'")
+                raise ImportError(f"backend {name!r} needs {lib}: "
+                                  f"pip install 'fastgumbel[{extra}]'")
         mod = importlib.import_module(_MODULES[name])
         if name in _EXTRAS:
             mod.require_device()

@@ -26,7 +26,7 @@ Every host function has the name, arguments and return value of its counterpart 
 :mod:`fastgumbel.cpu`. Arrays may be NumPy arrays (copied to the device and the results
 copied back) or device arrays (Numba device arrays, or any object with
 ``__cuda_array_interface__``; used in place). Kernels are compiled lazily on first launch
-(per dtype); :data:`SIGNATURES` lists the signatures that ``tests/cuda_ptx_check.py``
+(per dtype); :data:`SIGNATURES` lists the signatures that ``tests/cuda/ptx_check.py``
 compiles to PTX without a GPU.
 """
 from __future__ import annotations
@@ -39,7 +39,8 @@ from numba import config, cuda, types
 from ._scalar import (MASK32, SH32, exp_f32, exp_f64, gumbel_bits32, gumbel_bits64, log_f32,
                       log_f64, philox_block, uniform_bits32, uniform_bits64)
 
-__all__ = ["BLOCK", "team_size", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows",
+__all__ = ["BLOCK", "team_size", "require_device", "fill_noise", "softmax_rows", "argmax_rows",
+           "multinomial_rows",
            "topk_rows", "softmax_backward_rows", "concrete_rows", "SIGNATURES", "kernels"]
 
 #: Threads per block. The simulator runs every thread as a Python thread: keep it small there.
@@ -699,7 +700,7 @@ def _signatures():
 
 
 #: (compute dtype, kernel name, argument types) of every kernel launch, and the concrete
-#: kernel: what tests/cuda_ptx_check.py compiles for sm_90.
+#: kernel: what tests/cuda/ptx_check.py compiles for sm_90.
 SIGNATURES = _signatures()
 CONCRETE_SIGNATURES = [(types.float32[:, ::1], types.float32[:, ::1], types.float64[::1],
                         types.float64, types.int64),

@@ -62,7 +62,8 @@ def require_device():
     try:
         n = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # CUDARuntimeError without a driver
-        raise RuntimeError(f"backend 'cupy' needs an NVIDIA GPU and driver; CuPy reports: {e}") from e
+        raise RuntimeError(f"backend 'cupy' needs an NVIDIA GPU and driver; CuPy reports: "
+                           f"{e}") from e
     if n < 1:
         raise RuntimeError("backend 'cupy' needs an NVIDIA GPU; CuPy sees none")
 

@@ -1,7 +1,9 @@
 """GPU benchmark: fastgumbel (Numba CUDA and CuPy kernels) against copy bandwidth and torch CUDA.
 
-NOT RUN YET: written on a machine without a GPU (the session that wrote it had none); the
-numbers in bench/RESULTS.md must come from a run of this script on a GPU.
+NOT RUN ON A GPU YET: written on a machine without one (the session that wrote it had
+none); it was only smoke-tested end to end in the Numba CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1 ... --backends numba-cuda --no-torch --sizes 4x40``, where the
+timings are meaningless). The numbers in bench/RESULTS.md must come from a GPU run.
 
 One run measures, on the current device:
 
@@ -43,6 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import fastgumbel as fg  # noqa: E402
 
+cuda = None  # numba.cuda, imported when the Numba CUDA backend is measured
+
 
 def parse_size(s):
     r, k = s.lower().split("x")
@@ -83,11 +87,12 @@ class Timer:
             fn()
         b.record()
         b.synchronize()
-        return cuda.event_elapsed_time(a, b) / repeats
+        return a.elapsed_time(b) / repeats
 
 
 def numba_cases(rows, K, dtype, key):
     """name -> (callable, bytes moved) for the Numba CUDA kernels on device arrays."""
+    global cuda  # a module global, so that the simulator can swap it inside the cast kernel
     from numba import cuda
     from fastgumbel import cuda as fgc
     k0, k1, st = (np.uint64(w) for w in key.words)
@@ -246,7 +251,7 @@ def main(argv=None):
         dev = torch.cuda.get_device_name()
     else:
         from numba import cuda
-        dev = str(cuda.get_current_device().name)
+        dev = str(getattr(cuda.get_current_device(), "name", "CUDA simulator"))
     print(f"device: {dev}")
     check_against_cpu(a.backends)
 
@@ -267,12 +272,14 @@ def main(argv=None):
             if have_torch:
                 for case, (fn, nbytes) in torch_cases(rows, K, dtype).items():
                     results[("torch", case)] = (Timer("torch")(fn, a.repeats, a.warmup), nbytes)
-            print(f"{'impl':12s} {'case':28s} {'ms':>9s} {'GB/s':>8s} {'of copy':>8s} {'vs torch':>9s}")
+            print(f"{'impl':12s} {'case':28s} {'ms':>9s} {'GB/s':>8s} {'of copy':>8s} "
+                  f"{'vs torch':>9s}")
             for (impl, case), (ms, nbytes) in results.items():
                 gbs = nbytes / (ms * 1e-3) / 1e9
                 t = results.get(("torch", case))
                 ratio = f"{t[0] / ms:8.2f}x" if (t and impl != "torch") else ""
-                print(f"{impl:12s} {case:28s} {ms:9.3f} {gbs:8.0f} {gbs / copy_gbs:8.0%} {ratio:>9s}")
+                print(f"{impl:12s} {case:28s} {ms:9.3f} {gbs:8.0f} {gbs / copy_gbs:8.0%} "
+                      f"{ratio:>9s}")
                 rows_out.append((f"{rows}x{K}", dname, impl, case, ms, gbs, gbs / copy_gbs,
                                  (t[0] / ms) if (t and impl != "torch") else None))
     if a.results:
