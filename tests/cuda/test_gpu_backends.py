@@ -160,6 +160,56 @@ def test_numba_device_arrays_in_and_out():
         fg.gumbel_max(dx, backend="cpu")
 
 
+def test_numba_device_arrays_every_function(monkeypatch):
+    """Direct (no host copy) and staged paths give the CPU's results, as device arrays."""
+    from numba import cuda
+    from fastgumbel import _device
+    x = logits((3, 2, 9), np.float32, seed=10)
+    dx = cuda.to_device(x)
+    k = fg.Key(21)
+    host = lambda a: a.copy_to_host()  # noqa: E731
+    staged = _device.to_host
+
+    def no_host_copy(a):
+        raise AssertionError("the direct path copied an input to the host")
+
+    # direct: the kernels read and write device memory
+    monkeypatch.setattr(_device, "to_host", no_host_copy)
+    for hard in (False, True):
+        assert ulps(host(fg.gumbel_softmax(dx, 0.3, hard=hard, rng=k)),
+                    fg.gumbel_softmax(x, 0.3, hard=hard, rng=k), np.float32) <= 64
+    assert ulps(host(fg.gumbel_log_softmax(dx, 0.3, rng=k)),
+                fg.gumbel_log_softmax(x, 0.3, rng=k), np.float32) <= 64
+    assert np.array_equal(host(fg.gumbel_max(dx, rng=k)), fg.gumbel_max(x, rng=k))
+    assert np.array_equal(host(fg.categorical(dx, 4, rng=k)), fg.categorical(x, 4, rng=k))
+    assert np.array_equal(host(fg.multinomial(dx, 6, rng=k)), fg.multinomial(x, 6, rng=k))
+    assert np.array_equal(host(fg.gumbel_topk(dx, 3, rng=k)), fg.gumbel_topk(x, 3, rng=k))
+    g = fg.gumbel((2, 7), 0.5, 3.0, rng=k, like=dx)
+    assert ulps(host(g), fg.gumbel((2, 7), 0.5, 3.0, rng=k), np.float32) <= 4
+    u = fg.uniform((5, 3), dtype=np.float64, rng=k, like=dx)
+    assert np.array_equal(host(u), fg.uniform((5, 3), dtype=np.float64, rng=k))
+    with pytest.raises(ValueError, match="tau must be a finite number > 0; got 0"):
+        fg.gumbel_softmax(dx, 0)
+    with pytest.raises(ValueError, match=r"k=10 exceeds the number of categories \(9\)"):
+        fg.gumbel_topk(dx, 10)
+    with pytest.raises(ValueError, match=r"NaN in 1 row"):
+        fg.gumbel_max(cuda.to_device(np.array([[0.0, np.nan], [0.0, 1.0]])), rng=0)
+    # staged through the host: another axis, float16, one row, the backward
+    monkeypatch.setattr(_device, "to_host", staged)
+    for axis in (0, 1):
+        assert ulps(host(fg.gumbel_softmax(dx, 0.3, axis=axis, rng=k)),
+                    fg.gumbel_softmax(x, 0.3, axis=axis, rng=k), np.float32) <= 64
+    x16 = x.astype(np.float16)
+    assert np.array_equal(host(fg.gumbel_softmax(cuda.to_device(x16), 0.5, rng=k)),
+                          fg.gumbel_softmax(x16, 0.5, rng=k))
+    x1 = x[0, 0]
+    assert fg.gumbel_max(cuda.to_device(x1), rng=k) == fg.gumbel_max(x1, rng=k)
+    gy = fg.gumbel_softmax(x, 0.5, rng=k)
+    gb, tb = fg.gumbel_softmax_backward(cuda.to_device(x), 0.5, y_soft=cuda.to_device(gy))
+    ga, ta = fg.gumbel_softmax_backward(x, 0.5, y_soft=gy)
+    assert np.allclose(host(gb), ga, rtol=1e-5, atol=1e-6) and np.isclose(tb, ta, rtol=1e-5)
+
+
 @pytest.mark.gpu
 def test_cupy_arrays_in_and_out():
     import cupy
