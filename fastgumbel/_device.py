@@ -6,12 +6,13 @@ arrays and other ``__cuda_array_interface__`` objects wherever it takes an array
 
 Direct path (no copies): the samplers (``gumbel_softmax``, ``gumbel_log_softmax``,
 ``gumbel_max``, ``categorical``, ``multinomial``, ``gumbel_topk``) on a C-contiguous
-float32/float64 device array whose sampling axis is the last one, without ``out=``, and the
+float16/32/64 device array whose sampling axis is the last one, without ``out=``, and the
 noise functions with a device ``like=`` or ``out=`` (scalar ``loc``/``scale``): the kernel
-reads and writes device memory and the result is a device array of the input's kind.
+reads and writes device memory (float16 loaded and stored as float16, computed in float32)
+and the result is a device array of the input's kind.
 
-Everything else (another axis, a strided or float16 array, ``out=`` for a sampler, the
-backward and the density) is staged through host memory: inputs are copied to NumPy, the
+Everything else (another axis, a strided array, ``out=`` for a sampler, the backward and
+the density) is staged through host memory: inputs are copied to NumPy, the
 GPU backend runs, and the results are copied to a device array of the input's kind.
 Nothing here imports CuPy or Numba CUDA unless such an array was passed.
 """
@@ -76,6 +77,9 @@ def _reshape(a, shape):
     return a.reshape(shape) if hasattr(a, "reshape") else a
 
 
+#: Backends whose kernels load and store float16 themselves (float32 math).
+_HALF_IO = {"fastgumbel.cuda": True, "fastgumbel.cupy": True}
+
 _SAMPLERS = ("gumbel_softmax", "gumbel_log_softmax", "gumbel_max", "categorical",
              "multinomial", "gumbel_topk")
 
@@ -104,7 +108,7 @@ def _direct(func, mod, kind, args, kwargs):
                 return None   # the staged call raises the error
         dt = chk.result_float_dtype(out.dtype if out is not None else a["dtype"],
                                     "out.dtype" if out is not None else "dtype")
-        if dt == np.float16:
+        if dt == np.float16 and not _HALF_IO.get(mod.__name__):
             return None
         shape = tuple(out.shape) if (out is not None and a["size"] is None) else \
             chk.size_shape(a["size"])
@@ -130,7 +134,9 @@ def _direct(func, mod, kind, args, kwargs):
     dt = np.dtype(x.dtype)
     xshape = tuple(x.shape)
     ndim = len(xshape)
-    if dt not in (np.float32, np.float64) or ndim == 0 or not _c_contiguous(x):
+    if dt == np.float16 and not _HALF_IO.get(mod.__name__):
+        return None
+    if dt not in chk.FLOATS or ndim == 0 or not _c_contiguous(x):
         return None
     if chk.axis_index(a["axis"], ndim) != ndim - 1:
         return None
@@ -140,7 +146,7 @@ def _direct(func, mod, kind, args, kwargs):
     bits64 = chk.precision_bits64(a["precision"], dt)
     if name in ("gumbel_softmax", "gumbel_log_softmax"):
         mode = 1 if name == "gumbel_log_softmax" else (2 if chk.flag(a["hard"], "hard") else 0)
-        tau = chk.tau_value(a["tau"], dt)
+        tau = chk.tau_value(a["tau"], chk.compute_dtype(dt))
         words = _api._key_args(resolve_key(a["rng"]))
         y = _empty(kind, (rows, K), dt)
         if rows * K:

@@ -472,9 +472,11 @@ _K64 = None
 
 
 def kernels(dtype):
-    """The kernel dict for a compute dtype (float32 or float64), built once."""
+    """The kernel dict for an array dtype, built once: float64 arrays run the float64
+    kernels; float32 and float16 arrays the float32 ones (float16 is loaded and stored as
+    float16, computed in float32: the CPU's float16 results, rounded once)."""
     global _K32, _K64
-    if np.dtype(dtype) == np.float32:
+    if np.dtype(dtype) in (np.float32, np.float16):
         if _K32 is None:
             _K32 = _make(np.float32)
         return _K32
@@ -696,6 +698,14 @@ def _signatures():
             (k, "backward", (a2, a2, a2, nt[::1], f64, i64)),
             (k, "zero", (i2,)),
         ]
+    h2 = types.float16[:, ::1]   # float16 in / out, float32 math (the float32 kernels)
+    i2 = types.int64[:, ::1]
+    sigs += [
+        (np.float16, "fill_noise", (h2, i64, u64, u64, u64, b1, b1, f64, f64)),
+        (np.float16, "softmax", (h2, h2, i64, u64, u64, u64, b1, f64, i64, i64, i64[::1])),
+        (np.float16, "argmax", (h2, i2, i2, i64, u64, u64, u64, b1, i64, i64, i64[::1])),
+        (np.float16, "topk", (h2, i2, i64, u64, u64, u64, b1, i64, i64[::1])),
+    ]
     return sigs
 
 

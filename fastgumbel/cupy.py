@@ -31,7 +31,9 @@ TEAMS = (32, 256, 512)
 
 _lock = threading.Lock()
 _modules = {}
-_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+#: Entry-point suffix per array dtype; float16 (fill_noise, softmax, argmax, topk only) is
+#: stored as float16 and computed in float32.
+_SUFFIX = {np.dtype(np.float16): "f16", np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
 
 def source():

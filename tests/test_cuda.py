@@ -53,15 +53,18 @@ class _Proc:
 
 
 @pytest.fixture(scope="module")
-def background(tmp_path_factory):
-    """The slow checks, started together (they are separate processes anyway): the simulator
-    suite, the PTX compile of the Numba kernels, and nvcc on the CUDA C."""
-    procs = {
-        "sim": _Proc([sys.executable, "-m", "pytest", "-q", "-m", "not gpu", "tests/cuda"],
-                     _env(NUMBA_ENABLE_CUDASIM="1")),
-        "ptx": _Proc([sys.executable, "tests/cuda/ptx_check.py"], _env()),
-    }
-    if NVCC:
+def background(request, tmp_path_factory):
+    """The slow checks that the selected tests need, started together (they are separate
+    processes anyway): the simulator suite, the PTX compile of the Numba kernels, and nvcc
+    on the CUDA C."""
+    selected = {item.name for item in request.session.items}
+    procs = {}
+    if "test_numba_cuda_kernels_in_simulator" in selected:
+        procs["sim"] = _Proc([sys.executable, "-m", "pytest", "-q", "-m", "not gpu",
+                              "tests/cuda"], _env(NUMBA_ENABLE_CUDASIM="1"))
+    if "test_numba_cuda_kernels_compile_to_ptx_sm90" in selected:
+        procs["ptx"] = _Proc([sys.executable, "tests/cuda/ptx_check.py"], _env())
+    if NVCC and "test_cuda_c_compiles_with_nvcc_sm90" in selected:
         d = tmp_path_factory.mktemp("nvcc")
         with importlib.resources.as_file(KERNELS) as kdir:
             cus = sorted(Path(kdir).glob("*.cu"))
@@ -71,9 +74,10 @@ def background(tmp_path_factory):
             for cu in cus]
     yield procs
     for v in procs.values():
-        for p in (v if isinstance(v, list) else [(None, None, v)]):
-            if p[2].p.poll() is None:
-                p[2].p.kill()
+        for _, _, proc in (v if isinstance(v, list) else [(None, None, v)]):
+            if proc.p.poll() is None:
+                proc.p.kill()
+            proc.p.communicate()
 
 
 def test_numba_cuda_kernels_in_simulator(background):
@@ -92,12 +96,13 @@ def test_numba_cuda_kernels_compile_to_ptx_sm90(background):
 
 def _entry_points():
     src = KERNELS.joinpath("gumbel.cu").read_text()
-    names = ["fg_fill_noise_f32", "fg_fill_noise_f64"]
-    for op in ("softmax", "argmax", "topk", "backward", "concrete"):
-        for sfx in ("f32", "f64"):
+    names = ["fg_fill_noise_f16", "fg_fill_noise_f32", "fg_fill_noise_f64"]
+    for op, sfxs in (("softmax", "f16 f32 f64"), ("argmax", "f16 f32 f64"),
+                     ("topk", "f16 f32 f64"), ("backward", "f32 f64"), ("concrete", "f32 f64")):
+        for sfx in sfxs.split():
             for team in (32, 256, 512):
                 names.append(f"fg_{op}_{sfx}_t{team}")
-    assert "FG_TEAM_ENTRIES(T, SUF, 512)" in src
+    assert "FG_SAMPLER_ENTRIES(T, TI, SUF, 512)" in src
     return names
 
 

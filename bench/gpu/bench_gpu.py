@@ -18,9 +18,8 @@ time, achieved GB/s (bytes the operation must move: soft forward reads and write
 element once, gumbel_max reads it once, the backward reads grad and y and writes grad_x),
 the fraction of copy bandwidth, and the speed-up over torch.
 
-float16: fastgumbel's kernels compute in float32; a float16 row is converted to float32
-and back around the kernel here (the cost is included: the kernels have no float16 in/out
-entry points yet).
+float16: fastgumbel's sampling kernels load and store float16 and compute in float32; the
+backward runs on float32 arrays in both rows of the table.
 
 Usage (from the repository root, on a GPU machine)::
 
@@ -45,7 +44,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import fastgumbel as fg  # noqa: E402
 
-cuda = None  # numba.cuda, imported when the Numba CUDA backend is measured
 
 
 def parse_size(s):
@@ -92,45 +90,37 @@ class Timer:
 
 def numba_cases(rows, K, dtype, key):
     """name -> (callable, bytes moved) for the Numba CUDA kernels on device arrays."""
-    global cuda  # a module global, so that the simulator can swap it inside the cast kernel
     from numba import cuda
     from fastgumbel import cuda as fgc
     k0, k1, st = (np.uint64(w) for w in key.words)
     x = cuda.to_device(np.random.default_rng(0).standard_normal((rows, K)).astype(dtype))
-    out = cuda.device_array((rows, K), np.float32)
-    x32 = x if dtype == np.float32 else cuda.device_array((rows, K), np.float32)
+    out = cuda.device_array((rows, K), dtype)       # float16 in and out, float32 math
+    y32 = cuda.device_array((rows, K), np.float32)  # the backward runs in float32
     idx = cuda.device_array((rows, 1), np.int64)
     gtau = cuda.device_array(rows, np.float32)
     flags = cuda.to_device(np.zeros(2, np.int64))
-    ks = fgc.kernels(np.float32)
+    ks = fgc.kernels(dtype)
     T = fgc.team_size(K)
     grid = (rows + fgc.BLOCK // T - 1) // (fgc.BLOCK // T)
     item = np.dtype(dtype).itemsize
     n = rows * K
 
-    @cuda.jit
-    def cast(a, b):
-        i, j = cuda.grid(2)
-        if i < a.shape[0] and j < a.shape[1]:
-            b[i, j] = np.float32(a[i, j])
-
-    def to32():
-        if dtype != np.float32:  # float16 -> float32 on the device
-            cast[((rows + 15) // 16, (K + 15) // 16), (16, 16)](x, x32)
-
     def soft(mode=0):
-        to32()
-        ks["softmax"][grid, fgc.BLOCK](x32, out, 0, k0, k1, st, False, 1.0, mode, T, flags)
+        ks["softmax"][grid, fgc.BLOCK](x, out, 0, k0, k1, st, False, 1.0, mode, T, flags)
 
     def gmax():
-        to32()
-        ks["argmax"][grid, fgc.BLOCK](x32, idx, idx, 0, k0, k1, st, False, 1, T, flags)
+        ks["argmax"][grid, fgc.BLOCK](x, idx, idx, 0, k0, k1, st, False, 1, T, flags)
 
     def bwd():
-        ks["backward"][grid, fgc.BLOCK](out, out, out, gtau, 1.0, T)
+        ks["backward"][grid, fgc.BLOCK](y32, y32, y32, gtau, 1.0, T)
+
+    def fwd_bwd():   # the same work as torch's forward + autograd backward
+        soft()
+        bwd()
 
     return {"soft forward": (soft, 2 * n * item), "hard forward": (lambda: soft(2), 2 * n * item),
-            "gumbel_max": (gmax, n * item), "backward (saved y)": (bwd, 3 * n * 4)}
+            "gumbel_max": (gmax, n * item), "backward (saved y, float32)": (bwd, 3 * n * 4),
+            "forward + autograd backward": (fwd_bwd, 5 * n * item)}
 
 
 def cupy_cases(rows, K, dtype, key):
@@ -138,7 +128,8 @@ def cupy_cases(rows, K, dtype, key):
     from fastgumbel import cupy as fcp
     k0, k1, st = (np.uint32(w) for w in key.words)
     x = cupy.asarray(np.random.default_rng(0).standard_normal((rows, K)).astype(dtype))
-    out = cupy.empty((rows, K), cupy.float32)
+    out = cupy.empty((rows, K), dtype)       # float16 in and out, float32 math
+    y32 = cupy.empty((rows, K), cupy.float32)
     idx = cupy.empty((rows, 1), cupy.int64)
     gtau = cupy.empty(rows, cupy.float32)
     flags = cupy.zeros(2, cupy.uint64)
@@ -147,25 +138,27 @@ def cupy_cases(rows, K, dtype, key):
     n = rows * K
     R, KK = np.int64(rows), np.int64(K)
 
-    def x32():
-        return x if dtype == np.float32 else x.astype(cupy.float32)
-
     def soft(mode=0):
-        fcp._launch("softmax", np.float32, rows, K, (x32(), out, R, KK, np.uint64(0), k0, k1, st,
-                                                      np.int32(0), np.float64(1.0), np.int32(mode),
-                                                      flags))
+        fcp._launch("softmax", dtype, rows, K, (x, out, R, KK, np.uint64(0), k0, k1, st,
+                                                 np.int32(0), np.float64(1.0), np.int32(mode),
+                                                 flags))
 
     def gmax():
-        fcp._launch("argmax", np.float32, rows, K, (x32(), idx, dummy, np.int32(0), R, KK,
-                                                     np.int64(1), np.uint64(0), k0, k1, st,
-                                                     np.int32(0), flags))
+        fcp._launch("argmax", dtype, rows, K, (x, idx, dummy, np.int32(0), R, KK, np.int64(1),
+                                                np.uint64(0), k0, k1, st, np.int32(0), flags))
 
     def bwd():
-        fcp._launch("backward", np.float32, rows, K, (out, out, out, gtau, R, KK, np.float64(1.0)))
+        fcp._launch("backward", np.float32, rows, K, (y32, y32, y32, gtau, R, KK,
+                                                       np.float64(1.0)))
 
     fcp.module()  # compile outside the timing
+    def fwd_bwd():   # the same work as torch's forward + autograd backward
+        soft()
+        bwd()
+
     return {"soft forward": (soft, 2 * n * item), "hard forward": (lambda: soft(2), 2 * n * item),
-            "gumbel_max": (gmax, n * item), "backward (saved y)": (bwd, 3 * n * 4)}
+            "gumbel_max": (gmax, n * item), "backward (saved y, float32)": (bwd, 3 * n * 4),
+            "forward + autograd backward": (fwd_bwd, 5 * n * item)}
 
 
 def torch_cases(rows, K, dtype):

@@ -12,7 +12,8 @@
 // (long rows) are recomputed from the logits and the key instead of being stored.
 // Softmax: pass 1 keeps an online (running max, rescaled sum) pair, pass 2 writes.
 //
-// Entry points: extern "C" fg_<op>_<f32|f64>[_t<TEAM>]. Compile with --fmad=false to match
+// Entry points: extern "C" fg_<op>_<f16|f32|f64>[_t<TEAM>] (f16: fill_noise, softmax,
+// argmax, topk; float16 in and out, float32 math). Compile with --fmad=false to match
 // the CPU backend bit for bit in the noise (with FMA contraction, within an ulp).
 #include "philox.cuh"
 
@@ -27,42 +28,79 @@ template <typename T> __device__ __forceinline__ T fg_tiny() { return (T)__int_a
 template <> __device__ __forceinline__ double fg_tiny<double>() { return __longlong_as_double(0x0010000000000000LL); }
 
 // ---------------------------------------------------------------- loads and stores of 4
-template <typename T>
-__device__ __forceinline__ void fg_load4(const T* row, long long c, long long K, bool vec, T s[4]) {
+// Storage types: float, double, and fg_half (IEEE binary16 bits; converted with the PTX cvt
+// instructions, so no cuda_fp16.h is needed under NVRTC). float16 is computed in float32.
+struct fg_half { unsigned short x; };
+
+__device__ __forceinline__ float fg_ld(fg_half h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h.x));
+    return f;
+}
+__device__ __forceinline__ float fg_ld(float v) { return v; }
+__device__ __forceinline__ double fg_ld(double v) { return v; }
+__device__ __forceinline__ void fg_st(fg_half* p, float v) {
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(v));
+    p->x = h;
+}
+__device__ __forceinline__ void fg_st(float* p, float v) { *p = v; }
+__device__ __forceinline__ void fg_st(double* p, double v) { *p = v; }
+
+// 4 consecutive elements in one (float: 16-byte, half: 8-byte) or two (double) vector loads
+template <typename TI>
+__device__ __forceinline__ bool fg_aligned(const TI* p) {
+    return (((unsigned long long)p) & (sizeof(TI) == 8 ? 15 : 4 * sizeof(TI) - 1)) == 0;
+}
+
+template <typename T, typename TI>
+__device__ __forceinline__ void fg_load4(const TI* row, long long c, long long K, bool vec, T s[4]) {
     if (vec && c + 3 < K) {
-        if (sizeof(T) == 4) {
+        if (sizeof(TI) == 4) {
             float4 v = *reinterpret_cast<const float4*>(row + c);
             s[0] = (T)v.x; s[1] = (T)v.y; s[2] = (T)v.z; s[3] = (T)v.w;
-        } else {
+        } else if (sizeof(TI) == 8) {
             double2 a = *reinterpret_cast<const double2*>(row + c);
             double2 b = *reinterpret_cast<const double2*>(row + c + 2);
             s[0] = (T)a.x; s[1] = (T)a.y; s[2] = (T)b.x; s[3] = (T)b.y;
-        }
-        return;
-    }
-#pragma unroll
-    for (int j = 0; j < 4; ++j) s[j] = c + j < K ? row[c + j] : -fg_inf<T>();
-}
-
-template <typename T>
-__device__ __forceinline__ void fg_store4(T* row, long long c, long long K, bool vec, const T v[4]) {
-    if (vec && c + 3 < K) {
-        if (sizeof(T) == 4) {
-            float4 o; o.x = (float)v[0]; o.y = (float)v[1]; o.z = (float)v[2]; o.w = (float)v[3];
-            *reinterpret_cast<float4*>(row + c) = o;
         } else {
-            double2 a, b; a.x = (double)v[0]; a.y = (double)v[1]; b.x = (double)v[2]; b.y = (double)v[3];
-            *reinterpret_cast<double2*>(row + c) = a;
-            *reinterpret_cast<double2*>(row + c + 2) = b;
+            uint2 v = *reinterpret_cast<const uint2*>(row + c);
+            fg_half h0 = {(unsigned short)(v.x & 0xFFFFu)}, h1 = {(unsigned short)(v.x >> 16)};
+            fg_half h2 = {(unsigned short)(v.y & 0xFFFFu)}, h3 = {(unsigned short)(v.y >> 16)};
+            s[0] = (T)fg_ld(h0); s[1] = (T)fg_ld(h1); s[2] = (T)fg_ld(h2); s[3] = (T)fg_ld(h3);
         }
         return;
     }
 #pragma unroll
-    for (int j = 0; j < 4; ++j) if (c + j < K) row[c + j] = v[j];
+    for (int j = 0; j < 4; ++j) s[j] = c + j < K ? (T)fg_ld(row[c + j]) : -fg_inf<T>();
 }
 
-template <typename T>
-__device__ __forceinline__ bool fg_aligned(const T* p) { return (((unsigned long long)p) & 15) == 0; }
+template <typename T, typename TI>
+__device__ __forceinline__ void fg_store4(TI* row, long long c, long long K, bool vec, const T v[4]) {
+    if (vec && c + 3 < K && sizeof(TI) == 4) {
+        float4 o; o.x = (float)v[0]; o.y = (float)v[1]; o.z = (float)v[2]; o.w = (float)v[3];
+        *reinterpret_cast<float4*>(row + c) = o;
+        return;
+    }
+    if (vec && c + 3 < K && sizeof(TI) == 8) {
+        double2 a, b; a.x = (double)v[0]; a.y = (double)v[1]; b.x = (double)v[2]; b.y = (double)v[3];
+        *reinterpret_cast<double2*>(row + c) = a;
+        *reinterpret_cast<double2*>(row + c + 2) = b;
+        return;
+    }
+    if (vec && c + 3 < K && sizeof(TI) == 2) {
+        fg_half h[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) fg_st(&h[j], (float)v[j]);
+        uint2 o;
+        o.x = (unsigned int)h[0].x | ((unsigned int)h[1].x << 16);
+        o.y = (unsigned int)h[2].x | ((unsigned int)h[3].x << 16);
+        *reinterpret_cast<uint2*>(row + c) = o;
+        return;
+    }
+#pragma unroll
+    for (int j = 0; j < 4; ++j) if (c + j < K) fg_st(row + c + j, v[j]);
+}
 
 // ---------------------------------------------------------------- team reductions
 // Warp: xor butterfly (every lane gets the result; the combines are commutative, so all
@@ -145,8 +183,8 @@ __device__ __forceinline__ void fg_online_add(T s, T t, T& m, T& l, int& nan) {
     const long long rr = valid ? r : 0;
 
 // s[4] = x + noise of group q (columns >= K get -inf)
-template <typename T>
-__device__ __forceinline__ void fg_perturbed4(const T* xr, long long q, long long K, bool vec,
+template <typename T, typename TI>
+__device__ __forceinline__ void fg_perturbed4(const TI* xr, long long q, long long K, bool vec,
                                               unsigned int k0, unsigned int k1, unsigned int stream,
                                               unsigned long long row, bool bits64, T s[4]) {
     T g[4];
@@ -158,8 +196,8 @@ __device__ __forceinline__ void fg_perturbed4(const T* xr, long long q, long lon
 
 // ---------------------------------------------------------------- kernels
 
-template <typename T>
-__device__ void fg_fill_noise(T* out, long long rows, long long K, unsigned long long row0,
+template <typename T, typename TI>
+__device__ void fg_fill_noise(TI* out, long long rows, long long K, unsigned long long row0,
                               unsigned int k0, unsigned int k1, unsigned int stream, int bits64,
                               int uniform, double loc, double scale) {
     long long nq = (K + 3) / 4;
@@ -173,12 +211,12 @@ __device__ void fg_fill_noise(T* out, long long rows, long long K, unsigned long
 #pragma unroll
         for (int j = 0; j < 4; ++j) g[j] = lo + sc * g[j];
     }
-    T* orow = out + r * K;
+    TI* orow = out + r * K;
     fg_store4(orow, 4 * q, K, fg_aligned(orow), g);
 }
 
-template <typename T, int TEAM>
-__device__ void fg_softmax(const T* x, T* out, long long rows, long long K, unsigned long long row0,
+template <typename T, typename TI, int TEAM>
+__device__ void fg_softmax(const TI* x, TI* out, long long rows, long long K, unsigned long long row0,
                            unsigned int k0, unsigned int k1, unsigned int stream, int bits64,
                            double tau, int mode, unsigned long long* flags) {
     FG_TEAM_SETUP(TEAM, rows)
@@ -186,8 +224,8 @@ __device__ void fg_softmax(const T* x, T* out, long long rows, long long K, unsi
     __shared__ On sh_on[BLOCK / 32];
     __shared__ int sh_i[BLOCK / 32];
     __shared__ long long sh_l[BLOCK / 32];
-    const T* xr = x + rr * K;
-    T* orow = out + rr * K;
+    const TI* xr = x + rr * K;
+    TI* orow = out + rr * K;
     const bool vx = fg_aligned(xr), vo = fg_aligned(orow), b64 = bits64 != 0;
     const long long nq = valid ? (K + 3) / 4 : 0;
     const unsigned long long row = row0 + (unsigned long long)rr;
@@ -258,14 +296,14 @@ __device__ void fg_softmax(const T* x, T* out, long long rows, long long K, unsi
     }
 }
 
-template <typename T, int TEAM>
-__device__ void fg_argmax(const T* x, long long* idx, long long* counts, int to_counts, long long rows,
+template <typename T, typename TI, int TEAM>
+__device__ void fg_argmax(const TI* x, long long* idx, long long* counts, int to_counts, long long rows,
                           long long K, long long D, unsigned long long row0, unsigned int k0, unsigned int k1,
                           unsigned int stream, int bits64, unsigned long long* flags) {
     FG_TEAM_SETUP(TEAM, rows * D)
     __shared__ FgArg<T> sh_a[BLOCK / 32];
     const long long xrow = rr / D, d = rr - xrow * D;
-    const T* xr = x + xrow * K;
+    const TI* xr = x + xrow * K;
     const bool vx = fg_aligned(xr), b64 = bits64 != 0;
     const long long nq = valid ? (K + 3) / 4 : 0;
     const unsigned long long row = (row0 + (unsigned long long)xrow) * (unsigned long long)D + d;
@@ -289,13 +327,13 @@ __device__ void fg_argmax(const T* x, long long* idx, long long* counts, int to_
     }
 }
 
-template <typename T, int TEAM>
-__device__ void fg_topk(const T* x, long long* idx, long long rows, long long K, long long k,
+template <typename T, typename TI, int TEAM>
+__device__ void fg_topk(const TI* x, long long* idx, long long rows, long long K, long long k,
                         unsigned long long row0, unsigned int k0, unsigned int k1, unsigned int stream,
                         int bits64, unsigned long long* flags) {
     FG_TEAM_SETUP(TEAM, rows)
     __shared__ FgArg<T> sh_a[BLOCK / 32];
-    const T* xr = x + rr * K;
+    const TI* xr = x + rr * K;
     const bool vx = fg_aligned(xr), b64 = bits64 != 0;
     const long long nq = valid ? (K + 3) / 4 : 0;
     const unsigned long long row = row0 + (unsigned long long)rr;
@@ -401,20 +439,25 @@ __device__ void fg_concrete(const T* y, const T* logits, double* out, long long 
 
 // ---------------------------------------------------------------- entry points
 
-#define FG_TEAM_ENTRIES(T, SUF, TEAM)                                                                  \
+// Sampling entries: compute type T, storage type TI (float16 stored as fg_half).
+#define FG_SAMPLER_ENTRIES(T, TI, SUF, TEAM)                                                          \
 extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM)) fg_softmax_##SUF##_t##TEAM(            \
-    const T* x, T* out, long long rows, long long K, unsigned long long row0, unsigned int k0,        \
+    const TI* x, TI* out, long long rows, long long K, unsigned long long row0, unsigned int k0,      \
     unsigned int k1, unsigned int stream, int bits64, double tau, int mode, unsigned long long* flags) { \
-    fg_softmax<T, TEAM>(x, out, rows, K, row0, k0, k1, stream, bits64, tau, mode, flags); }           \
+    fg_softmax<T, TI, TEAM>(x, out, rows, K, row0, k0, k1, stream, bits64, tau, mode, flags); }       \
 extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM)) fg_argmax_##SUF##_t##TEAM(             \
-    const T* x, long long* idx, long long* counts, int to_counts, long long rows, long long K,        \
+    const TI* x, long long* idx, long long* counts, int to_counts, long long rows, long long K,       \
     long long D, unsigned long long row0, unsigned int k0, unsigned int k1, unsigned int stream,      \
     int bits64, unsigned long long* flags) {                                                          \
-    fg_argmax<T, TEAM>(x, idx, counts, to_counts, rows, K, D, row0, k0, k1, stream, bits64, flags); } \
+    fg_argmax<T, TI, TEAM>(x, idx, counts, to_counts, rows, K, D, row0, k0, k1, stream, bits64,       \
+                           flags); }                                                                  \
 extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM)) fg_topk_##SUF##_t##TEAM(               \
-    const T* x, long long* idx, long long rows, long long K, long long k, unsigned long long row0,     \
+    const TI* x, long long* idx, long long rows, long long K, long long k, unsigned long long row0,   \
     unsigned int k0, unsigned int k1, unsigned int stream, int bits64, unsigned long long* flags) {   \
-    fg_topk<T, TEAM>(x, idx, rows, K, k, row0, k0, k1, stream, bits64, flags); }                      \
+    fg_topk<T, TI, TEAM>(x, idx, rows, K, k, row0, k0, k1, stream, bits64, flags); }
+
+// Gradient and density entries (float32 / float64 only).
+#define FG_GRAD_ENTRIES(T, SUF, TEAM)                                                                  \
 extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM)) fg_backward_##SUF##_t##TEAM(           \
     const T* G, const T* y, T* gx, T* gtau, long long rows, long long K, double tau) {                \
     fg_backward<T, TEAM>(G, y, gx, gtau, rows, K, tau); }                                             \
@@ -422,14 +465,24 @@ extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM)) fg_concrete_##SUF##
     const T* y, const T* logits, double* out, long long rows, long long K, double tau) {              \
     fg_concrete<T, TEAM>(y, logits, out, rows, K, tau); }
 
-#define FG_ENTRIES(T, SUF)                                                                             \
-extern "C" __global__ void fg_fill_noise_##SUF(T* out, long long rows, long long K,                   \
+#define FG_FILL_ENTRY(T, TI, SUF)                                                                      \
+extern "C" __global__ void fg_fill_noise_##SUF(TI* out, long long rows, long long K,                  \
     unsigned long long row0, unsigned int k0, unsigned int k1, unsigned int stream, int bits64,       \
     int uniform, double loc, double scale) {                                                          \
-    fg_fill_noise<T>(out, rows, K, row0, k0, k1, stream, bits64, uniform, loc, scale); }              \
-FG_TEAM_ENTRIES(T, SUF, 32)                                                                           \
-FG_TEAM_ENTRIES(T, SUF, 256)                                                                          \
-FG_TEAM_ENTRIES(T, SUF, 512)
+    fg_fill_noise<T, TI>(out, rows, K, row0, k0, k1, stream, bits64, uniform, loc, scale); }
 
-FG_ENTRIES(float, f32)
-FG_ENTRIES(double, f64)
+#define FG_ENTRIES(T, TI, SUF)                                                                         \
+FG_FILL_ENTRY(T, TI, SUF)                                                                             \
+FG_SAMPLER_ENTRIES(T, TI, SUF, 32)                                                                    \
+FG_SAMPLER_ENTRIES(T, TI, SUF, 256)                                                                   \
+FG_SAMPLER_ENTRIES(T, TI, SUF, 512)
+
+FG_ENTRIES(float, float, f32)
+FG_ENTRIES(double, double, f64)
+FG_ENTRIES(float, fg_half, f16)
+FG_GRAD_ENTRIES(float, f32, 32)
+FG_GRAD_ENTRIES(float, f32, 256)
+FG_GRAD_ENTRIES(float, f32, 512)
+FG_GRAD_ENTRIES(double, f64, 32)
+FG_GRAD_ENTRIES(double, f64, 256)
+FG_GRAD_ENTRIES(double, f64, 512)

@@ -188,20 +188,27 @@ def test_numba_device_arrays_every_function(monkeypatch):
     assert ulps(host(g), fg.gumbel((2, 7), 0.5, 3.0, rng=k), np.float32) <= 4
     u = fg.uniform((5, 3), dtype=np.float64, rng=k, like=dx)
     assert np.array_equal(host(u), fg.uniform((5, 3), dtype=np.float64, rng=k))
+    x16 = x.astype(np.float16)   # float16 in and out, float32 math: the CPU's values
+    d16 = cuda.to_device(x16)
+    for hard in (False, True):
+        y16 = host(fg.gumbel_softmax(d16, 0.5, hard=hard, rng=k))
+        assert y16.dtype == np.float16
+        assert np.array_equal(y16, fg.gumbel_softmax(x16, 0.5, hard=hard, rng=k))
+    assert np.array_equal(host(fg.gumbel_max(d16, rng=k)), fg.gumbel_max(x16, rng=k))
+    assert np.array_equal(host(fg.gumbel_topk(d16, 2, rng=k)), fg.gumbel_topk(x16, 2, rng=k))
+    assert np.array_equal(host(fg.uniform((3, 5), dtype=np.float16, rng=k, like=dx)),
+                          fg.uniform((3, 5), dtype=np.float16, rng=k))
     with pytest.raises(ValueError, match="tau must be a finite number > 0; got 0"):
         fg.gumbel_softmax(dx, 0)
     with pytest.raises(ValueError, match=r"k=10 exceeds the number of categories \(9\)"):
         fg.gumbel_topk(dx, 10)
     with pytest.raises(ValueError, match=r"NaN in 1 row"):
         fg.gumbel_max(cuda.to_device(np.array([[0.0, np.nan], [0.0, 1.0]])), rng=0)
-    # staged through the host: another axis, float16, one row, the backward
+    # staged through the host: another axis, one row, the backward
     monkeypatch.setattr(_device, "to_host", staged)
     for axis in (0, 1):
         assert ulps(host(fg.gumbel_softmax(dx, 0.3, axis=axis, rng=k)),
                     fg.gumbel_softmax(x, 0.3, axis=axis, rng=k), np.float32) <= 64
-    x16 = x.astype(np.float16)
-    assert np.array_equal(host(fg.gumbel_softmax(cuda.to_device(x16), 0.5, rng=k)),
-                          fg.gumbel_softmax(x16, 0.5, rng=k))
     x1 = x[0, 0]
     assert fg.gumbel_max(cuda.to_device(x1), rng=k) == fg.gumbel_max(x1, rng=k)
     gy = fg.gumbel_softmax(x, 0.5, rng=k)
