@@ -19,6 +19,7 @@ Nothing here imports CuPy or Numba CUDA unless such an array was passed.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import inspect
 import math
 
@@ -36,6 +37,9 @@ def to_host(a):
         return a.get()
     if kind == "numba-cuda":
         return a.copy_to_host()
+    if importlib.util.find_spec("numba_cuda") is None:   # only CuPy installed
+        import cupy
+        return cupy.asarray(a).get()
     from numba import cuda
     return cuda.as_cuda_array(a).copy_to_host()
 
