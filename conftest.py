@@ -1,9 +1,17 @@
-"""Doctest collection of the package: skip the modules of GPU backends whose library is not
-installed (they import it at the top; fastgumbel itself never does unless asked)."""
+"""Root conftest: skip the doctests of modules whose optional library is not installed
+(framework bridges, GPU backends; fastgumbel itself never imports them unless asked)."""
 import importlib.util
 
-collect_ignore = []
-if importlib.util.find_spec("cupy") is None:
+
+def _absent(name):
+    try:
+        return importlib.util.find_spec(name) is None
+    except (ImportError, ValueError):
+        return True
+
+
+collect_ignore = [f"fastgumbel/{name}.py" for name in ("torch", "jax") if _absent(name)]
+if _absent("cupy"):
     collect_ignore.append("fastgumbel/cupy.py")
-if importlib.util.find_spec("numba_cuda") is None:
+if _absent("numba_cuda"):
     collect_ignore.append("fastgumbel/cuda.py")

@@ -15,6 +15,7 @@ import numpy as np
 from . import _checks as chk
 from ._device import device_io
 from ._dispatch import backend_for
+from ._interop import bridged, empty_aligned
 from .random import Key, resolve_key
 
 __all__ = ["uniform", "gumbel", "gumbel_softmax", "gumbel_log_softmax", "gumbel_max",
@@ -68,7 +69,7 @@ def _alloc(out, moved_shape, axis, dtype, kdtype, inputs, name="out"):
         return a if axis is None else np.moveaxis(a, -1, axis)
 
     if out is None:
-        buf = np.empty((rows, cols), kdtype)
+        buf = empty_aligned((rows, cols), kdtype)
 
         def finish():
             res = place(buf.reshape(moved_shape))
@@ -124,6 +125,7 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, sc
 
 
 @device_io
+@bridged
 def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, precision="default",
             backend="auto"):
     """Uniform samples on the open interval (0, 1): never exactly 0 or 1.
@@ -140,8 +142,10 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
     rng : None, int, Generator, Key or numpy.random.Generator
         See :mod:`fastgumbel.random`.
     like : array, optional
-        Array whose type the result takes: NumPy, or a CUDA device array (CuPy, Numba).
-    out : numpy.ndarray, optional
+        Array whose type the result takes: NumPy, a CPU array with ``__dlpack__``
+        (torch, JAX; zero-copy, see :mod:`fastgumbel._interop`), or a CUDA device array
+        (CuPy, Numba; see ``docs/gpu.md``).
+    out : numpy.ndarray, CPU torch tensor or CUDA device array, optional
         Written in place; its dtype is used.
     precision : {"default", "high"}
         "high" uses 64 random bits per element (always the case for float64).
@@ -160,6 +164,7 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
 
 
 @device_io
+@bridged
 def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=None, out=None,
            precision="default", backend="auto"):
     """Gumbel (type I extreme value) samples: ``loc + scale * g`` with g standard Gumbel.
@@ -238,6 +243,7 @@ def _softmax_family(logits, tau, mode, axis, rng, out, precision, backend):
 
 
 @device_io
+@bridged
 def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
                    precision="default", backend="auto"):
     """Sample the Gumbel-Softmax (Concrete) distribution: ``softmax((logits + g) / tau)``.
@@ -278,6 +284,7 @@ def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
 
 
 @device_io
+@bridged
 def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precision="default",
                        backend="auto"):
     """Log of the Gumbel-Softmax sample, ``log_softmax((logits + g) / tau)``, computed directly.
@@ -309,6 +316,7 @@ def _draws(logits, axis, rng, precision, backend, n):
 
 
 @device_io
+@bridged
 def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", backend="auto"):
     """One categorical draw per row by the Gumbel-max trick: ``argmax(logits + g)``.
 
@@ -336,6 +344,7 @@ def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", back
 
 
 @device_io
+@bridged
 def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision="default",
                 backend="auto"):
     """Categorical draws with replacement from ``softmax(logits)`` along ``axis``.
@@ -368,13 +377,14 @@ def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision
     if n_ is None:
         return gumbel_max(logits, axis=axis, rng=rng, precision=precision, backend=backend)
     cpu, rows, bits64, key = _draws(logits, axis, rng, precision, backend, n_)
-    idx = np.empty((rows.rows, n_), np.int64)
+    idx = empty_aligned((rows.rows, n_), np.int64)
     if idx.size:
         _raise_bad_rows(*cpu.argmax_rows(rows.x, idx, 0, *_key_args(key), bits64))
     return idx.reshape(rows.lead + (n_,))
 
 
 @device_io
+@bridged
 def multinomial(logits, n, *, axis=-1, rng=None, precision="default", backend="auto"):
     """Counts of ``n`` categorical draws per row, without building the draws.
 
@@ -401,6 +411,7 @@ def multinomial(logits, n, *, axis=-1, rng=None, precision="default", backend="a
 
 
 @device_io
+@bridged
 def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="auto"):
     """``k`` draws without replacement per row: the top-k of ``logits + g``, best first.
 
@@ -423,7 +434,7 @@ def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="a
     cpu, rows, bits64, key = _draws(logits, axis, rng, precision, backend, 1)
     if k_ > rows.K:
         raise ValueError(f"k={k_} exceeds the number of categories ({rows.K})")
-    idx = np.empty((rows.rows, k_), np.int64)
+    idx = empty_aligned((rows.rows, k_), np.int64)
     if idx.size:
         _raise_bad_rows(*cpu.topk_rows(rows.x, idx, 0, *_key_args(key), bits64))
     return idx.reshape(rows.lead + (k_,))
@@ -434,6 +445,7 @@ def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="a
 
 
 @device_io
+@bridged
 def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, axis=-1,
                             precision="default", backend="auto"):
     """Gradients of a loss through ``y = gumbel_softmax(logits, tau)``: w.r.t. logits and tau.
@@ -491,14 +503,15 @@ def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, ax
                                  f"(a fastgumbel.Key or an int seed); got {rng!r}")
             key = resolve_key(rng)
             bits64 = chk.precision_bits64(precision, gr.dtype)
-            _raise_bad_rows(0, cpu.softmax_rows(sr.x, gx, 0, *_key_args(key), bits64, t, 0))
-            cpu.softmax_backward_rows(gr.x, gx, gx, gtau, t)
+            _raise_bad_rows(0, cpu.softmax_backward_recompute(gr.x, sr.x, gx, gtau, 0,
+                                                              *_key_args(key), bits64, t))
         else:
             cpu.softmax_backward_rows(gr.x, sr.x, gx, gtau, t)
     return finish(), gr.cdtype.type(np.sum(gtau, dtype=np.float64)).astype(dt)
 
 
 @device_io
+@bridged
 def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
     """Log-density of the Concrete (Gumbel-Softmax) distribution at ``y`` on the simplex.
 

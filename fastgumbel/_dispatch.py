@@ -93,7 +93,8 @@ def backend_for(backend, *arrays, name="logits"):
 
     ``"auto"``: CuPy arrays go to the CuPy backend, Numba device arrays and other
     ``__cuda_array_interface__`` objects to Numba CUDA (CuPy when only CuPy is installed),
-    everything else to the CPU.
+    everything else to the CPU. CPU DLPack arrays (torch, JAX) never reach here: the public
+    functions view them as NumPy first (:mod:`fastgumbel._interop`).
     """
     chosen = check_backend(backend)
     kinds = set()
@@ -103,8 +104,9 @@ def backend_for(backend, *arrays, name="logits"):
         kind = foreign_array_kind(a)
         if kind is not None:
             raise TypeError(f"{name} is a {kind} array ({type(a).__module__}."
-                            f"{type(a).__name__}); this version of fastgumbel takes NumPy arrays "
-                            "(convert with numpy.asarray, or .numpy() for a CPU torch tensor)")
+                            f"{type(a).__name__}); this version of fastgumbel takes NumPy arrays, "
+                            "CPU arrays with __dlpack__ (torch, JAX) and CUDA device arrays "
+                            "(CuPy, Numba), not this type")
         dk = device_kind(a)
         if dk is not None:
             kinds.add(dk)

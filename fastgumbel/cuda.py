@@ -40,8 +40,8 @@ from ._scalar import (MASK32, SH32, exp_f32, exp_f64, gumbel_bits32, gumbel_bits
                       log_f64, philox_block, uniform_bits32, uniform_bits64)
 
 __all__ = ["BLOCK", "team_size", "require_device", "fill_noise", "softmax_rows", "argmax_rows",
-           "multinomial_rows",
-           "topk_rows", "softmax_backward_rows", "concrete_rows", "SIGNATURES", "kernels"]
+           "multinomial_rows", "topk_rows", "softmax_backward_rows", "softmax_backward_recompute",
+           "concrete_rows", "SIGNATURES", "kernels"]
 
 #: Threads per block. The simulator runs every thread as a Python thread: keep it small there.
 BLOCK = 64 if config.ENABLE_CUDASIM else 256
@@ -724,3 +724,15 @@ def require_device():
         raise RuntimeError("backend 'numba-cuda' needs an NVIDIA GPU and driver; "
                            "numba.cuda.is_available() is False on this machine "
                            "(NUMBA_ENABLE_CUDASIM=1 runs the kernels in the simulator)")
+
+
+def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau):
+    """Gradients with the soft sample regenerated from the logits and the key (see
+    cpu.softmax_backward_recompute): the soft forward kernel writes the sample into ``gx``
+    on the device, the backward kernel then works in place. Returns the number of rows whose
+    max(x + g) is +inf (the caller raises)."""
+    d, finish = _target(gx)
+    posinf = softmax_rows(x, d, row0, k0, k1, stream, bits64, tau, SOFT)
+    softmax_backward_rows(G, d, d, gtau, tau)
+    finish()
+    return posinf

@@ -20,7 +20,8 @@ import numpy as np
 
 __all__ = ["SOURCE_FILES", "NVRTC_OPTIONS", "source", "module", "team_size", "fill_noise",
            "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
-           "softmax_backward_rows", "concrete_rows", "require_device"]
+           "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows",
+           "require_device"]
 
 #: The CUDA C files of the backend, in ``fastgumbel.kernels``.
 SOURCE_FILES = ("philox.cuh", "gumbel.cu")
@@ -216,3 +217,14 @@ def concrete_rows(y, logits, out, tau):
         _launch("concrete", dy.dtype, rows, K, (dy, dl, d, np.int64(rows), np.int64(K),
                                                np.float64(tau)))
     finish()
+
+
+def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau):
+    """Gradients with the soft sample regenerated from the logits and the key: the soft
+    forward kernel writes the sample into ``gx`` on the device, the backward kernel then
+    works in place. Returns the number of rows whose max(x + g) is +inf."""
+    d, finish = _target(gx)
+    posinf = softmax_rows(x, d, row0, k0, k1, stream, bits64, tau, 0)
+    softmax_backward_rows(G, d, d, gtau, tau)
+    finish()
+    return posinf

@@ -2,9 +2,10 @@
 // (docs/rng.md), as __host__ __device__ functions.
 //
 // This is fastgumbel/_scalar.py in CUDA C: the same constants (as hex literals of the
-// float32/float64 values Python uses), the same operation order. Integer work is
-// bit-exact; float work matches the CPU bit for bit when FMA contraction is off
-// (nvcc -fmad=false / NVRTC --fmad=false; host: -ffp-contract=off), else within an ulp.
+// float32/float64 values Python uses), the same operation order, and explicit fmaf/fma
+// exactly where _scalar.py calls fma(). Integer work is bit-exact; float work matches the
+// CPU bit for bit when the compiler adds no contractions of its own (nvcc -fmad=false /
+// NVRTC --fmad=false; host: -ffp-contract=off), else within an ulp.
 // tests/cuda/host_check.cpp compiles this header for the host and compares with the CPU.
 #pragma once
 
@@ -118,23 +119,24 @@ FG_HD float fg_log_f32(float x) {
     e = small ? e - 1 : e;
     float f = small ? ((m + m) - 1.0f) : (m - 1.0f);
     float z = f * f;
-    float p = ((((((((FG_LP0 * f + FG_LP1) * f + FG_LP2) * f + FG_LP3) * f + FG_LP4) * f + FG_LP5)
-                  * f + FG_LP6) * f + FG_LP7) * f + FG_LP8);
+    float p = fmaf(fmaf(fmaf(fmaf(fmaf(fmaf(fmaf(fmaf(FG_LP0, f, FG_LP1), f, FG_LP2), f, FG_LP3),
+                                          f, FG_LP4), f, FG_LP5), f, FG_LP6), f, FG_LP7), f, FG_LP8);
     float y = (f * z) * p;
     float ef = (float)e;
-    y = y + ef * FG_LN2_LO_F32;
-    y = y - 0.5f * z;
-    return (f + y) + ef * FG_LN2_HI_F32;
+    y = fmaf(ef, FG_LN2_LO_F32, y);
+    y = fmaf(-0.5f, z, y);
+    return fmaf(ef, FG_LN2_HI_F32, f + y);
 }
 
 FG_HD float fg_exp_f32(float x) {
     float xc = x < FG_EXP_LO_F32 ? FG_EXP_LO_F32 : x;
     xc = xc > FG_EXP_HI_F32 ? FG_EXP_HI_F32 : xc;
     float n = floorf(xc * FG_LOG2E_F32 + 0.5f);
-    float r = xc - n * FG_LN2_HI_F32;
-    r = r - n * FG_LN2_LO_F32;
-    float p = ((((((FG_EP0 * r + FG_EP1) * r + FG_EP2) * r + FG_EP3) * r + FG_EP4) * r + FG_EP5)
-               * (r * r) + r) + 1.0f;
+    float r = fmaf(-n, FG_LN2_HI_F32, xc);
+    r = fmaf(-n, FG_LN2_LO_F32, r);
+    float p = fmaf(fmaf(fmaf(fmaf(fmaf(FG_EP0, r, FG_EP1), r, FG_EP2), r, FG_EP3), r, FG_EP4), r,
+                   FG_EP5);
+    p = fmaf(p, r * r, r) + 1.0f;
     fg_i32 ni = (fg_i32)n;
     fg_i32 h = ni >> 1;
     float y = (p * fg_i2f((h + 127) << 23)) * fg_i2f((ni - h + 127) << 23);
@@ -181,8 +183,8 @@ FG_HD double fg_log_f64(double x) {
     double s = f / (2.0 + f);
     double z = s * s;
     double w = z * z;
-    double t1 = w * (FG_LG2 + w * (FG_LG4 + w * FG_LG6));
-    double t2 = z * (FG_LG1 + w * (FG_LG3 + w * (FG_LG5 + w * FG_LG7)));
+    double t1 = w * fma(w, fma(w, FG_LG6, FG_LG4), FG_LG2);
+    double t2 = z * fma(w, fma(w, fma(w, FG_LG7, FG_LG5), FG_LG3), FG_LG1);
     double r = t2 + t1;
     double hfsq = (0.5 * f) * f;
     double dk = (double)(fg_i32)k;
@@ -193,11 +195,11 @@ FG_HD double fg_exp_f64(double x) {
     double xc = x < FG_EXP_LO ? FG_EXP_LO : x;
     xc = xc > FG_EXP_HI ? FG_EXP_HI : xc;
     double n = floor(xc * FG_LOG2E + 0.5);
-    double r = xc - n * FG_EXP_C1;
-    r = r - n * FG_EXP_C2;
+    double r = fma(-n, FG_EXP_C1, xc);
+    r = fma(-n, FG_EXP_C2, r);
     double rr = r * r;
-    double px = r * ((FG_EXP_P0 * rr + FG_EXP_P1) * rr + FG_EXP_P2);
-    double q = ((FG_EXP_Q0 * rr + FG_EXP_Q1) * rr + FG_EXP_Q2) * rr + FG_EXP_Q3;
+    double px = r * fma(fma(FG_EXP_P0, rr, FG_EXP_P1), rr, FG_EXP_P2);
+    double q = fma(fma(fma(FG_EXP_Q0, rr, FG_EXP_Q1), rr, FG_EXP_Q2), rr, FG_EXP_Q3);
     double e = 1.0 + 2.0 * (px / (q - px));
     fg_i64 ni = (fg_i64)(fg_i32)n;
     fg_i64 h = ni >> 1;
