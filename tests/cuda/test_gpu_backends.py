@@ -7,11 +7,15 @@ agree within float rounding (the simulator runs the CPU-compiled scalar function
 they are equal; on a GPU, Numba CUDA may contract FMAs); indices agree except at exact ties
 (none occur with continuous noise at these sizes).
 """
+import os
+
 import numpy as np
 import pytest
 
 import fastgumbel as fg
 from fastgumbel import _dispatch
+
+SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
 
 # (rows, K) shapes: K = 1, not a multiple of 4, and long enough for teams of 64 threads
@@ -193,7 +197,9 @@ def test_numba_device_arrays_every_function(monkeypatch):
     for hard in (False, True):
         y16 = host(fg.gumbel_softmax(d16, 0.5, hard=hard, rng=k))
         assert y16.dtype == np.float16
-        assert np.array_equal(y16, fg.gumbel_softmax(x16, 0.5, hard=hard, rng=k))
+        # equal in the simulator; on a GPU a float32 ulp may move a float16 rounding
+        assert ulps(y16, fg.gumbel_softmax(x16, 0.5, hard=hard, rng=k), np.float16) <= (
+            0 if SIM else 1)
     assert np.array_equal(host(fg.gumbel_max(d16, rng=k)), fg.gumbel_max(x16, rng=k))
     assert np.array_equal(host(fg.gumbel_topk(d16, 2, rng=k)), fg.gumbel_topk(x16, 2, rng=k))
     assert np.array_equal(host(fg.uniform((3, 5), dtype=np.float16, rng=k, like=dx)),
