@@ -16,8 +16,9 @@ Kernel design
 - Each thread owns groups of 4 consecutive columns (one Philox block in 32-bit mode, two in
   64-bit mode): the random bits live in registers and are never stored.
 - Softmax: pass 1 keeps an online (running max, rescaled sum) pair per thread, reduced
-  across the team; pass 2 regenerates the noise, re-reads the logits and writes the output.
-  Memory traffic: read 2x (the second read mostly hits L2), write 1x; no temporaries.
+  across the team; pass 2 writes the output. The first :data:`CACHE` groups of each thread
+  keep x + g in registers between the passes; beyond that (long rows) pass 2 re-reads the
+  logits and regenerates the noise instead of storing anything.
 - Argmax / categorical / multinomial: one team per draw, one pass, a (value, first index)
   reduction. Top-k: ``k`` argmax passes, each excluding what earlier passes picked
   (``O(k K)`` work: meant for small ``k``).
@@ -45,6 +46,10 @@ __all__ = ["BLOCK", "team_size", "require_device", "fill_noise", "softmax_rows",
 
 #: Threads per block. The simulator runs every thread as a Python thread: keep it small there.
 BLOCK = 64 if config.ENABLE_CUDASIM else 256
+
+#: Groups of 4 columns per thread whose perturbed logits stay in registers between the two
+#: softmax passes (rows up to 16 * team size columns are read and made once).
+CACHE = 4
 
 _U = np.uint64
 _NINF = -np.inf
@@ -235,6 +240,66 @@ def _make(nt):
         if c + 3 < K:
             out[r, c + 3] = n3
 
+    @cuda.jit(device=True)
+    def soft_value(s, bad, M, mode, t, lse, inv):
+        """Pass-2 output of one perturbed logit s: (value, is a maximum for the hard mode)."""
+        if bad:
+            return nt(np.nan), False
+        if M == ninf:
+            return (ninf if mode == LOG else zero), False
+        if mode == LOG:
+            return (s - M) / t - lse, False
+        e = exp_((s - M) / t)
+        if mode == SOFT:
+            return e * inv, False
+        return zero, e * inv == inv
+
+    @cuda.jit(device=True)
+    def group_s(x, rr, q, nq, K, k0, k1, stream, row, bits64):
+        """x + g of group q (columns 4q .. 4q+3); -inf past the row or when q >= nq."""
+        s0 = s1 = s2 = s3 = ninf
+        if q < nq:
+            n0, n1, n2, n3 = g4(k0, k1, stream, row, q, bits64, False)
+            c = 4 * q
+            s0 = x[rr, c] + n0
+            if c + 1 < K:
+                s1 = x[rr, c + 1] + n1
+            if c + 2 < K:
+                s2 = x[rr, c + 2] + n2
+            if c + 3 < K:
+                s3 = x[rr, c + 3] + n3
+        return s0, s1, s2, s3
+
+    @cuda.jit(device=True)
+    def pass1_group(x, rr, q, nq, K, k0, k1, stream, row, bits64, t, m, l, nan):
+        """group_s, folded into the online (m, l, nan)."""
+        s0, s1, s2, s3 = group_s(x, rr, q, nq, K, k0, k1, stream, row, bits64)
+        if q < nq:
+            m, l, nan = online_add(s0, m, l, nan, t)
+            m, l, nan = online_add(s1, m, l, nan, t)
+            m, l, nan = online_add(s2, m, l, nan, t)
+            m, l, nan = online_add(s3, m, l, nan, t)
+        return s0, s1, s2, s3, m, l, nan
+
+    @cuda.jit(device=True)
+    def pass2_one(out, rr, c, K, s, bad, M, mode, t, lse, inv, first):
+        if c < K:
+            v, hit = soft_value(s, bad, M, mode, t, lse, inv)
+            if hit and c < first:
+                first = c
+            out[rr, c] = v
+        return first
+
+    @cuda.jit(device=True)
+    def pass2_group(out, rr, q, nq, K, s0, s1, s2, s3, bad, M, mode, t, lse, inv, first):
+        if q < nq:
+            c = 4 * q
+            first = pass2_one(out, rr, c, K, s0, bad, M, mode, t, lse, inv, first)
+            first = pass2_one(out, rr, c + 1, K, s1, bad, M, mode, t, lse, inv, first)
+            first = pass2_one(out, rr, c + 2, K, s2, bad, M, mode, t, lse, inv, first)
+            first = pass2_one(out, rr, c + 3, K, s3, bad, M, mode, t, lse, inv, first)
+        return first
+
     @cuda.jit
     def softmax_k(x, out, row0, k0, k1, stream, bits64, tau, mode, T, flags):
         sh = cuda.shared.array(BLOCK, nt)
@@ -252,16 +317,18 @@ def _make(nt):
         m = ninf
         l = zero
         nan = 0
-        for q in range(lane, nq, T):
-            n0, n1, n2, n3 = g4(k0, k1, stream, row, q, bits64, False)
-            c = 4 * q
-            m, l, nan = online_add(x[rr, c] + n0, m, l, nan, t)
-            if c + 1 < K:
-                m, l, nan = online_add(x[rr, c + 1] + n1, m, l, nan, t)
-            if c + 2 < K:
-                m, l, nan = online_add(x[rr, c + 2] + n2, m, l, nan, t)
-            if c + 3 < K:
-                m, l, nan = online_add(x[rr, c + 3] + n3, m, l, nan, t)
+        # the first CACHE = 4 groups of each thread keep x + g in registers between passes
+        a0, a1, a2, a3, m, l, nan = pass1_group(x, rr, lane, nq, K, k0, k1, stream, row,
+                                                bits64, t, m, l, nan)
+        b0, b1, b2, b3, m, l, nan = pass1_group(x, rr, lane + T, nq, K, k0, k1, stream, row,
+                                                bits64, t, m, l, nan)
+        c0, c1, c2, c3, m, l, nan = pass1_group(x, rr, lane + 2 * T, nq, K, k0, k1, stream,
+                                                row, bits64, t, m, l, nan)
+        d0, d1, d2, d3, m, l, nan = pass1_group(x, rr, lane + 3 * T, nq, K, k0, k1, stream,
+                                                row, bits64, t, m, l, nan)
+        for q in range(lane + CACHE * T, nq, T):
+            e0, e1, e2, e3, m, l, nan = pass1_group(x, rr, q, nq, K, k0, k1, stream, row,
+                                                    bits64, t, m, l, nan)
         nan = red_or(si, tid, lane, T, nan)
         M, S = red_online(sh, sl, tid, lane, T, m, l, t)
         bad = nan != 0 or M == pinf
@@ -270,28 +337,18 @@ def _make(nt):
         inv = one / S if S > zero else zero
         lse = log_(S) if S > zero else zero
         first = K
-        for q in range(lane, nq, T):
-            n0, n1, n2, n3 = g4(k0, k1, stream, row, q, bits64, False)
-            for j in range(4):
-                c = 4 * q + j
-                if c < K:
-                    g = n0 if j == 0 else (n1 if j == 1 else (n2 if j == 2 else n3))
-                    s = x[rr, c] + g
-                    if bad:
-                        v = nt(np.nan)
-                    elif M == ninf:
-                        v = ninf if mode == LOG else zero
-                    elif mode == LOG:
-                        v = (s - M) / t - lse
-                    else:
-                        e = exp_((s - M) / t)
-                        if mode == SOFT:
-                            v = e * inv
-                        else:
-                            v = zero
-                            if e * inv == inv and c < first:
-                                first = c
-                    out[rr, c] = v
+        first = pass2_group(out, rr, lane, nq, K, a0, a1, a2, a3, bad, M, mode, t, lse, inv,
+                            first)
+        first = pass2_group(out, rr, lane + T, nq, K, b0, b1, b2, b3, bad, M, mode, t, lse, inv,
+                            first)
+        first = pass2_group(out, rr, lane + 2 * T, nq, K, c0, c1, c2, c3, bad, M, mode, t, lse,
+                            inv, first)
+        first = pass2_group(out, rr, lane + 3 * T, nq, K, d0, d1, d2, d3, bad, M, mode, t, lse,
+                            inv, first)
+        for q in range(lane + CACHE * T, nq, T):   # long rows: recompute x + g
+            e0, e1, e2, e3 = group_s(x, rr, q, nq, K, k0, k1, stream, row, bits64)
+            first = pass2_group(out, rr, q, nq, K, e0, e1, e2, e3, bad, M, mode, t, lse, inv,
+                                first)
         if mode == HARD:
             z, best = red_argmax(sh, si, tid, lane, T, zero, first if first < K else -1)
             if valid and lane == 0 and not bad and M != ninf and best >= 0:
