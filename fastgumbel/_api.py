@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from . import _checks as chk
+from ._device import device_io
 from ._dispatch import backend_for
 from ._interop import bridged, empty_aligned
 from .random import Key, resolve_key
@@ -139,6 +140,7 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, sc
     return res.reshape(())[()] if (not shape and out is None) else res
 
 
+@device_io
 @bridged
 def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, precision="default",
             backend="auto"):
@@ -156,13 +158,16 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
     rng : None, int, Generator, Key or numpy.random.Generator
         See :mod:`fastgumbel.random`.
     like : array, optional
-        Array whose type the result takes: NumPy, or a CPU array with ``__dlpack__``
-        (torch, JAX; zero-copy, see :mod:`fastgumbel._interop`).
-    out : numpy.ndarray or CPU torch tensor, optional
+        Array whose type the result takes: NumPy, a CPU array with ``__dlpack__``
+        (torch, JAX; zero-copy, see :mod:`fastgumbel._interop`), or a CUDA device array
+        (CuPy, Numba; see ``docs/gpu.md``).
+    out : numpy.ndarray, CPU torch tensor or CUDA device array, optional
         Written in place; its dtype is used.
     precision : {"default", "high"}
         "high" uses 64 random bits per element (always the case for float64).
-    backend : {"auto", "cpu"}
+    backend : {"auto", "cpu", "numba-cuda", "cupy"}
+        "auto" follows the arrays: CUDA device arrays run on a GPU backend, NumPy on the
+        CPU. A GPU backend named for NumPy input copies the data over and back.
 
     Examples
     --------
@@ -174,6 +179,7 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
     return _noise(size, dtype, rng, like, out, precision, backend, True)
 
 
+@device_io
 @bridged
 def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=None, out=None,
            precision="default", backend="auto"):
@@ -255,6 +261,7 @@ def _softmax_family(logits, tau, mode, axis, rng, out, precision, backend):
     return finish()
 
 
+@device_io
 @bridged
 def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
                    precision="default", backend="auto"):
@@ -295,6 +302,7 @@ def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
     return _softmax_family(logits, tau, mode, axis, rng, out, precision, backend)
 
 
+@device_io
 @bridged
 def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precision="default",
                        backend="auto"):
@@ -326,6 +334,7 @@ def _draws(logits, axis, rng, precision, backend, n):
     return cpu, rows, bits64, key
 
 
+@device_io
 @bridged
 def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", backend="auto"):
     """One categorical draw per row by the Gumbel-max trick: ``argmax(logits + g)``.
@@ -353,6 +362,7 @@ def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", back
     return res[..., 0] if out is None else out
 
 
+@device_io
 @bridged
 def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision="default",
                 backend="auto"):
@@ -392,6 +402,7 @@ def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision
     return idx.reshape(rows.lead + (n_,))
 
 
+@device_io
 @bridged
 def multinomial(logits, n, *, axis=-1, rng=None, precision="default", backend="auto"):
     """Counts of ``n`` categorical draws per row, without building the draws.
@@ -418,6 +429,7 @@ def multinomial(logits, n, *, axis=-1, rng=None, precision="default", backend="a
     return np.moveaxis(counts.reshape(rows.lead + (rows.K,)), -1, rows.axis)
 
 
+@device_io
 @bridged
 def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="auto"):
     """``k`` draws without replacement per row: the top-k of ``logits + g``, best first.
@@ -451,6 +463,7 @@ def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="a
 # gradients and density
 
 
+@device_io
 @bridged
 def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, axis=-1,
                             precision="default", backend="auto"):
@@ -522,6 +535,7 @@ def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, ax
     return finish(), gr.cdtype.type(np.sum(gtau, dtype=np.float64)).astype(dt)
 
 
+@device_io
 @bridged
 def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
     """Log-density of the Concrete (Gumbel-Softmax) distribution at ``y`` on the simplex.
