@@ -13,7 +13,6 @@ The small sizes show the per-call overhead of each bridge.
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -23,18 +22,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 # calls of either library took ~15 ms instead of ~0.1 ms). Passive waiting is the fair setup.
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
-
-def median_alternating(fns, repeats):
-    for f in fns.values():      # warm-up (compiles)
-        f()
-        f()
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, f in fns.items():
-            t = time.perf_counter()
-            f()
-            times[name].append(time.perf_counter() - t)
-    return {name: float(np.median(ts)) for name, ts in times.items()}
+from fastgumbel._bench import median_alternating  # noqa: E402  (after the path and policy)
 
 
 def torch_cases(rows, K, hard):
@@ -116,7 +104,7 @@ def run(sizes, repeats, threads=None):
         for hard in (False, True):
             for cases in (torch_cases(rows, K, hard), jax_cases(rows, K, hard)):
                 for case, impls in cases.items():
-                    t = median_alternating(impls, repeats)
+                    t = median_alternating(impls, repeats, warmup=2)
                     ours_name, peer_name = list(impls)
                     rows_out.append((f"{rows}x{K}", case, t[ours_name], peer_name, t[peer_name]))
     return rows_out

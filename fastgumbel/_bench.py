@@ -8,10 +8,12 @@ import time
 import numpy as np
 
 
-def _median_alternating(fns, repeats):
-    """Run each callable once as warm-up, then ``repeats`` rounds of one call each, in turn."""
+def median_alternating(fns, repeats, warmup=1):
+    """Median seconds of each callable: ``warmup`` calls each (compiles), then ``repeats``
+    rounds of one call each, in turn, so that all see the same machine state."""
     for f in fns.values():
-        f()
+        for _ in range(warmup):
+            f()
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, f in fns.items():
@@ -104,9 +106,9 @@ def run(rows=4096, K=1024, dtype=np.float32, repeats=7, threads=None):
             torch.set_num_threads(threads)
     table = []
     allcases = cases(rows, K, dtype)
-    floor = _median_alternating(allcases.pop("memory floor"), repeats)["np.copyto"]
+    floor = median_alternating(allcases.pop("memory floor"), repeats)["np.copyto"]
     for case, impls in allcases.items():
-        t = _median_alternating(impls, repeats)
+        t = median_alternating(impls, repeats)
         ours = t["fastgumbel"]
         for name, secs in t.items():
             table.append((case, name, secs, secs / ours, floor / secs))
