@@ -15,25 +15,7 @@ from numba import njit
 
 from fastgumbel import _scalar as S
 from conftest import ref_gumbel, ref_uniform32
-
-
-@njit(cache=True)
-def _g32_words(w, out):
-    for i in range(w.size):
-        out[i] = S.gumbel_bits32(np.uint32(w[i]))
-
-
-@njit(cache=True)
-def _u32_words(w, out):
-    for i in range(w.size):
-        out[i] = S.uniform_bits32(np.uint32(w[i]))
-
-
-@njit(cache=True)
-def _g64_words(w, out):
-    for i in range(w.size):
-        out[i] = S.gumbel_bits64(np.uint32(w[i] & np.uint64(0xFFFFFFFF)),
-                                 np.uint32(w[i] >> np.uint64(32)))
+from transform_words import g32, g64, u32
 
 
 @njit(cache=True)
@@ -60,18 +42,6 @@ def _first64(c):
         else:
             lo = mid + np.uint64(1)
     return lo
-
-
-def g32(w):
-    out = np.empty(w.size, np.float32)
-    _g32_words(w, out)
-    return out
-
-
-def g64(w):
-    out = np.empty(w.size, np.float64)
-    _g64_words(w, out)
-    return out
 
 
 def windows(centers, half, top):
@@ -113,8 +83,7 @@ def test_32_bit_words_at_every_boundary():
                                   top - np.arange(2**16, dtype=np.uint64)]))
     g = g32(w)
     check(w, g, ref_gumbel(w, False), 2.5, 2.5e-7, np.float32)
-    u = np.empty(w.size, np.float32)
-    _u32_words(w, u)
+    u = u32(w)
     assert np.array_equal(u.view(np.uint32), ref_uniform32(w).view(np.uint32))
     assert (np.diff(u) >= 0).all() and u.min() > 0 and u.max() < 1
 

@@ -6,30 +6,7 @@ from numba import njit
 
 from fastgumbel import _scalar as S, cpu
 from conftest import ref_gumbel, ref_uniform32
-
-
-@njit(cache=True)
-def _g32(w, out):
-    for i in range(w.size):
-        out[i] = S.gumbel_bits32(np.uint32(w[i]))
-
-
-@njit(cache=True)
-def _g64(w, out):
-    for i in range(w.size):
-        out[i] = S.gumbel_bits64(np.uint32(w[i] & 0xFFFFFFFF), np.uint32(w[i] >> np.uint64(32)))
-
-
-@njit(cache=True)
-def _u32(w, out):
-    for i in range(w.size):
-        out[i] = S.uniform_bits32(np.uint32(w[i]))
-
-
-@njit(cache=True)
-def _u64(w, out):
-    for i in range(w.size):
-        out[i] = S.uniform_bits64(np.uint32(w[i] & 0xFFFFFFFF), np.uint32(w[i] >> np.uint64(32)))
+from transform_words import g32, g64, u32, u64
 
 
 @njit(cache=True)
@@ -48,20 +25,6 @@ def _map64(kind, x, out):
             out[i] = S.log_f64(x[i])
         else:
             out[i] = S.exp_f64(x[i])
-
-
-def g32(w):
-    w = np.asarray(w, np.uint64)
-    out = np.empty(w.size, np.float32)
-    _g32(w, out)
-    return out
-
-
-def g64(w):
-    w = np.asarray(w, np.uint64)
-    out = np.empty(w.size, np.float64)
-    _g64(w, out)
-    return out
 
 
 def ulps32(x, ref):
@@ -122,8 +85,7 @@ def test_gumbel64_edge_bits_and_tails():
 
 def test_uniform32_bit_exact_and_open_interval():
     w = edge_words32()
-    u = np.empty(w.size, np.float32)
-    _u32(w, u)
+    u = u32(w)
     assert np.array_equal(u.view(np.uint32), ref_uniform32(w).view(np.uint32))
     assert u.min() > 0 and u.max() < 1
     assert u.min() == np.float32(2.0**-33) and u.max() == np.float32(1 - 2.0**-24)
@@ -131,8 +93,7 @@ def test_uniform32_bit_exact_and_open_interval():
 
 def test_uniform64_open_interval():
     w = np.array([0, 1, 2**63 - 1, 2**63, 2**64 - 2, 2**64 - 1], np.uint64)
-    u = np.empty(w.size)
-    _u64(w, u)
+    u = u64(w)
     assert u[0] == 2.0**-65 and u[-1] == 1 - 2.0**-53 and (u > 0).all() and (u < 1).all()
 
 
