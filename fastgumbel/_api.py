@@ -489,7 +489,7 @@ def _multinomial(logits, n, axis, rng, method, precision, backend, row0):
     counts = np.zeros((rows.rows, rows.K), np.int64)
     if counts.size and n_:
         if how == "gumbel":
-            bad = cpu.multinomial_rows(rows.x, counts, n_, int(row0), *_key_args(key), bits64)
+            bad = cpu.multinomial_gumbel(rows.x, counts, n_, int(row0), *_key_args(key), bits64)
         else:
             bad = cpu.multinomial_cdf(rows.x, counts, n_, int(row0), *_key_args(key))
         _raise_bad_rows(*bad)
