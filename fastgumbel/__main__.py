@@ -52,6 +52,9 @@ def demo(args):
 def bench(args):
     from fastgumbel import _bench
 
+    if args.suite == "draws":
+        _bench.main_draws(args.repeats, args.threads)
+        return 0
     dtype = {"float32": np.float32, "float64": np.float64}[args.dtype]
     _bench.main(args.rows, args.categories, dtype, args.repeats, args.threads)
     return 0
@@ -80,6 +83,9 @@ def main(argv=None):
     b.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     b.add_argument("--repeats", type=int, default=7)
     b.add_argument("--threads", type=int, default=None, help="thread count (default: all)")
+    b.add_argument("--suite", choices=["kernels", "draws"], default="kernels",
+                   help="kernels (default): the fused kernels at --rows x --categories; "
+                        "draws: categorical / multinomial / top-k at fixed sizes")
     b.set_defaults(func=bench)
     args = parser.parse_args(argv)
     return args.func(args)
