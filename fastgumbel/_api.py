@@ -302,32 +302,44 @@ def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precisio
 
 
 METHODS = ("gumbel", "inverse_cdf", "auto")
+COUNT_METHODS = METHODS + ("binomial",)
 
 #: Cost model of ``method="auto"``, in units of one Gumbel variate of the Gumbel-max pass:
 #: ``gumbel`` costs ``n * K`` per row; ``inverse_cdf`` costs ``CDF_BUILD_COST * K`` to build
-#: the table plus ``CDF_DRAW_COST`` per draw.
+#: the table plus ``CDF_DRAW_COST`` per draw; ``binomial`` (counts only) costs
+#: ``BINOMIAL_COST * K`` plus ``BINOMIAL_STEP_COST * sqrt(n * K)`` search steps.
 CDF_BUILD_COST = 3.0
 CDF_DRAW_COST = 2.0
+BINOMIAL_COST = 40.0
+BINOMIAL_STEP_COST = 6.0
 
 
-def choose_method(method, n, K):
+def choose_method(method, n, K, counts=False):
     """The sampler ``method`` names for ``n`` draws per row over ``K`` categories.
 
-    ``"auto"`` picks ``"inverse_cdf"`` when ``CDF_BUILD_COST * K + CDF_DRAW_COST * n`` is
-    below ``n * K`` (about ``n >= 4`` once K is past a few dozen), else ``"gumbel"``.
+    ``"auto"`` picks the cheapest by the cost model above: ``"inverse_cdf"`` when
+    ``3 K + 2 n < n K`` (about ``n >= 4`` once K is past a few dozen), else ``"gumbel"``;
+    for counts (``counts=True``, :func:`multinomial`) also ``"binomial"`` when
+    ``40 K + 6 sqrt(n K)`` is cheaper still (about ``n > 30 K`` for large K).
 
     Examples
     --------
     >>> from fastgumbel._api import choose_method
     >>> choose_method("auto", 1, 1000), choose_method("auto", 10_000, 1000)
     ('gumbel', 'inverse_cdf')
+    >>> choose_method("auto", 10**6, 1000, counts=True)
+    'binomial'
     """
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}")
+    valid = COUNT_METHODS if counts else METHODS
+    if not isinstance(method, str) or method not in valid:
+        raise ValueError(f"method must be one of {', '.join(map(repr, valid))}; got {method!r}")
     if method != "auto":
         return method
     n = 1 if n is None else n
-    return "inverse_cdf" if CDF_BUILD_COST * K + CDF_DRAW_COST * n < n * K else "gumbel"
+    cost = {"gumbel": float(n) * K, "inverse_cdf": CDF_BUILD_COST * K + CDF_DRAW_COST * n}
+    if counts:
+        cost["binomial"] = BINOMIAL_COST * K + BINOMIAL_STEP_COST * math.sqrt(float(n) * K)
+    return min(cost, key=cost.get)
 
 
 def _categories(logits, axis):
@@ -450,19 +462,22 @@ def multinomial(logits, n, *, axis=-1, rng=None, method="auto", precision="defau
                 backend="auto"):
     """Counts of ``n`` categorical draws per row, without building the draws.
 
-    The counts are exactly the histogram of ``categorical(logits, n, rng=key,
-    method=method)`` (``"auto"`` resolves the same way for both), computed by fused
-    counting: no index array is allocated. With ``"inverse_cdf"`` (what ``"auto"`` picks
-    for ``n >= 4`` or so) the cost is ``K`` exponentials plus a few operations per draw, and
-    the draws of a row are counted by several threads when there are fewer rows than
-    threads. A row whose logits are all ``-inf`` has zero counts.
+    For ``"gumbel"`` and ``"inverse_cdf"`` the counts are exactly the histogram of
+    ``categorical(logits, n, rng=key, method=method)``, computed by fused counting: no
+    index array is allocated, and the draws of a row are counted by several threads when
+    there are fewer rows than threads. ``"binomial"`` draws the counts directly, by
+    sequential conditional binomials (``c_i ~ Binomial(n - c_0 - ... - c_{i-1},
+    p_i / (p_i + ... + p_{K-1}))``, each by inversion from its mode with one float64 uniform
+    of the row's binomial field, ``docs/rng.md``): its cost grows like ``sqrt(n K)``, not
+    ``n``, so it serves ``n`` in the billions. ``"auto"`` picks by the cost model of
+    :func:`choose_method` (``counts=True``). A row whose logits are all ``-inf`` has zero
+    counts.
 
     Parameters
     ----------
     n : int
-        Draws per row (at most ``2**32`` per row for ``"inverse_cdf"``).
-    method : {"auto", "gumbel", "inverse_cdf"}
-        As for :func:`categorical`.
+        Draws per row (at most ``2**31`` per row for ``"inverse_cdf"``).
+    method : {"auto", "gumbel", "inverse_cdf", "binomial"}
 
     Returns
     -------
@@ -484,12 +499,14 @@ def multinomial(logits, n, *, axis=-1, rng=None, method="auto", precision="defau
 
 def _multinomial(logits, n, axis, rng, method, precision, backend, row0):
     n_ = chk.count(n, "n")
-    how = choose_method(method, n_, _categories(logits, axis))
+    how = choose_method(method, n_, _categories(logits, axis), counts=True)
     cpu, rows, bits64, key = _draws(logits, axis, rng, precision, backend, n_, how)
     counts = np.zeros((rows.rows, rows.K), np.int64)
     if counts.size and n_:
         if how == "gumbel":
             bad = cpu.multinomial_gumbel(rows.x, counts, n_, int(row0), *_key_args(key), bits64)
+        elif how == "binomial":
+            bad = cpu.multinomial_binomial(rows.x, counts, n_, int(row0), *_key_args(key))
         else:
             bad = cpu.multinomial_cdf(rows.x, counts, n_, int(row0), *_key_args(key))
         _raise_bad_rows(*bad)

@@ -149,11 +149,16 @@ def draws_cases(sizes=DRAW_SIZES, dtype=np.float32):
             import jax
 
             xj = jax.numpy.asarray(x)
-            f = jax.jit(lambda k, l, n=n, rows=rows: jax.random.categorical(
-                k, l, axis=-1, shape=(n, rows)))
-            jk = jax.random.key(0)
-            c["jax.random.categorical (jit)"] = (
-                lambda f=f, jk=jk, xj=xj: f(jk, xj).block_until_ready())
+            # jax materializes an (n, rows, K) noise array: draw in pieces of bounded size
+            piece = max(1, min(n, (1 << 25) // (rows * K)))
+            f = jax.jit(lambda k, l, m=piece, rows=rows: jax.random.categorical(
+                k, l, axis=-1, shape=(m, rows)))
+            keys = jax.random.split(jax.random.key(0), -(-n // piece))
+
+            def jax_cat(f=f, keys=keys, xj=xj):
+                return [f(k, xj) for k in keys][-1].block_until_ready()
+
+            c[f"jax.random.categorical (jit, {len(keys)} pieces)"] = jax_cat
     return out
 
 

@@ -22,11 +22,12 @@ from numba.extending import overload
 
 from ._scalar import (MASK32, SH32, exp_any, gumbel_bits32, gumbel_bits64, log_any, philox_block,
                       uniform_bits32, uniform_bits64)
-from ._cpu_draws import (categorical_cdf, multinomial_cdf, multinomial_gumbel,  # noqa: F401
-                         multinomial_rows, topk_rows)
+from ._cpu_draws import (categorical_cdf, multinomial_binomial, multinomial_cdf,  # noqa: F401
+                         multinomial_gumbel, multinomial_rows, topk_rows)
 
 __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
-           "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "softmax_backward_rows", "concrete_rows"]
+           "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
+           "softmax_backward_rows", "concrete_rows"]
 
 #: Columns per chunk: a multiple of 4 (one Philox block gives 4 words).
 CHUNK = 2048

@@ -195,7 +195,7 @@ def multinomial(logits, n, *, axis=-1, rng=None, method="auto", precision="defau
     """:func:`fastgumbel.multinomial` for a dask array (lazy int64 counts)."""
     view = _draw_setup(logits, axis, precision, backend)
     n_ = chk.count(n, "n")
-    how = _api.choose_method(method, n_, view.K)
+    how = _api.choose_method(method, n_, view.K, counts=True)
     key = resolve_key(rng)
     res = _map(view, _b_multinomial, np.int64, view.K, n_, key, how, precision, backend)
     return view.finish(res, True)
