@@ -431,7 +431,7 @@ def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision
     >>> d = fg.categorical(np.zeros((2, 5)), 1000, rng=0)
     >>> d.shape, int(d.min()) >= 0, int(d.max()) <= 4
     ((2, 1000), True, True)
-    >>> x = np.log([0.5, 0.0, 0.5])            # the middle category is masked (-inf)
+    >>> x = np.array([0.0, -np.inf, 0.0])      # the middle category is masked
     >>> d = fg.categorical(x, 100_000, rng=1, method="inverse_cdf")
     >>> np.bincount(d, minlength=3)[1], abs(float(d.mean()) - 1.0) < 0.01
     (np.int64(0), True)
@@ -458,7 +458,7 @@ def _categorical(logits, n, axis, rng, method, precision, backend, row0):
     return idx.reshape(rows.lead) if n_ is None else idx.reshape(rows.lead + (n_,))
 
 
-def multinomial(logits, n, *, axis=-1, rng=None, method="auto", precision="default",
+def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="default",
                 backend="auto"):
     """Counts of ``n`` categorical draws per row, without building the draws.
 
@@ -469,15 +469,16 @@ def multinomial(logits, n, *, axis=-1, rng=None, method="auto", precision="defau
     sequential conditional binomials (``c_i ~ Binomial(n - c_0 - ... - c_{i-1},
     p_i / (p_i + ... + p_{K-1}))``, each by inversion from its mode with one float64 uniform
     of the row's binomial field, ``docs/rng.md``): its cost grows like ``sqrt(n K)``, not
-    ``n``, so it serves ``n`` in the billions. ``"auto"`` picks by the cost model of
-    :func:`choose_method` (``counts=True``). A row whose logits are all ``-inf`` has zero
+    ``n``, so it serves ``n`` in the billions. ``"auto"`` picks the cheapest by the cost
+    model of :func:`choose_method` (``counts=True``). The default, ``"gumbel"``, is the
+    reference semantics (stream spec v1). A row whose logits are all ``-inf`` has zero
     counts.
 
     Parameters
     ----------
     n : int
         Draws per row (at most ``2**31`` per row for ``"inverse_cdf"``).
-    method : {"auto", "gumbel", "inverse_cdf", "binomial"}
+    method : {"gumbel", "inverse_cdf", "binomial", "auto"}
 
     Returns
     -------
@@ -489,6 +490,9 @@ def multinomial(logits, n, *, axis=-1, rng=None, method="auto", precision="defau
     >>> c = fg.multinomial(np.log([0.5, 0.25, 0.25]), 1000, rng=0)
     >>> int(c.sum()), c.shape
     (1000, (3,))
+    >>> c = fg.multinomial(np.log([0.5, 0.25, 0.25]), 10**12, rng=0, method="auto")
+    >>> int(c.sum()), [round(v / 1e12, 4) for v in c.tolist()]   # by conditional binomials
+    (1000000000000, [0.5, 0.25, 0.25])
     """
     bridge = dask_bridge(logits)
     if bridge is not None:

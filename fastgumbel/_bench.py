@@ -129,7 +129,7 @@ def draws_cases(sizes=DRAW_SIZES, dtype=np.float32):
 
             c["numpy Generator.choice per row"] = np_choice
         elif case == "multinomial":
-            c["fastgumbel auto"] = lambda x=x, n=n: fg.multinomial(x, n, rng=key)
+            c["fastgumbel auto"] = lambda x=x, n=n: fg.multinomial(x, n, rng=key, method="auto")
             c["numpy Generator.multinomial"] = (
                 lambda p=p, n=n: np.random.default_rng(0).multinomial(n, p))
         else:

@@ -1,4 +1,5 @@
-"""Numba CPU kernels for many draws: categorical by inverse CDF, multinomial counts, top-k.
+"""Numba CPU kernels for many draws: categorical by inverse CDF, multinomial counts (fused
+counting of draws, or sequential conditional binomials), top-k by partial selection.
 
 Re-exported by :mod:`fastgumbel.cpu` (the backend's face). Every kernel takes the global
 index of its first row (``row0``) and the key words; results depend only on the key and
@@ -15,6 +16,10 @@ Two samplers:
   ``(2**31 + j // 2, stream, r_lo, r_hi)``, words ``2 (j % 2)`` (low) and ``2 (j % 2) + 1``
   (high). No noise field of fewer than ``2**32`` columns reaches those counters. Cost ``K``
   exponentials per row, then O(1) expected per draw.
+
+Counts without draws: sequential conditional binomials, category ``i`` of row ``r`` using
+the float64 uniform of the *binomial field* (counter ``(3 * 2**30 + i // 2, stream, r_lo,
+r_hi)``), each binomial by inversion from its mode. All layouts are in ``docs/rng.md``.
 """
 from __future__ import annotations
 

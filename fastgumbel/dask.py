@@ -190,7 +190,7 @@ def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision
     return view.finish(res, False)
 
 
-def multinomial(logits, n, *, axis=-1, rng=None, method="auto", precision="default",
+def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="default",
                 backend="auto"):
     """:func:`fastgumbel.multinomial` for a dask array (lazy int64 counts)."""
     view = _draw_setup(logits, axis, precision, backend)

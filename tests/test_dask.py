@@ -35,7 +35,9 @@ def cases(x, k):
         ("cat1", lambda a, ax: fg.categorical(a, axis=ax, rng=k)),
         ("cat_gumbel", lambda a, ax: fg.categorical(a, 7, axis=ax, rng=k)),
         ("cat_cdf", lambda a, ax: fg.categorical(a, 300, axis=ax, rng=k, method="inverse_cdf")),
-        ("multi_auto", lambda a, ax: fg.multinomial(a, 1000, axis=ax, rng=k)),
+        ("multi_auto", lambda a, ax: fg.multinomial(a, 1000, axis=ax, rng=k, method="auto")),
+        ("multi_binomial", lambda a, ax: fg.multinomial(a, 10**9, axis=ax, rng=k,
+                                                        method="binomial")),
         ("multi_gumbel", lambda a, ax: fg.multinomial(a, 6, axis=ax, rng=k, method="gumbel")),
         ("topk", lambda a, ax: fg.gumbel_topk(a, 4, axis=ax, rng=k)),
     ]

@@ -32,7 +32,7 @@ CASES = [
     (lambda: fg.gumbel_topk(X, -1), ValueError, "k must be >= 0; got -1"),
     (lambda: fg.gumbel_topk(X, 1.5), TypeError, "k must be a non-negative integer; got 1.5"),
     (lambda: fg.categorical(X, -2), ValueError, "n must be >= 0; got -2"),
-    (lambda: fg.categorical(X, 3, method="alias"), ValueError, "method must be 'gumbel'.*got 'alias'"),
+    (lambda: fg.categorical(X, 3, method="alias"), ValueError, "method must be one of 'gumbel'.*got 'alias'"),
     (lambda: fg.multinomial(X, -1), ValueError, "n must be >= 0; got -1"),
     (lambda: fg.gumbel((2, -3)), ValueError, r"size must not contain negative dimensions; got \(2, -3\)"),
     (lambda: fg.gumbel(-1), ValueError, "size must not contain negative dimensions; got -1"),
