@@ -78,3 +78,31 @@ def test_torch(benchmark, threads, shape, dtype, op):
 def test_numpy_gumbel(benchmark, shape, dtype):
     benchmark.group = f"noise-{shape[0]}x{shape[1]}-{np.dtype(dtype)}"
     benchmark(lambda: np.random.default_rng(0).gumbel(size=shape).astype(dtype, copy=False))
+
+
+HAVE_JAX = importlib.util.find_spec("jax") is not None
+
+
+@pytest.mark.skipif(not HAVE_JAX, reason="jax not installed")
+@pytest.mark.parametrize("shape", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("op", ["soft", "gumbel_max", "noise"])
+def test_jax(benchmark, shape, op):
+    import jax
+    import jax.numpy as jnp
+    x = jnp.asarray(data(shape, np.float32))
+    key = jax.random.key(0)
+    f = {
+        "soft": jax.jit(lambda k, v: jax.nn.softmax(v + jax.random.gumbel(k, v.shape), -1)),
+        "gumbel_max": jax.jit(lambda k, v: jax.random.categorical(k, v, -1)),
+        "noise": jax.jit(lambda k, v: jax.random.gumbel(k, v.shape)),
+    }[op]
+    benchmark.group = f"{op}-{shape[0]}x{shape[1]}-float32"
+    benchmark(lambda: f(key, x).block_until_ready())
+
+
+@pytest.mark.parametrize("shape", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_numpy_softmax(benchmark, shape):
+    from fastgumbel._bench import _numpy_soft
+    x = data(shape, np.float32)
+    benchmark.group = f"soft-{shape[0]}x{shape[1]}-float32"
+    benchmark(lambda: _numpy_soft(x))

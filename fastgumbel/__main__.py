@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import os
 import platform
 import sys
 import time
@@ -25,18 +26,34 @@ def info(_args):
     from fastgumbel._dispatch import AVAILABLE_BACKENDS, KNOWN_BACKENDS
 
     fg.gumbel(8, rng=0)  # start the thread pool so the layer is known
-    print(f"fastgumbel      {fg.__version__} (random stream spec v{fg.random.STREAM_SPEC_VERSION})")
-    print(f"python          {platform.python_version()} ({platform.machine()})")
-    print(f"numpy           {np.__version__}")
-    print(f"numba           {numba.__version__}")
-    print(f"threads         {numba.get_num_threads()} (layer: {numba.threading_layer()})")
+    print(f"fastgumbel          {fg.__version__} (random stream spec v{fg.random.STREAM_SPEC_VERSION})")
+    print(f"python              {platform.python_version()} ({platform.machine()})")
+    print(f"numpy               {np.__version__}")
+    print(f"numba               {numba.__version__}")
+    print(f"threads             {numba.get_num_threads()} (layer: {numba.threading_layer()})")
+    print(f"cpu                 {_vector_note()}")
     for b in KNOWN_BACKENDS[1:]:
         state = "available" if b in AVAILABLE_BACKENDS else "not in this version"
-        print(f"{'backend ' + b:<16}{state}")
+        print(f"{'backend ' + b:<20}{state}")
     for lib in ("scipy", "torch", "jax", "dask", "cupy", "matplotlib"):
         found = importlib.util.find_spec(lib) is not None
-        print(f"{lib:<16}{'installed' if found else '-'}")
+        print(f"{lib:<20}{'installed' if found else '-'}")
     return 0
+
+
+def _vector_note():
+    """The CPU LLVM compiles for, its widest vector ISA, and the 512-bit opt-in (README)."""
+    import llvmlite.binding as llvm
+    from numba.core import config
+
+    name = config.CPU_NAME or llvm.get_host_cpu_name()
+    feats = (config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()).split(",")
+    if "+avx512f" not in feats:
+        isa = "avx2" if "+avx2" in feats else "no avx2"
+        return f"{name} ({isa})"
+    if "-prefer-256-bit" in feats:
+        return f"{name} (avx512, 512-bit vectors enabled by NUMBA_CPU_FEATURES)"
+    return f"{name} (avx512; LLVM may keep 256-bit vectors: see README, Performance)"
 
 
 def demo(args):
@@ -50,10 +67,17 @@ def demo(args):
 
 
 def bench(args):
+    # torch's and Numba's OpenMP pools spin-wait by default and then fight over the cores
+    # when they alternate in one process; passive waiting keeps the comparison fair (set
+    # before either runtime starts its threads)
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     from fastgumbel import _bench
 
     if args.suite == "draws":
         _bench.main_draws(args.repeats, args.threads)
+        return 0
+    if args.cold:
+        _bench.cold_start()
         return 0
     dtype = {"float32": np.float32, "float64": np.float64}[args.dtype]
     _bench.main(args.rows, args.categories, dtype, args.repeats, args.threads)
@@ -86,6 +110,8 @@ def main(argv=None):
     b.add_argument("--suite", choices=["kernels", "draws"], default="kernels",
                    help="kernels (default): the fused kernels at --rows x --categories; "
                         "draws: categorical / multinomial / top-k at fixed sizes")
+    b.add_argument("--cold", action="store_true",
+                   help="instead: first-call times with an empty and a warm Numba cache")
     b.set_defaults(func=bench)
     args = parser.parse_args(argv)
     return args.func(args)

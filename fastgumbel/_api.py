@@ -15,6 +15,7 @@ import numpy as np
 from . import _checks as chk
 from ._cpu_draws import MAX_DRAWS_PER_ROW
 from ._dispatch import backend_for, dask_bridge
+from ._interop import bridged, empty_aligned
 from .random import Key, resolve_key
 
 __all__ = ["uniform", "gumbel", "gumbel_softmax", "gumbel_log_softmax", "gumbel_max",
@@ -68,7 +69,7 @@ def _alloc(out, moved_shape, axis, dtype, kdtype, inputs, name="out"):
         return a if axis is None else np.moveaxis(a, -1, axis)
 
     if out is None:
-        buf = np.empty((rows, cols), kdtype)
+        buf = empty_aligned((rows, cols), kdtype)
 
         def finish():
             res = place(buf.reshape(moved_shape))
@@ -123,6 +124,7 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, sc
     return res.reshape(()) [()] if (not shape and out is None) else res
 
 
+@bridged
 def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, precision="default",
             backend="auto"):
     """Uniform samples on the open interval (0, 1): never exactly 0 or 1.
@@ -138,9 +140,10 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
     dtype : {numpy.float32, numpy.float64, numpy.float16}
     rng : None, int, Generator, Key or numpy.random.Generator
         See :mod:`fastgumbel.random`.
-    like : numpy.ndarray, optional
-        Array whose type the result takes (only NumPy in this version).
-    out : numpy.ndarray, optional
+    like : array, optional
+        Array whose type the result takes: NumPy, or a CPU array with ``__dlpack__``
+        (torch, JAX; zero-copy, see :mod:`fastgumbel._interop`).
+    out : numpy.ndarray or CPU torch tensor, optional
         Written in place; its dtype is used.
     precision : {"default", "high"}
         "high" uses 64 random bits per element (always the case for float64).
@@ -160,6 +163,7 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
     return _noise(size, dtype, rng, like, out, precision, backend, True)
 
 
+@bridged
 def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=None, out=None,
            precision="default", backend="auto"):
     """Gumbel (type I extreme value) samples: ``loc + scale * g`` with g standard Gumbel.
@@ -244,6 +248,7 @@ def _softmax_family(logits, tau, mode, axis, rng, out, precision, backend, row0=
     return finish()
 
 
+@bridged
 def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
                    precision="default", backend="auto"):
     """Sample the Gumbel-Softmax (Concrete) distribution: ``softmax((logits + g) / tau)``.
@@ -283,6 +288,7 @@ def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
     return _softmax_family(logits, tau, mode, axis, rng, out, precision, backend)
 
 
+@bridged
 def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precision="default",
                        backend="auto"):
     """Log of the Gumbel-Softmax sample, ``log_softmax((logits + g) / tau)``, computed directly.
@@ -362,6 +368,7 @@ def _draws(logits, axis, rng, precision, backend, n, method="gumbel"):
     return cpu, rows, bits64, key
 
 
+@bridged
 def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", backend="auto"):
     """One categorical draw per row by the Gumbel-max trick: ``argmax(logits + g)``.
 
@@ -396,6 +403,7 @@ def _gumbel_max(logits, axis, rng, out, precision, backend, row0):
     return res[..., 0] if out is None else out
 
 
+@bridged
 def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision="default",
                 backend="auto"):
     """Categorical draws with replacement from ``softmax(logits)`` along ``axis``.
@@ -450,7 +458,7 @@ def _categorical(logits, n, axis, rng, method, precision, backend, row0):
         return _gumbel_max(logits, axis, rng, None, precision, backend, row0)
     cpu, rows, bits64, key = _draws(logits, axis, rng, precision, backend,
                                     1 if n_ is None else n_, how)
-    idx = np.empty((rows.rows, 1 if n_ is None else n_), np.int64)
+    idx = empty_aligned((rows.rows, 1 if n_ is None else n_), np.int64)
     if idx.size:
         kern = cpu.argmax_rows if how == "gumbel" else cpu.categorical_cdf
         args = (bits64,) if how == "gumbel" else ()
@@ -458,6 +466,7 @@ def _categorical(logits, n, axis, rng, method, precision, backend, row0):
     return idx.reshape(rows.lead) if n_ is None else idx.reshape(rows.lead + (n_,))
 
 
+@bridged
 def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="default",
                 backend="auto"):
     """Counts of ``n`` categorical draws per row, without building the draws.
@@ -517,6 +526,7 @@ def _multinomial(logits, n, axis, rng, method, precision, backend, row0):
     return np.moveaxis(counts.reshape(rows.lead + (rows.K,)), -1, rows.axis)
 
 
+@bridged
 def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="auto"):
     """``k`` draws without replacement per row: the top-k of ``logits + g``, best first.
 
@@ -549,7 +559,7 @@ def _gumbel_topk(logits, k, axis, rng, precision, backend, row0):
     cpu, rows, bits64, key = _draws(logits, axis, rng, precision, backend, 1)
     if k_ > rows.K:
         raise ValueError(f"k={k_} exceeds the number of categories ({rows.K})")
-    idx = np.empty((rows.rows, k_), np.int64)
+    idx = empty_aligned((rows.rows, k_), np.int64)
     if idx.size:
         _raise_bad_rows(*cpu.topk_rows(rows.x, idx, int(row0), *_key_args(key), bits64))
     return idx.reshape(rows.lead + (k_,))
@@ -559,6 +569,7 @@ def _gumbel_topk(logits, k, axis, rng, precision, backend, row0):
 # gradients and density
 
 
+@bridged
 def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, axis=-1,
                             precision="default", backend="auto"):
     """Gradients of a loss through ``y = gumbel_softmax(logits, tau)``: w.r.t. logits and tau.
@@ -616,13 +627,14 @@ def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, ax
                                  f"(a fastgumbel.Key or an int seed); got {rng!r}")
             key = resolve_key(rng)
             bits64 = chk.precision_bits64(precision, gr.dtype)
-            _raise_bad_rows(0, cpu.softmax_rows(sr.x, gx, 0, *_key_args(key), bits64, t, 0))
-            cpu.softmax_backward_rows(gr.x, gx, gx, gtau, t)
+            _raise_bad_rows(0, cpu.softmax_backward_recompute(gr.x, sr.x, gx, gtau, 0,
+                                                              *_key_args(key), bits64, t))
         else:
             cpu.softmax_backward_rows(gr.x, sr.x, gx, gtau, t)
     return finish(), gr.cdtype.type(np.sum(gtau, dtype=np.float64)).astype(dt)
 
 
+@bridged
 def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
     """Log-density of the Concrete (Gumbel-Softmax) distribution at ``y`` on the simplex.
 

@@ -57,12 +57,16 @@ def dask_bridge(*objs):
 
 
 def backend_for(backend, *arrays, name="logits"):
-    """Backend module for these inputs; rejects array types this version cannot serve."""
+    """Backend module for these inputs; rejects array types this version cannot serve.
+
+    CPU DLPack arrays (torch, JAX) never reach here: the public functions view them as
+    NumPy first (:mod:`fastgumbel._interop`).
+    """
     chosen = check_backend(backend)
     for a in arrays:
         kind = foreign_array_kind(a)
         if kind is not None:
             raise TypeError(f"{name} is a {kind} array ({type(a).__module__}."
-                            f"{type(a).__name__}); this version of fastgumbel takes NumPy arrays "
-                            "(convert with numpy.asarray, or .numpy() for a CPU torch tensor)")
+                            f"{type(a).__name__}); this version of fastgumbel takes NumPy arrays and "
+                            "CPU arrays with __dlpack__ (torch, JAX), not this type")
     return load(chosen)

@@ -32,7 +32,7 @@ warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 __all__ = [
     "philox_block", "gumbel_bits32", "gumbel_bits64", "uniform_bits32", "uniform_bits64",
-    "log_f32", "log_f64", "exp_f32", "exp_f64", "log_any", "exp_any",
+    "log_f32", "log_f64", "exp_f32", "exp_f64", "log_any", "exp_any", "fma",
 ]
 
 _jit = njit(inline="always", cache=True, nogil=True, error_model="numpy")
@@ -62,6 +62,24 @@ f32_as_i32 = _bitcast(types.float32, types.int32, 32)
 i32_as_f32 = _bitcast(types.int32, types.float32, 32)
 f64_as_i64 = _bitcast(types.float64, types.int64, 64)
 i64_as_f64 = _bitcast(types.int64, types.float64, 64)
+
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """``a * b + c`` rounded once (IEEE fused multiply-add, LLVM ``llvm.fma``).
+
+    Written out where the polynomials want it, so that every machine, vector width and
+    compiler (CPU or CUDA) gets the same bits; the compiler is never left to decide.
+    """
+    if not (a == b == c and isinstance(a, types.Float)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return a(a, b, c), codegen
+
 
 # ----------------------------------------------------------------------------------------
 # Philox4x32-10. 32-bit words are carried in uint64 and masked, so that Numba's integer
@@ -124,13 +142,13 @@ def log_f32(x):
     e = e - np.int32(1) if small else e
     f = (m + m - _ONE_F32) if small else (m - _ONE_F32)
     z = f * f
-    p = ((((((((LP0 * f + LP1) * f + LP2) * f + LP3) * f + LP4) * f + LP5) * f + LP6) * f + LP7) * f
-         + LP8)
+    p = fma(fma(fma(fma(fma(fma(fma(fma(LP0, f, LP1), f, LP2), f, LP3), f, LP4), f, LP5), f, LP6),
+                    f, LP7), f, LP8)
     y = f * z * p
     ef = _F(e)
-    y = y + ef * _LN2_LO_F32
-    y = y - _HALF_F32 * z
-    return (f + y) + ef * _LN2_HI_F32
+    y = fma(ef, _LN2_LO_F32, y)
+    y = fma(-_HALF_F32, z, y)
+    return fma(ef, _LN2_HI_F32, f + y)
 
 
 _D = np.float64
@@ -161,8 +179,8 @@ def log_f64(x):
     s = f / (_D(2.0) + f)
     z = s * s
     w = z * z
-    t1 = w * (LG2 + w * (LG4 + w * LG6))
-    t2 = z * (LG1 + w * (LG3 + w * (LG5 + w * LG7)))
+    t1 = w * fma(w, fma(w, LG6, LG4), LG2)
+    t2 = z * fma(w, fma(w, fma(w, LG7, LG5), LG3), LG1)
     r = t2 + t1
     hfsq = _D(0.5) * f * f
     dk = _D(np.int32(k))
@@ -182,9 +200,10 @@ def exp_f32(x):
     xc = _EXP_LO_F32 if x < _EXP_LO_F32 else x
     xc = _EXP_HI_F32 if xc > _EXP_HI_F32 else xc
     n = np.floor(xc * _LOG2E_F32 + _HALF_F32)
-    r = xc - n * _LN2_HI_F32
-    r = r - n * _LN2_LO_F32
-    p = (((((EP0 * r + EP1) * r + EP2) * r + EP3) * r + EP4) * r + EP5) * (r * r) + r + _ONE_F32
+    r = fma(-n, _LN2_HI_F32, xc)
+    r = fma(-n, _LN2_LO_F32, r)
+    p = fma(fma(fma(fma(fma(EP0, r, EP1), r, EP2), r, EP3), r, EP4), r, EP5)
+    p = fma(p, r * r, r) + _ONE_F32
     ni = np.int32(n)
     # split the scale so that n = 128 (x just below the overflow bound) stays finite
     h = np.int32(ni >> np.int32(1))
@@ -212,11 +231,11 @@ def exp_f64(x):
     xc = _EXP_LO if x < _EXP_LO else x
     xc = _EXP_HI if xc > _EXP_HI else xc
     n = np.floor(xc * _LOG2E + _D(0.5))
-    r = xc - n * _EXP_C1
-    r = r - n * _EXP_C2
+    r = fma(-n, _EXP_C1, xc)
+    r = fma(-n, _EXP_C2, r)
     rr = r * r
-    px = r * ((EXP_P0 * rr + EXP_P1) * rr + EXP_P2)
-    q = ((EXP_Q0 * rr + EXP_Q1) * rr + EXP_Q2) * rr + EXP_Q3
+    px = r * fma(fma(EXP_P0, rr, EXP_P1), rr, EXP_P2)
+    q = fma(fma(fma(EXP_Q0, rr, EXP_Q1), rr, EXP_Q2), rr, EXP_Q3)
     e = _D(1.0) + _D(2.0) * (px / (q - px))
     ni = np.int64(np.int32(n))
     # split the scale so that n = 1024 (x just below the overflow bound) stays finite

@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
 from numba.extending import overload
 
-from ._scalar import (MASK32, SH32, exp_any, gumbel_bits32, gumbel_bits64, log_any, philox_block,
-                      uniform_bits32, uniform_bits64)
+from ._scalar import (MASK32, SH32, exp_any, f32_as_i32, f64_as_i64, gumbel_bits32, gumbel_bits64,
+                      i32_as_f32, i64_as_f64, log_any, philox_block, uniform_bits32,
+                      uniform_bits64)
 from ._cpu_draws import (categorical_cdf, multinomial_binomial, multinomial_cdf,  # noqa: F401
                          multinomial_gumbel, multinomial_rows, topk_rows)
 
 __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
            "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
-           "softmax_backward_rows", "concrete_rows"]
+           "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows"]
 
 #: Columns per chunk: a multiple of 4 (one Philox block gives 4 words).
 CHUNK = 2048
@@ -120,7 +122,7 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale):
         c0 = (item % nch) * CHUNK
         n = min(CHUNK, K - c0)
         wbuf = np.empty(2 * CHUNK, np.uint32)
-        seg = out[r, c0:c0 + n]
+        seg = out[r][c0:c0 + n]
         if uniform:
             _uniform_chunk(k0, k1, stream, _U(row0 + r), c0, n, bits64, wbuf, seg)
         else:
@@ -151,119 +153,254 @@ def _lane_sum(v, n):
     return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
 
 
-@_inline
-def _max8(a0, a1, a2, a3, a4, a5, a6, a7):
-    a0 = a1 if a1 > a0 else a0
-    a2 = a3 if a3 > a2 else a2
-    a4 = a5 if a5 > a4 else a4
-    a6 = a7 if a7 > a6 else a6
-    a0 = a2 if a2 > a0 else a0
-    a4 = a6 if a6 > a4 else a4
-    return a4 if a4 > a0 else a0
+def order_key(v):
+    """Signed integer of ``v``'s width that orders like the float (compiled code only)."""
+    raise NotImplementedError
+
+
+def key_value(k):
+    """The float whose :func:`order_key` is ``k`` (compiled code only)."""
+    raise NotImplementedError
+
+
+# Max reductions run on order keys: an integer max vectorizes without fast-math flags, is
+# exact, and is independent of the lane count. (Numba widens int32 arithmetic to int64, hence
+# the explicit casts: float32 keys stay 32-bit.) (A float max would need LLVM's no-NaN
+# assumption; NaN rows are detected separately and give NaN whatever the key max is.)
+
+@overload(order_key, inline="always")
+def _order_key(v):
+    if v == types.float32:
+        def impl(v):
+            b = f32_as_i32(v)
+            return np.int32(b ^ ((b >> np.int32(31)) & np.int32(0x7FFFFFFF)))
+    else:
+        def impl(v):
+            b = f64_as_i64(v)
+            return b ^ ((b >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF))
+    return impl
+
+
+@overload(key_value, inline="always")
+def _key_value(k):
+    if k == types.int32:
+        return lambda k: i32_as_f32(np.int32(k ^ ((k >> np.int32(31)) & np.int32(0x7FFFFFFF))))
+    return lambda k: i64_as_f64(k ^ ((k >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF)))
 
 
 @_inline
 def _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
-    """seg[:n] = x[c0:c0+n] + Gumbel noise; returns (max ignoring NaN, any NaN)."""
+    """seg[:n] = x[c0:c0+n] + Gumbel noise; returns (max ignoring NaN, any NaN).
+
+    Two loops, each vectorized: the noise, then the sum with its order-key max and NaN
+    count (measured: one fused loop with both reductions does not vectorize and is slower).
+    """
     _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
-    z = typed(-np.inf, seg)
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = z
-    nan = 0
-    n8 = n - n % 8
-    for j in range(0, n8, 8):
-        x0 = xr[c0 + j] + seg[j]
-        x1 = xr[c0 + j + 1] + seg[j + 1]
-        x2 = xr[c0 + j + 2] + seg[j + 2]
-        x3 = xr[c0 + j + 3] + seg[j + 3]
-        x4 = xr[c0 + j + 4] + seg[j + 4]
-        x5 = xr[c0 + j + 5] + seg[j + 5]
-        x6 = xr[c0 + j + 6] + seg[j + 6]
-        x7 = xr[c0 + j + 7] + seg[j + 7]
-        seg[j], seg[j + 1], seg[j + 2], seg[j + 3] = x0, x1, x2, x3
-        seg[j + 4], seg[j + 5], seg[j + 6], seg[j + 7] = x4, x5, x6, x7
-        a0 = x0 if x0 > a0 else a0
-        a1 = x1 if x1 > a1 else a1
-        a2 = x2 if x2 > a2 else a2
-        a3 = x3 if x3 > a3 else a3
-        a4 = x4 if x4 > a4 else a4
-        a5 = x5 if x5 > a5 else a5
-        a6 = x6 if x6 > a6 else a6
-        a7 = x7 if x7 > a7 else a7
-        nan |= ((x0 != x0) | (x1 != x1) | (x2 != x2) | (x3 != x3) | (x4 != x4) | (x5 != x5)
-                | (x6 != x6) | (x7 != x7))
-    for j in range(n8, n):
-        x0 = xr[c0 + j] + seg[j]
-        seg[j] = x0
-        a0 = x0 if x0 > a0 else a0
-        nan |= x0 != x0
-    return _max8(a0, a1, a2, a3, a4, a5, a6, a7), nan != 0
+    kmax = order_key(typed(-np.inf, seg))
+    nan = np.int32(0)
+    for j in range(n):
+        v = xr[c0 + j] + seg[j]
+        seg[j] = v
+        kv = order_key(v)
+        kmax = kv if kv > kmax else kmax
+        nan += np.int32(v != v)
+    return key_value(kmax), nan != 0
+
+
+# The softmax family in three steps per chunk of a row, shared by the two kernels below:
+#   1. s = x + g and the row max M (_perturb_chunk);
+#   2. e = exp((s - M) / tau) and the chunk's sum (_exp_chunk); S = sum of the chunk sums in
+#      chunk order (so the result does not depend on which kernel ran);
+#   3. soft = e * (1 / S), log = (s - M) / tau - log(S), hard = one-hot of the first j with
+#      e_j * (1 / S) == 1 / S, the first argmax of the soft sample (_finish_chunk).
+# A row with a NaN gives NaN; a row whose logits are all -inf gives 0 (soft, hard) or -inf
+# (log); a row whose max is +inf is counted and the caller raises.
+
+
+@_inline
+def _exp_chunk(seg, n, M, t, mode, ebuf):
+    """exp((s - M) / t) over the chunk: in place (soft, hard) or into ebuf (log, which keeps
+    s for step 3); returns the chunk's sum (fixed lane order)."""
+    e = ebuf if mode == LOG else seg
+    if t == 1:
+        for j in range(n):
+            e[j] = exp_any(seg[j] - M)
+    else:
+        for j in range(n):
+            e[j] = exp_any((seg[j] - M) / t)
+    return _lane_sum(e, n)
+
+
+@_inline
+def _finish_chunk(seg, n, M, t, S, mode, search):
+    """Step 3 over one chunk. Hard mode zeroes the chunk and returns the first j with
+    e_j / S == 1 / S if ``search`` (else -1); the caller sets the one."""
+    if mode == SOFT:
+        inv = typed(1, seg) / S
+        for j in range(n):
+            seg[j] = seg[j] * inv
+        return -1
+    if mode == LOG:
+        lse = log_any(S)
+        for j in range(n):
+            seg[j] = (seg[j] - M) / t - lse
+        return -1
+    inv = typed(1, seg) / S
+    first = -1
+    if search:
+        for j in range(n):
+            if seg[j] * inv == inv:
+                first = j
+                break
+    seg[:n] = 0
+    return first
+
+
+@_inline
+def _special_row(o, M, nan, mode):
+    """Fill a NaN / +inf / all -inf row; returns (row handled, row max is +inf)."""
+    if nan or M == np.inf:
+        o[:] = np.nan
+        return True, not nan
+    if M == -np.inf:
+        if mode == LOG:
+            o[:] = -np.inf
+        else:
+            o[:] = 0
+        return True, False
+    return False, False
+
+
+@_inline
+def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
+    """One row of the softmax family into ``o`` (kept in cache through the three steps);
+    returns True if the row's max(x + g) is +inf."""
+    K = xr.shape[0]
+    M = typed(-np.inf, o)
+    nan = False
+    for c0 in range(0, K, CHUNK):
+        n = min(CHUNK, K - c0)
+        m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, o[c0:c0 + n])
+        M = m if m > M else M
+        nan |= nn
+    done, inf = _special_row(o, M, nan, mode)
+    if done:
+        return inf
+    S = typed(0, o)
+    for c0 in range(0, K, CHUNK):
+        n = min(CHUNK, K - c0)
+        S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf)
+    first = -1
+    for c0 in range(0, K, CHUNK):
+        n = min(CHUNK, K - c0)
+        f = _finish_chunk(o[c0:c0 + n], n, M, t, S, mode, first < 0)
+        first = c0 + f if f >= 0 and first < 0 else first
+    if mode == HARD:
+        o[first] = 1
+    return False
 
 
 @_kernel
-def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
-    """Fused Gumbel-softmax of each row: soft (mode 0), log-soft (1) or hard one-hot (2).
+def softmax_by_row(x, out, row0, k0, k1, stream, bits64, tau, mode):
+    """Fused Gumbel-softmax, parallel over rows: soft (mode 0), log-soft (1), hard (2).
 
-    With s = x + g and M = max(s): z = (s - M) / tau, e = exp(z), S = sum(e);
-    soft = e * (1 / S), log = z - log(S), hard = one-hot of the first argmax of soft.
-    Rows with a NaN give NaN; rows whose logits are all -inf give 0 (soft, hard) or -inf
-    (log). Returns the number of rows where max(s) is +inf (the caller raises).
+    Each row stays in cache through the three steps. Returns the number of rows whose
+    max(x + g) is +inf (the caller raises).
     """
     rows, K = x.shape
     t = typed(tau, out)
-    one = typed(1, out)
     posinf = 0
     for r in prange(rows):
         wbuf = np.empty(2 * CHUNK, np.uint32)
         ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
-        xr = x[r]
-        o = out[r]
-        row = _U(row0 + r)
-        M = typed(-np.inf, out)
-        nan = False
-        for c0 in range(0, K, CHUNK):
-            n = min(CHUNK, K - c0)
-            m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, o[c0:c0 + n])
-            M = m if m > M else M
-            nan |= nn
-        if nan or M == np.inf:
-            if not nan:
-                posinf += 1
-            o[:] = np.nan
-            continue
-        if M == -np.inf:
-            if mode == LOG:
-                o[:] = -np.inf
-            else:
-                o[:] = 0
-            continue
-        if mode == LOG:
-            # exponentials go through a chunk buffer: the row keeps s for the final pass
-            S = typed(0, out)
-            for c0 in range(0, K, CHUNK):
-                n = min(CHUNK, K - c0)
-                for j in range(n):
-                    ebuf[j] = exp_any((o[c0 + j] - M) / t)
-                S += _lane_sum(ebuf, n)
-            lse = log_any(S)
-            for j in range(K):
-                o[j] = (o[j] - M) / t - lse
-            continue
-        for j in range(K):
-            o[j] = exp_any((o[j] - M) / t)
-        S = _lane_sum(o, K)
-        inv = one / S
-        if mode == SOFT:
-            for j in range(K):
-                o[j] = o[j] * inv
-        else:
-            first = 0
-            for j in range(K):
-                if o[j] * inv == inv:
-                    first = j
-                    break
-            o[:] = 0
-            o[first] = 1
+        inf = _softmax_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t, mode, wbuf,
+                           ebuf)
+        posinf += 1 if inf else 0
     return posinf
+
+
+@_kernel
+def softmax_by_chunk(x, out, row0, k0, k1, stream, bits64, tau, mode):
+    """The same function as :func:`softmax_by_row`, parallel over (row, chunk) items in three
+    passes: for few long rows, so that every thread works on every row. Same bits."""
+    rows, K = x.shape
+    t = typed(tau, out)
+    nb = (K + CHUNK - 1) // CHUNK
+    part = np.empty((rows, nb), out.dtype)      # chunk max, then chunk sum
+    flag = np.zeros((rows, nb), np.int64)       # chunk has NaN, then chunk's first hard index
+    for item in prange(rows * nb):
+        r = item // nb
+        c0 = (item % nb) * CHUNK
+        n = min(CHUNK, K - c0)
+        wbuf = np.empty(2 * CHUNK, np.uint32)
+        m, nn = _perturb_chunk(x[r], c0, n, k0, k1, stream, _U(row0 + r), bits64, wbuf,
+                               out[r][c0:c0 + n])
+        part[r, item % nb] = m
+        flag[r, item % nb] = 1 if nn else 0
+    Ms = np.empty(rows, out.dtype)
+    live = np.zeros(rows, np.bool_)
+    posinf = 0
+    for r in range(rows):
+        M = typed(-np.inf, out)
+        for b in range(nb):
+            M = part[r, b] if part[r, b] > M else M
+        Ms[r] = M
+        done, inf = _special_row(out[r], M, flag[r].sum() > 0, mode)
+        live[r] = not done
+        posinf += 1 if inf else 0
+    for item in prange(rows * nb):
+        r = item // nb
+        c0 = (item % nb) * CHUNK
+        n = min(CHUNK, K - c0)
+        if live[r]:
+            ebuf = np.empty(n if mode == LOG else 0, out.dtype)
+            part[r, item % nb] = _exp_chunk(out[r][c0:c0 + n], n, Ms[r], t, mode, ebuf)
+    for r in range(rows):
+        S = typed(0, out)
+        for b in range(nb):
+            S += part[r, b]
+        part[r, 0] = S
+    for item in prange(rows * nb):
+        r = item // nb
+        c0 = (item % nb) * CHUNK
+        n = min(CHUNK, K - c0)
+        if live[r]:
+            flag[r, item % nb] = _finish_chunk(out[r][c0:c0 + n], n, Ms[r], t, part[r, 0], mode,
+                                               True)
+    if mode == HARD:
+        for r in range(rows):
+            if live[r]:
+                for b in range(nb):
+                    if flag[r, b] >= 0:
+                        out[r, b * CHUNK + flag[r, b]] = 1
+                        break
+    return posinf
+
+
+def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
+    """Gumbel-softmax of each row of ``x`` into ``out`` (see :func:`softmax_by_row`): rows
+    in parallel, or (row, chunk) items for fewer long rows than twice the threads. Both
+    kernels give the same bits, so the choice never shows in the result."""
+    rows, K = x.shape
+    long_rows = K > CHUNK and rows < 2 * numba.get_num_threads()
+    kernel = softmax_by_chunk if long_rows else softmax_by_row
+    return kernel(x, out, row0, k0, k1, stream, bits64, tau, mode)
+
+
+@_inline
+def _first_equal(v, n, m):
+    """First j < n with v[j] == m (m is in v[:n]): blocks of 64 are tested with a vectorized
+    any, and only the block that holds m is scanned."""
+    for b0 in range(0, n, 64):
+        e = min(b0 + 64, n)
+        hit = np.int32(0)
+        for j in range(b0, e):
+            hit |= np.int32(v[j] == m)
+        if hit:
+            for j in range(b0, e):
+                if v[j] == m:
+                    return j
+    return -1
 
 
 @_inline
@@ -278,15 +415,12 @@ def _row_argmax(xr, K, k0, k1, stream, row, bits64, wbuf, gbuf):
         nan |= nn
         if m > best:
             best = m
-            for j in range(n):
-                if gbuf[j] == m:
-                    bi = c0 + j
-                    break
+            bi = c0 + _first_equal(gbuf, n, m)
     return bi, best, nan
 
 
 @_kernel
-def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
+def argmax_by_row(x, idx, row0, k0, k1, stream, bits64):
     """idx[r, d] = first argmax of x[r] + g(noise row (row0 + r) * D + d); D = idx.shape[1].
 
     All -inf rows give -1. Returns (rows with NaN, rows whose max is +inf).
@@ -312,36 +446,111 @@ def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
 
 
 @_kernel
-def softmax_backward_rows(G, y, gx, gtau, tau):
-    """Gradients of a soft Gumbel-softmax sample y = softmax((x + g) / tau).
+def argmax_by_chunk(x, idx, row0, k0, k1, stream, bits64):
+    """The same function as :func:`argmax_by_row`, parallel over (draw, chunk) items: each
+    chunk reports its max and the first index of it, and the first chunk holding the row's
+    max wins, exactly as the row loop decides. For few long rows."""
+    rows, K = x.shape
+    D = idx.shape[1]
+    nb = (K + CHUNK - 1) // CHUNK
+    cmax = np.empty((rows * D, nb), x.dtype)
+    cidx = np.empty((rows * D, nb), np.int64)
+    cnan = np.zeros((rows * D, nb), np.bool_)
+    for item in prange(rows * D * nb):
+        q = item // nb
+        b = item % nb
+        c0 = b * CHUNK
+        n = min(CHUNK, K - c0)
+        wbuf = np.empty(2 * CHUNK, np.uint32)
+        gbuf = np.empty(n, x.dtype)
+        m, nn = _perturb_chunk(x[q // D], c0, n, k0, k1, stream, _U(row0 * D + q), bits64, wbuf,
+                               gbuf)
+        cmax[q, b] = m
+        cnan[q, b] = nn
+        cidx[q, b] = c0 + _first_equal(gbuf, n, m) if m > -np.inf else -1
+    nan_rows = 0
+    inf_rows = 0
+    for r in range(rows):
+        row_nan = False
+        row_inf = False
+        for d in range(D):
+            q = r * D + d
+            best = typed(-np.inf, x)
+            bi = -1
+            for b in range(nb):
+                row_nan |= cnan[q, b]
+                if cmax[q, b] > best:
+                    best = cmax[q, b]
+                    bi = cidx[q, b]
+            idx[r, d] = bi
+            row_inf |= best == np.inf
+        nan_rows += 1 if row_nan else 0
+        inf_rows += 1 if row_inf else 0
+    return nan_rows, inf_rows
 
-    gz = y * (G - <G, y>); gx = gz / tau; gtau[r] = -(1/tau) * sum(gz * log y).
-    ``gx`` may be ``y`` itself (each element is read before it is written).
-    """
+
+def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
+    """First argmax of each of the ``idx.shape[1]`` noise draws per row (see
+    :func:`argmax_by_row`); (row, chunk)-parallel when the draws are fewer than twice the
+    threads and rows are long. Same bits either way."""
+    rows, K = x.shape
+    long_rows = K > CHUNK and rows * idx.shape[1] < 2 * numba.get_num_threads()
+    kernel = argmax_by_chunk if long_rows else argmax_by_row
+    return kernel(x, idx, row0, k0, k1, stream, bits64)
+
+
+@_inline
+def _backward_row(Gr, yr, o, t, buf):
+    """Gradients of one soft row y = softmax((x + g) / t) into ``o`` (never ``yr`` itself):
+    gz = y * (G - <G, y>); o = gz / t; returns -(1/t) * sum(gz * log y)."""
+    K = yr.shape[0]
+    tiny = tiny_of(o)
+    dot = typed(0, o)
+    for c0 in range(0, K, CHUNK):
+        n = min(CHUNK, K - c0)
+        for j in range(n):
+            buf[j] = Gr[c0 + j] * yr[c0 + j]
+        dot += _lane_sum(buf, n)
+    acc = typed(0, o)
+    for c0 in range(0, K, CHUNK):
+        n = min(CHUNK, K - c0)
+        for j in range(n):
+            yj = yr[c0 + j]
+            gz = yj * (Gr[c0 + j] - dot)
+            buf[j] = gz * log_any(yj if yj > tiny else tiny)
+            o[c0 + j] = gz / t
+        acc += _lane_sum(buf, n)
+    return -acc / t
+
+
+@_kernel
+def softmax_backward_rows(G, y, gx, gtau, tau):
+    """Gradients of saved soft Gumbel-softmax samples ``y`` (see :func:`_backward_row`);
+    gtau[r] is row r's share of the tau gradient."""
     rows, K = y.shape
     t = typed(tau, gx)
-    tiny = tiny_of(gx)
     for r in prange(rows):
-        Gr = G[r]
-        yr = y[r]
-        o = gx[r]
         buf = np.empty(min(CHUNK, K), gx.dtype)
-        dot = typed(0, gx)
-        for c0 in range(0, K, CHUNK):
-            n = min(CHUNK, K - c0)
-            for j in range(n):
-                buf[j] = Gr[c0 + j] * yr[c0 + j]
-            dot += _lane_sum(buf, n)
-        acc = typed(0, gx)
-        for c0 in range(0, K, CHUNK):
-            n = min(CHUNK, K - c0)
-            for j in range(n):
-                yj = yr[c0 + j]
-                gz = yj * (Gr[c0 + j] - dot)
-                buf[j] = gz * log_any(yj if yj > tiny else tiny)
-                o[c0 + j] = gz / t
-            acc += _lane_sum(buf, n)
-        gtau[r] = -acc / t
+        gtau[r] = _backward_row(G[r], y[r], gx[r], t, buf)
+
+
+@_kernel
+def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau):
+    """Gradients with the soft sample regenerated row by row from the logits and the key
+    (into a per-thread row buffer, so nothing input-sized is stored). Returns the number of
+    rows whose max(x + g) is +inf (the caller raises)."""
+    rows, K = x.shape
+    t = typed(tau, gx)
+    posinf = 0
+    for r in prange(rows):
+        wbuf = np.empty(2 * CHUNK, np.uint32)
+        ebuf = np.empty(0, gx.dtype)
+        yrow = np.empty(K, gx.dtype)
+        buf = np.empty(min(CHUNK, K), gx.dtype)
+        inf = _softmax_row(x[r], yrow, _U(row0 + r), k0, k1, stream, bits64, t, SOFT, wbuf, ebuf)
+        posinf += 1 if inf else 0
+        gtau[r] = _backward_row(G[r], yrow, gx[r], t, buf)
+    return posinf
 
 
 @_kernel

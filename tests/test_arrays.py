@@ -199,3 +199,47 @@ def test_rows_do_not_depend_on_their_neighbours(fresh_logits):
     x2 = x.copy()
     x2[5:] = 0
     assert np.array_equal(fg.gumbel_softmax(x2, rng=K)[:5], y[:5])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tau", [1.0, 0.3])
+def test_row_and_chunk_kernels_give_the_same_bits(fresh_logits, dtype, tau):
+    # few long rows run parallel over (row, chunk) items; many rows run one row per thread;
+    # the API picks by shape and thread count, so the two must agree to the bit
+    from fastgumbel import cpu
+    K_ = 3 * cpu.CHUNK + 5
+    x = fresh_logits((5, K_), dtype)
+    x[1] = -np.inf                   # all masked
+    x[2, 7] = np.nan                 # NaN row
+    x[3, : 2 * cpu.CHUNK] = -np.inf  # the max lives in a late chunk
+    for mode in (0, 1, 2):
+        a = np.empty_like(x)
+        b = np.empty_like(x)
+        ra = cpu.softmax_by_row(x, a, 11, np.uint64(5), np.uint64(6), np.uint64(7), False, tau, mode)
+        rb = cpu.softmax_by_chunk(x, b, 11, np.uint64(5), np.uint64(6), np.uint64(7), False, tau,
+                                  mode)
+        assert ra == rb == 0
+        assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), mode
+    x[4, 9] = np.inf
+    assert cpu.softmax_by_row(x, a, 0, np.uint64(1), np.uint64(2), np.uint64(3), True, tau, 0) == 1
+    assert cpu.softmax_by_chunk(x, b, 0, np.uint64(1), np.uint64(2), np.uint64(3), True, tau, 0) == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_argmax_row_and_chunk_kernels_agree(fresh_logits, dtype):
+    from fastgumbel import cpu
+    K_ = 3 * cpu.CHUNK + 5
+    x = fresh_logits((4, K_), dtype)
+    x[1] = -np.inf
+    x[2, : 2 * cpu.CHUNK + 1] = -np.inf
+    x[3] += 40.0 * (np.arange(K_) % cpu.CHUNK == 3)   # ties of logits across chunks
+    for D in (1, 3):
+        a = np.empty((4, D), np.int64)
+        b = np.empty((4, D), np.int64)
+        ra = cpu.argmax_by_row(x, a, 7, np.uint64(5), np.uint64(6), np.uint64(7), dtype == np.float64)
+        rb = cpu.argmax_by_chunk(x, b, 7, np.uint64(5), np.uint64(6), np.uint64(7),
+                                 dtype == np.float64)
+        assert ra == rb == (0, 0)
+        assert np.array_equal(a, b) and (a[1] == -1).all() and (a[2] > 2 * cpu.CHUNK).all()
+    x[0, 5] = np.nan
+    assert cpu.argmax_by_chunk(x, b, 0, np.uint64(5), np.uint64(6), np.uint64(7), False)[0] == 1

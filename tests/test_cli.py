@@ -56,3 +56,11 @@ def test_bench_small():
     assert code == 0, out
     for case in ("gumbel_softmax soft", "gumbel_max", "gumbel noise", "forward + backward"):
         assert case in out
+
+
+def test_bench_cold_start_table():
+    code, out = run("bench", "--cold")
+    assert code == 0, out
+    rows = {ln.split()[0]: ln.split()[1:] for ln in out.splitlines()[1:] if ln.strip()}
+    assert set(rows) == {"import", "gumbel", "gumbel_softmax", "gumbel_max", "backward"}
+    assert all(float(v) >= 0 for vals in rows.values() for v in vals)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastgumbel import _scalar as S
+from fastgumbel import _scalar as S, cpu
 from conftest import ref_gumbel, ref_uniform32
 
 
@@ -181,3 +181,25 @@ def test_log_exp_f64_accuracy():
     o1 = np.empty(4)
     _map64(1, one, o1)
     assert o1[0] == 1.0 and o1[1] == 0.0 and o1[2] == np.inf and np.isnan(o1[3])
+
+
+@njit
+def _keys(v, k, back):
+    for i in range(v.size):
+        k[i] = cpu.order_key(v[i])
+        back[i] = cpu.key_value(k[i])
+
+
+@pytest.mark.parametrize("dt, it", [(np.float32, np.int32), (np.float64, np.int64)])
+def test_order_keys_sort_like_the_floats(dt, it):
+    # the kernels' max reductions run on these integer keys
+    fi = np.finfo(dt)
+    v = np.concatenate([np.array([-np.inf, -fi.max, -1.0, -fi.tiny, -fi.smallest_subnormal, 0.0,
+                                  fi.smallest_subnormal, fi.tiny, 1.0, fi.max, np.inf], dt),
+                        np.random.default_rng().standard_normal(4096).astype(dt) * 1e3])
+    v = np.sort(v)
+    k = np.empty(v.size, it)
+    back = np.empty_like(v)
+    _keys(v, k, back)
+    assert np.array_equal(back.view(it), v.view(it))
+    assert np.all(np.diff(k) >= 0) and np.all((np.diff(k) > 0) == (np.diff(v) > 0))

@@ -1,0 +1,149 @@
+"""Framework bridges against the frameworks' own Gumbel-Softmax, side by side in one run.
+
+    python bench/bridges.py [--repeats 21] [--sizes 8x16,64x1024,4096x1024] [--threads N]
+
+torch: ``fastgumbel.torch.gumbel_softmax`` against ``torch.nn.functional.gumbel_softmax``,
+forward only and forward + backward (autograd, gradient w.r.t. the logits); JAX:
+``fastgumbel.jax.gumbel_softmax`` (pure_callback) against a jitted pure-JAX
+``softmax((x + jax.random.gumbel(key)) / tau)``, both under ``jax.jit``, forward and
+forward + backward (``jax.vjp``). Median of alternating runs (each implementation once per
+round, in turn); "ratio" is peer time / fastgumbel time (> 1: fastgumbel is faster).
+The small sizes show the per-call overhead of each bridge.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+# torch and Numba each bring an OpenMP thread pool; with the default (active) wait policy the
+# idle pool spins and starves the other on a small machine (measured here on 2 cores: 8x16
+# calls of either library took ~15 ms instead of ~0.1 ms). Passive waiting is the fair setup.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+
+def median_alternating(fns, repeats):
+    for f in fns.values():      # warm-up (compiles)
+        f()
+        f()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, f in fns.items():
+            t = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t)
+    return {name: float(np.median(ts)) for name, ts in times.items()}
+
+
+def torch_cases(rows, K, hard):
+    import torch
+    import torch.nn.functional as F
+
+    import fastgumbel.torch as fgt
+
+    rs = np.random.default_rng(0)
+    x = torch.from_numpy(rs.standard_normal((rows, K)).astype(np.float32))
+    gy = torch.from_numpy(rs.standard_normal((rows, K)).astype(np.float32))
+    xg = x.clone().requires_grad_(True)
+
+    def fwd_bwd(fn):
+        def run():
+            fn(xg, 1.0, hard=hard).backward(gy)
+            xg.grad = None
+        return run
+
+    tag = "hard" if hard else "soft"
+    return {
+        f"torch {tag} forward": {
+            "fastgumbel.torch": lambda: fgt.gumbel_softmax(x, 1.0, hard=hard),
+            "F.gumbel_softmax": lambda: F.gumbel_softmax(x, 1.0, hard=hard)},
+        f"torch {tag} fwd+bwd": {
+            "fastgumbel.torch": fwd_bwd(fgt.gumbel_softmax),
+            "F.gumbel_softmax": fwd_bwd(F.gumbel_softmax)},
+    }
+
+
+def jax_cases(rows, K, hard):
+    import jax
+    import jax.numpy as jnp
+
+    import fastgumbel.jax as fgj
+
+    def pure(key, x, tau):
+        y = jax.nn.softmax((x + jax.random.gumbel(key, x.shape, x.dtype)) / tau, axis=-1)
+        if hard:
+            y_hard = jax.nn.one_hot(jnp.argmax(y, -1), x.shape[-1], dtype=x.dtype)
+            y = y_hard - jax.lax.stop_gradient(y) + y
+        return y
+
+    def ours(key, x, tau):
+        return fgj.gumbel_softmax(key, x, tau, hard=hard)
+
+    rs = np.random.default_rng(0)
+    x = jnp.asarray(rs.standard_normal((rows, K)).astype(np.float32))
+    gy = jnp.asarray(rs.standard_normal((rows, K)).astype(np.float32))
+    key = jax.random.key(1)
+
+    def fwd(fn):
+        f = jax.jit(lambda k, x: fn(k, x, 1.0))
+        return lambda: f(key, x).block_until_ready()
+
+    def fwd_bwd(fn):
+        def g(k, x):
+            y, vjp = jax.vjp(lambda x: fn(k, x, 1.0), x)
+            return y, vjp(gy)[0]
+        f = jax.jit(g)
+        return lambda: jax.block_until_ready(f(key, x))
+
+    tag = "hard" if hard else "soft"
+    return {
+        f"jax {tag} forward (jit)": {"fastgumbel.jax": fwd(ours), "pure JAX": fwd(pure)},
+        f"jax {tag} fwd+bwd (jit)": {"fastgumbel.jax": fwd_bwd(ours), "pure JAX": fwd_bwd(pure)},
+    }
+
+
+def run(sizes, repeats, threads=None):
+    import numba
+
+    if threads is not None:
+        numba.set_num_threads(threads)
+        import torch
+        torch.set_num_threads(threads)
+    rows_out = []
+    for rows, K in sizes:
+        for hard in (False, True):
+            for cases in (torch_cases(rows, K, hard), jax_cases(rows, K, hard)):
+                for case, impls in cases.items():
+                    t = median_alternating(impls, repeats)
+                    ours_name, peer_name = list(impls)
+                    rows_out.append((f"{rows}x{K}", case, t[ours_name], peer_name, t[peer_name]))
+    return rows_out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=21)
+    p.add_argument("--sizes", default="8x16,64x1024,4096x1024")
+    p.add_argument("--threads", type=int, default=None)
+    a = p.parse_args(argv)
+    sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
+    import numba
+    import jax
+    import torch
+
+    table = run(sizes, a.repeats, a.threads)
+    print(f"float32, tau=1, numba threads={numba.get_num_threads()}, torch threads="
+          f"{torch.get_num_threads()}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, torch "
+          f"{torch.__version__}, jax {jax.__version__}; "
+          f"median of {a.repeats} alternating runs")
+    print(f"| size | case | fastgumbel ms | peer | peer ms | ratio (peer / ours) |")
+    print("|---|---|---:|---|---:|---:|")
+    for size, case, ours, peer, theirs in table:
+        print(f"| {size} | {case} | {ours * 1e3:.4f} | {peer} | {theirs * 1e3:.4f} | "
+              f"{theirs / ours:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
