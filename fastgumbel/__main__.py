@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
 import os
 import platform
 import sys
-import time
 
 import numpy as np
 
