@@ -48,8 +48,9 @@ CHUNK = 2048
 DCHUNK = 1024
 #: Bytes of CDF + guide tables built at once.
 TABLE_BYTES = 1 << 25
-#: Guide-table buckets per category (when a guide table is built).
-GUIDE_FACTOR = 2
+#: Most guide-table buckets per category (fewer fix-ups in the lookup: measured 7.2 ns per
+#: draw with 2 buckets per category, 5.3 ns with 8, K = 1000, one thread).
+GUIDE_FACTOR = 8
 
 _inline = njit(cache=True, nogil=True, error_model="numpy")
 _always = njit(inline="always", cache=True, nogil=True, error_model="numpy")
@@ -306,9 +307,12 @@ def cdf_counts(cdf, guide, status, counts, n, parts, row0, k0, k1, stream):
 
 def guide_size(n, K):
     """Guide-table buckets for n draws per row over K categories: none (binary search)
-    when the draws are few against K, else GUIDE_FACTOR * K (fewer than one CDF step per
-    draw on average)."""
-    return 0 if 8 * n < K else GUIDE_FACTOR * K
+    when the draws are few against K, else between K and GUIDE_FACTOR * K, growing with
+    n / K (a finer table costs its size once and saves work on every draw). The table
+    never changes a draw, only how fast it is found."""
+    if 8 * n < K:
+        return 0
+    return max(1, min(GUIDE_FACTOR, n // max(K, 1))) * K
 
 
 def _tables(x, b0, b1, n):
