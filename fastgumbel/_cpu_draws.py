@@ -214,7 +214,7 @@ def _lookup(c, g, K, M, u):
 def _lookup_chunk(c, g, K, M, ubuf, ibuf, n):
     """ibuf[j] = _lookup(c, g, K, M, ubuf[j]) for j < n.
 
-    With a guide table: a branch-free pass (guide entry, then two conditional steps; it
+    With a guide table: a branch-free pass (guide entry, then one conditional step; it
     vectorizes with gathers), then a fix-up pass that finishes the rare draws whose answer
     lies further away (or, after rounding, before the guide entry).
     """
@@ -227,7 +227,6 @@ def _lookup_chunk(c, g, K, M, ubuf, ibuf, n):
         m = int(u * M)
         m = m if m < M else M - 1
         i = np.int64(g[m])
-        i += 1 if u >= c[i] else 0
         i += 1 if u >= c[i] else 0
         ibuf[j] = i
     for j in range(n):
