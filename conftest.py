@@ -1,4 +1,5 @@
-"""Root conftest: skip the doctests of framework bridges whose framework is not installed."""
+"""Root conftest: skip the doctests of modules whose optional library is not installed
+(framework bridges, GPU backends; fastgumbel itself never imports them unless asked)."""
 import importlib.util
 
 
@@ -10,3 +11,7 @@ def _absent(name):
 
 
 collect_ignore = [f"fastgumbel/{name}.py" for name in ("torch", "jax") if _absent(name)]
+if _absent("cupy"):
+    collect_ignore.append("fastgumbel/cupy.py")
+if _absent("numba_cuda"):
+    collect_ignore.append("fastgumbel/cuda.py")

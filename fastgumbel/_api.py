@@ -13,8 +13,8 @@ import math
 import numpy as np
 
 from . import _checks as chk
-from ._cpu_draws import MAX_DRAWS_PER_ROW
-from ._dispatch import backend_for, dask_bridge
+from ._device import device_io
+from ._dispatch import backend_for, dask_bridge, load
 from ._interop import bridged, empty_aligned
 from .random import Key, resolve_key
 
@@ -73,7 +73,10 @@ def _alloc(out, moved_shape, axis, dtype, kdtype, inputs, name="out"):
 
         def finish():
             res = place(buf.reshape(moved_shape))
-            return res if kdtype == dtype else res.astype(dtype)
+            if kdtype == dtype:
+                return res
+            with np.errstate(over="ignore"):   # float16 log-probabilities below -65504: -inf
+                return res.astype(dtype)
 
         return buf, finish
     chk.out_array(out, final, dtype, name)
@@ -84,7 +87,8 @@ def _alloc(out, moved_shape, axis, dtype, kdtype, inputs, name="out"):
     buf = np.empty((rows, cols), kdtype)
 
     def finish_copy():
-        np.copyto(place_back, buf.reshape(moved_shape), casting="unsafe")
+        with np.errstate(over="ignore"):
+            np.copyto(place_back, buf.reshape(moved_shape), casting="unsafe")
         return out
 
     return buf, finish_copy
@@ -105,6 +109,9 @@ def _raise_bad_rows(nan_rows, inf_rows, name="logits"):
 
 def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, scale=1.0, row0=0):
     cpu = backend_for(backend, *(a for a in (like, out) if a is not None), name="like")
+    if like is not None and not isinstance(like, np.ndarray):
+        raise TypeError(f"like must be an array (NumPy, or a DLPack tensor); got "
+                        f"{type(like).__name__}")
     if out is not None:
         if not isinstance(out, np.ndarray):
             raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
@@ -117,13 +124,23 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, sc
     kdt = chk.compute_dtype(dt)
     key = resolve_key(rng)
     moved = shape if shape else (1,)
-    buf, finish = _alloc(out, moved, None, dt, kdt, ())
+    target = out
+    if out is not None and not shape:      # a 0-d out holds the one sample
+        chk.out_array(out, (), dt)
+        target = out[np.newaxis]
+    buf, finish = _alloc(target, moved, None, dt, kdt, ())
     if buf.size:
         cpu.fill_noise(buf, int(row0), *_key_args(key), bits64, uniform, float(loc), float(scale))
     res = finish()
-    return res.reshape(()) [()] if (not shape and out is None) else res
+    if out is not None:
+        res = out
+    if uniform and dt == np.float16:
+        # rounding a float32 uniform to float16 (11 bits) can give 0 or 1: keep (0, 1) open
+        np.clip(res, np.float16(2.0**-24), np.float16(1 - 2.0**-11), out=res)
+    return res.reshape(())[()] if (not shape and out is None) else res
 
 
+@device_io
 @bridged
 def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, precision="default",
             backend="auto"):
@@ -141,13 +158,16 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
     rng : None, int, Generator, Key or numpy.random.Generator
         See :mod:`fastgumbel.random`.
     like : array, optional
-        Array whose type the result takes: NumPy, or a CPU array with ``__dlpack__``
-        (torch, JAX; zero-copy, see :mod:`fastgumbel._interop`).
-    out : numpy.ndarray or CPU torch tensor, optional
+        Array whose type the result takes: NumPy, a CPU array with ``__dlpack__``
+        (torch, JAX; zero-copy, see :mod:`fastgumbel._interop`), or a CUDA device array
+        (CuPy, Numba; see ``docs/gpu.md``).
+    out : numpy.ndarray, CPU torch tensor or CUDA device array, optional
         Written in place; its dtype is used.
     precision : {"default", "high"}
         "high" uses 64 random bits per element (always the case for float64).
-    backend : {"auto", "cpu"}
+    backend : {"auto", "cpu", "numba-cuda", "cupy"}
+        "auto" follows the arrays: CUDA device arrays run on a GPU backend, NumPy on the
+        CPU. A GPU backend named for NumPy input copies the data over and back.
 
     Examples
     --------
@@ -163,6 +183,7 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
     return _noise(size, dtype, rng, like, out, precision, backend, True)
 
 
+@device_io
 @bridged
 def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=None, out=None,
            precision="default", backend="auto"):
@@ -211,6 +232,8 @@ def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=No
     if not arr_params:
         return _noise(size, dtype, rng, like, out, precision, backend, False, float(loc),
                       float(scale))
+    if out is not None and not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
     shape = chk.size_shape(size) if size is not None else (
         out.shape if isinstance(out, np.ndarray) else np.broadcast_shapes(loc_a.shape,
                                                                           scale_a.shape))
@@ -219,7 +242,8 @@ def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=No
                          f"size {shape}")
     g = _noise(shape, dtype if out is None else out.dtype, rng, like, None, precision, backend,
                False)
-    res = (loc_a + scale_a * g).astype(g.dtype, copy=False)
+    with np.errstate(over="ignore"):     # beyond the dtype's range: +-inf, as in the kernel
+        res = (loc_a + scale_a * g).astype(g.dtype, copy=False)
     if out is None:
         return res
     chk.out_array(out, shape, out.dtype)
@@ -248,6 +272,7 @@ def _softmax_family(logits, tau, mode, axis, rng, out, precision, backend, row0=
     return finish()
 
 
+@device_io
 @bridged
 def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
                    precision="default", backend="auto"):
@@ -288,6 +313,7 @@ def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
     return _softmax_family(logits, tau, mode, axis, rng, out, precision, backend)
 
 
+@device_io
 @bridged
 def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precision="default",
                        backend="auto"):
@@ -349,6 +375,17 @@ def choose_method(method, n, K, counts=False):
     return min(cost, key=cost.get)
 
 
+#: Draws per row of the inverse-CDF draw field (``fastgumbel._cpu_draws``, docs/rng.md).
+MAX_DRAWS_PER_ROW = 1 << 31
+
+
+def _kernels_for(mod, name):
+    """``mod``'s kernel ``name``, or the CPU backend's when a GPU backend has none (the
+    inverse-CDF and binomial samplers: spec-defined, so the result is the same)."""
+    kern = getattr(mod, name, None)
+    return kern if kern is not None else getattr(load("cpu"), name)
+
+
 def _categories(logits, axis):
     nd = np.ndim(logits)
     return np.shape(logits)[chk.axis_index(axis, nd)] if nd else 0
@@ -369,6 +406,7 @@ def _draws(logits, axis, rng, precision, backend, n, method="gumbel"):
     return cpu, rows, bits64, key
 
 
+@device_io
 @bridged
 def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", backend="auto"):
     """One categorical draw per row by the Gumbel-max trick: ``argmax(logits + g)``.
@@ -404,6 +442,7 @@ def _gumbel_max(logits, axis, rng, out, precision, backend, row0):
     return res[..., 0] if out is None else out
 
 
+@device_io
 @bridged
 def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision="default",
                 backend="auto"):
@@ -461,12 +500,13 @@ def _categorical(logits, n, axis, rng, method, precision, backend, row0):
                                     1 if n_ is None else n_, how)
     idx = empty_aligned((rows.rows, 1 if n_ is None else n_), np.int64)
     if idx.size:
-        kern = cpu.argmax_rows if how == "gumbel" else cpu.categorical_cdf
+        kern = cpu.argmax_rows if how == "gumbel" else _kernels_for(cpu, "categorical_cdf")
         args = (bits64,) if how == "gumbel" else ()
         _raise_bad_rows(*kern(rows.x, idx, int(row0), *_key_args(key), *args))
     return idx.reshape(rows.lead) if n_ is None else idx.reshape(rows.lead + (n_,))
 
 
+@device_io
 @bridged
 def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="default",
                 backend="auto"):
@@ -518,15 +558,17 @@ def _multinomial(logits, n, axis, rng, method, precision, backend, row0):
     counts = np.zeros((rows.rows, rows.K), np.int64)
     if counts.size and n_:
         if how == "gumbel":
-            bad = cpu.multinomial_gumbel(rows.x, counts, n_, int(row0), *_key_args(key), bits64)
-        elif how == "binomial":
-            bad = cpu.multinomial_binomial(rows.x, counts, n_, int(row0), *_key_args(key))
+            kern = getattr(cpu, "multinomial_gumbel", cpu.multinomial_rows)
+            bad = kern(rows.x, counts, n_, int(row0), *_key_args(key), bits64)
         else:
-            bad = cpu.multinomial_cdf(rows.x, counts, n_, int(row0), *_key_args(key))
+            kern = _kernels_for(cpu, "multinomial_binomial" if how == "binomial"
+                                else "multinomial_cdf")
+            bad = kern(rows.x, counts, n_, int(row0), *_key_args(key))
         _raise_bad_rows(*bad)
     return np.moveaxis(counts.reshape(rows.lead + (rows.K,)), -1, rows.axis)
 
 
+@device_io
 @bridged
 def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="auto"):
     """``k`` draws without replacement per row: the top-k of ``logits + g``, best first.
@@ -570,6 +612,7 @@ def _gumbel_topk(logits, k, axis, rng, precision, backend, row0):
 # gradients and density
 
 
+@device_io
 @bridged
 def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, axis=-1,
                             precision="default", backend="auto"):
@@ -616,18 +659,24 @@ def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, ax
         raise ValueError(f"{src_name} has shape {src.shape}; grad has shape {G.shape}")
     # the forward's dtype decides: it fixes the noise (recompute) and the sample's precision
     dt = src.dtype
-    gr = _Rows(G.astype(dt, copy=False), axis, "grad")
+    with np.errstate(over="ignore"):
+        Gd = G.astype(dt, copy=False)
+    if Gd is not G and np.count_nonzero(np.isinf(Gd)) > np.count_nonzero(np.isinf(G)):
+        raise ValueError(f"grad has values outside the {dt} range of the forward pass "
+                         f"(largest magnitude {float(np.abs(G).max()):g})")
+    gr = _Rows(Gd, axis, "grad")
     sr = _Rows(src, axis, src_name)
     t = chk.tau_value(tau, gr.cdtype)
+    if y_soft is None:
+        if not isinstance(rng, (Key, int, np.integer)) or isinstance(rng, bool):
+            raise ValueError("recompute mode needs the replayable rng of the forward pass "
+                             f"(a fastgumbel.Key or an int seed); got {rng!r}")
+        key = resolve_key(rng)
+    bits64 = chk.precision_bits64(precision, gr.dtype)
     gx, finish = _alloc(None, gr.lead + (gr.K,), gr.axis, dt, gr.cdtype, ())
     gtau = np.zeros(gr.rows, gr.cdtype)
     if gx.size:
         if y_soft is None:
-            if not isinstance(rng, (Key, int, np.integer)) or isinstance(rng, bool):
-                raise ValueError("recompute mode needs the replayable rng of the forward pass "
-                                 f"(a fastgumbel.Key or an int seed); got {rng!r}")
-            key = resolve_key(rng)
-            bits64 = chk.precision_bits64(precision, gr.dtype)
             _raise_bad_rows(0, cpu.softmax_backward_recompute(gr.x, sr.x, gx, gtau, 0,
                                                               *_key_args(key), bits64, t))
         else:
@@ -635,6 +684,7 @@ def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, ax
     return finish(), gr.cdtype.type(np.sum(gtau, dtype=np.float64)).astype(dt)
 
 
+@device_io
 @bridged
 def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
     """Log-density of the Concrete (Gumbel-Softmax) distribution at ``y`` on the simplex.
@@ -643,7 +693,8 @@ def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
     - K logsumexp_k(l_k - tau log y_k)``, the density that
     ``torch.distributions.RelaxedOneHotCategorical(tau, logits=l).log_prob`` computes.
     Computed in float64, returned in the inputs' dtype. ``y`` and ``logits`` broadcast.
-    Points with any ``y_k <= 0`` give ``-inf``; the sum-to-one constraint is not checked.
+    Points with any ``y_k <= 0``, and rows whose logits are all ``-inf``, give ``-inf``;
+    the sum-to-one constraint is not checked.
 
     Examples
     --------
@@ -655,7 +706,9 @@ def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
     cpu = backend_for(backend, y, logits)
     Y = chk.float_array(y, "y")
     L = chk.float_array(logits, "logits")
-    Y, L = np.broadcast_arrays(Y, L)
+    shape = np.broadcast_shapes(Y.shape, L.shape)
+    # broadcast copies, not broadcast views: kernels get plain arrays
+    Y, L = (a if a.shape == shape else np.array(np.broadcast_to(a, shape)) for a in (Y, L))
     dt = np.result_type(Y.dtype, L.dtype)
     if np.isposinf(L).any():
         raise ValueError("logits contain +inf: the distribution is not defined")
@@ -667,5 +720,6 @@ def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
         cpu.concrete_rows(yr.x, lr.x, res, t)
     K = yr.K
     res += math.lgamma(K) + (K - 1) * math.log(t) if K else 0.0
-    out = res.reshape(yr.lead).astype(dt)
+    with np.errstate(over="ignore"):     # a float64 density beyond the dtype: -inf
+        out = res.reshape(yr.lead).astype(dt)
     return out[()] if out.ndim == 0 else out

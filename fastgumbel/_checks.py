@@ -19,9 +19,11 @@ PRECISIONS = ("default", "high")
 def float_array(a, name):
     """``a`` as a float16/32/64 ndarray (no copy when it already is one)."""
     arr = np.asarray(a)
+    if arr.dtype.kind == "f" and not arr.dtype.isnative:     # byte-swapped: native copy
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype not in FLOATS:
-        kind = {"i": "integer", "u": "unsigned integer", "b": "boolean", "c": "complex"}.get(
-            arr.dtype.kind, "non-float")
+        kind = {"i": "integer", "u": "unsigned integer", "b": "boolean", "c": "complex",
+                "f": "unsupported float"}.get(arr.dtype.kind, "non-float")
         raise TypeError(f"{name} must be a float16, float32 or float64 array; got {kind} dtype "
                         f"{arr.dtype} (convert with .astype(numpy.float32))")
     return arr
@@ -64,7 +66,8 @@ def tau_value(tau, dtype, name="tau"):
         raise TypeError(f"{name} must be a positive real number; got {tau!r}") from None
     if math.isnan(t) or t <= 0 or math.isinf(t):
         raise ValueError(f"{name} must be a finite number > 0; got {tau!r}")
-    tc = np.dtype(dtype).type(t)
+    with np.errstate(over="ignore", under="ignore"):    # judged just below
+        tc = np.dtype(dtype).type(t)
     if not (0 < tc < np.inf) or tc < np.finfo(dtype).tiny:
         raise ValueError(f"{name}={tau!r} is not a positive normal {np.dtype(dtype)} number")
     return t
@@ -77,6 +80,8 @@ def count(n, name, *, allow_none=False):
         raise TypeError(f"{name} must be a non-negative integer; got {n!r}")
     if n < 0:
         raise ValueError(f"{name} must be >= 0; got {n}")
+    if n >= 2**63:
+        raise ValueError(f"{name} must be < 2**63; got {n}")
     return int(n)
 
 

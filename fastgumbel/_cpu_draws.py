@@ -24,6 +24,7 @@ r_hi)``), each binomial by inversion from its mode. All layouts are in ``docs/rn
 from __future__ import annotations
 
 import math
+import os
 
 import numba
 import numpy as np
@@ -54,7 +55,9 @@ GUIDE_FACTOR = 8
 
 _inline = njit(cache=True, nogil=True, error_model="numpy")
 _always = njit(inline="always", cache=True, nogil=True, error_model="numpy")
-_kernel = njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+# FASTGUMBEL_SERIAL_KERNELS=1: serial kernels for bounds-checked runs, as in fastgumbel.cpu
+_kernel = njit(parallel=os.environ.get("FASTGUMBEL_SERIAL_KERNELS", "") != "1", cache=True,
+               nogil=True, error_model="numpy")
 _U = np.uint64
 
 OK, MASKED, HAS_NAN, HAS_POSINF = 0, 1, 2, 3

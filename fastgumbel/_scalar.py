@@ -64,6 +64,20 @@ f64_as_i64 = _bitcast(types.float64, types.int64, 64)
 i64_as_f64 = _bitcast(types.int64, types.float64, 64)
 
 
+@intrinsic
+def floor_f(typingctx, x):
+    """floor of a float32/float64 as the LLVM ``llvm.floor`` intrinsic: what ``np.floor``
+    lowers to on the CPU, and also lowerable by the CUDA target (whose ufunc table has no
+    ``np.floor``)."""
+    if x not in (types.float32, types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        fn = builder.module.declare_intrinsic("llvm.floor", [args[0].type])
+        return builder.call(fn, args)
+
+    return x(x), codegen
+
 
 @intrinsic
 def fma(typingctx, a, b, c):
@@ -199,7 +213,7 @@ def exp_f32(x):
     """exp of a float32 (Cephes-style polynomial); 0 below -87.34, inf above 88.72, NaN kept."""
     xc = _EXP_LO_F32 if x < _EXP_LO_F32 else x
     xc = _EXP_HI_F32 if xc > _EXP_HI_F32 else xc
-    n = np.floor(xc * _LOG2E_F32 + _HALF_F32)
+    n = floor_f(xc * _LOG2E_F32 + _HALF_F32)
     r = fma(-n, _LN2_HI_F32, xc)
     r = fma(-n, _LN2_LO_F32, r)
     p = fma(fma(fma(fma(fma(EP0, r, EP1), r, EP2), r, EP3), r, EP4), r, EP5)
@@ -230,7 +244,7 @@ def exp_f64(x):
     """exp of a float64 (Cephes-style rational); 0 below -708.4, inf above 709.78, NaN kept."""
     xc = _EXP_LO if x < _EXP_LO else x
     xc = _EXP_HI if xc > _EXP_HI else xc
-    n = np.floor(xc * _LOG2E + _D(0.5))
+    n = floor_f(xc * _LOG2E + _D(0.5))
     r = fma(-n, _EXP_C1, xc)
     r = fma(-n, _EXP_C2, r)
     rr = r * r

@@ -15,6 +15,7 @@ Kernels compile on first use (``cache=True``), not at import.
 from __future__ import annotations
 
 import math
+import os
 
 import numba
 import numpy as np
@@ -35,7 +36,11 @@ __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_ro
 CHUNK = 2048
 
 _inline = njit(cache=True, nogil=True, error_model="numpy")
-_kernel = njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+# FASTGUMBEL_SERIAL_KERNELS=1 compiles the kernels without parallel=True (prange runs as
+# range) for bounds-checked test runs: Numba does not bounds-check inside parallel prange
+# loops (numba/numba#4600, #9380). Use it with its own NUMBA_CACHE_DIR.
+_PARALLEL = os.environ.get("FASTGUMBEL_SERIAL_KERNELS", "") != "1"
+_kernel = njit(parallel=_PARALLEL, cache=True, nogil=True, error_model="numpy")
 
 _U = np.uint64
 SOFT, LOG, HARD = 0, 1, 2
@@ -558,7 +563,8 @@ def concrete_rows(y, logits, out, tau):
     """Per-row part of the Concrete log-density, in float64:
 
     sum(l) - (tau + 1) * sum(log y) - K * logsumexp(l - tau * log y).
-    Rows with any y <= 0 give -inf; NaN propagates.
+    Rows with any y <= 0, or whose logits are all -inf, give -inf; NaN propagates.
+    (np.float64(v), not float(v): Numba types float() of a float32 as float32.)
     """
     rows, K = y.shape
     for r in prange(rows):
@@ -569,10 +575,10 @@ def concrete_rows(y, logits, out, tau):
         M = -np.inf
         outside = False
         for j in range(K):
-            yj = float(yr[j])
+            yj = np.float64(yr[j])
             outside |= yj <= 0.0
             ly = 0.0 if yj <= 0.0 else math.log(yj)   # NaN propagates
-            lj = float(lr[j])
+            lj = np.float64(lr[j])
             sum_l += lj
             sum_ly += ly
             a = lj - tau * ly
@@ -580,11 +586,14 @@ def concrete_rows(y, logits, out, tau):
         if outside:
             out[r] = -np.inf
             continue
-        if M == -np.inf or M == np.inf:
+        if M == -np.inf:      # every logit is -inf (or K == 0): no distribution, density 0
+            out[r] = -np.inf
+            continue
+        if M == np.inf:
             out[r] = sum_l - (tau + 1.0) * sum_ly - K * M
             continue
         S = 0.0
         for j in range(K):
-            yj = float(yr[j])
-            S += math.exp(float(lr[j]) - tau * math.log(yj) - M)
+            yj = np.float64(yr[j])
+            S += math.exp(np.float64(lr[j]) - tau * math.log(yj) - M)
         out[r] = sum_l - (tau + 1.0) * sum_ly - K * (M + math.log(S))

@@ -3,10 +3,17 @@
 The kernels must agree with these: the words exactly, the uniforms exactly, the Gumbel
 noise to within a few float32 ulps of a float64 / long-double evaluation of the exact math.
 """
+import os
+
 import numpy as np
 import pytest
 
 import fastgumbel as fg
+
+# tests/cuda runs in its own process (simulator or real GPU): see tests/cuda/conftest.py
+if not (os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+        or os.environ.get("FASTGUMBEL_GPU_TESTS") == "1"):
+    collect_ignore = ["cuda"]
 
 M0, M1, W0, W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 

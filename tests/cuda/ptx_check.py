@@ -1,0 +1,50 @@
+"""Compile every Numba CUDA kernel of fastgumbel.cuda to PTX for sm_90, without a GPU.
+
+Run as its own process (``python tests/cuda/ptx_check.py``; ``tests/test_cuda.py`` does):
+it needs the real (not simulated) Numba CUDA target. Prints one line per kernel and exits
+non-zero on the first failure.
+
+numba-cuda compiles a device function called from a kernel (here: the ``@njit`` scalar
+functions of fastgumbel._scalar and the team reductions) for the *current device's*
+compute capability, which needs a driver. Without a GPU, that lookup is pointed at a
+stand-in reporting compute capability 9.0, the target compile_ptx is asked for; nothing
+else is changed.
+"""
+import os
+import sys
+import time
+import types as pytypes
+
+if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+    sys.exit("ptx_check needs the real CUDA target: unset NUMBA_ENABLE_CUDASIM")
+
+CC = (9, 0)
+
+import numba.cuda.dispatcher as _disp  # noqa: E402
+from numba import cuda  # noqa: E402
+
+if not cuda.is_available():
+    _disp.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=CC)
+
+from fastgumbel import cuda as fgc  # noqa: E402
+
+
+def main():
+    t0 = time.perf_counter()
+    n = 0
+    for dtype, name, sig in fgc.SIGNATURES:
+        kern = fgc.kernels(dtype)[name]
+        ptx, _ = cuda.compile_ptx(kern.py_func, sig, cc=CC)
+        assert ".target sm_90" in ptx and ".entry" in ptx, (name, dtype)
+        print(f"{name:10s} {dtype.__name__:8s} {len(ptx):8d} bytes of PTX")
+        n += 1
+    for sig in fgc.CONCRETE_SIGNATURES:
+        ptx, _ = cuda.compile_ptx(fgc._concrete_k.py_func, sig, cc=CC)
+        assert ".target sm_90" in ptx and ".entry" in ptx
+        print(f"{'concrete':10s} {str(sig[0].dtype):8s} {len(ptx):8d} bytes of PTX")
+        n += 1
+    print(f"compiled {n} kernels for sm_{CC[0]}{CC[1]} in {time.perf_counter() - t0:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
