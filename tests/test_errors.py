@@ -67,7 +67,7 @@ CASES = [
     (lambda: fg.multinomial(X, 2**64), ValueError, r"n must be < 2\*\*63; got 18446744073709551616"),
     (lambda: fg.gumbel_topk(X, 2**63), ValueError, r"k must be < 2\*\*63"),
     (lambda: fg.categorical(np.zeros((4, 3)), 2**62), ValueError, r"rows \* n = 18446744073709551616 exceeds the 2\*\*64 noise rows"),
-    (lambda: fg.categorical(X, 2, method=["gumbel"]), ValueError, "method must be 'gumbel'"),
+    (lambda: fg.categorical(X, 2, method=["gumbel"]), ValueError, "method must be one of 'gumbel'"),
     (lambda: fg.gumbel_softmax_backward(X, 1.0, y_soft=X, precision="x"), ValueError, "precision must be 'default' or 'high'; got 'x'"),
     (lambda: fg.gumbel_softmax_backward(X[:0], 1.0, logits=X[:0]), ValueError, "recompute mode needs"),
     (lambda: fg.gumbel_softmax_backward(np.full((3, 4), 1e300), 1.0, y_soft=X), ValueError, r"grad has values outside the float32 range of the forward pass \(largest magnitude 1e\+300\)"),
