@@ -3,48 +3,18 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
 import os
 import platform
 import sys
-import time
 
 import numpy as np
 
 
 def _chi2_sf(x, dof):
-    """Upper tail of the chi-square distribution: Q(dof/2, x/2), regularized gamma."""
-    a, z = dof / 2.0, x / 2.0
-    if z <= 0:
-        return 1.0
-    lg = a * math.log(z) - z - math.lgamma(a)
-    if z < a + 1:  # series for P, then 1 - P
-        term = total = 1.0 / a
-        n = a
-        while abs(term) > abs(total) * 1e-15:
-            n += 1
-            term *= z / n
-            total += term
-        return max(0.0, 1.0 - total * math.exp(lg))
-    # continued fraction for Q (modified Lentz)
-    tiny = 1e-300
-    b = z + 1 - a
-    c = 1 / tiny
-    d = 1 / b
-    h = d
-    for i in range(1, 10_000):
-        an = -i * (i - a)
-        b += 2
-        d = an * d + b
-        d = tiny if abs(d) < tiny else d
-        c = b + an / c
-        c = tiny if abs(c) < tiny else c
-        d = 1 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1) < 1e-15:
-            break
-    return math.exp(lg) * h
+    """Upper tail of the chi-square distribution (see :func:`fastgumbel._demo.chi2_sf`)."""
+    from ._demo import chi2_sf
+
+    return chi2_sf(x, dof)
 
 
 def info(_args):
@@ -87,48 +57,13 @@ def _vector_note():
 
 
 def demo(args):
-    import fastgumbel as fg
+    from . import _demo
 
-    K, N = args.categories, args.draws
-    if K < 2 or N < 1:
+    if args.categories < 2 or args.draws < 1:
         print("demo: --categories must be >= 2 and --draws >= 1", file=sys.stderr)
         return 2
-    logits = np.linspace(2.0, -2.0, K)
-    p = np.exp(logits - logits.max())
-    p /= p.sum()
-    rng = fg.default_rng(args.seed)
-    print(f"Gumbel-max trick: {N:,} draws of argmax(logits + Gumbel noise) over {K} categories "
-          f"(seed {args.seed}, {args.backend} backend)")
-    rows = 256                                 # one batch: rows x per_row draws, in parallel
-    counts = np.zeros(K, np.int64)
-    done = 0
-    tiled = np.tile(logits, (rows, 1))
-    fg.multinomial(tiled[:1], 1, rng=0, backend=args.backend)   # compile outside the timing
-    t0 = time.perf_counter()
-    while done < N:
-        per_row = max(1, min(4096, (N - done) // rows))
-        batch = min(N - done, rows * per_row)
-        r = max(1, batch // per_row)
-        c = fg.multinomial(tiled[:r], per_row, rng=rng, backend=args.backend)
-        counts += c.sum(0)
-        done += r * per_row
-        if sys.stderr.isatty():
-            print(f"\r  {done / N:6.1%} of draws", end="", file=sys.stderr)
-    elapsed = time.perf_counter() - t0
-    if sys.stderr.isatty():
-        print("\r" + " " * 30 + "\r", end="", file=sys.stderr)
-    freq = counts / done
-    expected = p * done
-    chi2 = float(((counts - expected) ** 2 / expected).sum())
-    pval = _chi2_sf(chi2, K - 1)
-    print(f"\n{'category':>8} {'logit':>8} {'softmax p':>12} {'empirical':>12} {'count':>12}")
-    for i in range(K):
-        print(f"{i:>8} {logits[i]:>8.3f} {p[i]:>12.6f} {freq[i]:>12.6f} {counts[i]:>12,}")
-    print(f"\nchi-square = {chi2:.2f} on {K - 1} degrees of freedom, p-value = {pval:.4f} "
-          f"({'consistent with' if pval > 1e-3 else 'NOT consistent with'} softmax(logits))")
-    print(f"throughput: {done / elapsed / 1e6:.1f} M draws/s "
-          f"({done * K / elapsed / 1e6:.0f} M noise values/s) in {elapsed:.2f} s")
-    return 0 if pval > 1e-6 else 1
+    return _demo.run(args.draws, args.categories, args.seed, args.backend, args.method,
+                     args.figure)
 
 
 def bench(args):
@@ -138,6 +73,9 @@ def bench(args):
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     from fastgumbel import _bench
 
+    if args.suite == "draws":
+        _bench.main_draws(args.repeats, args.threads)
+        return 0
     if args.cold:
         _bench.cold_start()
         return 0
@@ -151,11 +89,17 @@ def main(argv=None):
                                      description="fast, exact Gumbel sampling")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("info", help="versions, backends and threads").set_defaults(func=info)
-    d = sub.add_parser("demo", help="check the Gumbel-max trick by Monte Carlo")
-    d.add_argument("--draws", type=int, default=10_000_000, help="number of draws (10,000,000)")
+    d = sub.add_parser("demo", help="check the Gumbel-max trick by Monte Carlo, at scale")
+    d.add_argument("--draws", type=int, default=100_000_000,
+                   help="number of draws (100,000,000)")
     d.add_argument("--categories", type=int, default=10, help="number of categories (10)")
     d.add_argument("--seed", type=int, default=2024, help="random seed (2024)")
     d.add_argument("--backend", default="auto", help="auto or cpu")
+    d.add_argument("--method", choices=["gumbel", "inverse_cdf", "auto"], default="gumbel",
+                   help="sampler: gumbel (the Gumbel-max trick, default), inverse_cdf, auto")
+    d.add_argument("--figure", default="fastgumbel-demo.png", metavar="PATH",
+                   help="PNG of Gumbel-Softmax samples across temperatures "
+                        "(fastgumbel-demo.png; '' for none; needs matplotlib)")
     d.set_defaults(func=demo)
     b = sub.add_parser("bench", help="time fastgumbel against installed peers, side by side")
     b.add_argument("--rows", type=int, default=4096)
@@ -163,6 +107,9 @@ def main(argv=None):
     b.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     b.add_argument("--repeats", type=int, default=7)
     b.add_argument("--threads", type=int, default=None, help="thread count (default: all)")
+    b.add_argument("--suite", choices=["kernels", "draws"], default="kernels",
+                   help="kernels (default): the fused kernels at --rows x --categories; "
+                        "draws: categorical / multinomial / top-k at fixed sizes")
     b.add_argument("--cold", action="store_true",
                    help="instead: first-call times with an empty and a warm Numba cache")
     b.set_defaults(func=bench)

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _checks as chk
 from ._device import device_io
-from ._dispatch import backend_for
+from ._dispatch import backend_for, dask_bridge, load
 from ._interop import bridged, empty_aligned
 from .random import Key, resolve_key
 
@@ -107,7 +107,7 @@ def _raise_bad_rows(nan_rows, inf_rows, name="logits"):
 # creation functions
 
 
-def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, scale=1.0):
+def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, scale=1.0, row0=0):
     cpu = backend_for(backend, *(a for a in (like, out) if a is not None), name="like")
     if like is not None and not isinstance(like, np.ndarray):
         raise TypeError(f"like must be an array (NumPy, or a DLPack tensor); got "
@@ -130,7 +130,7 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, sc
         target = out[np.newaxis]
     buf, finish = _alloc(target, moved, None, dt, kdt, ())
     if buf.size:
-        cpu.fill_noise(buf, 0, *_key_args(key), bits64, uniform, float(loc), float(scale))
+        cpu.fill_noise(buf, int(row0), *_key_args(key), bits64, uniform, float(loc), float(scale))
     res = finish()
     if out is not None:
         res = out
@@ -176,6 +176,10 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
     >>> u.shape, u.dtype, bool(((0 < u) & (u < 1)).all())
     ((2, 3), dtype('float32'), True)
     """
+    bridge = dask_bridge(like, out)
+    if bridge is not None:
+        return bridge.uniform(size, dtype=dtype, rng=rng, like=like, out=out,
+                              precision=precision, backend=backend)
     return _noise(size, dtype, rng, like, out, precision, backend, True)
 
 
@@ -211,6 +215,10 @@ def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=No
     >>> int(fg.gumbel_max(x, rng=5)) == int(np.argmax(x + fg.gumbel(3, rng=5)))
     True
     """
+    bridge = dask_bridge(like, out, loc, scale)
+    if bridge is not None:
+        return bridge.gumbel(size, loc, scale, dtype=dtype, rng=rng, like=like, out=out,
+                             precision=precision, backend=backend)
     arr_params = np.ndim(loc) or np.ndim(scale)
     loc_a = np.asarray(loc)
     scale_a = np.asarray(scale)
@@ -247,7 +255,10 @@ def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=No
 # samplers
 
 
-def _softmax_family(logits, tau, mode, axis, rng, out, precision, backend):
+def _softmax_family(logits, tau, mode, axis, rng, out, precision, backend, row0=0):
+    bridge = dask_bridge(logits)
+    if bridge is not None:
+        return bridge.softmax_family(logits, tau, mode, axis, rng, out, precision, backend)
     cpu = backend_for(backend, logits)
     x = chk.float_array(logits, "logits")
     rows = _Rows(x, axis)
@@ -256,7 +267,7 @@ def _softmax_family(logits, tau, mode, axis, rng, out, precision, backend):
     key = resolve_key(rng)
     buf, finish = _alloc(out, rows.lead + (rows.K,), rows.axis, rows.dtype, rows.cdtype, (x,))
     if buf.size:
-        posinf = cpu.softmax_rows(rows.x, buf, 0, *_key_args(key), bits64, t, mode)
+        posinf = cpu.softmax_rows(rows.x, buf, int(row0), *_key_args(key), bits64, t, mode)
         _raise_bad_rows(0, posinf)
     return finish()
 
@@ -322,13 +333,74 @@ def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precisio
     return _softmax_family(logits, tau, 1, axis, rng, out, precision, backend)
 
 
-def _draws(logits, axis, rng, precision, backend, n):
+METHODS = ("gumbel", "inverse_cdf", "auto")
+COUNT_METHODS = METHODS + ("binomial",)
+
+#: Cost model of ``method="auto"``, in units of one Gumbel variate of the Gumbel-max pass:
+#: ``gumbel`` costs ``n * K`` per row; ``inverse_cdf`` costs ``CDF_BUILD_COST * K`` to build
+#: the table plus ``CDF_DRAW_COST`` per draw; ``binomial`` (counts only) costs
+#: ``BINOMIAL_COST * K`` plus ``BINOMIAL_STEP_COST * sqrt(n * K)`` search steps.
+CDF_BUILD_COST = 3.0
+CDF_DRAW_COST = 2.0
+BINOMIAL_COST = 30.0
+BINOMIAL_STEP_COST = 1.0
+
+
+def choose_method(method, n, K, counts=False):
+    """The sampler ``method`` names for ``n`` draws per row over ``K`` categories.
+
+    ``"auto"`` picks the cheapest by the cost model above: ``"inverse_cdf"`` when
+    ``3 K + 2 n < n K`` (about ``n >= 4`` once K is past a few dozen), else ``"gumbel"``;
+    for counts (``counts=True``, :func:`multinomial`) also ``"binomial"`` when
+    ``30 K + sqrt(n K)`` is cheaper still (about ``n > 15 K``). Calibrated on this
+    machine's CPU kernels: one unit is about 3 ns (one inverse-CDF draw costs 2).
+
+    Examples
+    --------
+    >>> from fastgumbel._api import choose_method
+    >>> choose_method("auto", 1, 1000), choose_method("auto", 10_000, 1000)
+    ('gumbel', 'inverse_cdf')
+    >>> choose_method("auto", 10**6, 1000, counts=True)
+    'binomial'
+    """
+    valid = COUNT_METHODS if counts else METHODS
+    if not isinstance(method, str) or method not in valid:
+        raise ValueError(f"method must be one of {', '.join(map(repr, valid))}; got {method!r}")
+    if method != "auto":
+        return method
+    n = 1 if n is None else n
+    cost = {"gumbel": float(n) * K, "inverse_cdf": CDF_BUILD_COST * K + CDF_DRAW_COST * n}
+    if counts:
+        cost["binomial"] = BINOMIAL_COST * K + BINOMIAL_STEP_COST * math.sqrt(float(n) * K)
+    return min(cost, key=cost.get)
+
+
+#: Draws per row of the inverse-CDF draw field (``fastgumbel._cpu_draws``, docs/rng.md).
+MAX_DRAWS_PER_ROW = 1 << 31
+
+
+def _kernels_for(mod, name):
+    """``mod``'s kernel ``name``, or the CPU backend's when a GPU backend has none (the
+    inverse-CDF and binomial samplers: spec-defined, so the result is the same)."""
+    kern = getattr(mod, name, None)
+    return kern if kern is not None else getattr(load("cpu"), name)
+
+
+def _categories(logits, axis):
+    nd = np.ndim(logits)
+    return np.shape(logits)[chk.axis_index(axis, nd)] if nd else 0
+
+
+def _draws(logits, axis, rng, precision, backend, n, method="gumbel"):
     cpu = backend_for(backend, logits)
     x = chk.float_array(logits, "logits")
     rows = _Rows(x, axis)
     rows.require_categories()
-    if rows.rows * max(n, 1) >= _ROW_LIMIT:
+    if method == "gumbel" and rows.rows * max(n, 1) >= _ROW_LIMIT:
         raise ValueError(f"rows * n = {rows.rows * n} exceeds the 2**64 noise rows of a key")
+    if method == "inverse_cdf" and n > MAX_DRAWS_PER_ROW:
+        raise ValueError(f"n={n} exceeds the {MAX_DRAWS_PER_ROW} draws per row of the "
+                         "inverse_cdf draw field; split the draws over more rows")
     bits64 = chk.precision_bits64(precision, rows.dtype)
     key = resolve_key(rng)
     return cpu, rows, bits64, key
@@ -352,12 +424,20 @@ def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", back
     >>> fg.gumbel_max(x, rng=0)[1]    # -inf logits are masked categories
     np.int64(2)
     """
+    bridge = dask_bridge(logits)
+    if bridge is not None:
+        return bridge.gumbel_max(logits, axis=axis, rng=rng, out=out, precision=precision,
+                                 backend=backend)
+    return _gumbel_max(logits, axis, rng, out, precision, backend, 0)
+
+
+def _gumbel_max(logits, axis, rng, out, precision, backend, row0):
     cpu, rows, bits64, key = _draws(logits, axis, rng, precision, backend, 1)
     i64 = np.dtype(np.int64)
     target = None if out is None else chk.out_array(out, rows.lead, i64)[..., None]
     buf, finish = _alloc(target, rows.lead + (1,), None, i64, i64, (rows.x,))
     if rows.rows:
-        _raise_bad_rows(*cpu.argmax_rows(rows.x, buf, 0, *_key_args(key), bits64))
+        _raise_bad_rows(*cpu.argmax_rows(rows.x, buf, int(row0), *_key_args(key), bits64))
     res = finish()
     return res[..., 0] if out is None else out
 
@@ -371,16 +451,27 @@ def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision
     Parameters
     ----------
     n : int or None
-        ``None``: one draw per row, identical to :func:`gumbel_max`. An int: ``n`` draws per
-        row, returned along a new last axis; draw ``d`` of row ``r`` is the Gumbel-max of
-        noise row ``r * n + d``.
-    method : {"gumbel"}
-        Only the Gumbel-max sampler in this version.
+        ``None``: one draw per row (for ``method="gumbel"``, identical to
+        :func:`gumbel_max`). An int: ``n`` draws per row, returned along a new last axis.
+    method : {"gumbel", "inverse_cdf", "auto"}
+        Three exact samplers of the same distribution, each a fixed function of the key:
+
+        - ``"gumbel"`` (the reference): draw ``d`` of row ``r`` is the Gumbel-max of noise
+          row ``r * n + d``; ``n * K`` Gumbel variates per row.
+        - ``"inverse_cdf"``: the row's CDF is built once in float64 (masked ``-inf``
+          categories have probability exactly 0 and are never drawn); draw ``j`` is the
+          smallest ``i`` with ``U_j < cdf[i]``, ``U_j`` the float64 uniform of the row's draw
+          field (``docs/rng.md``), found through a guide table in O(1) expected steps.
+          Costs ``K`` exponentials per row plus a few operations per draw; ``precision``
+          does not apply (always 64-bit uniforms and a float64 CDF).
+        - ``"auto"``: ``"inverse_cdf"`` when its cost ``3 K + 2 n`` is below ``n K``
+          (about ``n >= 4``), else ``"gumbel"``. See :func:`choose_method`.
 
     Returns
     -------
     ndarray of int64, shape ``lead`` or ``lead + (n,)`` where ``lead`` is ``logits.shape``
-    without ``axis``.
+    without ``axis``. Rows whose logits are all ``-inf`` give -1; NaN or ``+inf`` logits
+    raise ``ValueError``.
 
     Examples
     --------
@@ -388,27 +479,56 @@ def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision
     >>> d = fg.categorical(np.zeros((2, 5)), 1000, rng=0)
     >>> d.shape, int(d.min()) >= 0, int(d.max()) <= 4
     ((2, 1000), True, True)
+    >>> x = np.array([0.0, -np.inf, 0.0])      # the middle category is masked
+    >>> d = fg.categorical(x, 100_000, rng=1, method="inverse_cdf")
+    >>> np.bincount(d, minlength=3)[1], abs(float(d.mean()) - 1.0) < 0.01
+    (np.int64(0), True)
     """
-    if not isinstance(method, str) or method != "gumbel":
-        raise ValueError(f"method must be 'gumbel' (the only sampler in this version); "
-                         f"got {method!r}")
+    bridge = dask_bridge(logits)
+    if bridge is not None:
+        return bridge.categorical(logits, n, axis=axis, rng=rng, method=method,
+                                  precision=precision, backend=backend)
+    return _categorical(logits, n, axis, rng, method, precision, backend, 0)
+
+
+def _categorical(logits, n, axis, rng, method, precision, backend, row0):
     n_ = chk.count(n, "n", allow_none=True)
-    if n_ is None:
-        return gumbel_max(logits, axis=axis, rng=rng, precision=precision, backend=backend)
-    cpu, rows, bits64, key = _draws(logits, axis, rng, precision, backend, n_)
-    idx = empty_aligned((rows.rows, n_), np.int64)
+    how = choose_method(method, n_, _categories(logits, axis))
+    if n_ is None and how == "gumbel":
+        return _gumbel_max(logits, axis, rng, None, precision, backend, row0)
+    cpu, rows, bits64, key = _draws(logits, axis, rng, precision, backend,
+                                    1 if n_ is None else n_, how)
+    idx = empty_aligned((rows.rows, 1 if n_ is None else n_), np.int64)
     if idx.size:
-        _raise_bad_rows(*cpu.argmax_rows(rows.x, idx, 0, *_key_args(key), bits64))
-    return idx.reshape(rows.lead + (n_,))
+        kern = cpu.argmax_rows if how == "gumbel" else _kernels_for(cpu, "categorical_cdf")
+        args = (bits64,) if how == "gumbel" else ()
+        _raise_bad_rows(*kern(rows.x, idx, int(row0), *_key_args(key), *args))
+    return idx.reshape(rows.lead) if n_ is None else idx.reshape(rows.lead + (n_,))
 
 
 @device_io
 @bridged
-def multinomial(logits, n, *, axis=-1, rng=None, precision="default", backend="auto"):
+def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="default",
+                backend="auto"):
     """Counts of ``n`` categorical draws per row, without building the draws.
 
-    The counts are exactly the histogram of ``categorical(logits, n, rng=key)``. A row
-    whose logits are all ``-inf`` has zero counts.
+    For ``"gumbel"`` and ``"inverse_cdf"`` the counts are exactly the histogram of
+    ``categorical(logits, n, rng=key, method=method)``, computed by fused counting: no
+    index array is allocated, and the draws of a row are counted by several threads when
+    there are fewer rows than threads. ``"binomial"`` draws the counts directly, by
+    sequential conditional binomials (``c_i ~ Binomial(n - c_0 - ... - c_{i-1},
+    p_i / (p_i + ... + p_{K-1}))``, each by inversion from its mode with one float64 uniform
+    of the row's binomial field, ``docs/rng.md``): its cost grows like ``sqrt(n K)``, not
+    ``n``, so it serves ``n`` in the billions. ``"auto"`` picks the cheapest by the cost
+    model of :func:`choose_method` (``counts=True``). The default, ``"gumbel"``, is the
+    reference semantics (stream spec v1). A row whose logits are all ``-inf`` has zero
+    counts.
+
+    Parameters
+    ----------
+    n : int
+        Draws per row (at most ``2**31`` per row for ``"inverse_cdf"``).
+    method : {"gumbel", "inverse_cdf", "binomial", "auto"}
 
     Returns
     -------
@@ -420,12 +540,31 @@ def multinomial(logits, n, *, axis=-1, rng=None, precision="default", backend="a
     >>> c = fg.multinomial(np.log([0.5, 0.25, 0.25]), 1000, rng=0)
     >>> int(c.sum()), c.shape
     (1000, (3,))
+    >>> c = fg.multinomial(np.log([0.5, 0.25, 0.25]), 10**12, rng=0, method="auto")
+    >>> int(c.sum()), [round(v / 1e12, 4) for v in c.tolist()]   # by conditional binomials
+    (1000000000000, [0.5, 0.25, 0.25])
     """
+    bridge = dask_bridge(logits)
+    if bridge is not None:
+        return bridge.multinomial(logits, n, axis=axis, rng=rng, method=method,
+                                  precision=precision, backend=backend)
+    return _multinomial(logits, n, axis, rng, method, precision, backend, 0)
+
+
+def _multinomial(logits, n, axis, rng, method, precision, backend, row0):
     n_ = chk.count(n, "n")
-    cpu, rows, bits64, key = _draws(logits, axis, rng, precision, backend, n_)
+    how = choose_method(method, n_, _categories(logits, axis), counts=True)
+    cpu, rows, bits64, key = _draws(logits, axis, rng, precision, backend, n_, how)
     counts = np.zeros((rows.rows, rows.K), np.int64)
     if counts.size and n_:
-        _raise_bad_rows(*cpu.multinomial_rows(rows.x, counts, n_, 0, *_key_args(key), bits64))
+        if how == "gumbel":
+            kern = getattr(cpu, "multinomial_gumbel", cpu.multinomial_rows)
+            bad = kern(rows.x, counts, n_, int(row0), *_key_args(key), bits64)
+        else:
+            kern = _kernels_for(cpu, "multinomial_binomial" if how == "binomial"
+                                else "multinomial_cdf")
+            bad = kern(rows.x, counts, n_, int(row0), *_key_args(key))
+        _raise_bad_rows(*bad)
     return np.moveaxis(counts.reshape(rows.lead + (rows.K,)), -1, rows.axis)
 
 
@@ -434,9 +573,11 @@ def multinomial(logits, n, *, axis=-1, rng=None, precision="default", backend="a
 def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="auto"):
     """``k`` draws without replacement per row: the top-k of ``logits + g``, best first.
 
-    ``result[..., 0]`` equals :func:`gumbel_max` for the same key. Masked (``-inf``)
-    categories are never drawn; if a row has fewer than ``k`` unmasked categories the
-    remaining slots are -1.
+    ``result[..., 0]`` equals :func:`gumbel_max` for the same key (same noise field).
+    Partial selection: a size-k heap behind a threshold test, whole chunks skipped when
+    their maximum does not beat the k-th best, and a long row split over threads when
+    there are fewer rows than threads. Masked (``-inf``) categories are never drawn; if a
+    row has fewer than ``k`` unmasked categories the remaining slots are -1.
 
     Returns
     -------
@@ -449,13 +590,21 @@ def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="a
     >>> len(set(t.tolist())) == 4
     True
     """
+    bridge = dask_bridge(logits)
+    if bridge is not None:
+        return bridge.gumbel_topk(logits, k, axis=axis, rng=rng, precision=precision,
+                                  backend=backend)
+    return _gumbel_topk(logits, k, axis, rng, precision, backend, 0)
+
+
+def _gumbel_topk(logits, k, axis, rng, precision, backend, row0):
     k_ = chk.count(k, "k")
     cpu, rows, bits64, key = _draws(logits, axis, rng, precision, backend, 1)
     if k_ > rows.K:
         raise ValueError(f"k={k_} exceeds the number of categories ({rows.K})")
     idx = empty_aligned((rows.rows, k_), np.int64)
     if idx.size:
-        _raise_bad_rows(*cpu.topk_rows(rows.x, idx, 0, *_key_args(key), bits64))
+        _raise_bad_rows(*cpu.topk_rows(rows.x, idx, int(row0), *_key_args(key), bits64))
     return idx.reshape(rows.lead + (k_,))
 
 

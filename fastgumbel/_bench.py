@@ -166,3 +166,120 @@ def cold_start():
     print(f"{'first call':<16} {'empty cache s':>14} {'warm cache s':>13}")
     for name in runs[0]:
         print(f"{name:<16} {runs[0][name]:>14.2f} {runs[1][name]:>13.3f}")
+
+
+# ----------------------------------------------------------------------------------------
+# many draws: categorical, multinomial, top-k (python -m fastgumbel bench --suite draws)
+
+#: (case, rows, K, n or k); rows of logits, each with n draws (or the top k).
+DRAW_SIZES = [("categorical", 64, 1000, 10_000), ("categorical", 64, 100_000, 10),
+              ("multinomial", 64, 1000, 10_000), ("multinomial", 64, 1000, 1_000_000),
+              ("gumbel_topk", 8, 1 << 17, 64), ("gumbel_topk", 1, 1 << 20, 64),
+              ("gumbel_topk", 8, 1 << 20, 1024)]
+
+
+def draws_cases(sizes=DRAW_SIZES, dtype=np.float32):
+    """{case label: {impl: callable}}; the first impl of each case is fastgumbel."""
+    import fastgumbel as fg
+
+    have_torch = importlib.util.find_spec("torch") is not None
+    have_jax = importlib.util.find_spec("jax") is not None
+    out = {}
+    for case, rows, K, n in sizes:
+        x = np.random.default_rng(0).standard_normal((rows, K)).astype(dtype)
+        p = np.exp(x - x.max(-1, keepdims=True)).astype(np.float64)
+        p /= p.sum(-1, keepdims=True)
+        key = fg.Key(1)
+        label = f"{case} {rows}x{K} {'k' if case == 'gumbel_topk' else 'n'}={n:,}"
+        c = out[label] = {}
+        if case == "categorical":
+            c["fastgumbel auto"] = lambda x=x, n=n: fg.categorical(x, n, rng=key, method="auto")
+            c["fastgumbel gumbel"] = lambda x=x, n=n: fg.categorical(x, n, rng=key)
+
+            def np_choice(p=p, n=n, K=K):
+                g = np.random.default_rng(0)
+                return np.stack([g.choice(K, n, p=pr) for pr in p])
+
+            c["numpy Generator.choice per row"] = np_choice
+        elif case == "multinomial":
+            c["fastgumbel auto"] = lambda x=x, n=n: fg.multinomial(x, n, rng=key, method="auto")
+            c["numpy Generator.multinomial"] = (
+                lambda p=p, n=n: np.random.default_rng(0).multinomial(n, p))
+        else:
+            c["fastgumbel"] = lambda x=x, n=n: fg.gumbel_topk(x, n, rng=key)
+        if have_torch:
+            import torch
+
+            xt = torch.from_numpy(x)
+            if case == "categorical":
+                c["torch.multinomial(replacement=True)"] = (
+                    lambda xt=xt, n=n: torch.multinomial(torch.softmax(xt, -1), n,
+                                                         replacement=True))
+            elif case == "gumbel_topk":
+                c["torch.topk(x - log(Exp))"] = lambda xt=xt, n=n: torch.topk(
+                    xt - torch.empty_like(xt).exponential_().log(), n, dim=-1)
+        if have_jax and case == "categorical":
+            import jax
+
+            xj = jax.numpy.asarray(x)
+            # jax materializes an (n, rows, K) noise array: draw in pieces of bounded size
+            piece = max(1, min(n, (1 << 25) // (rows * K)))
+            f = jax.jit(lambda k, l, m=piece, rows=rows: jax.random.categorical(
+                k, l, axis=-1, shape=(m, rows)))
+            keys = jax.random.split(jax.random.key(0), -(-n // piece))
+
+            def jax_cat(f=f, keys=keys, xj=xj):
+                return [f(k, xj) for k in keys][-1].block_until_ready()
+
+            c[f"jax.random.categorical (jit, {len(keys)} pieces)"] = jax_cat
+    return out
+
+
+def _median_blocks(fns, repeats, budget=3.0):
+    """Each callable in turn: one warm-up call, a pause (other libraries' spinning worker
+    threads go idle), then up to ``repeats`` timed calls (fewer past ``budget`` seconds)."""
+    res = {}
+    for name, f in fns.items():
+        f()
+        time.sleep(0.2)
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t)
+            if sum(ts) > budget:
+                break
+        res[name] = float(np.median(ts))
+    return res
+
+
+def run_draws(repeats=5, threads=None, sizes=DRAW_SIZES):
+    """[(case, impl, seconds, seconds / fastgumbel's)]"""
+    import numba
+
+    if threads is not None:
+        numba.set_num_threads(threads)
+        if importlib.util.find_spec("torch") is not None:
+            import torch
+            torch.set_num_threads(threads)
+    table = []
+    for case, impls in draws_cases(sizes).items():
+        t = _median_blocks(impls, repeats)
+        ours = next(iter(t.values()))
+        for name, secs in t.items():
+            table.append((case, name, secs, secs / ours))
+    return table
+
+
+def main_draws(repeats=5, threads=None, sizes=DRAW_SIZES):
+    import numba
+
+    table = run_draws(repeats, threads, sizes)
+    print(f"many draws, float32 logits, threads={numba.get_num_threads()}, median of up to "
+          f"{repeats} runs per implementation (fewer past 3 s)")
+    print(f"{'case':<38} {'implementation':<38} {'ms':>10} {'vs ours':>9}")
+    first = None
+    for case, name, secs, ratio in table:
+        shown = "1.0" if case != first else f"{ratio:.1f}x"
+        first = case
+        print(f"{case:<38} {name:<38} {secs * 1e3:>10.2f} {shown:>9}")

@@ -161,6 +161,8 @@ def _direct(func, mod, kind, args, kwargs):
             return None   # the staged call raises the error
         n = chk.count(a["n"], "n", allow_none=True)
     elif name == "multinomial":
+        if a["method"] != "gumbel":
+            return None   # other samplers: staged (they run on the CPU kernels)
         n = chk.count(a["n"], "n")
     else:
         n = None

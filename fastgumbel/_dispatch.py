@@ -92,6 +92,17 @@ def foreign_array_kind(obj):
     return None
 
 
+def dask_bridge(*objs):
+    """:mod:`fastgumbel.dask` when one of ``objs`` is a dask array, else ``None``.
+
+    Checked through ``sys.modules``: dask is never imported here.
+    """
+    da = sys.modules.get("dask.array")
+    if da is not None and any(isinstance(o, da.Array) for o in objs):
+        return importlib.import_module("fastgumbel.dask")
+    return None
+
+
 def backend_for(backend, *arrays, name="logits"):
     """Backend module for these inputs; rejects array types this version cannot serve.
 

@@ -25,8 +25,11 @@ from numba.extending import overload
 from ._scalar import (MASK32, SH32, exp_any, f32_as_i32, f64_as_i64, gumbel_bits32, gumbel_bits64,
                       i32_as_f32, i64_as_f64, log_any, philox_block, uniform_bits32,
                       uniform_bits64)
+from ._cpu_draws import (categorical_cdf, multinomial_binomial, multinomial_cdf,  # noqa: F401
+                         multinomial_gumbel, multinomial_rows, topk_rows)
 
 __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
+           "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
            "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows"]
 
 #: Columns per chunk: a multiple of 4 (one Philox block gives 4 words).
@@ -499,116 +502,6 @@ def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
     long_rows = K > CHUNK and rows * idx.shape[1] < 2 * numba.get_num_threads()
     kernel = argmax_by_chunk if long_rows else argmax_by_row
     return kernel(x, idx, row0, k0, k1, stream, bits64)
-
-
-@_kernel
-def multinomial_rows(x, counts, n_draws, row0, k0, k1, stream, bits64):
-    """counts[r, :] = histogram of the n_draws Gumbel-max draws of ``argmax_rows`` (D = n)."""
-    rows, K = x.shape
-    nan_rows = 0
-    inf_rows = 0
-    for r in prange(rows):
-        wbuf = np.empty(2 * CHUNK, np.uint32)
-        gbuf = np.empty(min(CHUNK, K), x.dtype)
-        c = counts[r]
-        c[:] = 0
-        row_nan = False
-        row_inf = False
-        for d in range(n_draws):
-            bi, best, nan = _row_argmax(x[r], K, k0, k1, stream, _U((row0 + r) * n_draws + d),
-                                        bits64, wbuf, gbuf)
-            row_nan |= nan
-            row_inf |= best == np.inf
-            if best == -np.inf or nan or best == np.inf:
-                break  # all masked: counts stay 0; NaN / +inf: the caller raises
-            c[bi] += 1
-        nan_rows += 1 if row_nan else 0
-        inf_rows += 1 if row_inf else 0
-    return nan_rows, inf_rows
-
-
-@_inline
-def _worse(va, ia, vb, ib):
-    """Is (va, ia) ranked below (vb, ib)? Larger value first, then smaller index."""
-    return va < vb or (va == vb and ia > ib)
-
-
-@_inline
-def _sift_down(hv, hi, size, pos):
-    while True:
-        a = 2 * pos + 1
-        if a >= size:
-            return
-        b = a + 1
-        c = b if (b < size and _worse(hv[b], hi[b], hv[a], hi[a])) else a
-        if _worse(hv[c], hi[c], hv[pos], hi[pos]):
-            hv[pos], hv[c] = hv[c], hv[pos]
-            hi[pos], hi[c] = hi[c], hi[pos]
-            pos = c
-        else:
-            return
-
-
-@_kernel
-def topk_rows(x, idx, row0, k0, k1, stream, bits64):
-    """idx[r, :k] = the k largest of x[r] + g, best first (ties: smaller index first).
-
-    The noise is that of ``argmax_rows`` with D = 1, so idx[:, 0] is ``gumbel_max``.
-    Categories with x + g = -inf are never chosen; missing slots are -1.
-    Returns (rows with NaN, rows with +inf).
-    """
-    rows, K = x.shape
-    k = idx.shape[1]
-    nan_rows = 0
-    inf_rows = 0
-    for r in prange(rows):
-        wbuf = np.empty(2 * CHUNK, np.uint32)
-        gbuf = np.empty(min(CHUNK, K), x.dtype)
-        hv = np.empty(k, x.dtype)   # min-heap of the k best: root is the worst kept
-        hi = np.empty(k, np.int64)
-        size = 0
-        nan = False
-        top = typed(-np.inf, gbuf)
-        for c0 in range(0, K, CHUNK):
-            n = min(CHUNK, K - c0)
-            m, nn = _perturb_chunk(x[r], c0, n, k0, k1, stream, _U(row0 + r), bits64, wbuf, gbuf)
-            nan |= nn
-            top = m if m > top else top
-            for j in range(n):
-                v = gbuf[j]
-                if not v > -np.inf:   # -inf (masked) or NaN: never chosen
-                    continue
-                if size < k:
-                    # sift up
-                    pos = size
-                    hv[pos] = v
-                    hi[pos] = c0 + j
-                    size += 1
-                    while pos > 0:
-                        par = (pos - 1) // 2
-                        if _worse(hv[pos], hi[pos], hv[par], hi[par]):
-                            hv[pos], hv[par] = hv[par], hv[pos]
-                            hi[pos], hi[par] = hi[par], hi[pos]
-                            pos = par
-                        else:
-                            break
-                elif v > hv[0]:   # equal value: the new index is larger, so it ranks lower
-                    hv[0] = v
-                    hi[0] = c0 + j
-                    _sift_down(hv, hi, size, 0)
-        # pop worst-first into the tail of the output row
-        out = idx[r]
-        out[:] = -1
-        for p in range(size - 1, -1, -1):
-            out[p] = hi[0]
-            last = size - 1
-            hv[0] = hv[last]
-            hi[0] = hi[last]
-            size = last
-            _sift_down(hv, hi, size, 0)
-        nan_rows += 1 if nan else 0
-        inf_rows += 1 if top == np.inf else 0
-    return nan_rows, inf_rows
 
 
 @_inline

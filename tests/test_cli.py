@@ -1,4 +1,5 @@
 """The command line: info and demo run and print what the README says."""
+import importlib.util
 import subprocess
 import sys
 
@@ -19,11 +20,25 @@ def test_info():
         assert word in out
 
 
-def test_demo_small():
-    code, out = run("demo", "--draws", "200000", "--categories", "5", "--seed", "1")
+def test_demo_small(tmp_path):
+    fig = tmp_path / "demo.png"
+    code, out = run("demo", "--draws", "200000", "--categories", "5", "--seed", "1",
+                    "--figure", str(fig))
     assert code == 0, out
     assert "chi-square" in out and "consistent with softmax" in out and "M draws/s" in out
+    assert "Gumbel-max trick" in out
     assert len([ln for ln in out.splitlines() if ln.strip()[:1].isdigit()]) == 5
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert fig.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert not fig.exists() and "pip install 'fastgumbel[plot]'" in out
+
+
+def test_demo_inverse_cdf_many_categories_no_figure(tmp_path):
+    code, out = run("demo", "--draws", "300000", "--categories", "100", "--method",
+                    "inverse_cdf", "--figure", "")
+    assert code == 0, out
+    assert "inverse-CDF sampler" in out and "..." in out and "figure" not in out
 
 
 def test_demo_rejects_bad_options():

@@ -76,12 +76,13 @@ def test_categorical_single_draw_is_gumbel_max_and_draws_use_rows_r_times_n(fres
     assert np.array_equal(d, np.argmax(x[:, None, :] + g, axis=-1))
 
 
-def test_multinomial_is_histogram_of_categorical(fresh_logits):
+@pytest.mark.parametrize("method", ["gumbel", "inverse_cdf"])
+def test_multinomial_is_histogram_of_categorical(fresh_logits, method):
     x = fresh_logits((4, 3, 6))
     k = fg.Key(21)
     for axis in (1, -1):
-        c = fg.multinomial(x, 250, axis=axis, rng=k)
-        d = fg.categorical(x, 250, axis=axis, rng=k)
+        c = fg.multinomial(x, 250, axis=axis, rng=k, method=method)
+        d = fg.categorical(x, 250, axis=axis, rng=k, method=method)
         expect = np.apply_along_axis(np.bincount, -1, d, minlength=x.shape[axis])
         assert np.array_equal(np.moveaxis(c, axis, -1), expect)
         assert c.shape == x.shape and c.dtype == np.int64

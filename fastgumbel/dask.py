@@ -1,0 +1,255 @@
+"""Dask arrays in, lazy Dask arrays out, bit-identical to NumPy for any chunking.
+
+Imported only when a dask array reaches a NumPy-style function (``fastgumbel._dispatch``
+detects it through ``sys.modules``); nothing here runs at ``import fastgumbel``.
+
+How it works: the input is viewed with the sampling axis moved last. The category axis
+and every batch axis but the first are merged into single chunks (``rechunk``), so each
+block holds whole rows that are consecutive in the global ``(rows, K)`` view. Every block
+runs the NumPy kernel with ``row0`` = the global index of its first row, and the key is
+resolved once, when the graph is built. The noise of element ``(r, c)`` depends only on
+the key and the global ``(r, c)`` (stream spec v1), so the result does not depend on the
+chunking, the number of workers or where they run.
+
+Examples
+--------
+>>> import numpy as np, dask.array as da, fastgumbel as fg
+>>> x = np.random.default_rng(0).standard_normal((10, 6)).astype(np.float32)
+>>> lazy = fg.gumbel_softmax(da.from_array(x, chunks=(3, 6)), 0.5, rng=fg.Key(1))
+>>> type(lazy).__name__, bool((lazy.compute() == fg.gumbel_softmax(x, 0.5, rng=fg.Key(1))).all())
+('Array', True)
+"""
+from __future__ import annotations
+
+import math
+
+import dask.array as da
+import numpy as np
+
+from . import _api
+from . import _checks as chk
+from ._dispatch import check_backend
+from .random import resolve_key
+
+__all__ = ["uniform", "gumbel", "gumbel_softmax", "gumbel_log_softmax", "gumbel_max",
+           "categorical", "multinomial", "gumbel_topk", "softmax_family"]
+
+
+def _no_out(out):
+    if out is not None:
+        raise TypeError("out= is not supported for dask arrays (the result is lazy); "
+                        "store the returned dask array instead, e.g. with dask.array.store")
+
+
+def _float_dask(x, name="logits"):
+    if np.dtype(x.dtype) not in chk.FLOATS:
+        raise TypeError(f"{name} must be a float16, float32 or float64 array; got dtype "
+                        f"{x.dtype} (convert with .astype(numpy.float32))")
+    if x.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension (the categories); "
+                         "got a 0-d array")
+    if any(math.isnan(s) for s in x.shape):
+        raise ValueError(f"{name} has unknown chunk sizes; call compute_chunk_sizes() first")
+
+
+class _RowBlocks:
+    """A dask array seen as whole rows: sampling axis last, only the first batch axis
+    chunked; ``row0(block_id)`` is the global row of a block's first row."""
+
+    def __init__(self, x, axis):
+        self.axis = chk.axis_index(axis, x.ndim)
+        m = da.moveaxis(x, self.axis, -1)
+        self.squeeze = m.ndim == 1
+        if self.squeeze:
+            m = m[None, :]
+        # merge the category axis and the inner batch axes: each block = consecutive rows
+        m = m.rechunk({i: -1 for i in range(1, m.ndim)})
+        self.m = m
+        self.K = m.shape[-1]
+        self.inner = math.prod(m.shape[1:-1])
+        self.starts = np.concatenate([[0], np.cumsum(m.chunks[0])[:-1]]).astype(np.int64)
+
+    def row0(self, block_id):
+        return int(self.starts[block_id[0]]) * self.inner
+
+    def finish(self, res, last_is_category):
+        """Undo the view: drop the added row axis, put the category axis back."""
+        if self.squeeze:
+            res = res[0]
+        if last_is_category:
+            res = da.moveaxis(res, -1, self.axis)
+        return res
+
+
+def _map(view, fn, dtype, last, *args):
+    """map_blocks over whole-row blocks; ``last`` is the length of the result's last axis
+    (``None``: the last axis is dropped)."""
+    m = view.m
+    starts = [view.row0((i,)) for i in range(len(m.chunks[0]))]
+    kw = {}
+    if last is None:
+        chunks = m.chunks[:-1]
+        kw["drop_axis"] = m.ndim - 1
+    else:
+        chunks = m.chunks[:-1] + ((last,),)
+    return da.map_blocks(_call, m, fn, starts, *args, dtype=dtype, chunks=chunks,
+                         meta=np.empty((0,) * len(chunks), dtype), **kw)
+
+
+def _call(block, fn, starts, *args, block_id=None):
+    return fn(block, starts[block_id[0]], *args)
+
+
+# ----------------------------------------------------------------------------------------
+# block functions (module level: they travel to the workers by reference)
+
+
+def _b_softmax(block, row0, tau, mode, key, precision, backend):
+    return _api._softmax_family(block, tau, mode, -1, key, None, precision, backend, row0)
+
+
+def _b_gumbel_max(block, row0, key, precision, backend):
+    return _api._gumbel_max(block, -1, key, None, precision, backend, row0)
+
+
+def _b_categorical(block, row0, n, key, method, precision, backend):
+    return _api._categorical(block, n, -1, key, method, precision, backend, row0)
+
+
+def _b_multinomial(block, row0, n, key, method, precision, backend):
+    return _api._multinomial(block, n, -1, key, method, precision, backend, row0)
+
+
+def _b_topk(block, row0, k, key, precision, backend):
+    return _api._gumbel_topk(block, k, -1, key, precision, backend, row0)
+
+
+def _b_noise(block, row0, dtype, key, precision, backend, uniform):
+    return _api._noise(block.shape, dtype, key, None, None, precision, backend, uniform,
+                       row0=row0)
+
+
+# ----------------------------------------------------------------------------------------
+# the NumPy-style functions for dask arrays
+
+
+def softmax_family(logits, tau, mode, axis, rng, out, precision, backend):
+    """``gumbel_softmax`` (mode 0 soft, 2 hard) and ``gumbel_log_softmax`` (mode 1)."""
+    _no_out(out)
+    check_backend(backend)
+    _float_dask(logits)
+    view = _RowBlocks(logits, axis)
+    dt = np.dtype(logits.dtype)
+    t = chk.tau_value(tau, chk.compute_dtype(dt))
+    chk.precision_bits64(precision, dt)
+    key = resolve_key(rng)
+    res = _map(view, _b_softmax, dt, view.K, t, mode, key, precision, backend)
+    return view.finish(res, True)
+
+
+def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
+                   precision="default", backend="auto"):
+    """:func:`fastgumbel.gumbel_softmax` for a dask array (lazy)."""
+    mode = 2 if chk.flag(hard, "hard") else 0
+    return softmax_family(logits, tau, mode, axis, rng, out, precision, backend)
+
+
+def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precision="default",
+                       backend="auto"):
+    """:func:`fastgumbel.gumbel_log_softmax` for a dask array (lazy)."""
+    return softmax_family(logits, tau, 1, axis, rng, out, precision, backend)
+
+
+def _draw_setup(logits, axis, precision, backend):
+    check_backend(backend)
+    _float_dask(logits)
+    view = _RowBlocks(logits, axis)
+    if view.K == 0 and logits.size:
+        raise ValueError(f"logits has no categories (size 0 along axis {view.axis})")
+    chk.precision_bits64(precision, logits.dtype)
+    return view
+
+
+def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", backend="auto"):
+    """:func:`fastgumbel.gumbel_max` for a dask array (lazy int64)."""
+    _no_out(out)
+    view = _draw_setup(logits, axis, precision, backend)
+    key = resolve_key(rng)
+    return view.finish(_map(view, _b_gumbel_max, np.int64, None, key, precision, backend),
+                       False)
+
+
+def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision="default",
+                backend="auto"):
+    """:func:`fastgumbel.categorical` for a dask array (lazy int64)."""
+    view = _draw_setup(logits, axis, precision, backend)
+    n_ = chk.count(n, "n", allow_none=True)
+    how = _api.choose_method(method, n_, view.K)
+    key = resolve_key(rng)
+    res = _map(view, _b_categorical, np.int64, n_, n_, key, how, precision, backend)
+    return view.finish(res, False)
+
+
+def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="default",
+                backend="auto"):
+    """:func:`fastgumbel.multinomial` for a dask array (lazy int64 counts)."""
+    view = _draw_setup(logits, axis, precision, backend)
+    n_ = chk.count(n, "n")
+    how = _api.choose_method(method, n_, view.K, counts=True)
+    key = resolve_key(rng)
+    res = _map(view, _b_multinomial, np.int64, view.K, n_, key, how, precision, backend)
+    return view.finish(res, True)
+
+
+def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="auto"):
+    """:func:`fastgumbel.gumbel_topk` for a dask array (lazy int64)."""
+    view = _draw_setup(logits, axis, precision, backend)
+    k_ = chk.count(k, "k")
+    if k_ > view.K:
+        raise ValueError(f"k={k_} exceeds the number of categories ({view.K})")
+    key = resolve_key(rng)
+    return view.finish(_map(view, _b_topk, np.int64, k_, k_, key, precision, backend), False)
+
+
+def _noise(size, dtype, rng, like, out, precision, backend, uniform):
+    _no_out(out)
+    check_backend(backend)
+    dt = chk.result_float_dtype(dtype)
+    chk.precision_bits64(precision, dt)
+    shape = chk.size_shape(size)
+    key = resolve_key(rng)
+    if not shape:
+        return da.from_array(np.asarray(_api._noise(None, dt, key, None, None, precision,
+                                                    backend, uniform)))
+    # blocks of whole rows along the first axis (like's chunks there when shapes agree)
+    first = like.chunks[0] if (like is not None and like.shape == shape) else "auto"
+    chunks = da.core.normalize_chunks((first,) + (-1,) * (len(shape) - 1), shape, dtype=dt)
+    holder = da.empty(shape, chunks=chunks, dtype=np.int8)
+    view = _RowBlocks(holder, -1)
+    res = _map(view, _b_noise, dt, view.K, dt, key, precision, backend, uniform)
+    return view.finish(res, False)
+
+
+def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, precision="default",
+            backend="auto"):
+    """:func:`fastgumbel.uniform` with ``like=`` a dask array: a lazy dask array."""
+    return _noise(size, dtype, rng, like, out, precision, backend, True)
+
+
+def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=None, out=None,
+           precision="default", backend="auto"):
+    """:func:`fastgumbel.gumbel` with ``like=`` (or ``loc``/``scale``) a dask array."""
+    for name, v in (("loc", loc), ("scale", scale)):
+        if np.dtype(getattr(v, "dtype", np.asarray(v).dtype)).kind not in "fiu":
+            raise TypeError(f"{name} must be a real number or array; got {v!r}")
+    if size is None:
+        shapes = [np.shape(v) for v in (loc, scale) if hasattr(v, "shape")]
+        size = np.broadcast_shapes(*shapes) if shapes else None
+    g = _noise(size, dtype, rng, like, out, precision, backend, False)
+    if isinstance(loc, (int, float)) and isinstance(scale, (int, float)):
+        if not (math.isfinite(loc) and math.isfinite(scale) and scale > 0):
+            raise ValueError(f"loc must be finite and scale finite and > 0; got {loc!r}, "
+                             f"{scale!r}")
+        if loc == 0 and scale == 1:
+            return g
+    return (loc + scale * g).astype(g.dtype)
