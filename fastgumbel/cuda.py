@@ -37,6 +37,7 @@ import math
 import numpy as np
 from numba import config, cuda, types
 
+from . import _gpu_common as _gc
 from ._scalar import (MASK32, SH32, exp_f32, exp_f64, gumbel_bits32, gumbel_bits64, log_f32,
                       log_f64, philox_block, uniform_bits32, uniform_bits64)
 
@@ -545,16 +546,13 @@ def _device(a):
     return cuda.as_cuda_array(a)
 
 
+def _copy_back(d, a):
+    d.copy_to_host(a)
+
+
 def _target(a):
     """(device array to write, finish()) for an output ``a``, host or device."""
-    if isinstance(a, np.ndarray):
-        d = cuda.device_array(a.shape, a.dtype)
-
-        def finish():
-            d.copy_to_host(a)
-
-        return d, finish
-    return _device(a), lambda: None
+    return _gc.target(a, cuda.device_array, _copy_back, _device)
 
 
 def _flags():
@@ -619,8 +617,7 @@ def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
             dx, d, _empty_idx(), int(row0), _U(k0), _U(k1), _U(stream), bool(bits64), int(D), T,
             flags)
     finish()
-    f = flags.copy_to_host()
-    return int(f[0]), int(f[1])
+    return _gc.flag_counts(flags.copy_to_host())
 
 
 def multinomial_rows(x, counts, n_draws, row0, k0, k1, stream, bits64):
@@ -638,8 +635,7 @@ def multinomial_rows(x, counts, n_draws, row0, k0, k1, stream, bits64):
                 dx, _empty_idx(), d, int(row0), _U(k0), _U(k1), _U(stream), bool(bits64),
                 int(n_draws), T, flags)
     finish()
-    f = flags.copy_to_host()
-    return int(f[0]), int(f[1])
+    return _gc.flag_counts(flags.copy_to_host())
 
 
 def topk_rows(x, idx, row0, k0, k1, stream, bits64):
@@ -653,8 +649,7 @@ def topk_rows(x, idx, row0, k0, k1, stream, bits64):
         kernels(x.dtype)["topk"][_grid(rows, T), BLOCK](
             dx, d, int(row0), _U(k0), _U(k1), _U(stream), bool(bits64), T, flags)
     finish()
-    f = flags.copy_to_host()
-    return int(f[0]), int(f[1])
+    return _gc.flag_counts(flags.copy_to_host())
 
 
 def softmax_backward_rows(G, y, gx, gtau, tau):
@@ -732,8 +727,5 @@ def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau
     cpu.softmax_backward_recompute): the soft forward kernel writes the sample into ``gx``
     on the device, the backward kernel then works in place. Returns the number of rows whose
     max(x + g) is +inf (the caller raises)."""
-    d, finish = _target(gx)
-    posinf = softmax_rows(x, d, row0, k0, k1, stream, bits64, tau, SOFT)
-    softmax_backward_rows(G, d, d, gtau, tau)
-    finish()
-    return posinf
+    return _gc.softmax_backward_recompute(_target, softmax_rows, softmax_backward_rows, G, x, gx,
+                                          gtau, row0, k0, k1, stream, bits64, tau)
