@@ -88,6 +88,19 @@ class Timer:
         return a.elapsed_time(b) / repeats
 
 
+def _kernel_cases(soft, gmax, bwd, n, item):
+    """name -> (callable, bytes moved) of a GPU backend, from its softmax launch ``soft(mode)``,
+    its Gumbel-max launch and its float32 backward launch, for ``n`` elements of ``item``
+    bytes."""
+    def fwd_bwd():   # the same work as torch's forward + autograd backward
+        soft()
+        bwd()
+
+    return {"soft forward": (soft, 2 * n * item), "hard forward": (lambda: soft(2), 2 * n * item),
+            "gumbel_max": (gmax, n * item), "backward (saved y, float32)": (bwd, 3 * n * 4),
+            "forward + autograd backward": (fwd_bwd, 5 * n * item)}
+
+
 def numba_cases(rows, K, dtype, key):
     """name -> (callable, bytes moved) for the Numba CUDA kernels on device arrays."""
     from numba import cuda
@@ -114,13 +127,7 @@ def numba_cases(rows, K, dtype, key):
     def bwd():
         ks["backward"][grid, fgc.BLOCK](y32, y32, y32, gtau, 1.0, T)
 
-    def fwd_bwd():   # the same work as torch's forward + autograd backward
-        soft()
-        bwd()
-
-    return {"soft forward": (soft, 2 * n * item), "hard forward": (lambda: soft(2), 2 * n * item),
-            "gumbel_max": (gmax, n * item), "backward (saved y, float32)": (bwd, 3 * n * 4),
-            "forward + autograd backward": (fwd_bwd, 5 * n * item)}
+    return _kernel_cases(soft, gmax, bwd, n, item)
 
 
 def cupy_cases(rows, K, dtype, key):
@@ -152,13 +159,8 @@ def cupy_cases(rows, K, dtype, key):
                                                        np.float64(1.0)))
 
     fcp.module()  # compile outside the timing
-    def fwd_bwd():   # the same work as torch's forward + autograd backward
-        soft()
-        bwd()
 
-    return {"soft forward": (soft, 2 * n * item), "hard forward": (lambda: soft(2), 2 * n * item),
-            "gumbel_max": (gmax, n * item), "backward (saved y, float32)": (bwd, 3 * n * 4),
-            "forward + autograd backward": (fwd_bwd, 5 * n * item)}
+    return _kernel_cases(soft, gmax, bwd, n, item)
 
 
 def torch_cases(rows, K, dtype):
