@@ -214,17 +214,10 @@ def _make(nt):
         return m, l, nan
 
     @cuda.jit(device=True)
-    def argmax_add(s, c, v, i, nan):
-        if s != s:
-            return v, i, 1
-        if s > v:
-            return s, c, nan
-        return v, i, nan
-
-    @cuda.jit(device=True)
     def below_add(s, c, v, i, nan, pv, pi):
-        """argmax_add over the entries ranked below the previous pick (pv, pi) of top-k:
-        smaller value, or the same value at a larger index."""
+        """Fold the entry (s, column c) into the running (max, first index, NaN seen) of the
+        entries ranked below (pv, pi): smaller value, or the same value at a larger index
+        (top-k's previous pick; (+inf, -1) admits every entry: a plain argmax)."""
         if s != s:
             return v, i, 1
         if s > ninf and (s < pv or (s == pv and c > pi)):
@@ -290,6 +283,18 @@ def _make(nt):
             if c + 3 < K:
                 s3 = x[rr, c + 3] + n3
         return s0, s1, s2, s3
+
+    @cuda.jit(device=True)
+    def fold_below(x, rr, q, nq, K, k0, k1, stream, row, bits64, v, i, nan, pv, pi):
+        """group_s, folded into (v, i, nan) by below_add (columns past the row are -inf:
+        no-ops)."""
+        s0, s1, s2, s3 = group_s(x, rr, q, nq, K, k0, k1, stream, row, bits64)
+        c = 4 * q
+        v, i, nan = below_add(s0, c, v, i, nan, pv, pi)
+        v, i, nan = below_add(s1, c + 1, v, i, nan, pv, pi)
+        v, i, nan = below_add(s2, c + 2, v, i, nan, pv, pi)
+        v, i, nan = below_add(s3, c + 3, v, i, nan, pv, pi)
+        return v, i, nan
 
     @cuda.jit(device=True)
     def pass1_group(x, rr, q, nq, K, k0, k1, stream, row, bits64, t, m, l, nan):
@@ -387,12 +392,8 @@ def _make(nt):
         i = -1
         nan = 0
         for q in range(lane, nq, T):
-            s0, s1, s2, s3 = group_s(x, r, q, nq, K, k0, k1, stream, row, bits64)
-            c = 4 * q   # columns past the row are -inf: no-ops for argmax_add
-            v, i, nan = argmax_add(s0, c, v, i, nan)
-            v, i, nan = argmax_add(s1, c + 1, v, i, nan)
-            v, i, nan = argmax_add(s2, c + 2, v, i, nan)
-            v, i, nan = argmax_add(s3, c + 3, v, i, nan)
+            v, i, nan = fold_below(x, r, q, nq, K, k0, k1, stream, row, bits64, v, i, nan,
+                                   pinf, -1)
         nan = _red_or(si, tid, lane, T, nan)
         best, bi = _red_argmax(sh, si, tid, lane, T, v, i, 0)
         if valid and lane == 0:
@@ -421,12 +422,8 @@ def _make(nt):
             i = -1
             nan = 0
             for q in range(lane, nq, T):
-                s0, s1, s2, s3 = group_s(x, rr, q, nq, K, k0, k1, stream, row, bits64)
-                c = 4 * q   # columns past the row are -inf: no-ops for below_add
-                v, i, nan = below_add(s0, c, v, i, nan, pv, pi)
-                v, i, nan = below_add(s1, c + 1, v, i, nan, pv, pi)
-                v, i, nan = below_add(s2, c + 2, v, i, nan, pv, pi)
-                v, i, nan = below_add(s3, c + 3, v, i, nan, pv, pi)
+                v, i, nan = fold_below(x, rr, q, nq, K, k0, k1, stream, row, bits64, v, i,
+                                       nan, pv, pi)
             if p == 0:
                 nan = _red_or(si, tid, lane, T, nan)
                 if valid and lane == 0 and nan != 0:

@@ -57,35 +57,28 @@ class Timer:
     def __init__(self, lib):
         self.lib = lib
 
+    def _events(self):
+        """(start event, end event, elapsed milliseconds between two events) of the library."""
+        if self.lib == "cupy":
+            import cupy
+            return cupy.cuda.Event(), cupy.cuda.Event(), cupy.cuda.get_elapsed_time
+        if self.lib == "torch":
+            import torch
+            return (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True),
+                    lambda a, b: a.elapsed_time(b))
+        from numba import cuda
+        return cuda.event(), cuda.event(), lambda a, b: a.elapsed_time(b)
+
     def __call__(self, fn, repeats, warmup):
         for _ in range(warmup):
             fn()
-        if self.lib == "cupy":
-            import cupy
-            a, b = cupy.cuda.Event(), cupy.cuda.Event()
-            a.record()
-            for _ in range(repeats):
-                fn()
-            b.record()
-            b.synchronize()
-            return cupy.cuda.get_elapsed_time(a, b) / repeats
-        if self.lib == "torch":
-            import torch
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            for _ in range(repeats):
-                fn()
-            b.record()
-            b.synchronize()
-            return a.elapsed_time(b) / repeats
-        from numba import cuda
-        a, b = cuda.event(), cuda.event()
+        a, b, elapsed = self._events()
         a.record()
         for _ in range(repeats):
             fn()
         b.record()
         b.synchronize()
-        return a.elapsed_time(b) / repeats
+        return elapsed(a, b) / repeats
 
 
 def _kernel_cases(soft, gmax, bwd, n, item):
