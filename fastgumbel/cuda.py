@@ -37,6 +37,7 @@ import math
 import numpy as np
 from numba import config, cuda, types
 
+from . import _gpu_common as _gc
 from ._scalar import (MASK32, SH32, exp_f32, exp_f64, gumbel_bits32, gumbel_bits64, log_f32,
                       log_f64, philox_block, uniform_bits32, uniform_bits64)
 
@@ -63,6 +64,95 @@ def team_size(K):
     while t < BLOCK and K > 16 * t:
         t *= 2
     return t
+
+
+# ---------------------------------------------------------------- team reductions
+# Every thread of the block calls these (teams of inactive rows with neutral values), so the
+# barriers are uniform. Each starts with a barrier: the shared slots may still be read from
+# the previous reduction. One tree-reduction body serves every operator (and every dtype:
+# Numba compiles a device function per argument types).
+
+
+def _team_reduce(op):
+    """Device function ``red(sh, tid, lane, T, v)``: the team's fold of ``v`` by the binary
+    device function ``op``, through the shared array ``sh``."""
+    @cuda.jit(device=True)
+    def red(sh, tid, lane, T, v):
+        cuda.syncthreads()
+        sh[tid] = v
+        cuda.syncthreads()
+        off = T // 2
+        while off > 0:
+            if lane < off:
+                sh[tid] = op(sh[tid], sh[tid + off])
+            cuda.syncthreads()
+            off //= 2
+        return sh[tid - lane]
+    return red
+
+
+def _team_reduce2(op):
+    """Device function ``red(sa, sb, tid, lane, T, a, b, p)``: the team's fold of the pairs
+    ``(a, b)`` (held in the shared arrays ``sa``, ``sb``) by ``op(a1, b1, a2, b2, p) -> (a, b)``;
+    ``p`` is a parameter passed through to ``op``."""
+    @cuda.jit(device=True)
+    def red(sa, sb, tid, lane, T, a, b, p):
+        cuda.syncthreads()
+        sa[tid] = a
+        sb[tid] = b
+        cuda.syncthreads()
+        off = T // 2
+        while off > 0:
+            if lane < off:
+                a2, b2 = op(sa[tid], sb[tid], sa[tid + off], sb[tid + off], p)
+                sa[tid] = a2
+                sb[tid] = b2
+            cuda.syncthreads()
+            off //= 2
+        return sa[tid - lane], sb[tid - lane]
+    return red
+
+
+@cuda.jit(device=True)
+def _add(a, b):
+    return a + b
+
+
+@cuda.jit(device=True)
+def _or(a, b):
+    return a | b
+
+
+@cuda.jit(device=True)
+def _max(a, b):
+    return b if b > a else a
+
+
+@cuda.jit(device=True)
+def _argmax_op(v1, i1, v2, i2, p):
+    """(max, first index of the max); entries with index -1 never win (``p`` unused)."""
+    if i2 >= 0 and (i1 < 0 or v2 > v1 or (v2 == v1 and i2 < i1)):
+        return v2, i2
+    return v1, i1
+
+
+_red_sum = _team_reduce(_add)
+_red_or = _team_reduce(_or)
+_red_max = _team_reduce(_max)
+#: Team (max, first index of the max): ``_red_argmax(sh, si, tid, lane, T, v, i, 0)``.
+_red_argmax = _team_reduce2(_argmax_op)
+
+
+@cuda.jit(device=True)
+def _team_item(T, n):
+    """(tid, lane, item, valid, item or 0) of this thread: each team of ``T`` threads works
+    on one item (a row, or a draw) of ``n``; teams past the end are not valid and use item 0
+    (they still take part in the barriers)."""
+    tid = cuda.threadIdx.x
+    lane = tid % T
+    item = cuda.blockIdx.x * (BLOCK // T) + tid // T
+    valid = item < n
+    return tid, lane, item, valid, (item if valid else 0)
 
 
 def _make(nt):
@@ -100,97 +190,17 @@ def _make(nt):
         return (nt(gumbel_bits32(np.uint32(a0))), nt(gumbel_bits32(np.uint32(a1))),
                 nt(gumbel_bits32(np.uint32(a2))), nt(gumbel_bits32(np.uint32(a3))))
 
-    # ---------------------------------------------------------------- team reductions
-    # Every thread of the block calls these (teams of inactive rows with neutral values),
-    # so the barriers are uniform. Each starts with a barrier: the shared slots may still
-    # be read from the previous reduction.
-
     @cuda.jit(device=True)
-    def red_sum(sh, tid, lane, T, v):
-        cuda.syncthreads()
-        sh[tid] = v
-        cuda.syncthreads()
-        off = T // 2
-        while off > 0:
-            if lane < off:
-                sh[tid] = sh[tid] + sh[tid + off]
-            cuda.syncthreads()
-            off //= 2
-        return sh[tid - lane]
+    def online_op(m1, l1, m2, l2, t):
+        """Merge of two online-softmax pairs (running max m, sum of exp((s - m) / t))."""
+        M = m2 if m2 > m1 else m1
+        if M == ninf:
+            return M, zero
+        if M == pinf:
+            return M, one
+        return M, l1 * exp_((m1 - M) / t) + l2 * exp_((m2 - M) / t)
 
-    @cuda.jit(device=True)
-    def red_or(si, tid, lane, T, v):
-        cuda.syncthreads()
-        si[tid] = v
-        cuda.syncthreads()
-        off = T // 2
-        while off > 0:
-            if lane < off:
-                si[tid] = si[tid] | si[tid + off]
-            cuda.syncthreads()
-            off //= 2
-        return si[tid - lane]
-
-    @cuda.jit(device=True)
-    def red_max(sh, tid, lane, T, v):
-        cuda.syncthreads()
-        sh[tid] = v
-        cuda.syncthreads()
-        off = T // 2
-        while off > 0:
-            if lane < off:
-                o = sh[tid + off]
-                if o > sh[tid]:
-                    sh[tid] = o
-            cuda.syncthreads()
-            off //= 2
-        return sh[tid - lane]
-
-    @cuda.jit(device=True)
-    def red_argmax(sh, si, tid, lane, T, v, i):
-        """Team (max, first index of the max); entries with index -1 never win."""
-        cuda.syncthreads()
-        sh[tid] = v
-        si[tid] = i
-        cuda.syncthreads()
-        off = T // 2
-        while off > 0:
-            if lane < off:
-                v2 = sh[tid + off]
-                i2 = si[tid + off]
-                v1 = sh[tid]
-                i1 = si[tid]
-                if i2 >= 0 and (i1 < 0 or v2 > v1 or (v2 == v1 and i2 < i1)):
-                    sh[tid] = v2
-                    si[tid] = i2
-            cuda.syncthreads()
-            off //= 2
-        return sh[tid - lane], si[tid - lane]
-
-    @cuda.jit(device=True)
-    def red_online(sh, sl, tid, lane, T, m, l, t):
-        """Team merge of online-softmax pairs (running max m, sum of exp((s - m) / t))."""
-        cuda.syncthreads()
-        sh[tid] = m
-        sl[tid] = l
-        cuda.syncthreads()
-        off = T // 2
-        while off > 0:
-            if lane < off:
-                m1 = sh[tid]
-                m2 = sh[tid + off]
-                M = m2 if m2 > m1 else m1
-                if M == ninf:
-                    L = zero
-                elif M == pinf:
-                    L = one
-                else:
-                    L = sl[tid] * exp_((m1 - M) / t) + sl[tid + off] * exp_((m2 - M) / t)
-                sh[tid] = M
-                sl[tid] = L
-            cuda.syncthreads()
-            off //= 2
-        return sh[tid - lane], sl[tid - lane]
+    red_online = _team_reduce2(online_op)
 
     @cuda.jit(device=True)
     def online_add(s, m, l, nan, t):
@@ -204,11 +214,15 @@ def _make(nt):
         return m, l, nan
 
     @cuda.jit(device=True)
-    def argmax_add(s, c, v, i, nan):
+    def below_add(s, c, v, i, nan, pv, pi):
+        """Fold the entry (s, column c) into the running (max, first index, NaN seen) of the
+        entries ranked below (pv, pi): smaller value, or the same value at a larger index
+        (top-k's previous pick; (+inf, -1) admits every entry: a plain argmax)."""
         if s != s:
             return v, i, 1
-        if s > v:
-            return s, c, nan
+        if s > ninf and (s < pv or (s == pv and c > pi)):
+            if i < 0 or s > v:
+                return s, c, nan
         return v, i, nan
 
     # ---------------------------------------------------------------- kernels
@@ -271,6 +285,18 @@ def _make(nt):
         return s0, s1, s2, s3
 
     @cuda.jit(device=True)
+    def fold_below(x, rr, q, nq, K, k0, k1, stream, row, bits64, v, i, nan, pv, pi):
+        """group_s, folded into (v, i, nan) by below_add (columns past the row are -inf:
+        no-ops)."""
+        s0, s1, s2, s3 = group_s(x, rr, q, nq, K, k0, k1, stream, row, bits64)
+        c = 4 * q
+        v, i, nan = below_add(s0, c, v, i, nan, pv, pi)
+        v, i, nan = below_add(s1, c + 1, v, i, nan, pv, pi)
+        v, i, nan = below_add(s2, c + 2, v, i, nan, pv, pi)
+        v, i, nan = below_add(s3, c + 3, v, i, nan, pv, pi)
+        return v, i, nan
+
+    @cuda.jit(device=True)
     def pass1_group(x, rr, q, nq, K, k0, k1, stream, row, bits64, t, m, l, nan):
         """group_s, folded into the online (m, l, nan)."""
         s0, s1, s2, s3 = group_s(x, rr, q, nq, K, k0, k1, stream, row, bits64)
@@ -306,11 +332,7 @@ def _make(nt):
         sl = cuda.shared.array(BLOCK, nt)
         si = cuda.shared.array(BLOCK, types.int64)
         rows, K = x.shape
-        tid = cuda.threadIdx.x
-        lane = tid % T
-        r = cuda.blockIdx.x * (BLOCK // T) + tid // T
-        valid = r < rows
-        rr = r if valid else 0
+        tid, lane, r, valid, rr = _team_item(T, rows)
         row = _U(row0 + rr)
         t = nt(tau)
         nq = (K + 3) // 4 if valid else 0
@@ -329,7 +351,7 @@ def _make(nt):
         for q in range(lane + CACHE * T, nq, T):
             e0, e1, e2, e3, m, l, nan = pass1_group(x, rr, q, nq, K, k0, k1, stream, row,
                                                     bits64, t, m, l, nan)
-        nan = red_or(si, tid, lane, T, nan)
+        nan = _red_or(si, tid, lane, T, nan)
         M, S = red_online(sh, sl, tid, lane, T, m, l, t)
         bad = nan != 0 or M == pinf
         if valid and lane == 0 and nan == 0 and M == pinf:
@@ -350,7 +372,7 @@ def _make(nt):
             first = pass2_group(out, rr, q, nq, K, e0, e1, e2, e3, bad, M, mode, t, lse, inv,
                                 first)
         if mode == HARD:
-            z, best = red_argmax(sh, si, tid, lane, T, zero, first if first < K else -1)
+            z, best = _red_argmax(sh, si, tid, lane, T, zero, first if first < K else -1, 0)
             if valid and lane == 0 and not bad and M != ninf and best >= 0:
                 out[rr, best] = one
 
@@ -361,11 +383,7 @@ def _make(nt):
         sh = cuda.shared.array(BLOCK, nt)
         si = cuda.shared.array(BLOCK, types.int64)
         rows, K = x.shape
-        tid = cuda.threadIdx.x
-        lane = tid % T
-        draw = cuda.blockIdx.x * (BLOCK // T) + tid // T
-        valid = draw < rows * D
-        dd = draw if valid else 0
+        tid, lane, draw, valid, dd = _team_item(T, rows * D)
         r = dd // D
         d = dd - r * D
         row = _U((row0 + r) * D + d)
@@ -374,17 +392,10 @@ def _make(nt):
         i = -1
         nan = 0
         for q in range(lane, nq, T):
-            n0, n1, n2, n3 = g4(k0, k1, stream, row, q, bits64, False)
-            c = 4 * q
-            v, i, nan = argmax_add(x[r, c] + n0, c, v, i, nan)
-            if c + 1 < K:
-                v, i, nan = argmax_add(x[r, c + 1] + n1, c + 1, v, i, nan)
-            if c + 2 < K:
-                v, i, nan = argmax_add(x[r, c + 2] + n2, c + 2, v, i, nan)
-            if c + 3 < K:
-                v, i, nan = argmax_add(x[r, c + 3] + n3, c + 3, v, i, nan)
-        nan = red_or(si, tid, lane, T, nan)
-        best, bi = red_argmax(sh, si, tid, lane, T, v, i)
+            v, i, nan = fold_below(x, r, q, nq, K, k0, k1, stream, row, bits64, v, i, nan,
+                                   pinf, -1)
+        nan = _red_or(si, tid, lane, T, nan)
+        best, bi = _red_argmax(sh, si, tid, lane, T, v, i, 0)
         if valid and lane == 0:
             if d == 0 and nan != 0:
                 cuda.atomic.add(flags, 0, 1)
@@ -401,11 +412,7 @@ def _make(nt):
         si = cuda.shared.array(BLOCK, types.int64)
         rows, K = x.shape
         k = idx.shape[1]
-        tid = cuda.threadIdx.x
-        lane = tid % T
-        r = cuda.blockIdx.x * (BLOCK // T) + tid // T
-        valid = r < rows
-        rr = r if valid else 0
+        tid, lane, r, valid, rr = _team_item(T, rows)
         row = _U(row0 + rr)
         nq = (K + 3) // 4 if valid else 0
         pv = pinf
@@ -415,24 +422,13 @@ def _make(nt):
             i = -1
             nan = 0
             for q in range(lane, nq, T):
-                n0, n1, n2, n3 = g4(k0, k1, stream, row, q, bits64, False)
-                for j in range(4):
-                    c = 4 * q + j
-                    if c < K:
-                        g = n0 if j == 0 else (n1 if j == 1 else (n2 if j == 2 else n3))
-                        s = x[rr, c] + g
-                        if s != s:
-                            nan = 1
-                        elif s > ninf and (s < pv or (s == pv and c > pi)):
-                            # ranked below the previous pick: larger value, then smaller index
-                            if i < 0 or s > v:
-                                v = s
-                                i = c
+                v, i, nan = fold_below(x, rr, q, nq, K, k0, k1, stream, row, bits64, v, i,
+                                       nan, pv, pi)
             if p == 0:
-                nan = red_or(si, tid, lane, T, nan)
+                nan = _red_or(si, tid, lane, T, nan)
                 if valid and lane == 0 and nan != 0:
                     cuda.atomic.add(flags, 0, 1)
-            best, bi = red_argmax(sh, si, tid, lane, T, v, i)
+            best, bi = _red_argmax(sh, si, tid, lane, T, v, i, 0)
             if p == 0 and valid and lane == 0 and best == pinf:
                 cuda.atomic.add(flags, 1, 1)
             if valid and lane == 0:
@@ -448,24 +444,20 @@ def _make(nt):
     def backward_k(G, y, gx, gtau, tau, T):
         sh = cuda.shared.array(BLOCK, nt)
         rows, K = y.shape
-        tid = cuda.threadIdx.x
-        lane = tid % T
-        r = cuda.blockIdx.x * (BLOCK // T) + tid // T
-        valid = r < rows
-        rr = r if valid else 0
+        tid, lane, r, valid, rr = _team_item(T, rows)
         n = K if valid else 0
         t = nt(tau)
         acc = zero
         for c in range(lane, n, T):
             acc += G[rr, c] * y[rr, c]
-        dot = red_sum(sh, tid, lane, T, acc)
+        dot = _red_sum(sh, tid, lane, T, acc)
         acc = zero
         for c in range(lane, n, T):
             yc = y[rr, c]
             gz = yc * (G[rr, c] - dot)
             acc += gz * log_(yc if yc > tiny else tiny)
             gx[rr, c] = gz / t
-        tot = red_sum(sh, tid, lane, T, acc)
+        tot = _red_sum(sh, tid, lane, T, acc)
         if valid and lane == 0:
             gtau[rr] = -tot / t
 
@@ -485,11 +477,7 @@ def _concrete_k(y, logits, out, tau, T):
     sh = cuda.shared.array(BLOCK, types.float64)
     si = cuda.shared.array(BLOCK, types.int64)
     rows, K = y.shape
-    tid = cuda.threadIdx.x
-    lane = tid % T
-    r = cuda.blockIdx.x * (BLOCK // T) + tid // T
-    valid = r < rows
-    rr = r if valid else 0
+    tid, lane, r, valid, rr = _team_item(T, rows)
     n = K if valid else 0
     sum_l = 0.0
     sum_ly = 0.0
@@ -505,16 +493,16 @@ def _concrete_k(y, logits, out, tau, T):
         sum_ly += ly
         a = lc - tau * ly
         M = a if a > M else M
-    outside = _red_or64(si, tid, lane, T, outside)
-    sum_l = _red_sum64(sh, tid, lane, T, sum_l)
-    sum_ly = _red_sum64(sh, tid, lane, T, sum_ly)
-    M = _red_max64(sh, tid, lane, T, M)
+    outside = _red_or(si, tid, lane, T, outside)
+    sum_l = _red_sum(sh, tid, lane, T, sum_l)
+    sum_ly = _red_sum(sh, tid, lane, T, sum_ly)
+    M = _red_max(sh, tid, lane, T, M)
     S = 0.0
     finite = M > -math.inf and M < math.inf
     for c in range(lane, n, T):
         if finite and outside == 0:
             S += math.exp(float(logits[rr, c]) - tau * math.log(float(y[rr, c])) - M)
-    S = _red_sum64(sh, tid, lane, T, S)
+    S = _red_sum(sh, tid, lane, T, S)
     if valid and lane == 0:
         if outside != 0:
             out[rr] = -math.inf
@@ -542,52 +530,6 @@ def kernels(dtype):
     return _K64
 
 
-# float64 reductions used by the concrete kernel: the same device functions as in _make,
-# defined at module level so the kernel can name them.
-@cuda.jit(device=True)
-def _red_sum64(sh, tid, lane, T, v):
-    cuda.syncthreads()
-    sh[tid] = v
-    cuda.syncthreads()
-    off = T // 2
-    while off > 0:
-        if lane < off:
-            sh[tid] = sh[tid] + sh[tid + off]
-        cuda.syncthreads()
-        off //= 2
-    return sh[tid - lane]
-
-
-@cuda.jit(device=True)
-def _red_max64(sh, tid, lane, T, v):
-    cuda.syncthreads()
-    sh[tid] = v
-    cuda.syncthreads()
-    off = T // 2
-    while off > 0:
-        if lane < off:
-            o = sh[tid + off]
-            if o > sh[tid]:
-                sh[tid] = o
-        cuda.syncthreads()
-        off //= 2
-    return sh[tid - lane]
-
-
-@cuda.jit(device=True)
-def _red_or64(si, tid, lane, T, v):
-    cuda.syncthreads()
-    si[tid] = v
-    cuda.syncthreads()
-    off = T // 2
-    while off > 0:
-        if lane < off:
-            si[tid] = si[tid] | si[tid + off]
-        cuda.syncthreads()
-        off //= 2
-    return si[tid - lane]
-
-
 # ----------------------------------------------------------------------------------------
 # host side: same names, arguments and results as fastgumbel.cpu
 
@@ -601,16 +543,13 @@ def _device(a):
     return cuda.as_cuda_array(a)
 
 
+def _copy_back(d, a):
+    d.copy_to_host(a)
+
+
 def _target(a):
     """(device array to write, finish()) for an output ``a``, host or device."""
-    if isinstance(a, np.ndarray):
-        d = cuda.device_array(a.shape, a.dtype)
-
-        def finish():
-            d.copy_to_host(a)
-
-        return d, finish
-    return _device(a), lambda: None
+    return _gc.target(a, cuda.device_array, _copy_back, _device)
 
 
 def _flags():
@@ -675,8 +614,7 @@ def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
             dx, d, _empty_idx(), int(row0), _U(k0), _U(k1), _U(stream), bool(bits64), int(D), T,
             flags)
     finish()
-    f = flags.copy_to_host()
-    return int(f[0]), int(f[1])
+    return _gc.flag_counts(flags.copy_to_host())
 
 
 def multinomial_rows(x, counts, n_draws, row0, k0, k1, stream, bits64):
@@ -694,8 +632,7 @@ def multinomial_rows(x, counts, n_draws, row0, k0, k1, stream, bits64):
                 dx, _empty_idx(), d, int(row0), _U(k0), _U(k1), _U(stream), bool(bits64),
                 int(n_draws), T, flags)
     finish()
-    f = flags.copy_to_host()
-    return int(f[0]), int(f[1])
+    return _gc.flag_counts(flags.copy_to_host())
 
 
 def topk_rows(x, idx, row0, k0, k1, stream, bits64):
@@ -709,8 +646,7 @@ def topk_rows(x, idx, row0, k0, k1, stream, bits64):
         kernels(x.dtype)["topk"][_grid(rows, T), BLOCK](
             dx, d, int(row0), _U(k0), _U(k1), _U(stream), bool(bits64), T, flags)
     finish()
-    f = flags.copy_to_host()
-    return int(f[0]), int(f[1])
+    return _gc.flag_counts(flags.copy_to_host())
 
 
 def softmax_backward_rows(G, y, gx, gtau, tau):
@@ -788,8 +724,5 @@ def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau
     cpu.softmax_backward_recompute): the soft forward kernel writes the sample into ``gx``
     on the device, the backward kernel then works in place. Returns the number of rows whose
     max(x + g) is +inf (the caller raises)."""
-    d, finish = _target(gx)
-    posinf = softmax_rows(x, d, row0, k0, k1, stream, bits64, tau, SOFT)
-    softmax_backward_rows(G, d, d, gtau, tau)
-    finish()
-    return posinf
+    return _gc.softmax_backward_recompute(_target, softmax_rows, softmax_backward_rows, G, x, gx,
+                                          gtau, row0, k0, k1, stream, bits64, tau)

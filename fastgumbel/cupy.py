@@ -18,6 +18,8 @@ import threading
 import cupy
 import numpy as np
 
+from . import _gpu_common as _gc
+
 __all__ = ["SOURCE_FILES", "NVRTC_OPTIONS", "source", "module", "team_size", "fill_noise",
            "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
            "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows",
@@ -91,15 +93,12 @@ def _device(a):
     return a if isinstance(a, cupy.ndarray) else cupy.ascontiguousarray(cupy.asarray(a))
 
 
+def _copy_back(d, a):
+    a[...] = d.get()
+
+
 def _target(a):
-    if isinstance(a, np.ndarray):
-        d = cupy.empty(a.shape, a.dtype)
-
-        def finish():
-            a[...] = d.get()
-
-        return d, finish
-    return _device(a), lambda: None
+    return _gc.target(a, cupy.empty, _copy_back, _device)
 
 
 def _launch(name, dtype, items, K, args):
@@ -154,8 +153,7 @@ def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
             dx, d, cupy.empty(1, cupy.int64), np.int32(0), np.int64(rows), np.int64(K),
             np.int64(D), np.uint64(row0), *_key(k0, k1, stream), np.int32(bits64), flags))
     finish()
-    f = flags.get()
-    return int(f[0]), int(f[1])
+    return _gc.flag_counts(flags.get())
 
 
 def multinomial_rows(x, counts, n_draws, row0, k0, k1, stream, bits64):
@@ -170,8 +168,7 @@ def multinomial_rows(x, counts, n_draws, row0, k0, k1, stream, bits64):
             dx, cupy.empty(1, cupy.int64), d, np.int32(1), np.int64(rows), np.int64(K),
             np.int64(n_draws), np.uint64(row0), *_key(k0, k1, stream), np.int32(bits64), flags))
     finish()
-    f = flags.get()
-    return int(f[0]), int(f[1])
+    return _gc.flag_counts(flags.get())
 
 
 def topk_rows(x, idx, row0, k0, k1, stream, bits64):
@@ -186,8 +183,7 @@ def topk_rows(x, idx, row0, k0, k1, stream, bits64):
             dx, d, np.int64(rows), np.int64(K), np.int64(k), np.uint64(row0),
             *_key(k0, k1, stream), np.int32(bits64), flags))
     finish()
-    f = flags.get()
-    return int(f[0]), int(f[1])
+    return _gc.flag_counts(flags.get())
 
 
 def softmax_backward_rows(G, y, gx, gtau, tau):
@@ -223,8 +219,5 @@ def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau
     """Gradients with the soft sample regenerated from the logits and the key: the soft
     forward kernel writes the sample into ``gx`` on the device, the backward kernel then
     works in place. Returns the number of rows whose max(x + g) is +inf."""
-    d, finish = _target(gx)
-    posinf = softmax_rows(x, d, row0, k0, k1, stream, bits64, tau, 0)
-    softmax_backward_rows(G, d, d, gtau, tau)
-    finish()
-    return posinf
+    return _gc.softmax_backward_recompute(_target, softmax_rows, softmax_backward_rows, G, x, gx,
+                                          gtau, row0, k0, k1, stream, bits64, tau)

@@ -57,35 +57,41 @@ class Timer:
     def __init__(self, lib):
         self.lib = lib
 
+    def _events(self):
+        """(start event, end event, elapsed milliseconds between two events) of the library."""
+        if self.lib == "cupy":
+            import cupy
+            return cupy.cuda.Event(), cupy.cuda.Event(), cupy.cuda.get_elapsed_time
+        if self.lib == "torch":
+            import torch
+            return (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True),
+                    lambda a, b: a.elapsed_time(b))
+        from numba import cuda
+        return cuda.event(), cuda.event(), lambda a, b: a.elapsed_time(b)
+
     def __call__(self, fn, repeats, warmup):
         for _ in range(warmup):
             fn()
-        if self.lib == "cupy":
-            import cupy
-            a, b = cupy.cuda.Event(), cupy.cuda.Event()
-            a.record()
-            for _ in range(repeats):
-                fn()
-            b.record()
-            b.synchronize()
-            return cupy.cuda.get_elapsed_time(a, b) / repeats
-        if self.lib == "torch":
-            import torch
-            a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            a.record()
-            for _ in range(repeats):
-                fn()
-            b.record()
-            b.synchronize()
-            return a.elapsed_time(b) / repeats
-        from numba import cuda
-        a, b = cuda.event(), cuda.event()
+        a, b, elapsed = self._events()
         a.record()
         for _ in range(repeats):
             fn()
         b.record()
         b.synchronize()
-        return a.elapsed_time(b) / repeats
+        return elapsed(a, b) / repeats
+
+
+def _kernel_cases(soft, gmax, bwd, n, item):
+    """name -> (callable, bytes moved) of a GPU backend, from its softmax launch ``soft(mode)``,
+    its Gumbel-max launch and its float32 backward launch, for ``n`` elements of ``item``
+    bytes."""
+    def fwd_bwd():   # the same work as torch's forward + autograd backward
+        soft()
+        bwd()
+
+    return {"soft forward": (soft, 2 * n * item), "hard forward": (lambda: soft(2), 2 * n * item),
+            "gumbel_max": (gmax, n * item), "backward (saved y, float32)": (bwd, 3 * n * 4),
+            "forward + autograd backward": (fwd_bwd, 5 * n * item)}
 
 
 def numba_cases(rows, K, dtype, key):
@@ -114,13 +120,7 @@ def numba_cases(rows, K, dtype, key):
     def bwd():
         ks["backward"][grid, fgc.BLOCK](y32, y32, y32, gtau, 1.0, T)
 
-    def fwd_bwd():   # the same work as torch's forward + autograd backward
-        soft()
-        bwd()
-
-    return {"soft forward": (soft, 2 * n * item), "hard forward": (lambda: soft(2), 2 * n * item),
-            "gumbel_max": (gmax, n * item), "backward (saved y, float32)": (bwd, 3 * n * 4),
-            "forward + autograd backward": (fwd_bwd, 5 * n * item)}
+    return _kernel_cases(soft, gmax, bwd, n, item)
 
 
 def cupy_cases(rows, K, dtype, key):
@@ -152,13 +152,8 @@ def cupy_cases(rows, K, dtype, key):
                                                        np.float64(1.0)))
 
     fcp.module()  # compile outside the timing
-    def fwd_bwd():   # the same work as torch's forward + autograd backward
-        soft()
-        bwd()
 
-    return {"soft forward": (soft, 2 * n * item), "hard forward": (lambda: soft(2), 2 * n * item),
-            "gumbel_max": (gmax, n * item), "backward (saved y, float32)": (bwd, 3 * n * 4),
-            "forward + autograd backward": (fwd_bwd, 5 * n * item)}
+    return _kernel_cases(soft, gmax, bwd, n, item)
 
 
 def torch_cases(rows, K, dtype):

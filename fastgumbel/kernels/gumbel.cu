@@ -194,6 +194,25 @@ __device__ __forceinline__ void fg_perturbed4(const TI* xr, long long q, long lo
     for (int j = 0; j < 4; ++j) s[j] = s[j] + g[j];
 }
 
+// s[4] = group q, the it-th group of this thread: from the register cache when it < FG_CACHE
+// (unrolled selects, so that cache stays in registers), else recomputed by fg_perturbed4
+template <typename T, typename TI>
+__device__ __forceinline__ void fg_cached4(const T (&cache)[FG_CACHE][4], long long it, const TI* xr,
+                                           long long q, long long K, bool vec, unsigned int k0,
+                                           unsigned int k1, unsigned int stream,
+                                           unsigned long long row, bool bits64, T s[4]) {
+    if (it < FG_CACHE) {
+#pragma unroll
+        for (int i = 0; i < FG_CACHE; ++i)
+            if (i == it) {
+#pragma unroll
+                for (int j = 0; j < 4; ++j) s[j] = cache[i][j];
+            }
+    } else {
+        fg_perturbed4(xr, q, K, vec, k0, k1, stream, row, bits64, s);
+    }
+}
+
 // ---------------------------------------------------------------- kernels
 
 template <typename T, typename TI>
@@ -261,16 +280,7 @@ __device__ void fg_softmax(const TI* x, TI* out, long long rows, long long K, un
     // pass 2: the cached groups, then the recomputed ones
     for (long long q = lane, it = 0; q < nq; q += TEAM, ++it) {
         T s[4], v[4];
-        if (it < FG_CACHE) {
-#pragma unroll
-            for (int i = 0; i < FG_CACHE; ++i)
-                if (i == it) {
-#pragma unroll
-                    for (int j = 0; j < 4; ++j) s[j] = cache[i][j];
-                }
-        } else {
-            fg_perturbed4(xr, q, K, vx, k0, k1, stream, row, b64, s);
-        }
+        fg_cached4(cache, it, xr, q, K, vx, k0, k1, stream, row, b64, s);
 #pragma unroll
         for (int j = 0; j < 4; ++j) {
             if (bad) v[j] = fg_nan<T>();
@@ -349,16 +359,7 @@ __device__ void fg_topk(const TI* x, long long* idx, long long rows, long long K
         FgArg<T> a; a.v = -fg_inf<T>(); a.i = -1; a.nan = 0;
         for (long long q = lane, it = 0; q < nq; q += TEAM, ++it) {
             T s[4];
-            if (it < FG_CACHE) {
-#pragma unroll
-                for (int i = 0; i < FG_CACHE; ++i)
-                    if (i == it) {
-#pragma unroll
-                        for (int j = 0; j < 4; ++j) s[j] = cache[i][j];
-                    }
-            } else {
-                fg_perturbed4(xr, q, K, vx, k0, k1, stream, row, b64, s);
-            }
+            fg_cached4(cache, it, xr, q, K, vx, k0, k1, stream, row, b64, s);
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
                 long long c = 4 * q + j;

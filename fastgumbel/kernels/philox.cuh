@@ -31,34 +31,19 @@ typedef int64_t fg_i64;
 #endif
 
 // ---------------------------------------------------------------- bit casts
-FG_HD float fg_i2f(fg_i32 i) {
+// FG_BITCAST(name, To, From, intrinsic): To name(From) reinterprets the bits, with the CUDA
+// intrinsic on the device and memcpy on the host.
 #if defined(__CUDA_ARCH__)
-    return __int_as_float(i);
+#define FG_BITCAST(NAME, TO, FROM, INTRINSIC) FG_HD TO NAME(FROM v) { return INTRINSIC(v); }
 #else
-    float f; memcpy(&f, &i, 4); return f;
+#define FG_BITCAST(NAME, TO, FROM, INTRINSIC) \
+    FG_HD TO NAME(FROM v) { TO r; memcpy(&r, &v, sizeof(r)); return r; }
 #endif
-}
-FG_HD fg_i32 fg_f2i(float f) {
-#if defined(__CUDA_ARCH__)
-    return __float_as_int(f);
-#else
-    fg_i32 i; memcpy(&i, &f, 4); return i;
-#endif
-}
-FG_HD double fg_l2d(fg_i64 i) {
-#if defined(__CUDA_ARCH__)
-    return __longlong_as_double(i);
-#else
-    double d; memcpy(&d, &i, 8); return d;
-#endif
-}
-FG_HD fg_i64 fg_d2l(double d) {
-#if defined(__CUDA_ARCH__)
-    return __double_as_longlong(d);
-#else
-    fg_i64 i; memcpy(&i, &d, 8); return i;
-#endif
-}
+FG_BITCAST(fg_i2f, float, fg_i32, __int_as_float)
+FG_BITCAST(fg_f2i, fg_i32, float, __float_as_int)
+FG_BITCAST(fg_l2d, double, fg_i64, __longlong_as_double)
+FG_BITCAST(fg_d2l, fg_i64, double, __double_as_longlong)
+#undef FG_BITCAST
 
 // ---------------------------------------------------------------- Philox4x32-10
 struct fg_u32x4 { fg_u32 x, y, z, w; };
@@ -235,40 +220,46 @@ FG_HD double fg_fold64(fg_u32 lo, fg_u32 hi, bool *s) {
     return ((double)mh * 0x1.0p33 + b) * FG_TWO_M65;
 }
 
+// Gumbel and uniform of a folded word (t, s), in float32 or float64 (fg_log picks the
+// precision): one formula for the 32-bit and the 64-bit words.
+template <typename T>
+FG_HD T fg_gumbel_fold(T t, bool s) {
+    T u = (T)1 - t;
+    T c = (-t - (u - (T)1)) / u;
+    T a = s ? u : t;
+    T corr = s ? c : (T)0;
+    return -fg_log(-(fg_log(a) + corr));
+}
+
+template <typename T>
+FG_HD T fg_uniform_fold(T t, bool s, T one_minus_ulp) {
+    T hi = (T)1 - t;
+    hi = hi > one_minus_ulp ? one_minus_ulp : hi;
+    return s ? hi : t;
+}
+
 FG_HD float fg_gumbel_bits32(fg_u32 w) {
     bool s;
     float t = fg_fold32(w, &s);
-    float u = 1.0f - t;
-    float c = (-t - (u - 1.0f)) / u;
-    float a = s ? u : t;
-    float corr = s ? c : 0.0f;
-    return -fg_log_f32(-(fg_log_f32(a) + corr));
+    return fg_gumbel_fold(t, s);
 }
 
 FG_HD double fg_gumbel_bits64(fg_u32 lo, fg_u32 hi) {
     bool s;
     double t = fg_fold64(lo, hi, &s);
-    double u = 1.0 - t;
-    double c = (-t - (u - 1.0)) / u;
-    double a = s ? u : t;
-    double corr = s ? c : 0.0;
-    return -fg_log_f64(-(fg_log_f64(a) + corr));
+    return fg_gumbel_fold(t, s);
 }
 
 FG_HD float fg_uniform_bits32(fg_u32 w) {
     bool s;
     float t = fg_fold32(w, &s);
-    float hi = 1.0f - t;
-    hi = hi > FG_ONE_MINUS_ULP_F32 ? FG_ONE_MINUS_ULP_F32 : hi;
-    return s ? hi : t;
+    return fg_uniform_fold(t, s, FG_ONE_MINUS_ULP_F32);
 }
 
 FG_HD double fg_uniform_bits64(fg_u32 lo, fg_u32 hi) {
     bool s;
     double t = fg_fold64(lo, hi, &s);
-    double h = 1.0 - t;
-    h = h > FG_ONE_MINUS_ULP_F64 ? FG_ONE_MINUS_ULP_F64 : h;
-    return s ? h : t;
+    return fg_uniform_fold(t, s, FG_ONE_MINUS_ULP_F64);
 }
 
 // Noise of columns 4q .. 4q+3 of one row (stream spec v1), standard Gumbel or uniform,
