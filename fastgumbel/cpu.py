@@ -225,15 +225,25 @@ def _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
 @_inline
 def _exp_chunk(seg, n, M, t, mode, ebuf):
     """exp((s - M) / t) over the chunk: in place (soft, hard) or into ebuf (log, which keeps
-    s for step 3); returns the chunk's sum (fixed lane order)."""
-    e = ebuf if mode == LOG else seg
+    s for step 3); returns the chunk's sum (fixed lane order). Each destination has its own
+    loop written on that array alone: a loop whose load and store go through two names of
+    one array needs LLVM's runtime alias check, which then fails, and runs scalar (6x
+    slower, measured). tau == 1 skips the division ((s - M) / 1 is exact)."""
+    if mode == LOG:
+        if t == 1:
+            for j in range(n):
+                ebuf[j] = exp_any(seg[j] - M)
+        else:
+            for j in range(n):
+                ebuf[j] = exp_any((seg[j] - M) / t)
+        return _lane_sum(ebuf, n)
     if t == 1:
         for j in range(n):
-            e[j] = exp_any(seg[j] - M)
+            seg[j] = exp_any(seg[j] - M)
     else:
         for j in range(n):
-            e[j] = exp_any((seg[j] - M) / t)
-    return _lane_sum(e, n)
+            seg[j] = exp_any((seg[j] - M) / t)
+    return _lane_sum(seg, n)
 
 
 @_inline
@@ -279,27 +289,36 @@ def _special_row(o, M, nan, mode):
 @_inline
 def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
     """One row of the softmax family into ``o`` (kept in cache through the three steps);
-    returns True if the row's max(x + g) is +inf."""
+    returns True if the row's max(x + g) is +inf. A row of at most CHUNK columns skips the
+    chunk loops (with them LLVM vectorizes the steps worse: measured 1.3x slower at
+    K = 1024); the arithmetic is the same."""
     K = xr.shape[0]
-    M = typed(-np.inf, o)
-    nan = False
-    for c0 in range(0, K, CHUNK):
-        n = min(CHUNK, K - c0)
-        m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, o[c0:c0 + n])
-        M = m if m > M else M
-        nan |= nn
+    if K <= CHUNK:
+        M, nan = _perturb_chunk(xr, 0, K, k0, k1, stream, row, bits64, wbuf, o)
+    else:
+        M = typed(-np.inf, o)
+        nan = False
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, o[c0:c0 + n])
+            M = m if m > M else M
+            nan |= nn
     done, inf = _special_row(o, M, nan, mode)
     if done:
         return inf
-    S = typed(0, o)
-    for c0 in range(0, K, CHUNK):
-        n = min(CHUNK, K - c0)
-        S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf)
-    first = -1
-    for c0 in range(0, K, CHUNK):
-        n = min(CHUNK, K - c0)
-        f = _finish_chunk(o[c0:c0 + n], n, M, t, S, mode, first < 0)
-        first = c0 + f if f >= 0 and first < 0 else first
+    if K <= CHUNK:
+        S = _exp_chunk(o, K, M, t, mode, ebuf)
+        first = _finish_chunk(o, K, M, t, S, mode, True)
+    else:
+        S = typed(0, o)
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf)
+        first = -1
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            f = _finish_chunk(o[c0:c0 + n], n, M, t, S, mode, first < 0)
+            first = c0 + f if f >= 0 and first < 0 else first
     if mode == HARD:
         o[first] = 1
     return False
@@ -408,19 +427,60 @@ def _first_equal(v, n, m):
     return -1
 
 
+def chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
+    """(max, first index of it or -1 if the max is -inf, any NaN) of x[c0:c0+n] + g over
+    one chunk of a noise row (compiled code only)."""
+    raise NotImplementedError
+
+
+@overload(chunk_argmax, inline="always")
+def _chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
+    if gbuf.dtype == types.float32:
+        # One vectorized pass: the max of (order key << 32 | 2**31 - 1 - j) is the max and
+        # its first index together (an int64 max). -0.0 is keyed as +0.0 (they are equal
+        # floats, so the first of them wins, as a float comparison decides); NaN is left
+        # out of the max and reported.
+        def impl(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
+            _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, gbuf)
+            low = np.int64(0x7FFFFFFF)
+            floor = np.int64(-0x7FFFFFFFFFFFFFFF)
+            best = floor
+            nan = np.int32(0)
+            for j in range(n):
+                v = xr[c0 + j] + gbuf[j]
+                kv = (np.int64(order_key(v + np.float32(0))) << np.int64(32)) | (low - j)
+                kv = kv if v == v else floor
+                best = kv if kv > best else best
+                nan += np.int32(v != v)
+            m = key_value(np.int32(best >> np.int64(32)))
+            j = low - (best & np.int64(0xFFFFFFFF))
+            return m, (c0 + j if m > -np.inf else -1), nan != 0
+        return impl
+
+    def impl(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
+        m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
+        return m, (c0 + _first_equal(gbuf, n, m) if m > -np.inf else -1), nn
+    return impl
+
+
 @_inline
 def _row_argmax(xr, K, k0, k1, stream, row, bits64, wbuf, gbuf):
     """First argmax over columns of x + g for one noise row: (index, max, any NaN)."""
+    if K <= CHUNK:
+        # the common short row without the chunk loop around it: with the loop, LLVM
+        # vectorizes the chunk worse (measured 1.5x slower at K = 1024)
+        m, i, nn = chunk_argmax(xr, 0, K, k0, k1, stream, row, bits64, wbuf, gbuf)
+        return (i if m > -np.inf else -1), m, nn
     best = typed(-np.inf, gbuf)
     bi = -1
     nan = False
     for c0 in range(0, K, CHUNK):
         n = min(CHUNK, K - c0)
-        m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
+        m, i, nn = chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
         nan |= nn
         if m > best:
             best = m
-            bi = c0 + _first_equal(gbuf, n, m)
+            bi = i
     return bi, best, nan
 
 
@@ -468,11 +528,11 @@ def argmax_by_chunk(x, idx, row0, k0, k1, stream, bits64):
         n = min(CHUNK, K - c0)
         wbuf = np.empty(2 * CHUNK, np.uint32)
         gbuf = np.empty(n, x.dtype)
-        m, nn = _perturb_chunk(x[q // D], c0, n, k0, k1, stream, _U(row0 * D + q), bits64, wbuf,
-                               gbuf)
+        m, i, nn = chunk_argmax(x[q // D], c0, n, k0, k1, stream, _U(row0 * D + q), bits64,
+                                wbuf, gbuf)
         cmax[q, b] = m
         cnan[q, b] = nn
-        cidx[q, b] = c0 + _first_equal(gbuf, n, m) if m > -np.inf else -1
+        cidx[q, b] = i
     nan_rows = 0
     inf_rows = 0
     for r in range(rows):

@@ -243,3 +243,17 @@ def test_argmax_row_and_chunk_kernels_agree(fresh_logits, dtype):
         assert np.array_equal(a, b) and (a[1] == -1).all() and (a[2] > 2 * cpu.CHUNK).all()
     x[0, 5] = np.nan
     assert cpu.argmax_by_chunk(x, b, 0, np.uint64(5), np.uint64(6), np.uint64(7), False)[0] == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exact_ties_go_to_the_first_index(dtype):
+    # x = -g makes x + g exactly +0.0 in every column: the first index wins, as in np.argmax
+    from fastgumbel import cpu
+    for K_ in (7, 1000, 2 * cpu.CHUNK + 3):
+        g = fg.gumbel((3, K_), dtype=dtype, rng=K)
+        x = -g
+        x[1, : K_ // 2] = -np.inf
+        x[2, 5] += 1.0
+        assert fg.gumbel_max(x, rng=K).tolist() == [0, K_ // 2, 5]
+        assert np.argmax(x + g, -1).tolist() == [0, K_ // 2, 5]
+        assert fg.gumbel_softmax(x, hard=True, rng=K).argmax(-1).tolist() == [0, K_ // 2, 5]
