@@ -1,4 +1,8 @@
 """Array handling: shapes, axes, layouts, out=, empty arrays, masks, NaN/inf rows, threads."""
+import os
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -257,3 +261,37 @@ def test_exact_ties_go_to_the_first_index(dtype):
         assert fg.gumbel_max(x, rng=K).tolist() == [0, K_ // 2, 5]
         assert np.argmax(x + g, -1).tolist() == [0, K_ // 2, 5]
         assert fg.gumbel_softmax(x, hard=True, rng=K).argmax(-1).tolist() == [0, K_ // 2, 5]
+
+
+_BITS_SCRIPT = """
+import hashlib, numpy as np, fastgumbel as fg
+x = np.random.default_rng(0).standard_normal((16, 3000)).astype(np.float32)
+h = hashlib.sha256()
+for a in (fg.gumbel_softmax(x, 0.7, rng=3), fg.gumbel_log_softmax(x, rng=3),
+          fg.gumbel_max(x, rng=3), fg.gumbel((16, 3000), rng=3),
+          fg.gumbel((4, 500), dtype=np.float64, rng=3)):
+    h.update(np.ascontiguousarray(a).tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_vector_width_does_not_change_any_bit(tmp_path):
+    # explicit fma in the polynomials and fixed-lane reductions: compiled for a narrower
+    # vector ISA (AVX2 instead of AVX-512, or SSE instead of AVX2) the kernels give the
+    # same bits, so results do not depend on the machine's vector unit
+    import llvmlite.binding as llvm
+    feats = llvm.get_host_cpu_features().flatten().split(",")
+    wide = [f for f in feats if f.startswith("+avx512")] or [f for f in feats if f in ("+avx2",
+                                                                                        "+avx")]
+    if not wide:
+        pytest.skip("no AVX2 or AVX-512 on this machine: nothing narrower to compare with")
+    narrow = ",".join("-" + f[1:] if f in wide else f for f in feats)
+
+    def run(env_extra):
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), **env_extra)
+        r = subprocess.run([sys.executable, "-c", _BITS_SCRIPT], env=env, capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return r.stdout.strip()
+
+    assert run({}) == run({"NUMBA_CPU_FEATURES": narrow})
