@@ -24,13 +24,12 @@ r_hi)``), each binomial by inversion from its mode. All layouts are in ``docs/rn
 from __future__ import annotations
 
 import math
-import os
 
 import numba
 import numpy as np
 from numba import njit, prange
-from numba.extending import overload
 
+from ._cpu_chunks import CHUNK, _U, _inline, _kernel, _perturb_chunk, _row_argmax, typed
 from ._scalar import (MASK32, SH32, exp_f64, gumbel_bits32, gumbel_bits64, philox_block,
                       uniform_bits64)
 
@@ -44,8 +43,7 @@ DRAW_FIELD_C0 = 1 << 31
 #: Draws per row the draw field holds (its c0 stays below 3 * 2**30, the binomial field).
 MAX_DRAWS_PER_ROW = 1 << 31
 
-#: Columns per noise chunk (a multiple of 4); draws per draw chunk (a multiple of 2).
-CHUNK = 2048
+#: Draws per draw chunk (a multiple of 2); noise chunks are CHUNK columns, as in cpu.py.
 DCHUNK = 1024
 #: Bytes of CDF + guide tables built at once.
 TABLE_BYTES = 1 << 25
@@ -53,25 +51,9 @@ TABLE_BYTES = 1 << 25
 #: draw with 2 buckets per category, 5.3 ns with 8, K = 1000, one thread).
 GUIDE_FACTOR = 8
 
-_inline = njit(cache=True, nogil=True, error_model="numpy")
 _always = njit(inline="always", cache=True, nogil=True, error_model="numpy")
-# FASTGUMBEL_SERIAL_KERNELS=1: serial kernels for bounds-checked runs, as in fastgumbel.cpu
-_kernel = njit(parallel=os.environ.get("FASTGUMBEL_SERIAL_KERNELS", "") != "1", cache=True,
-               nogil=True, error_model="numpy")
-_U = np.uint64
 
 OK, MASKED, HAS_NAN, HAS_POSINF = 0, 1, 2, 3
-
-
-def _cast(value, arr):
-    """``value`` cast to the dtype of ``arr`` (compiled code only)."""
-    raise NotImplementedError
-
-
-@overload(_cast)
-def _cast_impl(value, arr):
-    dt = arr.dtype
-    return lambda value, arr: dt(value)
 
 
 # ----------------------------------------------------------------------------------------
@@ -81,7 +63,7 @@ def _cast_impl(value, arr):
 @_always
 def _max_nan(v, n):
     """(max of v[:n] ignoring NaN, any NaN), in 8 lanes so that it vectorizes."""
-    z = _cast(-np.inf, v)
+    z = typed(-np.inf, v)
     a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = z
     nan = 0
     n8 = n - n % 8
@@ -546,53 +528,6 @@ def multinomial_binomial(x, counts, n, row0, k0, k1, stream):
 # Gumbel noise chunks (the noise field of stream spec v1, as in fastgumbel.cpu)
 
 
-@_inline
-def _perturbed(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
-    """seg[:n] = x[c0:c0+n] + Gumbel noise of (row, c0 .. c0+n-1); returns (max, any NaN)."""
-    rlo = row & MASK32
-    rhi = row >> SH32
-    per = 2 if bits64 else 4
-    b0 = c0 // per
-    for q in range((n + per - 1) // per):
-        a0, a1, a2, a3 = philox_block(_U(b0 + q), stream, rlo, rhi, k0, k1)
-        wbuf[4 * q] = a0
-        wbuf[4 * q + 1] = a1
-        wbuf[4 * q + 2] = a2
-        wbuf[4 * q + 3] = a3
-    if bits64:
-        for j in range(n):
-            seg[j] = xr[c0 + j] + _cast(gumbel_bits64(wbuf[2 * j], wbuf[2 * j + 1]), seg)
-    else:
-        for j in range(n):
-            seg[j] = xr[c0 + j] + _cast(gumbel_bits32(wbuf[j]), seg)
-    best = _cast(-np.inf, seg)
-    nan = False
-    for j in range(n):
-        v = seg[j]
-        nan |= v != v
-        best = v if v > best else best
-    return best, nan
-
-
-@_inline
-def _argmax_row(xr, K, k0, k1, stream, row, bits64, wbuf, gbuf):
-    """First argmax of x + g over noise row ``row``: (index, max, any NaN)."""
-    best = _cast(-np.inf, gbuf)
-    bi = -1
-    nan = False
-    for c0 in range(0, K, CHUNK):
-        n = min(CHUNK, K - c0)
-        m, nn = _perturbed(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
-        nan |= nn
-        if m > best:
-            best = m
-            for j in range(n):
-                if gbuf[j] == m:
-                    bi = c0 + j
-                    break
-    return bi, best, nan
-
-
 @_kernel
 def multinomial_rows(x, counts, n_draws, row0, k0, k1, stream, bits64):
     """counts[r, :] = histogram of the n_draws Gumbel-max draws of row row0 + r (noise rows
@@ -608,7 +543,7 @@ def multinomial_rows(x, counts, n_draws, row0, k0, k1, stream, bits64):
         row_nan = False
         row_inf = False
         for d in range(n_draws):
-            bi, best, nan = _argmax_row(x[r], K, k0, k1, stream, _U((row0 + r) * n_draws + d),
+            bi, best, nan = _row_argmax(x[r], K, k0, k1, stream, _U((row0 + r) * n_draws + d),
                                         bits64, wbuf, gbuf)
             row_nan |= nan
             row_inf |= best == np.inf
@@ -684,11 +619,11 @@ def _gumbel_counts_small(x, counts, n, parts, row0, k0, k1, stream, bits64):
                         lo = w[2 * cc]
                         hi = w[2 * cc + 1]
                         for b in range(m):
-                            s_[b] = xc + _cast(gumbel_bits64(lo[b], hi[b]), s_)
+                            s_[b] = xc + typed(gumbel_bits64(lo[b], hi[b]), s_)
                     else:
                         wc = w[cc]
                         for b in range(m):
-                            s_[b] = xc + _cast(gumbel_bits32(wc[b]), s_)
+                            s_[b] = xc + typed(gumbel_bits32(wc[b]), s_)
             s0 = sv[0]
             for b in range(m):
                 best[b] = s0[b]
@@ -791,11 +726,11 @@ def _topk_segments(x, cv, ci, nseg, row0, k0, k1, stream, bits64):
         hi = np.empty(k, np.int64)
         size = 0
         nan = False
-        top = _cast(-np.inf, gbuf)
+        top = typed(-np.inf, gbuf)
         for ch in range(s * per, min(nch, (s + 1) * per)):
             c0 = ch * CHUNK
             n = min(CHUNK, K - c0)
-            m, nn = _perturbed(x[r], c0, n, k0, k1, stream, _U(row0 + r), bits64, wbuf, gbuf)
+            m, nn = _perturb_chunk(x[r], c0, n, k0, k1, stream, _U(row0 + r), bits64, wbuf, gbuf)
             nan |= nn
             top = m if m > top else top
             if size == k and not m > hv[0]:

@@ -15,103 +15,22 @@ Kernels compile on first use (``cache=True``), not at import.
 from __future__ import annotations
 
 import math
-import os
 
 import numba
 import numpy as np
-from numba import njit, prange, types
-from numba.extending import overload
+from numba import prange
 
-from ._scalar import (MASK32, SH32, exp_any, f32_as_i32, f64_as_i64, gumbel_bits32, gumbel_bits64,
-                      i32_as_f32, i64_as_f64, log_any, philox_block, uniform_bits32,
-                      uniform_bits64)
+from ._cpu_chunks import (CHUNK, _U, _gumbel_chunk, _inline, _kernel, _lane_sum, _perturb_chunk,
+                          _row_argmax, _uniform_chunk, chunk_argmax, tiny_of, typed)
 from ._cpu_draws import (categorical_cdf, multinomial_binomial, multinomial_cdf,  # noqa: F401
                          multinomial_gumbel, multinomial_rows, topk_rows)
+from ._scalar import exp_any, log_any
 
 __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
            "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
            "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows"]
 
-#: Columns per chunk: a multiple of 4 (one Philox block gives 4 words).
-CHUNK = 2048
-
-_inline = njit(cache=True, nogil=True, error_model="numpy")
-# FASTGUMBEL_SERIAL_KERNELS=1 compiles the kernels without parallel=True (prange runs as
-# range) for bounds-checked test runs: Numba does not bounds-check inside parallel prange
-# loops (numba/numba#4600, #9380). Use it with its own NUMBA_CACHE_DIR.
-_PARALLEL = os.environ.get("FASTGUMBEL_SERIAL_KERNELS", "") != "1"
-_kernel = njit(parallel=_PARALLEL, cache=True, nogil=True, error_model="numpy")
-
-_U = np.uint64
 SOFT, LOG, HARD = 0, 1, 2
-
-
-def typed(value, arr):
-    """``value`` cast to the dtype of ``arr`` (compiled code only)."""
-    raise NotImplementedError
-
-
-def tiny_of(arr):
-    """Smallest positive normal number of ``arr``'s dtype (compiled code only)."""
-    raise NotImplementedError
-
-
-@overload(typed)
-def _typed(value, arr):
-    dt = arr.dtype
-    return lambda value, arr: dt(value)
-
-
-@overload(tiny_of)
-def _tiny_of(arr):
-    dt = arr.dtype
-    tiny = float(np.finfo(np.dtype(str(dt))).tiny)
-    return lambda arr: dt(tiny)
-
-
-@_inline
-def _words(k0, k1, stream, row, col0, n, bits64, wbuf):
-    """Fill the uint32 buffer ``wbuf`` with the Philox blocks covering columns col0 .. col0+n-1
-    of ``row`` (col0 % 4 == 0), four words per block in order.
-
-    32-bit mode: column c is word c % 4 of counter (c // 4, stream, row_lo, row_hi), so
-    column col0 + j is wbuf[j]. 64-bit mode: column c is words 2(c % 2) (low half) and
-    2(c % 2) + 1 (high half) of counter (c // 2, stream, row_lo, row_hi), so column col0 + j
-    is wbuf[2j] (low) and wbuf[2j + 1] (high).
-    """
-    rlo = row & MASK32
-    rhi = row >> SH32
-    per = 2 if bits64 else 4
-    b0 = col0 // per
-    for q in range((n + per - 1) // per):
-        a0, a1, a2, a3 = philox_block(_U(b0 + q), stream, rlo, rhi, k0, k1)
-        wbuf[4 * q] = a0
-        wbuf[4 * q + 1] = a1
-        wbuf[4 * q + 2] = a2
-        wbuf[4 * q + 3] = a3
-
-
-@_inline
-def _gumbel_chunk(k0, k1, stream, row, col0, n, bits64, wbuf, g):
-    """g[:n] = standard Gumbel noise of columns col0 .. col0+n-1 of ``row``."""
-    _words(k0, k1, stream, row, col0, n, bits64, wbuf)
-    if bits64:
-        for j in range(n):
-            g[j] = gumbel_bits64(wbuf[2 * j], wbuf[2 * j + 1])
-    else:
-        for j in range(n):
-            g[j] = gumbel_bits32(wbuf[j])
-
-
-@_inline
-def _uniform_chunk(k0, k1, stream, row, col0, n, bits64, wbuf, g):
-    _words(k0, k1, stream, row, col0, n, bits64, wbuf)
-    if bits64:
-        for j in range(n):
-            g[j] = uniform_bits64(wbuf[2 * j], wbuf[2 * j + 1])
-    else:
-        for j in range(n):
-            g[j] = uniform_bits32(wbuf[j])
 
 
 @_kernel
@@ -135,92 +54,6 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale):
             if affine:
                 for j in range(n):
                     seg[j] = lo + sc * seg[j]
-
-
-@_inline
-def _lane_sum(v, n):
-    """sum(v[:n]) in a fixed order (8 interleaved partial sums, then a tree): vectorizable
-    and independent of threads."""
-    z = typed(0, v)
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = z
-    n8 = n - n % 8
-    for j in range(0, n8, 8):
-        a0 += v[j]
-        a1 += v[j + 1]
-        a2 += v[j + 2]
-        a3 += v[j + 3]
-        a4 += v[j + 4]
-        a5 += v[j + 5]
-        a6 += v[j + 6]
-        a7 += v[j + 7]
-    for j in range(n8, n):
-        a0 += v[j]
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-
-
-def order_key(v):
-    """Signed integer of ``v``'s width that orders like the float (compiled code only)."""
-    raise NotImplementedError
-
-
-def key_value(k):
-    """The float whose :func:`order_key` is ``k`` (compiled code only)."""
-    raise NotImplementedError
-
-
-# Max reductions run on order keys: an integer max vectorizes without fast-math flags, is
-# exact, and is independent of the lane count. (Numba widens int32 arithmetic to int64, hence
-# the explicit casts: float32 keys stay 32-bit.) (A float max would need LLVM's no-NaN
-# assumption; NaN rows are detected separately and give NaN whatever the key max is.)
-
-@overload(order_key, inline="always")
-def _order_key(v):
-    if v == types.float32:
-        def impl(v):
-            b = f32_as_i32(v)
-            return np.int32(b ^ ((b >> np.int32(31)) & np.int32(0x7FFFFFFF)))
-    else:
-        def impl(v):
-            b = f64_as_i64(v)
-            return b ^ ((b >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF))
-    return impl
-
-
-@overload(key_value, inline="always")
-def _key_value(k):
-    if k == types.int32:
-        return lambda k: i32_as_f32(np.int32(k ^ ((k >> np.int32(31)) & np.int32(0x7FFFFFFF))))
-    return lambda k: i64_as_f64(k ^ ((k >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF)))
-
-
-@_inline
-def _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
-    """seg[:n] = x[c0:c0+n] + Gumbel noise; returns (max ignoring NaN, any NaN).
-
-    Two loops, each vectorized: the noise, then the sum with its order-key max and NaN
-    count (measured: one fused loop with both reductions does not vectorize and is slower).
-    """
-    _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
-    kmax = order_key(typed(-np.inf, seg))
-    nan = np.int32(0)
-    for j in range(n):
-        v = xr[c0 + j] + seg[j]
-        seg[j] = v
-        kv = order_key(v)
-        kmax = kv if kv > kmax else kmax
-        nan += np.int32(v != v)
-    return key_value(kmax), nan != 0
-
-
-# The softmax family in three steps per chunk of a row, shared by the two kernels below:
-#   1. s = x + g and the row max M (_perturb_chunk);
-#   2. e = exp((s - M) / tau) and the chunk's sum (_exp_chunk); S = sum of the chunk sums in
-#      chunk order (so the result does not depend on which kernel ran);
-#   3. soft = e * (1 / S), log = (s - M) / tau - log(S), hard = one-hot of the first j with
-#      e_j * (1 / S) == 1 / S, the first argmax of the soft sample (_finish_chunk).
-# A row with a NaN gives NaN; a row whose logits are all -inf gives 0 (soft, hard) or -inf
-# (log); a row whose max is +inf is counted and the caller raises.
-
 
 @_inline
 def _exp_chunk(seg, n, M, t, mode, ebuf):
@@ -409,80 +242,6 @@ def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
     long_rows = K > CHUNK and rows < 2 * numba.get_num_threads()
     kernel = softmax_by_chunk if long_rows else softmax_by_row
     return kernel(x, out, row0, k0, k1, stream, bits64, tau, mode)
-
-
-@_inline
-def _first_equal(v, n, m):
-    """First j < n with v[j] == m (m is in v[:n]): blocks of 64 are tested with a vectorized
-    any, and only the block that holds m is scanned."""
-    for b0 in range(0, n, 64):
-        e = min(b0 + 64, n)
-        hit = np.int32(0)
-        for j in range(b0, e):
-            hit |= np.int32(v[j] == m)
-        if hit:
-            for j in range(b0, e):
-                if v[j] == m:
-                    return j
-    return -1
-
-
-def chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
-    """(max, first index of it or -1 if the max is -inf, any NaN) of x[c0:c0+n] + g over
-    one chunk of a noise row (compiled code only)."""
-    raise NotImplementedError
-
-
-@overload(chunk_argmax, inline="always")
-def _chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
-    if gbuf.dtype == types.float32:
-        # One vectorized pass: the max of (order key << 32 | 2**31 - 1 - j) is the max and
-        # its first index together (an int64 max). -0.0 is keyed as +0.0 (they are equal
-        # floats, so the first of them wins, as a float comparison decides); NaN is left
-        # out of the max and reported.
-        def impl(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
-            _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, gbuf)
-            low = np.int64(0x7FFFFFFF)
-            floor = np.int64(-0x7FFFFFFFFFFFFFFF)
-            best = floor
-            nan = np.int32(0)
-            for j in range(n):
-                v = xr[c0 + j] + gbuf[j]
-                kv = (np.int64(order_key(v + np.float32(0))) << np.int64(32)) | (low - j)
-                kv = kv if v == v else floor
-                best = kv if kv > best else best
-                nan += np.int32(v != v)
-            m = key_value(np.int32(best >> np.int64(32)))
-            j = low - (best & np.int64(0xFFFFFFFF))
-            return m, (c0 + j if m > -np.inf else -1), nan != 0
-        return impl
-
-    def impl(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
-        m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
-        return m, (c0 + _first_equal(gbuf, n, m) if m > -np.inf else -1), nn
-    return impl
-
-
-@_inline
-def _row_argmax(xr, K, k0, k1, stream, row, bits64, wbuf, gbuf):
-    """First argmax over columns of x + g for one noise row: (index, max, any NaN)."""
-    if K <= CHUNK:
-        # the common short row without the chunk loop around it: with the loop, LLVM
-        # vectorizes the chunk worse (measured 1.5x slower at K = 1024)
-        m, i, nn = chunk_argmax(xr, 0, K, k0, k1, stream, row, bits64, wbuf, gbuf)
-        return (i if m > -np.inf else -1), m, nn
-    best = typed(-np.inf, gbuf)
-    bi = -1
-    nan = False
-    for c0 in range(0, K, CHUNK):
-        n = min(CHUNK, K - c0)
-        m, i, nn = chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
-        nan |= nn
-        if m > best:
-            best = m
-            bi = i
-    return bi, best, nan
-
 
 @_kernel
 def argmax_by_row(x, idx, row0, k0, k1, stream, bits64):

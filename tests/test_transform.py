@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastgumbel import _scalar as S, cpu
+from fastgumbel import _cpu_chunks, _scalar as S
 from conftest import ref_gumbel, ref_uniform32
 from transform_words import g32, g64, u32, u64
 
@@ -147,8 +147,8 @@ def test_log_exp_f64_accuracy():
 @njit
 def _keys(v, k, back):
     for i in range(v.size):
-        k[i] = cpu.order_key(v[i])
-        back[i] = cpu.key_value(k[i])
+        k[i] = _cpu_chunks.order_key(v[i])
+        back[i] = _cpu_chunks.key_value(k[i])
 
 
 @pytest.mark.parametrize("dt, it", [(np.float32, np.int32), (np.float64, np.int64)])
