@@ -61,6 +61,19 @@ OK, MASKED, HAS_NAN, HAS_POSINF = 0, 1, 2, 3
 
 
 @_always
+def _row_status(xr, K):
+    """(OK / MASKED / HAS_NAN / HAS_POSINF, the row's max) of one row of logits."""
+    mx, nan = _max_nan(xr, K)
+    if nan:
+        return HAS_NAN, mx
+    if mx == np.inf:
+        return HAS_POSINF, mx
+    if mx == -np.inf:
+        return MASKED, mx
+    return OK, mx
+
+
+@_always
 def _max_nan(v, n):
     """(max of v[:n] ignoring NaN, any NaN), in 8 lanes so that it vectorizes."""
     z = typed(-np.inf, v)
@@ -109,17 +122,10 @@ def cdf_tables(x, cdf, guide, status):
     for r in prange(rows):
         xr = x[r]
         c = cdf[r]
-        mx, nan = _max_nan(xr, K)
-        if nan:
-            status[r] = HAS_NAN
+        st, mx = _row_status(xr, K)
+        status[r] = st
+        if st != OK:
             continue
-        if mx == np.inf:
-            status[r] = HAS_POSINF
-            continue
-        if mx == -np.inf:
-            status[r] = MASKED
-            continue
-        status[r] = OK
         mx64 = np.float64(mx)
         for j in range(K):
             c[j] = exp_f64(np.float64(xr[j]) - mx64)
@@ -476,15 +482,9 @@ def binomial_counts(x, counts, n, row0, k0, k1, stream):
         xr = x[r]
         c = counts[r]
         c[:] = 0
-        mx, nan = _max_nan(xr, K)
-        if nan:
-            status[r] = HAS_NAN
-            continue
-        if mx == np.inf:
-            status[r] = HAS_POSINF
-            continue
-        if mx == -np.inf:
-            status[r] = MASKED
+        st, mx = _row_status(xr, K)
+        status[r] = st
+        if st != OK:
             continue
         mx64 = np.float64(mx)
         pr = np.empty(K, np.float64)
