@@ -153,6 +153,19 @@ def _key_value(k):
 
 
 @_inline
+def _max_nan(v, n):
+    """(max of v[:n] ignoring NaN, any NaN) by an order-key max: vectorized and exact."""
+    kmax = order_key(typed(-np.inf, v))
+    nan = np.int32(0)
+    for j in range(n):
+        x = v[j]
+        kv = order_key(x)
+        kmax = kv if kv > kmax and x == x else kmax
+        nan += np.int32(x != x)
+    return key_value(kmax), nan != 0
+
+
+@_inline
 def _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
     """seg[:n] = x[c0:c0+n] + Gumbel noise; returns (max ignoring NaN, any NaN).
 

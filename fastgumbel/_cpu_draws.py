@@ -29,7 +29,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ._cpu_chunks import CHUNK, _U, _inline, _kernel, _perturb_chunk, _row_argmax, typed
+from ._cpu_chunks import (CHUNK, _U, _inline, _kernel, _max_nan, _perturb_chunk, _row_argmax,
+                          typed)
 from ._scalar import (MASK32, SH32, exp_f64, gumbel_bits32, gumbel_bits64, philox_block,
                       uniform_bits64)
 
@@ -71,39 +72,6 @@ def _row_status(xr, K):
     if mx == -np.inf:
         return MASKED, mx
     return OK, mx
-
-
-@_always
-def _max_nan(v, n):
-    """(max of v[:n] ignoring NaN, any NaN), in 8 lanes so that it vectorizes."""
-    z = typed(-np.inf, v)
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = z
-    nan = 0
-    n8 = n - n % 8
-    for j in range(0, n8, 8):
-        x0, x1, x2, x3 = v[j], v[j + 1], v[j + 2], v[j + 3]
-        x4, x5, x6, x7 = v[j + 4], v[j + 5], v[j + 6], v[j + 7]
-        a0 = x0 if x0 > a0 else a0
-        a1 = x1 if x1 > a1 else a1
-        a2 = x2 if x2 > a2 else a2
-        a3 = x3 if x3 > a3 else a3
-        a4 = x4 if x4 > a4 else a4
-        a5 = x5 if x5 > a5 else a5
-        a6 = x6 if x6 > a6 else a6
-        a7 = x7 if x7 > a7 else a7
-        nan |= ((x0 != x0) | (x1 != x1) | (x2 != x2) | (x3 != x3) | (x4 != x4) | (x5 != x5)
-                | (x6 != x6) | (x7 != x7))
-    for j in range(n8, n):
-        x0 = v[j]
-        a0 = x0 if x0 > a0 else a0
-        nan |= x0 != x0
-    a0 = a1 if a1 > a0 else a0
-    a2 = a3 if a3 > a2 else a2
-    a4 = a5 if a5 > a4 else a4
-    a6 = a7 if a7 > a6 else a6
-    a0 = a2 if a2 > a0 else a0
-    a4 = a6 if a6 > a4 else a4
-    return (a4 if a4 > a0 else a0), nan != 0
 
 
 @_kernel
