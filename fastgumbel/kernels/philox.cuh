@@ -208,7 +208,11 @@ FG_HD float fg_fold32(fg_u32 w, bool *s) {
     fg_i32 wi = (fg_i32)w;
     *s = wi < 0;
     fg_i32 m = *s ? ~wi : wi;
-    return (float)(((double)m * 2.0 + 1.0) * FG_TWO_M33);
+    // 2m + 1 = 2^17 (m >> 16) + (2 (m & 0xFFFF) + 1): both parts exact in float, one
+    // rounding in the fma (no double arithmetic)
+    float hi = (float)(m >> 16);
+    float lo = (float)(((m & 0xFFFF) << 1) | 1);
+    return fmaf(hi, 131072.0f, lo) * (float)FG_TWO_M33;
 }
 
 FG_HD double fg_fold64(fg_u32 lo, fg_u32 hi, bool *s) {
