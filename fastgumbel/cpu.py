@@ -332,17 +332,22 @@ def _backward_row(Gr, yr, o, t, buf):
     dot = typed(0, o)
     for c0 in range(0, K, CHUNK):
         n = min(CHUNK, K - c0)
+        Gs = Gr[c0:c0 + n]
+        ys = yr[c0:c0 + n]
         for j in range(n):
-            buf[j] = Gr[c0 + j] * yr[c0 + j]
+            buf[j] = Gs[j] * ys[j]
         dot += _lane_sum(buf, n)
     acc = typed(0, o)
     for c0 in range(0, K, CHUNK):
         n = min(CHUNK, K - c0)
+        Gs = Gr[c0:c0 + n]
+        ys = yr[c0:c0 + n]
+        os_ = o[c0:c0 + n]
         for j in range(n):
-            yj = yr[c0 + j]
-            gz = yj * (Gr[c0 + j] - dot)
+            yj = ys[j]
+            gz = yj * (Gs[j] - dot)
             buf[j] = gz * log_any(yj if yj > tiny else tiny)
-            o[c0 + j] = gz / t
+            os_[j] = gz / t
         acc += _lane_sum(buf, n)
     return -acc / t
 
