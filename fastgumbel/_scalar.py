@@ -32,7 +32,8 @@ warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 __all__ = [
     "philox_block", "gumbel_bits32", "gumbel_bits64", "uniform_bits32", "uniform_bits64",
-    "log_f32", "log_f64", "exp_f32", "exp_f64", "log_any", "exp_any", "fma", "wide_vectors",
+    "log_f32", "log_f64", "log_f32_lo", "log_f64_lo", "exp_f32", "exp_f64", "log_any", "exp_any",
+    "fma", "wide_vectors",
 ]
 
 _jit = njit(inline="always", cache=True, nogil=True, error_model="numpy")
@@ -163,7 +164,6 @@ def philox_block(c0, c1, c2, c3, k0, k1):
 # Polynomial log and exp.
 
 _F = np.float32
-_SQRTH_F32 = _F(0.70710678118654752440)
 _LN2_HI_F32 = _F(0.693359375)
 _LN2_LO_F32 = _F(-2.12194440e-4)
 _LOGP = [_F(c) for c in (7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
@@ -173,7 +173,33 @@ LP0, LP1, LP2, LP3, LP4, LP5, LP6, LP7, LP8 = _LOGP
 _HALF_F32 = _F(0.5)
 _ONE_F32 = _F(1.0)
 _I32_MANT = np.int32(0x007FFFFF)
-_I32_HALF = np.int32(0x3F000000)
+_I32_SQRTH = np.int32(0x3F3504F3)     # the bits of RN32(sqrt(1/2))
+
+
+@_jit
+def _log_f32_parts(x):
+    """(e, f, y) with log(x) = e ln2 + f + y: the exponent, the reduced argument
+    f = m - 1 in [sqrt(1/2) - 1, sqrt(2) - 1) (exact), and the small remainder
+    ``f^3 P(f) - f^2/2 + e ln2_lo`` (Cephes-style; P evaluated by Estrin's scheme, so the
+    dependency chain is 4 fma deep instead of 9)."""
+    wide_vectors()
+    # x = 2**e m with m in [sqrt(1/2), sqrt(2)) by integer arithmetic alone: offset the
+    # bits so that the exponent field steps at sqrt(1/2) instead of 1. (int32 throughout:
+    # np.int32 casts, as Numba widens int32 arithmetic to int64, which would give the
+    # exponent 64-bit vector lanes.)
+    ix = np.int32(f32_as_i32(x) - _I32_SQRTH)
+    e = np.int32(ix >> np.int32(23))
+    f = i32_as_f32(np.int32(np.int32(ix & _I32_MANT) + _I32_SQRTH)) - _ONE_F32   # exact
+    z = f * f
+    # P(f) = LP8 + f ((LP0 f + LP1) z^3 + (LP2 f + LP3) z^2 + (LP4 f + LP5) z + LP6 f + LP7)
+    q = fma(fma(fma(LP0, f, LP1), z, fma(LP2, f, LP3)), z * z,
+            fma(fma(LP4, f, LP5), z, fma(LP6, f, LP7)))
+    p = fma(q, f, LP8)
+    y = f * z * p
+    ef = _F(e)
+    y = fma(ef, _LN2_LO_F32, y)
+    y = fma(-_HALF_F32, z, y)
+    return e, f, y
 
 
 @_jit
@@ -183,23 +209,20 @@ def log_f32(x):
     Range reduction by the exponent bits to m in [sqrt(1/2), sqrt(2)), then
     ``f - f^2/2 + f^3 P(f)`` with f = m - 1 exact. Max error measured: docs/rng.md.
     """
-    wide_vectors()
-    bits = f32_as_i32(x)
-    # int32 throughout (np.int32 casts: Numba widens int32 arithmetic to int64, which would
-    # give the exponent 64-bit vector lanes)
-    e = np.int32(np.int32(bits >> np.int32(23)) - np.int32(126))
-    m = i32_as_f32(np.int32((bits & _I32_MANT) | _I32_HALF))  # in [0.5, 1)
-    small = m < _SQRTH_F32
-    e = np.int32(e - np.int32(small))
-    f = (m + m - _ONE_F32) if small else (m - _ONE_F32)
-    z = f * f
-    p = fma(fma(fma(fma(fma(fma(fma(fma(LP0, f, LP1), f, LP2), f, LP3), f, LP4), f, LP5), f, LP6),
-                    f, LP7), f, LP8)
-    y = f * z * p
-    ef = _F(e)
-    y = fma(ef, _LN2_LO_F32, y)
-    y = fma(-_HALF_F32, z, y)
-    return fma(ef, _LN2_HI_F32, f + y)
+    e, f, y = _log_f32_parts(x)
+    return fma(_F(e), _LN2_HI_F32, f + y)
+
+
+@_jit
+def log_f32_lo(x, lo):
+    """log(x + lo) for float32 x in [2**-125, 2**125] and |lo| <= ulp(x) / 2, the exact sum
+    never formed: with x = 2**e (1 + f), log(x + lo) = log(x) + lo 2**-e / (1 + f), and the
+    quotient is lo 2**-e (1 - f + f^2) (relative error |f|^3 <= 0.07 of a term below half an
+    ulp of the result). No division. lo = 0 gives log_f32(x)."""
+    e, f, y = _log_f32_parts(x)
+    flo = lo * i32_as_f32(np.int32(np.int32(np.int32(127) - e) << np.int32(23)))
+    y = fma(flo, fma(f, f - _ONE_F32, _ONE_F32), y)
+    return fma(_F(e), _LN2_HI_F32, f + y)
 
 
 _D = np.float64
@@ -218,8 +241,8 @@ _I64_ONE = np.int64(0x3FF0000000000000)
 
 
 @_jit
-def log_f64(x):
-    """Natural log of a positive, normal, finite float64 (fdlibm-style, s = f/(2+f))."""
+def _log_f64_parts(x):
+    """(k, f, y) with log(x) = k ln2_hi + (f - y) (fdlibm-style, s = f/(2+f))."""
     wide_vectors()
     bits = f64_as_i64(x)
     k = (bits >> np.int64(52)) - np.int64(1023)
@@ -236,7 +259,24 @@ def log_f64(x):
     r = t2 + t1
     hfsq = _D(0.5) * f * f
     dk = _D(np.int32(k))
-    return dk * _LN2_HI - ((hfsq - (s * (hfsq + r) + dk * _LN2_LO)) - f)
+    return dk, f, hfsq - (s * (hfsq + r) + dk * _LN2_LO)
+
+
+@_jit
+def log_f64(x):
+    """Natural log of a positive, normal, finite float64 (fdlibm-style, s = f/(2+f))."""
+    dk, f, y = _log_f64_parts(x)
+    return dk * _LN2_HI - (y - f)
+
+
+@_jit
+def log_f64_lo(x, lo):
+    """log(x + lo) for float64 x in [2**-1021, 2**1021] and |lo| <= ulp(x) / 2 (see
+    :func:`log_f32_lo`)."""
+    dk, f, y = _log_f64_parts(x)
+    flo = lo * i64_as_f64((np.int64(1023) - np.int64(dk)) << np.int64(52))
+    y = fma(-flo, fma(f, f - _D(1.0), _D(1.0)), y)
+    return dk * _LN2_HI - (y - f)
 
 
 _LOG2E_F32 = _F(1.44269504088896341)
@@ -381,21 +421,18 @@ def _fold64(lo, hi):
 
 @_jit
 def _neg_log_or_log1m_f32(s, t):
-    """-log(t) if s == 0 else -log1p(-t), in float32, for t in (0, 1/2]."""
+    """-log(t) if s == 0 else -log1p(-t) = -log(u + c), in float32, for t in (0, 1/2]:
+    u = RN(1 - t) and c = -t - (u - 1) its exact rounding error."""
     u = _ONE_F32 - t
-    c = (-t - (u - _ONE_F32)) / u          # rounding error of 1 - t, relative to u
-    a = u if s else t
-    corr = c if s else _F(0.0)
-    return -(log_f32(a) + corr)
+    c = -t - (u - _ONE_F32)
+    return -log_f32_lo(u if s else t, c if s else _F(0.0))
 
 
 @_jit
 def _neg_log_or_log1m_f64(s, t):
     u = _D(1.0) - t
-    c = (-t - (u - _D(1.0))) / u
-    a = u if s else t
-    corr = c if s else _D(0.0)
-    return -(log_f64(a) + corr)
+    c = -t - (u - _D(1.0))
+    return -log_f64_lo(u if s else t, c if s else _D(0.0))
 
 
 @_jit

@@ -1,4 +1,5 @@
 """Array handling: shapes, axes, layouts, out=, empty arrays, masks, NaN/inf rows, threads."""
+import json
 import os
 import subprocess
 import sys
@@ -264,14 +265,24 @@ def test_exact_ties_go_to_the_first_index(dtype):
 
 
 _BITS_SCRIPT = """
-import hashlib, numpy as np, fastgumbel as fg
+import hashlib, json, re, numpy as np, fastgumbel as fg
+from fastgumbel import cpu
 x = np.random.default_rng(0).standard_normal((16, 3000)).astype(np.float32)
 h = hashlib.sha256()
-for a in (fg.gumbel_softmax(x, 0.7, rng=3), fg.gumbel_log_softmax(x, rng=3),
-          fg.gumbel_max(x, rng=3), fg.gumbel((16, 3000), rng=3),
-          fg.gumbel((4, 500), dtype=np.float64, rng=3)):
+y = fg.gumbel_softmax(x, 0.7, rng=3)
+for a in (y, fg.gumbel_log_softmax(x, rng=3), fg.gumbel_max(x, rng=3), fg.gumbel((16, 3000), rng=3),
+          fg.gumbel((4, 500), dtype=np.float64, rng=3),
+          *fg.gumbel_softmax_backward(np.cos(x), 0.7, y_soft=y)):
     h.update(np.ascontiguousarray(a).tobytes())
 print(h.hexdigest())
+# the machine code of the float32 kernels (compiled in this process: the cache dir is new)
+asm = {}
+for k in (cpu.fill_noise, cpu.softmax_by_row, cpu.argmax_by_row, cpu.softmax_backward_rows):
+    code = "".join(a for s, a in k.inspect_asm().items() if "float32" in str(s))
+    asm[k.__name__] = {"gathers": len(re.findall(r"vgather|vscatter", code)),
+                       "packed_fma": len(re.findall(r"vfmadd\\w*ps\\s+%[yz]mm", code)),
+                       "zmm": code.count("zmm")}
+print(json.dumps(asm))
 """
 
 
@@ -292,6 +303,16 @@ def test_vector_width_does_not_change_any_bit(tmp_path):
         r = subprocess.run([sys.executable, "-c", _BITS_SCRIPT], env=env, capture_output=True,
                            text=True, timeout=600)
         assert r.returncode == 0, r.stderr[-2000:]
-        return r.stdout.strip()
+        return r.stdout.strip().splitlines()
 
-    assert run({}) == run({"NUMBA_CPU_FEATURES": narrow})
+    host, narrower = run({}), run({"NUMBA_CPU_FEATURES": narrow})
+    assert host[0] == narrower[0]
+    # and the hot loops are vector code: packed FMAs in 256/512-bit registers, no gathers or
+    # scatters (which a loop indexed as xr[c0 + j] gets: see _cpu_chunks), and 512-bit
+    # registers where the CPU has AVX-512 (_scalar.wide_vectors)
+    asm = json.loads(host[1])
+    for name, facts in asm.items():
+        assert facts["gathers"] == 0 and facts["packed_fma"] > 0, (name, facts)
+        if "+avx512f" in feats and "+avx512vl" in feats and "+avx512bw" in feats \
+                and "+avx512dq" in feats:
+            assert facts["zmm"] > 0, (name, facts)

@@ -73,7 +73,6 @@ FG_HD fg_u32x4 fg_philox(fg_u32 c0, fg_u32 c1, fg_u32 c2, fg_u32 c3, fg_u32 k0, 
 }
 
 // ---------------------------------------------------------------- float32 log / exp
-#define FG_SQRTH_F32 0x1.6a09e6p-1f
 #define FG_LN2_HI_F32 0x1.63p-1f
 #define FG_LN2_LO_F32 -0x1.bd0106p-13f
 #define FG_LP0 0x1.204376p-4f
@@ -96,21 +95,38 @@ FG_HD fg_u32x4 fg_philox(fg_u32 c0, fg_u32 c1, fg_u32 c2, fg_u32 c3, fg_u32 k0, 
 #define FG_EP5 0x1.0p-1f
 #define FG_ONE_MINUS_ULP_F32 0x1.fffffep-1f
 
-FG_HD float fg_log_f32(float x) {
-    fg_i32 bits = fg_f2i(x);
-    fg_i32 e = (bits >> 23) - 126;
-    float m = fg_i2f((bits & 0x007FFFFF) | 0x3F000000);
-    bool small = m < FG_SQRTH_F32;
-    e = small ? e - 1 : e;
-    float f = small ? ((m + m) - 1.0f) : (m - 1.0f);
-    float z = f * f;
-    float p = fmaf(fmaf(fmaf(fmaf(fmaf(fmaf(fmaf(fmaf(FG_LP0, f, FG_LP1), f, FG_LP2), f, FG_LP3),
-                                          f, FG_LP4), f, FG_LP5), f, FG_LP6), f, FG_LP7), f, FG_LP8);
-    float y = (f * z) * p;
-    float ef = (float)e;
+// log(x) = e ln2 + f + y (see _scalar._log_f32_parts): offset bits, Estrin's scheme
+FG_HD float fg_log_f32_parts(float x, fg_i32 *e, float *f) {
+    fg_i32 ix = fg_f2i(x) - 0x3F3504F3;
+    *e = ix >> 23;
+    float ff = fg_i2f((ix & 0x007FFFFF) + 0x3F3504F3) - 1.0f;
+    float z = ff * ff;
+    float q = fmaf(fmaf(fmaf(FG_LP0, ff, FG_LP1), z, fmaf(FG_LP2, ff, FG_LP3)), z * z,
+                   fmaf(fmaf(FG_LP4, ff, FG_LP5), z, fmaf(FG_LP6, ff, FG_LP7)));
+    float p = fmaf(q, ff, FG_LP8);
+    float y = (ff * z) * p;
+    float ef = (float)*e;
     y = fmaf(ef, FG_LN2_LO_F32, y);
     y = fmaf(-0.5f, z, y);
-    return fmaf(ef, FG_LN2_HI_F32, f + y);
+    *f = ff;
+    return y;
+}
+
+FG_HD float fg_log_f32(float x) {
+    fg_i32 e;
+    float f;
+    float y = fg_log_f32_parts(x, &e, &f);
+    return fmaf((float)e, FG_LN2_HI_F32, f + y);
+}
+
+// log(x + lo) for |lo| <= ulp(x) / 2, without a division (_scalar.log_f32_lo)
+FG_HD float fg_log_f32_lo(float x, float lo) {
+    fg_i32 e;
+    float f;
+    float y = fg_log_f32_parts(x, &e, &f);
+    float flo = lo * fg_i2f((127 - e) << 23);
+    y = fmaf(flo, fmaf(f, f - 1.0f, 1.0f), y);
+    return fmaf((float)e, FG_LN2_HI_F32, f + y);
 }
 
 FG_HD float fg_exp_f32(float x) {
@@ -157,23 +173,39 @@ FG_HD float fg_exp_f32(float x) {
 #define FG_TWO_M33 0x1.0p-33
 #define FG_TWO_M65 0x1.0p-65
 
-FG_HD double fg_log_f64(double x) {
+// log(x) = dk ln2_hi + (f - y) (see _scalar._log_f64_parts)
+FG_HD double fg_log_f64_parts(double x, double *dk, double *f) {
     fg_i64 bits = fg_d2l(x);
     fg_i64 k = (bits >> 52) - 1023;
     double m = fg_l2d((bits & 0x000FFFFFFFFFFFFFLL) | 0x3FF0000000000000LL);
     bool big = m > FG_SQRT2;
     m = big ? m * 0.5 : m;
     k = big ? k + 1 : k;
-    double f = m - 1.0;
-    double s = f / (2.0 + f);
+    double ff = m - 1.0;
+    double s = ff / (2.0 + ff);
     double z = s * s;
     double w = z * z;
     double t1 = w * fma(w, fma(w, FG_LG6, FG_LG4), FG_LG2);
     double t2 = z * fma(w, fma(w, fma(w, FG_LG7, FG_LG5), FG_LG3), FG_LG1);
     double r = t2 + t1;
-    double hfsq = (0.5 * f) * f;
-    double dk = (double)(fg_i32)k;
-    return dk * FG_LN2_HI - ((hfsq - (s * (hfsq + r) + dk * FG_LN2_LO)) - f);
+    double hfsq = (0.5 * ff) * ff;
+    *dk = (double)(fg_i32)k;
+    *f = ff;
+    return hfsq - (s * (hfsq + r) + *dk * FG_LN2_LO);
+}
+
+FG_HD double fg_log_f64(double x) {
+    double dk, f;
+    double y = fg_log_f64_parts(x, &dk, &f);
+    return dk * FG_LN2_HI - (y - f);
+}
+
+FG_HD double fg_log_f64_lo(double x, double lo) {
+    double dk, f;
+    double y = fg_log_f64_parts(x, &dk, &f);
+    double flo = lo * fg_l2d((1023 - (fg_i64)dk) << 52);
+    y = fma(-flo, fma(f, f - 1.0, 1.0), y);
+    return dk * FG_LN2_HI - (y - f);
 }
 
 FG_HD double fg_exp_f64(double x) {
@@ -226,13 +258,14 @@ FG_HD double fg_fold64(fg_u32 lo, fg_u32 hi, bool *s) {
 
 // Gumbel and uniform of a folded word (t, s), in float32 or float64 (fg_log picks the
 // precision): one formula for the 32-bit and the 64-bit words.
+FG_HD float fg_log_lo(float x, float lo) { return fg_log_f32_lo(x, lo); }
+FG_HD double fg_log_lo(double x, double lo) { return fg_log_f64_lo(x, lo); }
+
 template <typename T>
 FG_HD T fg_gumbel_fold(T t, bool s) {
     T u = (T)1 - t;
-    T c = (-t - (u - (T)1)) / u;
-    T a = s ? u : t;
-    T corr = s ? c : (T)0;
-    return -fg_log(-(fg_log(a) + corr));
+    T c = -t - (u - (T)1);          // exact rounding error of 1 - t
+    return -fg_log(-fg_log_lo(s ? u : t, s ? c : (T)0));
 }
 
 template <typename T>
