@@ -80,7 +80,7 @@ def bench(args):
         _bench.cold_start()
         return 0
     dtype = {"float32": np.float32, "float64": np.float64}[args.dtype]
-    _bench.main(args.rows, args.categories, dtype, args.repeats, args.threads)
+    _bench.main(args.rows, args.categories, dtype, args.repeats, args.threads, args.prime)
     return 0
 
 
@@ -110,6 +110,10 @@ def main(argv=None):
     b.add_argument("--suite", choices=["kernels", "draws"], default="kernels",
                    help="kernels (default): the fused kernels at --rows x --categories; "
                         "draws: categorical / multinomial / top-k at fixed sizes")
+    b.add_argument("--prime", type=int, default=0, metavar="N",
+                   help="N untimed calls of each implementation right before each of its "
+                        "timed calls (steady state, as in a loop; default 0: every timed "
+                        "call follows another library's)")
     b.add_argument("--cold", action="store_true",
                    help="instead: first-call times with an empty and a warm Numba cache")
     b.set_defaults(func=bench)

@@ -8,15 +8,23 @@ import time
 import numpy as np
 
 
-def median_alternating(fns, repeats, warmup=1):
+def median_alternating(fns, repeats, warmup=1, prime=0):
     """Median seconds of each callable: ``warmup`` calls each (compiles), then ``repeats``
-    rounds of one call each, in turn, so that all see the same machine state."""
+    rounds of one timed call each, in turn, so that all see the same machine state.
+
+    ``prime`` untimed calls of the same callable come right before each timed call: the
+    timed call then finds its own thread pool awake and its working set in cache, as in a
+    loop that calls it repeatedly. With ``prime=0`` every call follows another library's
+    (on a small virtual machine, waking idle worker threads costs milliseconds: see
+    bench/RESULTS.md)."""
     for f in fns.values():
         for _ in range(warmup):
             f()
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, f in fns.items():
+            for _ in range(prime):
+                f()
             t = time.perf_counter()
             f()
             times[name].append(time.perf_counter() - t)
@@ -96,7 +104,7 @@ def _add_jax(c, x, dtype):
     c["gumbel_max"]["jax.random.categorical (jit)"] = lambda: cat(key, xj).block_until_ready()
 
 
-def run(rows=4096, K=1024, dtype=np.float32, repeats=7, threads=None):
+def run(rows=4096, K=1024, dtype=np.float32, repeats=7, threads=None, prime=0):
     import numba
 
     if threads is not None:
@@ -106,24 +114,25 @@ def run(rows=4096, K=1024, dtype=np.float32, repeats=7, threads=None):
             torch.set_num_threads(threads)
     table = []
     allcases = cases(rows, K, dtype)
-    floor = median_alternating(allcases.pop("memory floor"), repeats)["np.copyto"]
+    floor = median_alternating(allcases.pop("memory floor"), repeats, prime=prime)["np.copyto"]
     for case, impls in allcases.items():
-        t = median_alternating(impls, repeats)
+        t = median_alternating(impls, repeats, prime=prime)
         ours = t["fastgumbel"]
         for name, secs in t.items():
             table.append((case, name, secs, secs / ours, floor / secs))
     return table, floor
 
 
-def main(rows, K, dtype, repeats, threads):
+def main(rows, K, dtype, repeats, threads, prime=0):
     import numba
 
-    table, floor = run(rows, K, dtype, repeats, threads)
+    table, floor = run(rows, K, dtype, repeats, threads, prime)
     import os
 
+    primed = f", each after {prime} untimed call(s) of itself" if prime else ""
     print(f"{rows}x{K} {np.dtype(dtype)}, threads={numba.get_num_threads()}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, "
-          f"median of {repeats} alternating runs; np.copyto {floor * 1e3:.2f} ms")
+          f"median of {repeats} alternating runs{primed}; np.copyto {floor * 1e3:.2f} ms")
     print(f"{'case':<22} {'implementation':<42} {'ms':>9} {'vs ours':>9} {'copy/this':>10}")
     for case, name, secs, ratio, frac in table:
         shown = "1.0" if name == "fastgumbel" else f"{ratio:.1f}x"
