@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 
 from ._scalar import (MASK32, SH32, f32_as_i32, f64_as_i64, gumbel_bits32, gumbel_bits64,
                       i32_as_f32, i64_as_f64, philox_block, uniform_bits32, uniform_bits64)
@@ -49,6 +50,36 @@ def _tiny_of(arr):
     dt = arr.dtype
     tiny = float(np.finfo(np.dtype(str(dt))).tiny)
     return lambda arr: dt(tiny)
+
+
+@intrinsic
+def _prefetch(typingctx, arr, i):
+    """Hint the CPU to bring the cache line of ``arr[i]`` into all cache levels (LLVM
+    ``llvm.prefetch``, read, high locality); no effect on results."""
+    if not (isinstance(arr, types.Array) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        name = "llvm.prefetch.p0"
+        fn = builder.module.globals.get(name) or ir.Function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), name)
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i8p)
+        builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(arr, i), codegen
+
+
+@_inline
+def _prefetch_span(a, n):
+    """Prefetch a[:n] (every 64-byte line) before a long computation that then reads it: the
+    hardware prefetcher would start only at the first miss, after the computation."""
+    step = max(1, 64 // a.itemsize)
+    for j in range(0, n, step):
+        _prefetch(a, j)
 
 
 @_inline
@@ -176,8 +207,9 @@ def _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
     Two loops, each vectorized: the noise, then the sum with its order-key max and NaN
     count (measured: one fused loop with both reductions does not vectorize and is slower).
     """
-    _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
     xs = xr[c0:c0 + n]
+    _prefetch_span(xs, n)     # the logits load while the noise is computed
+    _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
     kmax = order_key(typed(-np.inf, seg))
     nan = np.int32(0)
     for j in range(n):
@@ -229,8 +261,9 @@ def _chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
         # floats, so the first of them wins, as a float comparison decides); NaN is left
         # out of the max and reported.
         def impl(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
-            _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, gbuf)
             xs = xr[c0:c0 + n]
+            _prefetch_span(xs, n)
+            _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, gbuf)
             low = np.int64(0x7FFFFFFF)
             floor = np.int64(-0x7FFFFFFFFFFFFFFF)
             best = floor
