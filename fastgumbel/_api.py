@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _checks as chk
 from ._device import device_io
-from ._dispatch import backend_for, dask_bridge, load
+from ._dispatch import backend_for, dask_routed, load
 from ._interop import bridged, empty_aligned
 from .random import Key, resolve_key
 
@@ -142,6 +142,7 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, sc
 
 @device_io
 @bridged
+@dask_routed
 def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, precision="default",
             backend="auto"):
     """Uniform samples on the open interval (0, 1): never exactly 0 or 1.
@@ -176,15 +177,12 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
     >>> u.shape, u.dtype, bool(((0 < u) & (u < 1)).all())
     ((2, 3), dtype('float32'), True)
     """
-    bridge = dask_bridge(like, out)
-    if bridge is not None:
-        return bridge.uniform(size, dtype=dtype, rng=rng, like=like, out=out,
-                              precision=precision, backend=backend)
     return _noise(size, dtype, rng, like, out, precision, backend, True)
 
 
 @device_io
 @bridged
+@dask_routed
 def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=None, out=None,
            precision="default", backend="auto"):
     """Gumbel (type I extreme value) samples: ``loc + scale * g`` with g standard Gumbel.
@@ -215,10 +213,6 @@ def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=No
     >>> int(fg.gumbel_max(x, rng=5)) == int(np.argmax(x + fg.gumbel(3, rng=5)))
     True
     """
-    bridge = dask_bridge(like, out, loc, scale)
-    if bridge is not None:
-        return bridge.gumbel(size, loc, scale, dtype=dtype, rng=rng, like=like, out=out,
-                             precision=precision, backend=backend)
     arr_params = np.ndim(loc) or np.ndim(scale)
     loc_a = np.asarray(loc)
     scale_a = np.asarray(scale)
@@ -256,9 +250,6 @@ def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=No
 
 
 def _softmax_family(logits, tau, mode, axis, rng, out, precision, backend, row0=0):
-    bridge = dask_bridge(logits)
-    if bridge is not None:
-        return bridge.softmax_family(logits, tau, mode, axis, rng, out, precision, backend)
     cpu = backend_for(backend, logits)
     x = chk.float_array(logits, "logits")
     rows = _Rows(x, axis)
@@ -274,6 +265,7 @@ def _softmax_family(logits, tau, mode, axis, rng, out, precision, backend, row0=
 
 @device_io
 @bridged
+@dask_routed
 def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
                    precision="default", backend="auto"):
     """Sample the Gumbel-Softmax (Concrete) distribution: ``softmax((logits + g) / tau)``.
@@ -315,6 +307,7 @@ def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
 
 @device_io
 @bridged
+@dask_routed
 def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precision="default",
                        backend="auto"):
     """Log of the Gumbel-Softmax sample, ``log_softmax((logits + g) / tau)``, computed directly.
@@ -408,6 +401,7 @@ def _draws(logits, axis, rng, precision, backend, n, method="gumbel"):
 
 @device_io
 @bridged
+@dask_routed
 def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", backend="auto"):
     """One categorical draw per row by the Gumbel-max trick: ``argmax(logits + g)``.
 
@@ -424,10 +418,6 @@ def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", back
     >>> fg.gumbel_max(x, rng=0)[1]    # -inf logits are masked categories
     np.int64(2)
     """
-    bridge = dask_bridge(logits)
-    if bridge is not None:
-        return bridge.gumbel_max(logits, axis=axis, rng=rng, out=out, precision=precision,
-                                 backend=backend)
     return _gumbel_max(logits, axis, rng, out, precision, backend, 0)
 
 
@@ -444,6 +434,7 @@ def _gumbel_max(logits, axis, rng, out, precision, backend, row0):
 
 @device_io
 @bridged
+@dask_routed
 def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision="default",
                 backend="auto"):
     """Categorical draws with replacement from ``softmax(logits)`` along ``axis``.
@@ -484,10 +475,6 @@ def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision
     >>> np.bincount(d, minlength=3)[1], abs(float(d.mean()) - 1.0) < 0.01
     (np.int64(0), True)
     """
-    bridge = dask_bridge(logits)
-    if bridge is not None:
-        return bridge.categorical(logits, n, axis=axis, rng=rng, method=method,
-                                  precision=precision, backend=backend)
     return _categorical(logits, n, axis, rng, method, precision, backend, 0)
 
 
@@ -508,6 +495,7 @@ def _categorical(logits, n, axis, rng, method, precision, backend, row0):
 
 @device_io
 @bridged
+@dask_routed
 def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="default",
                 backend="auto"):
     """Counts of ``n`` categorical draws per row, without building the draws.
@@ -544,10 +532,6 @@ def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="def
     >>> int(c.sum()), [round(v / 1e12, 4) for v in c.tolist()]   # by conditional binomials
     (1000000000000, [0.5, 0.25, 0.25])
     """
-    bridge = dask_bridge(logits)
-    if bridge is not None:
-        return bridge.multinomial(logits, n, axis=axis, rng=rng, method=method,
-                                  precision=precision, backend=backend)
     return _multinomial(logits, n, axis, rng, method, precision, backend, 0)
 
 
@@ -570,6 +554,7 @@ def _multinomial(logits, n, axis, rng, method, precision, backend, row0):
 
 @device_io
 @bridged
+@dask_routed
 def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="auto"):
     """``k`` draws without replacement per row: the top-k of ``logits + g``, best first.
 
@@ -590,10 +575,6 @@ def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="a
     >>> len(set(t.tolist())) == 4
     True
     """
-    bridge = dask_bridge(logits)
-    if bridge is not None:
-        return bridge.gumbel_topk(logits, k, axis=axis, rng=rng, precision=precision,
-                                  backend=backend)
     return _gumbel_topk(logits, k, axis, rng, precision, backend, 0)
 
 

@@ -5,8 +5,10 @@ Never imports an optional library: foreign array types are recognised through
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import itertools
 import sys
 
 #: Every backend name the API knows, in the order ``"auto"`` tries them.
@@ -92,15 +94,21 @@ def foreign_array_kind(obj):
     return None
 
 
-def dask_bridge(*objs):
-    """:mod:`fastgumbel.dask` when one of ``objs`` is a dask array, else ``None``.
+def dask_routed(f):
+    """Send a call of ``f`` to the function of the same name in :mod:`fastgumbel.dask` when
+    any argument is a dask array (checked through ``sys.modules``, so dask is never imported
+    for a program that does not use it)."""
 
-    Checked through ``sys.modules``: dask is never imported here.
-    """
-    da = sys.modules.get("dask.array")
-    if da is not None and any(isinstance(o, da.Array) for o in objs):
-        return importlib.import_module("fastgumbel.dask")
-    return None
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        da = sys.modules.get("dask.array")
+        if da is not None and any(isinstance(a, da.Array)
+                                  for a in itertools.chain(args, kwargs.values())):
+            return getattr(importlib.import_module("fastgumbel.dask"), f.__name__)(*args,
+                                                                                  **kwargs)
+        return f(*args, **kwargs)
+
+    return wrapper
 
 
 def backend_for(backend, *arrays, name="logits"):

@@ -32,7 +32,7 @@ from ._dispatch import check_backend
 from .random import resolve_key
 
 __all__ = ["uniform", "gumbel", "gumbel_softmax", "gumbel_log_softmax", "gumbel_max",
-           "categorical", "multinomial", "gumbel_topk", "softmax_family"]
+           "categorical", "multinomial", "gumbel_topk"]
 
 
 def _no_out(out):
