@@ -42,18 +42,17 @@ def info(_args):
 
 
 def _vector_note():
-    """The CPU LLVM compiles for, its widest vector ISA, and the 512-bit opt-in (README)."""
+    """The CPU LLVM compiles for, its widest vector ISA, and the vector width of fastgumbel's
+    polynomial loops (512-bit on AVX-512 CPUs: _scalar.wide_vectors)."""
     import llvmlite.binding as llvm
     from numba.core import config
 
     name = config.CPU_NAME or llvm.get_host_cpu_name()
-    feats = (config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()).split(",")
-    if "+avx512f" not in feats:
+    feats = set((config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()).split(","))
+    if not {"+avx512f", "+avx512vl", "+avx512bw", "+avx512dq"} <= feats:
         isa = "avx2" if "+avx2" in feats else "no avx2"
         return f"{name} ({isa})"
-    if "-prefer-256-bit" in feats:
-        return f"{name} (avx512, 512-bit vectors enabled by NUMBA_CPU_FEATURES)"
-    return f"{name} (avx512; LLVM may keep 256-bit vectors: see README, Performance)"
+    return f"{name} (avx512: fastgumbel's polynomial loops use 512-bit vectors)"
 
 
 def demo(args):
