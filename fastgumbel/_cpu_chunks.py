@@ -21,6 +21,8 @@ from ._scalar import (MASK32, SH32, f32_as_i32, f64_as_i64, gumbel_bits32, gumbe
 CHUNK = 2048
 
 _inline = njit(cache=True, nogil=True, error_model="numpy")
+# inlined into each caller at the Numba IR level, so that constant arguments specialize it
+_inline_always = njit(inline="always", cache=True, nogil=True, error_model="numpy")
 # FASTGUMBEL_SERIAL_KERNELS=1 compiles the kernels without prange parallelism: Numba does not
 # bounds-check inside parallel loops, so the bounds-checked CI pass (.ci/run) uses this.
 PARALLEL = os.environ.get("FASTGUMBEL_SERIAL_KERNELS", "") != "1"

@@ -20,8 +20,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._cpu_chunks import (CHUNK, _U, _gumbel_chunk, _inline, _kernel, _lane_sum, _perturb_chunk,
-                          _row_argmax, _uniform_chunk, chunk_argmax, tiny_of, typed)
+from ._cpu_chunks import (CHUNK, _U, _gumbel_chunk, _inline, _inline_always, _kernel, _lane_sum,
+                          _perturb_chunk, _row_argmax, _uniform_chunk, chunk_argmax, tiny_of,
+                          typed)
 from ._cpu_draws import (categorical_cdf, multinomial_binomial, multinomial_cdf,  # noqa: F401
                          multinomial_gumbel, multinomial_rows, topk_rows)
 from ._scalar import exp_any, log_any
@@ -119,7 +120,7 @@ def _special_row(o, M, nan, mode):
     return False, False
 
 
-@_inline
+@_inline_always
 def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
     """One row of the softmax family into ``o`` (kept in cache through the three steps);
     returns True if the row's max(x + g) is +inf. A row of at most CHUNK columns skips the
@@ -157,81 +158,101 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
     return False
 
 
-@_kernel
+def _softmax_kernels(mode):
+    """(by_row, by_chunk): the softmax-family kernels for one ``mode`` (SOFT, LOG, HARD).
+
+    ``mode`` is a constant of each compiled kernel (a closure variable, which Numba freezes),
+    so only the used mode's code is compiled, and the row function inlined into each kernel
+    is specialized for it (measured 6-10 % faster than one kernel taking the mode as an
+    argument). Numba's cache keys each closure by its constants.
+    """
+
+    @_kernel
+    def by_row(x, out, row0, k0, k1, stream, bits64, tau):
+        """Parallel over rows; each row stays in cache through the three steps."""
+        rows, K = x.shape
+        t = typed(tau, out)
+        posinf = 0
+        for r in prange(rows):
+            wbuf = np.empty(2 * CHUNK, np.uint32)
+            ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
+            inf = _softmax_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t, mode, wbuf,
+                               ebuf)
+            posinf += 1 if inf else 0
+        return posinf
+
+    @_kernel
+    def by_chunk(x, out, row0, k0, k1, stream, bits64, tau):
+        """Parallel over (row, chunk) items in three passes. Same bits as ``by_row``."""
+        rows, K = x.shape
+        t = typed(tau, out)
+        nb = (K + CHUNK - 1) // CHUNK
+        part = np.empty((rows, nb), out.dtype)      # chunk max, then chunk sum
+        flag = np.zeros((rows, nb), np.int64)       # chunk has NaN, then chunk's first hard index
+        for item in prange(rows * nb):
+            r = item // nb
+            c0 = (item % nb) * CHUNK
+            n = min(CHUNK, K - c0)
+            wbuf = np.empty(2 * CHUNK, np.uint32)
+            m, nn = _perturb_chunk(x[r], c0, n, k0, k1, stream, _U(row0 + r), bits64, wbuf,
+                                   out[r][c0:c0 + n])
+            part[r, item % nb] = m
+            flag[r, item % nb] = 1 if nn else 0
+        Ms = np.empty(rows, out.dtype)
+        live = np.zeros(rows, np.bool_)
+        posinf = 0
+        for r in range(rows):
+            M = typed(-np.inf, out)
+            for b in range(nb):
+                M = part[r, b] if part[r, b] > M else M
+            Ms[r] = M
+            done, inf = _special_row(out[r], M, flag[r].sum() > 0, mode)
+            live[r] = not done
+            posinf += 1 if inf else 0
+        for item in prange(rows * nb):
+            r = item // nb
+            c0 = (item % nb) * CHUNK
+            n = min(CHUNK, K - c0)
+            if live[r]:
+                ebuf = np.empty(n if mode == LOG else 0, out.dtype)
+                part[r, item % nb] = _exp_chunk(out[r][c0:c0 + n], n, Ms[r], t, mode, ebuf)
+        for r in range(rows):
+            S = typed(0, out)
+            for b in range(nb):
+                S += part[r, b]
+            part[r, 0] = S
+        for item in prange(rows * nb):
+            r = item // nb
+            c0 = (item % nb) * CHUNK
+            n = min(CHUNK, K - c0)
+            if live[r]:
+                flag[r, item % nb] = _finish_chunk(out[r][c0:c0 + n], n, Ms[r], t, part[r, 0],
+                                                   mode, True)
+        if mode == HARD:
+            for r in range(rows):
+                if live[r]:
+                    for b in range(nb):
+                        if flag[r, b] >= 0:
+                            out[r, b * CHUNK + flag[r, b]] = 1
+                            break
+        return posinf
+
+    return by_row, by_chunk
+
+
+_SOFTMAX_KERNELS = {m: _softmax_kernels(m) for m in (SOFT, LOG, HARD)}
+
+
 def softmax_by_row(x, out, row0, k0, k1, stream, bits64, tau, mode):
     """Fused Gumbel-softmax, parallel over rows: soft (mode 0), log-soft (1), hard (2).
-
-    Each row stays in cache through the three steps. Returns the number of rows whose
-    max(x + g) is +inf (the caller raises).
-    """
-    rows, K = x.shape
-    t = typed(tau, out)
-    posinf = 0
-    for r in prange(rows):
-        wbuf = np.empty(2 * CHUNK, np.uint32)
-        ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
-        inf = _softmax_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t, mode, wbuf,
-                           ebuf)
-        posinf += 1 if inf else 0
-    return posinf
+    Each row stays in cache through the three steps. Returns the number of rows whose max(x + g) is +inf (the caller raises)."""
+    return _SOFTMAX_KERNELS[mode][0](x, out, row0, k0, k1, stream, bits64, tau)
 
 
-@_kernel
 def softmax_by_chunk(x, out, row0, k0, k1, stream, bits64, tau, mode):
     """The same function as :func:`softmax_by_row`, parallel over (row, chunk) items in three
     passes: for few long rows, so that every thread works on every row. Same bits."""
-    rows, K = x.shape
-    t = typed(tau, out)
-    nb = (K + CHUNK - 1) // CHUNK
-    part = np.empty((rows, nb), out.dtype)      # chunk max, then chunk sum
-    flag = np.zeros((rows, nb), np.int64)       # chunk has NaN, then chunk's first hard index
-    for item in prange(rows * nb):
-        r = item // nb
-        c0 = (item % nb) * CHUNK
-        n = min(CHUNK, K - c0)
-        wbuf = np.empty(2 * CHUNK, np.uint32)
-        m, nn = _perturb_chunk(x[r], c0, n, k0, k1, stream, _U(row0 + r), bits64, wbuf,
-                               out[r][c0:c0 + n])
-        part[r, item % nb] = m
-        flag[r, item % nb] = 1 if nn else 0
-    Ms = np.empty(rows, out.dtype)
-    live = np.zeros(rows, np.bool_)
-    posinf = 0
-    for r in range(rows):
-        M = typed(-np.inf, out)
-        for b in range(nb):
-            M = part[r, b] if part[r, b] > M else M
-        Ms[r] = M
-        done, inf = _special_row(out[r], M, flag[r].sum() > 0, mode)
-        live[r] = not done
-        posinf += 1 if inf else 0
-    for item in prange(rows * nb):
-        r = item // nb
-        c0 = (item % nb) * CHUNK
-        n = min(CHUNK, K - c0)
-        if live[r]:
-            ebuf = np.empty(n if mode == LOG else 0, out.dtype)
-            part[r, item % nb] = _exp_chunk(out[r][c0:c0 + n], n, Ms[r], t, mode, ebuf)
-    for r in range(rows):
-        S = typed(0, out)
-        for b in range(nb):
-            S += part[r, b]
-        part[r, 0] = S
-    for item in prange(rows * nb):
-        r = item // nb
-        c0 = (item % nb) * CHUNK
-        n = min(CHUNK, K - c0)
-        if live[r]:
-            flag[r, item % nb] = _finish_chunk(out[r][c0:c0 + n], n, Ms[r], t, part[r, 0], mode,
-                                               True)
-    if mode == HARD:
-        for r in range(rows):
-            if live[r]:
-                for b in range(nb):
-                    if flag[r, b] >= 0:
-                        out[r, b * CHUNK + flag[r, b]] = 1
-                        break
-    return posinf
+    return _SOFTMAX_KERNELS[mode][1](x, out, row0, k0, k1, stream, bits64, tau)
 
 
 def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):

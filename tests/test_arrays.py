@@ -277,7 +277,8 @@ for a in (y, fg.gumbel_log_softmax(x, rng=3), fg.gumbel_max(x, rng=3), fg.gumbel
 print(h.hexdigest())
 # the machine code of the float32 kernels (compiled in this process: the cache dir is new)
 asm = {}
-for k in (cpu.fill_noise, cpu.softmax_by_row, cpu.argmax_by_row, cpu.softmax_backward_rows):
+for k in (cpu.fill_noise, cpu._SOFTMAX_KERNELS[cpu.SOFT][0], cpu.argmax_by_row,
+          cpu.softmax_backward_rows):
     code = "".join(a for s, a in k.inspect_asm().items() if "float32" in str(s))
     asm[k.__name__] = {"gathers": len(re.findall(r"vgather|vscatter", code)),
                        "packed_fma": len(re.findall(r"vfmadd\\w*ps\\s+%[yz]mm", code)),
