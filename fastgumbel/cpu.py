@@ -245,7 +245,8 @@ _SOFTMAX_KERNELS = {m: _softmax_kernels(m) for m in (SOFT, LOG, HARD)}
 
 def softmax_by_row(x, out, row0, k0, k1, stream, bits64, tau, mode):
     """Fused Gumbel-softmax, parallel over rows: soft (mode 0), log-soft (1), hard (2).
-    Each row stays in cache through the three steps. Returns the number of rows whose max(x + g) is +inf (the caller raises)."""
+    Each row stays in cache through the three steps. Returns the number of rows whose
+    max(x + g) is +inf (the caller raises)."""
     return _SOFTMAX_KERNELS[mode][0](x, out, row0, k0, k1, stream, bits64, tau)
 
 
