@@ -31,8 +31,8 @@ from numba import njit, prange
 
 from ._cpu_chunks import (CHUNK, _U, _inline, _kernel, _max_nan, _perturb_chunk, _row_argmax,
                           typed)
-from ._scalar import (MASK32, SH32, exp_f64, gumbel_bits32, gumbel_bits64, philox_block,
-                      uniform_bits64)
+from ._scalar import (MASK32, SH32, exp_nonpos_f64, gumbel_bits32, gumbel_bits64,
+                      philox_block, uniform_bits64)
 
 __all__ = ["DRAW_FIELD_C0", "MAX_DRAWS_PER_ROW", "cdf_tables", "cdf_draws", "cdf_counts",
            "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
@@ -96,7 +96,7 @@ def cdf_tables(x, cdf, guide, status):
             continue
         mx64 = np.float64(mx)
         for j in range(K):
-            c[j] = exp_f64(np.float64(xr[j]) - mx64)
+            c[j] = exp_nonpos_f64(np.float64(xr[j]) - mx64)
         last = K - 1
         while not c[last] > 0.0:    # the maximum has p = 1, so this stops
             last -= 1
@@ -458,7 +458,7 @@ def binomial_counts(x, counts, n, row0, k0, k1, stream):
         pr = np.empty(K, np.float64)
         suf = np.empty(K + 1, np.float64)
         for j in range(K):
-            pr[j] = exp_f64(np.float64(xr[j]) - mx64)
+            pr[j] = exp_nonpos_f64(np.float64(xr[j]) - mx64)
         suf[K] = 0.0
         for j in range(K - 1, -1, -1):
             suf[j] = suf[j + 1] + pr[j]

@@ -32,8 +32,8 @@ warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 __all__ = [
     "philox_block", "gumbel_bits32", "gumbel_bits64", "uniform_bits32", "uniform_bits64",
-    "log_f32", "log_f64", "log_f32_lo", "log_f64_lo", "exp_f32", "exp_f64", "log_any", "exp_any",
-    "fma", "wide_vectors",
+    "log_f32", "log_f64", "log_f32_lo", "log_f64_lo", "exp_f32", "exp_f64", "exp_nonpos_f32",
+    "exp_nonpos_f64", "log_any", "exp_nonpos_any", "fma", "wide_vectors",
 ]
 
 _jit = njit(inline="always", cache=True, nogil=True, error_model="numpy")
@@ -307,6 +307,24 @@ def exp_f32(x):
     return x if x != x else y
 
 
+@_jit
+def exp_nonpos_f32(x):
+    """exp_f32 for x <= 0 or -inf (softmax arguments ``x - max``): the same bits there (checked
+    over every negative float32 by tests/test_transform.py), without the overflow clamp and
+    the split scale that exp_f32 needs above 0, and without its NaN select (the kernels
+    handle NaN rows apart). n is in [-126, 0], so one multiply by 2**n rounds once, as the
+    split does."""
+    wide_vectors()
+    xc = _EXP_LO_F32 if x < _EXP_LO_F32 else x
+    n = floor_f(xc * _LOG2E_F32 + _HALF_F32)
+    r = fma(-n, _LN2_HI_F32, xc)
+    r = fma(-n, _LN2_LO_F32, r)
+    p = fma(fma(fma(fma(fma(EP0, r, EP1), r, EP2), r, EP3), r, EP4), r, EP5)
+    p = fma(p, r * r, r) + _ONE_F32
+    y = p * i32_as_f32(np.int32((np.int32(n) + np.int32(127)) << np.int32(23)))
+    return _F(0.0) if x < _EXP_LO_F32 else y
+
+
 _LOG2E = _D(1.4426950408889634073599)
 _EXP_C1 = _D(6.93145751953125e-1)
 _EXP_C2 = _D(1.42860682030941723212e-6)
@@ -341,14 +359,31 @@ def exp_f64(x):
     return x if x != x else y
 
 
+@_jit
+def exp_nonpos_f64(x):
+    """exp_f64 for x <= 0 or -inf: the same bits there (see :func:`exp_nonpos_f32`)."""
+    wide_vectors()
+    xc = _EXP_LO if x < _EXP_LO else x
+    n = floor_f(xc * _LOG2E + _D(0.5))
+    r = fma(-n, _EXP_C1, xc)
+    r = fma(-n, _EXP_C2, r)
+    rr = r * r
+    px = r * fma(fma(EXP_P0, rr, EXP_P1), rr, EXP_P2)
+    q = fma(fma(fma(EXP_Q0, rr, EXP_Q1), rr, EXP_Q2), rr, EXP_Q3)
+    e = _D(1.0) + _D(2.0) * (px / (q - px))
+    y = e * i64_as_f64((np.int64(np.int32(n)) + np.int64(1023)) << np.int64(52))
+    return _D(0.0) if x < _EXP_LO else y
+
+
 def log_any(x):
     """log_f32 for a float32 argument, log_f64 otherwise (chosen when Numba compiles)."""
     raise NotImplementedError("log_any is only callable from compiled code")
 
 
-def exp_any(x):
-    """exp_f32 for a float32 argument, exp_f64 otherwise (chosen when Numba compiles)."""
-    raise NotImplementedError("exp_any is only callable from compiled code")
+def exp_nonpos_any(x):
+    """exp_nonpos_f32 for a float32 argument, exp_nonpos_f64 otherwise (chosen when Numba
+    compiles); x <= 0 or -inf."""
+    raise NotImplementedError("exp_nonpos_any is only callable from compiled code")
 
 
 @overload(log_any, inline="always")
@@ -358,11 +393,11 @@ def _log_any(x):
     return lambda x: log_f64(x)
 
 
-@overload(exp_any, inline="always")
-def _exp_any(x):
+@overload(exp_nonpos_any, inline="always")
+def _exp_nonpos_any(x):
     if x == types.float32:
-        return lambda x: exp_f32(x)
-    return lambda x: exp_f64(x)
+        return lambda x: exp_nonpos_f32(x)
+    return lambda x: exp_nonpos_f64(x)
 
 
 # ----------------------------------------------------------------------------------------

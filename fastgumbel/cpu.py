@@ -25,7 +25,7 @@ from ._cpu_chunks import (CHUNK, _U, _gumbel_chunk, _inline, _inline_always, _ke
                           typed)
 from ._cpu_draws import (categorical_cdf, multinomial_binomial, multinomial_cdf,  # noqa: F401
                          multinomial_gumbel, multinomial_rows, topk_rows)
-from ._scalar import exp_any, log_any
+from ._scalar import exp_nonpos_any, log_any
 
 __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
            "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
@@ -66,17 +66,17 @@ def _exp_chunk(seg, n, M, t, mode, ebuf):
     if mode == LOG:
         if t == 1:
             for j in range(n):
-                ebuf[j] = exp_any(seg[j] - M)
+                ebuf[j] = exp_nonpos_any(seg[j] - M)
         else:
             for j in range(n):
-                ebuf[j] = exp_any((seg[j] - M) / t)
+                ebuf[j] = exp_nonpos_any((seg[j] - M) / t)
         return _lane_sum(ebuf, n)
     if t == 1:
         for j in range(n):
-            seg[j] = exp_any(seg[j] - M)
+            seg[j] = exp_nonpos_any(seg[j] - M)
     else:
         for j in range(n):
-            seg[j] = exp_any((seg[j] - M) / t)
+            seg[j] = exp_nonpos_any((seg[j] - M) / t)
     return _lane_sum(seg, n)
 
 

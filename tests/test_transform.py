@@ -144,6 +144,38 @@ def test_log_exp_f64_accuracy():
     assert o1[0] == 1.0 and o1[1] == 0.0 and o1[2] == np.inf and np.isnan(o1[3])
 
 
+@njit(cache=True)
+def _nonpos_mismatches32():
+    """Negative float32 values (every one) where exp_nonpos_f32 and exp_f32 differ."""
+    bad = 0
+    for bits in range(0x80000000, 0x100000000):
+        x = S.i32_as_f32(np.int32(np.uint32(bits)))
+        if x == x and S.f32_as_i32(S.exp_nonpos_f32(x)) != S.f32_as_i32(S.exp_f32(x)):
+            bad += 1
+    return bad
+
+
+@njit(cache=True)
+def _nonpos_pairs64(x, a, b):
+    for i in range(x.size):
+        a[i] = S.exp_nonpos_f64(x[i])
+        b[i] = S.exp_f64(x[i])
+
+
+def test_exp_nonpos_is_exp_on_its_domain():
+    # the softmax kernels use the cheaper exp for x - max <= 0: it must give exp's bits
+    assert _nonpos_mismatches32() == 0          # all 2**31 negative float32 (and -0, -inf)
+    rs = np.random.default_rng()
+    x = np.concatenate([-np.ldexp(rs.uniform(0.5, 1, 2**20), rs.integers(-1074, 11, 2**20)),
+                        -rs.uniform(700, 746, 2**16),
+                        [0.0, -0.0, -np.inf, -708.3964185322641, -708.39641853226, -745.2,
+                         -5e-324]])
+    a = np.empty_like(x)
+    b = np.empty_like(x)
+    _nonpos_pairs64(x, a, b)
+    assert np.array_equal(a.view(np.int64), b.view(np.int64))
+
+
 @njit
 def _keys(v, k, back):
     for i in range(v.size):
