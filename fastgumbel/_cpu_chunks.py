@@ -234,18 +234,18 @@ def _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
 
 
 @_inline
-def _first_equal(v, n, m):
-    """First j < n with v[j] == m (m is in v[:n]): blocks of 64 are tested with a vectorized
-    any, and only the block that holds m is scanned."""
+def _first_equal(v, n, m, scale):
+    """First j < n with v[j] * scale == m, or -1: blocks of 64 are tested with a vectorized
+    any, and only the block that holds a hit is scanned (scale = 1: v[j] == m, exactly)."""
     for b0 in range(0, n, 64):
-        e = min(b0 + 64, n)
+        vb = v[b0:min(b0 + 64, n)]
         hit = np.int32(0)
-        for j in range(b0, e):
-            hit |= np.int32(v[j] == m)
+        for j in range(vb.shape[0]):
+            hit |= np.int32(vb[j] * scale == m)
         if hit:
-            for j in range(b0, e):
-                if v[j] == m:
-                    return j
+            for j in range(vb.shape[0]):
+                if vb[j] * scale == m:
+                    return b0 + j
     return -1
 
 
@@ -283,7 +283,7 @@ def _chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
 
     def impl(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
         m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
-        return m, (c0 + _first_equal(gbuf, n, m) if m > -np.inf else -1), nn
+        return m, (c0 + _first_equal(gbuf, n, m, typed(1, gbuf)) if m > -np.inf else -1), nn
     return impl
 
 

@@ -20,9 +20,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._cpu_chunks import (CHUNK, _U, _gumbel_chunk, _inline, _inline_always, _kernel, _lane_sum,
-                          _perturb_chunk, _row_argmax, _uniform_chunk, chunk_argmax, tiny_of,
-                          typed)
+from ._cpu_chunks import (CHUNK, _U, _first_equal, _gumbel_chunk, _inline, _inline_always,
+                          _kernel, _lane_sum, _perturb_chunk, _row_argmax, _uniform_chunk,
+                          chunk_argmax, tiny_of, typed)
 from ._cpu_draws import (categorical_cdf, multinomial_binomial, multinomial_cdf,  # noqa: F401
                          multinomial_gumbel, multinomial_rows, topk_rows)
 from ._scalar import exp_nonpos_any, log_any
@@ -95,12 +95,7 @@ def _finish_chunk(seg, n, M, t, S, mode, search):
             seg[j] = (seg[j] - M) / t - lse
         return -1
     inv = typed(1, seg) / S
-    first = -1
-    if search:
-        for j in range(n):
-            if seg[j] * inv == inv:
-                first = j
-                break
+    first = _first_equal(seg, n, inv, inv) if search else -1
     seg[:n] = 0
     return first
 
