@@ -287,16 +287,23 @@ EP0, EP1, EP2, EP3, EP4, EP5 = (_F(c) for c in (1.9875691500e-4, 1.3981999507e-3
 
 
 @_jit
+def _exp_f32_core(xc):
+    """(n, p) with exp(xc) = p 2**n, p in [sqrt(1/2), sqrt(2)], for xc already clamped to
+    [-87.34, 88.72] (Cephes-style: xc = n ln2 + r, p = exp(r) by a polynomial)."""
+    n = floor_f(xc * _LOG2E_F32 + _HALF_F32)
+    r = fma(-n, _LN2_HI_F32, xc)
+    r = fma(-n, _LN2_LO_F32, r)
+    p = fma(fma(fma(fma(fma(EP0, r, EP1), r, EP2), r, EP3), r, EP4), r, EP5)
+    return n, fma(p, r * r, r) + _ONE_F32
+
+
+@_jit
 def exp_f32(x):
     """exp of a float32 (Cephes-style polynomial); 0 below -87.34, inf above 88.72, NaN kept."""
     wide_vectors()
     xc = _EXP_LO_F32 if x < _EXP_LO_F32 else x
     xc = _EXP_HI_F32 if xc > _EXP_HI_F32 else xc
-    n = floor_f(xc * _LOG2E_F32 + _HALF_F32)
-    r = fma(-n, _LN2_HI_F32, xc)
-    r = fma(-n, _LN2_LO_F32, r)
-    p = fma(fma(fma(fma(fma(EP0, r, EP1), r, EP2), r, EP3), r, EP4), r, EP5)
-    p = fma(p, r * r, r) + _ONE_F32
+    n, p = _exp_f32_core(xc)
     ni = np.int32(n)
     # split the scale so that n = 128 (x just below the overflow bound) stays finite
     h = np.int32(ni >> np.int32(1))
@@ -315,12 +322,7 @@ def exp_nonpos_f32(x):
     handle NaN rows apart). n is in [-126, 0], so one multiply by 2**n rounds once, as the
     split does."""
     wide_vectors()
-    xc = _EXP_LO_F32 if x < _EXP_LO_F32 else x
-    n = floor_f(xc * _LOG2E_F32 + _HALF_F32)
-    r = fma(-n, _LN2_HI_F32, xc)
-    r = fma(-n, _LN2_LO_F32, r)
-    p = fma(fma(fma(fma(fma(EP0, r, EP1), r, EP2), r, EP3), r, EP4), r, EP5)
-    p = fma(p, r * r, r) + _ONE_F32
+    n, p = _exp_f32_core(_EXP_LO_F32 if x < _EXP_LO_F32 else x)
     y = p * i32_as_f32(np.int32((np.int32(n) + np.int32(127)) << np.int32(23)))
     return _F(0.0) if x < _EXP_LO_F32 else y
 
@@ -337,18 +339,25 @@ _EXP_HI = _D(709.782712893384)
 
 
 @_jit
-def exp_f64(x):
-    """exp of a float64 (Cephes-style rational); 0 below -708.4, inf above 709.78, NaN kept."""
-    wide_vectors()
-    xc = _EXP_LO if x < _EXP_LO else x
-    xc = _EXP_HI if xc > _EXP_HI else xc
+def _exp_f64_core(xc):
+    """(n, e) with exp(xc) = e 2**n, for xc already clamped to [-708.4, 709.78]
+    (Cephes-style rational)."""
     n = floor_f(xc * _LOG2E + _D(0.5))
     r = fma(-n, _EXP_C1, xc)
     r = fma(-n, _EXP_C2, r)
     rr = r * r
     px = r * fma(fma(EXP_P0, rr, EXP_P1), rr, EXP_P2)
     q = fma(fma(fma(EXP_Q0, rr, EXP_Q1), rr, EXP_Q2), rr, EXP_Q3)
-    e = _D(1.0) + _D(2.0) * (px / (q - px))
+    return n, _D(1.0) + _D(2.0) * (px / (q - px))
+
+
+@_jit
+def exp_f64(x):
+    """exp of a float64 (Cephes-style rational); 0 below -708.4, inf above 709.78, NaN kept."""
+    wide_vectors()
+    xc = _EXP_LO if x < _EXP_LO else x
+    xc = _EXP_HI if xc > _EXP_HI else xc
+    n, e = _exp_f64_core(xc)
     ni = np.int64(np.int32(n))
     # split the scale so that n = 1024 (x just below the overflow bound) stays finite
     h = ni >> np.int64(1)
@@ -363,14 +372,7 @@ def exp_f64(x):
 def exp_nonpos_f64(x):
     """exp_f64 for x <= 0 or -inf: the same bits there (see :func:`exp_nonpos_f32`)."""
     wide_vectors()
-    xc = _EXP_LO if x < _EXP_LO else x
-    n = floor_f(xc * _LOG2E + _D(0.5))
-    r = fma(-n, _EXP_C1, xc)
-    r = fma(-n, _EXP_C2, r)
-    rr = r * r
-    px = r * fma(fma(EXP_P0, rr, EXP_P1), rr, EXP_P2)
-    q = fma(fma(fma(EXP_Q0, rr, EXP_Q1), rr, EXP_Q2), rr, EXP_Q3)
-    e = _D(1.0) + _D(2.0) * (px / (q - px))
+    n, e = _exp_f64_core(_EXP_LO if x < _EXP_LO else x)
     y = e * i64_as_f64((np.int64(np.int32(n)) + np.int64(1023)) << np.int64(52))
     return _D(0.0) if x < _EXP_LO else y
 
