@@ -129,25 +129,29 @@ def _uniform_chunk(k0, k1, stream, row, col0, n, bits64, wbuf, g):
             g[j] = uniform_bits32(wbuf[j])
 
 
+#: Fixed-order sums (independent of threads and vector width): element j of a run of values
+#: is added to partial sum j % LANES, in the loop that forms it, and the partial sums are then
+#: added as a fixed tree (:func:`_lanes_total`). 64 partial sums are four 512-bit (or eight
+#: 256-bit) registers, so the adds do not wait on each other, without reassociation; a sum
+#: fused into the loop that forms its terms also saves a pass over them.
+LANES = 64
+
+
 @_inline
-def _lane_sum(v, n):
-    """sum(v[:n]) in a fixed order (8 interleaved partial sums, then a tree): vectorizable
-    and independent of threads."""
-    z = typed(0, v)
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = z
-    n8 = n - n % 8
-    for j in range(0, n8, 8):
-        a0 += v[j]
-        a1 += v[j + 1]
-        a2 += v[j + 2]
-        a3 += v[j + 3]
-        a4 += v[j + 4]
-        a5 += v[j + 5]
-        a6 += v[j + 6]
-        a7 += v[j + 7]
-    for j in range(n8, n):
-        a0 += v[j]
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+def _lanes(v):
+    """A zeroed accumulator of LANES partial sums, of v's dtype."""
+    return np.zeros(LANES, v.dtype)
+
+
+@_inline
+def _lanes_total(acc):
+    """The sum of the LANES partial sums: pairs LANES/2 apart, then halving."""
+    w = LANES // 2
+    while w >= 1:
+        for j in range(w):
+            acc[j] += acc[j + w]
+        w //= 2
+    return acc[0]
 
 
 def order_key(v):

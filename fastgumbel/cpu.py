@@ -20,9 +20,10 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._cpu_chunks import (CHUNK, _U, _first_equal, _gumbel_chunk, _inline, _inline_always,
-                          _kernel, _lane_sum, _perturb_chunk, _row_argmax, _uniform_chunk,
-                          chunk_argmax, tiny_of, typed)
+from ._cpu_chunks import (CHUNK, LANES, _U, _first_equal, _gumbel_chunk, _inline,
+                          _inline_always, _kernel, _lanes, _lanes_total,
+                          _perturb_chunk, _row_argmax, _uniform_chunk, chunk_argmax, tiny_of,
+                          typed)
 from ._cpu_draws import (categorical_cdf, multinomial_binomial, multinomial_cdf,  # noqa: F401
                          multinomial_gumbel, multinomial_rows, topk_rows)
 from ._scalar import exp_nonpos_any, log_any
@@ -59,25 +60,38 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale):
 @_inline
 def _exp_chunk(seg, n, M, t, mode, ebuf):
     """exp((s - M) / t) over the chunk: in place (soft, hard) or into ebuf (log, which keeps
-    s for step 3); returns the chunk's sum (fixed lane order). Each destination has its own
-    loop written on that array alone: a loop whose load and store go through two names of
-    one array needs LLVM's runtime alias check, which then fails, and runs scalar (6x
-    slower, measured). tau == 1 skips the division ((s - M) / 1 is exact)."""
-    if mode == LOG:
-        if t == 1:
-            for j in range(n):
-                ebuf[j] = exp_nonpos_any(seg[j] - M)
+    s for step 3); returns the chunk's sum, added up in the same loop in the fixed lane order
+    (``LANES``). Each destination has its own loop written on that array alone: a
+    loop whose load and store go through two names of one array needs LLVM's runtime alias
+    check, which then fails, and runs scalar (6x slower, measured). tau == 1 skips the
+    division ((s - M) / 1 is exact)."""
+    acc = _lanes(seg)
+    for b0 in range(0, n, LANES):
+        m = min(LANES, n - b0)
+        sb = seg[b0:b0 + m]
+        if mode == LOG:
+            eb = ebuf[b0:b0 + m]
+            if t == 1:
+                for j in range(m):
+                    e = exp_nonpos_any(sb[j] - M)
+                    eb[j] = e
+                    acc[j] += e
+            else:
+                for j in range(m):
+                    e = exp_nonpos_any((sb[j] - M) / t)
+                    eb[j] = e
+                    acc[j] += e
+        elif t == 1:
+            for j in range(m):
+                e = exp_nonpos_any(sb[j] - M)
+                sb[j] = e
+                acc[j] += e
         else:
-            for j in range(n):
-                ebuf[j] = exp_nonpos_any((seg[j] - M) / t)
-        return _lane_sum(ebuf, n)
-    if t == 1:
-        for j in range(n):
-            seg[j] = exp_nonpos_any(seg[j] - M)
-    else:
-        for j in range(n):
-            seg[j] = exp_nonpos_any((seg[j] - M) / t)
-    return _lane_sum(seg, n)
+            for j in range(m):
+                e = exp_nonpos_any((sb[j] - M) / t)
+                sb[j] = e
+                acc[j] += e
+    return _lanes_total(acc)
 
 
 @_inline
@@ -341,32 +355,32 @@ def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
 
 
 @_inline
-def _backward_row(Gr, yr, o, t, buf):
+def _backward_row(Gr, yr, o, t):
     """Gradients of one soft row y = softmax((x + g) / t) into ``o`` (never ``yr`` itself):
-    gz = y * (G - <G, y>); o = gz / t; returns -(1/t) * sum(gz * log y)."""
+    gz = y * (G - <G, y>); o = gz / t; returns -(1/t) * sum(gz * log y). Both sums are
+    added up in the loops that form their terms, in the fixed lane order (``LANES``)."""
     K = yr.shape[0]
     tiny = tiny_of(o)
-    dot = typed(0, o)
-    for c0 in range(0, K, CHUNK):
-        n = min(CHUNK, K - c0)
-        Gs = Gr[c0:c0 + n]
-        ys = yr[c0:c0 + n]
-        for j in range(n):
-            buf[j] = Gs[j] * ys[j]
-        dot += _lane_sum(buf, n)
-    acc = typed(0, o)
-    for c0 in range(0, K, CHUNK):
-        n = min(CHUNK, K - c0)
-        Gs = Gr[c0:c0 + n]
-        ys = yr[c0:c0 + n]
-        os_ = o[c0:c0 + n]
-        for j in range(n):
-            yj = ys[j]
-            gz = yj * (Gs[j] - dot)
-            buf[j] = gz * log_any(yj if yj > tiny else tiny)
-            os_[j] = gz / t
-        acc += _lane_sum(buf, n)
-    return -acc / t
+    acc = _lanes(o)
+    for b0 in range(0, K, LANES):
+        m = min(LANES, K - b0)
+        Gb = Gr[b0:b0 + m]
+        yb = yr[b0:b0 + m]
+        for j in range(m):
+            acc[j] += Gb[j] * yb[j]
+    dot = _lanes_total(acc)
+    acc[:] = 0
+    for b0 in range(0, K, LANES):
+        m = min(LANES, K - b0)
+        Gb = Gr[b0:b0 + m]
+        yb = yr[b0:b0 + m]
+        ob = o[b0:b0 + m]
+        for j in range(m):
+            yj = yb[j]
+            gz = yj * (Gb[j] - dot)
+            acc[j] += gz * log_any(yj if yj > tiny else tiny)
+            ob[j] = gz / t
+    return -_lanes_total(acc) / t
 
 
 @_kernel
@@ -376,8 +390,7 @@ def softmax_backward_rows(G, y, gx, gtau, tau):
     rows, K = y.shape
     t = typed(tau, gx)
     for r in prange(rows):
-        buf = np.empty(min(CHUNK, K), gx.dtype)
-        gtau[r] = _backward_row(G[r], y[r], gx[r], t, buf)
+        gtau[r] = _backward_row(G[r], y[r], gx[r], t)
 
 
 @_kernel
@@ -392,10 +405,9 @@ def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau
         wbuf = np.empty(2 * CHUNK, np.uint32)
         ebuf = np.empty(0, gx.dtype)
         yrow = np.empty(K, gx.dtype)
-        buf = np.empty(min(CHUNK, K), gx.dtype)
         inf = _softmax_row(x[r], yrow, _U(row0 + r), k0, k1, stream, bits64, t, SOFT, wbuf, ebuf)
         posinf += 1 if inf else 0
-        gtau[r] = _backward_row(G[r], yrow, gx[r], t, buf)
+        gtau[r] = _backward_row(G[r], yrow, gx[r], t)
     return posinf
 
 
