@@ -232,7 +232,9 @@ def _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
 #   2. e = exp((s - M) / tau) and the chunk's sum (_exp_chunk); S = sum of the chunk sums in
 #      chunk order (so the result does not depend on which kernel ran);
 #   3. soft = e * (1 / S), log = (s - M) / tau - log(S), hard = one-hot of the first j with
-#      e_j * (1 / S) == 1 / S, the first argmax of the soft sample (_finish_chunk).
+#      e_j * (1 / S) == 1 / S, the first argmax of the soft sample (_finish_chunk). The row
+#      kernel finds that index from s alone when no other s_j is within 2**-19 tau of M
+#      (cpu._sole_max: almost every row), skipping steps 2 and 3.
 # A row with a NaN gives NaN; a row whose logits are all -inf gives 0 (soft, hard) or -inf
 # (log); a row whose max is +inf is counted and the caller raises.
 

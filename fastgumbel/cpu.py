@@ -115,6 +115,25 @@ def _finish_chunk(seg, n, M, t, S, mode, search):
 
 
 @_inline
+def _sole_max(s, n, M, t):
+    """The hard sample's index without the softmax, when the row allows it: the first j with
+    s[j] == M if every other s[j] - M is at most -2**-19 t, else -1 (then the caller computes
+    the softmax). Why it is the same index: such a j has (s[j] - M) / t <= -2**-19, so
+    e_j = exp(...) < 1 - 2**-20 (exp is within 1 ulp) and RN(e_j / S) < 1 / S, while the
+    max has e = exp(0) = 1 exactly; the hard index is the first j with e_j / S == 1 / S.
+    (The bound -2**-19 t is exact unless t is tiny; then -1.)"""
+    if not t >= tiny_of(s) * typed(2.0 ** 19, s):
+        return -1
+    lim = -t * typed(2.0 ** -19, s)
+    near = np.int32(0)
+    for j in range(n):
+        near += np.int32(s[j] - M > lim)
+    if near != 1:
+        return -1
+    return _first_equal(s, n, M, typed(1, s))
+
+
+@_inline
 def _special_row(o, M, nan, mode):
     """Fill a NaN / +inf / all -inf row; returns (row handled, row max is +inf)."""
     if nan or M == np.inf:
@@ -149,6 +168,12 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
     done, inf = _special_row(o, M, nan, mode)
     if done:
         return inf
+    if mode == HARD:
+        first = _sole_max(o, K, M, t)
+        if first >= 0:
+            o[:] = 0
+            o[first] = 1
+            return False
     if K <= CHUNK:
         S = _exp_chunk(o, K, M, t, mode, ebuf)
         first = _finish_chunk(o, K, M, t, S, mode, True)

@@ -159,3 +159,33 @@ def test_soft_sample_expectation_at_low_temperature():
     y = fg.gumbel_softmax(x, 0.01, rng=fg.Key(3400))
     counts = np.bincount(y.argmax(-1), minlength=4)
     assert stats.chisquare(counts, P[:4] / P[:4].sum() * len(y)).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("tau", [1e-30, 1e-3, 1.0, 50.0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("K", [9, 3000])
+def test_hard_near_ties_follow_the_soft_sample(tau, dtype, K):
+    # Rows built from the noise itself so that x + g has exact and near ties at the top
+    # (within a few ulps, and around the 2**-19 tau window where the row kernel stops
+    # taking the max of x + g as the index and computes the softmax instead): the hard
+    # sample is still the one-hot of the first argmax of the soft sample.
+    rows = 600
+    rs = np.random.default_rng()
+    k = fg.Key(int(rs.integers(2**63)))
+    g = fg.gumbel((rows, K), dtype=dtype, rng=k)
+    x = (rs.standard_normal((rows, K)) - 30).astype(dtype)
+    eps = np.finfo(dtype).eps
+    gap = np.concatenate([np.zeros(100), rs.integers(-4, 5, 200) * eps * 8,
+                          rs.uniform(0.2, 8, 200) * 2.0 ** -19 * tau,
+                          rs.uniform(-2, 2, 100)])
+    for r in range(rows):
+        a, b = sorted(rs.choice(K, 2, replace=False))
+        # s_a = 8 exactly (or within an ulp); s_b = 8 - gap (rounded)
+        x[r, a] = dtype(8) - g[r, a]
+        x[r, b] = dtype(8 - gap[r]) - g[r, b]
+    y = fg.gumbel_softmax(x, tau, rng=k)
+    h = fg.gumbel_softmax(x, tau, hard=True, rng=k)
+    assert np.array_equal(h, np.eye(K, dtype=dtype)[np.argmax(y, axis=-1)])
+    # the rows exercise both branches: ties (soft has two maxima) and clear winners
+    two_top = np.sum(y == y.max(-1, keepdims=True), axis=-1) > 1
+    assert 0 < two_top.sum() < rows
