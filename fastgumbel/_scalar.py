@@ -32,7 +32,7 @@ warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 __all__ = [
     "philox_block", "gumbel_bits32", "gumbel_bits64", "uniform_bits32", "uniform_bits64",
-    "log_f32", "log_f64", "log_f32_lo", "log_f64_lo", "exp_f32", "exp_f64", "exp_nonpos_f32",
+    "log_f32", "log_f64", "log_ef_f32", "log_kf_f64", "exp_f32", "exp_f64", "exp_nonpos_f32",
     "exp_nonpos_f64", "log_any", "exp_nonpos_any", "fma", "wide_vectors",
 ]
 
@@ -63,6 +63,28 @@ f32_as_i32 = _bitcast(types.float32, types.int32, 32)
 i32_as_f32 = _bitcast(types.int32, types.float32, 32)
 f64_as_i64 = _bitcast(types.float64, types.int64, 64)
 i64_as_f64 = _bitcast(types.int64, types.float64, 64)
+
+
+def _unsigned_to_float(dst):
+    @intrinsic
+    def convert(typingctx, x):
+        if x != types.int32:
+            return None
+
+        def codegen(context, builder, signature, args):
+            return builder.uitofp(args[0], ir.FloatType() if dst == types.float32
+                                  else ir.DoubleType())
+
+        return dst(types.int32), codegen
+
+    return convert
+
+
+# the bits of an int32 read as an unsigned integer, converted to a float (rounded to nearest
+# even, as IEEE conversion is): one vcvtudq2ps / vcvtudq2pd with AVX-512, an exact sequence
+# of a few instructions that LLVM writes on AVX2, cvt.rn on CUDA
+u32_to_f32 = _unsigned_to_float(types.float32)
+u32_to_f64 = _unsigned_to_float(types.float64)
 
 
 @intrinsic
@@ -177,19 +199,23 @@ _I32_SQRTH = np.int32(0x3F3504F3)     # the bits of RN32(sqrt(1/2))
 
 
 @_jit
-def _log_f32_parts(x):
-    """(e, f, y) with log(x) = e ln2 + f + y: the exponent, the reduced argument
-    f = m - 1 in [sqrt(1/2) - 1, sqrt(2) - 1) (exact), and the small remainder
-    ``f^3 P(f) - f^2/2 + e ln2_lo`` (Cephes-style; P evaluated by Estrin's scheme, so the
-    dependency chain is 4 fma deep instead of 9)."""
-    wide_vectors()
-    # x = 2**e m with m in [sqrt(1/2), sqrt(2)) by integer arithmetic alone: offset the
-    # bits so that the exponent field steps at sqrt(1/2) instead of 1. (int32 throughout:
-    # np.int32 casts, as Numba widens int32 arithmetic to int64, which would give the
-    # exponent 64-bit vector lanes.)
+def _log_reduce_f32(x):
+    """(e, f) with x = 2**e (1 + f), f in [sqrt(1/2) - 1, sqrt(2) - 1) exact, for a positive
+    normal float32, by integer arithmetic alone: the bits are offset so that the exponent
+    field steps at sqrt(1/2) instead of 1. (int32 throughout: np.int32 casts, as Numba
+    widens int32 arithmetic to int64, which would give the exponent 64-bit vector lanes.)"""
     ix = np.int32(f32_as_i32(x) - _I32_SQRTH)
     e = np.int32(ix >> np.int32(23))
     f = i32_as_f32(np.int32(np.int32(ix & _I32_MANT) + _I32_SQRTH)) - _ONE_F32   # exact
+    return e, f
+
+
+@_jit
+def log_ef_f32(e, f):
+    """log(2**e (1 + f)) for int32 e and float32 f in [sqrt(1/2) - 1, sqrt(2) - 1]:
+    ``e ln2 + f - f^2/2 + f^3 P(f)`` (Cephes-style; P evaluated by Estrin's scheme, so the
+    dependency chain is 4 fma deep instead of 9; ln2 split in two so that e ln2 is exact)."""
+    wide_vectors()
     z = f * f
     # P(f) = LP8 + f ((LP0 f + LP1) z^3 + (LP2 f + LP3) z^2 + (LP4 f + LP5) z + LP6 f + LP7)
     q = fma(fma(fma(LP0, f, LP1), z, fma(LP2, f, LP3)), z * z,
@@ -199,7 +225,7 @@ def _log_f32_parts(x):
     ef = _F(e)
     y = fma(ef, _LN2_LO_F32, y)
     y = fma(-_HALF_F32, z, y)
-    return e, f, y
+    return fma(ef, _LN2_HI_F32, f + y)
 
 
 @_jit
@@ -209,20 +235,8 @@ def log_f32(x):
     Range reduction by the exponent bits to m in [sqrt(1/2), sqrt(2)), then
     ``f - f^2/2 + f^3 P(f)`` with f = m - 1 exact. Max error measured: docs/rng.md.
     """
-    e, f, y = _log_f32_parts(x)
-    return fma(_F(e), _LN2_HI_F32, f + y)
-
-
-@_jit
-def log_f32_lo(x, lo):
-    """log(x + lo) for float32 x in [2**-125, 2**125] and |lo| <= ulp(x) / 2, the exact sum
-    never formed: with x = 2**e (1 + f), log(x + lo) = log(x) + lo 2**-e / (1 + f), and the
-    quotient is lo 2**-e (1 - f + f^2) (relative error |f|^3 <= 0.07 of a term below half an
-    ulp of the result). No division. lo = 0 gives log_f32(x)."""
-    e, f, y = _log_f32_parts(x)
-    flo = lo * i32_as_f32(np.int32(np.int32(np.int32(127) - e) << np.int32(23)))
-    y = fma(flo, fma(f, f - _ONE_F32, _ONE_F32), y)
-    return fma(_F(e), _LN2_HI_F32, f + y)
+    e, f = _log_reduce_f32(x)
+    return log_ef_f32(e, f)
 
 
 _D = np.float64
@@ -241,16 +255,21 @@ _I64_ONE = np.int64(0x3FF0000000000000)
 
 
 @_jit
-def _log_f64_parts(x):
-    """(k, f, y) with log(x) = k ln2_hi + (f - y) (fdlibm-style, s = f/(2+f))."""
-    wide_vectors()
+def _log_reduce_f64(x):
+    """(k, f) with x = 2**k (1 + f), f in (sqrt(1/2) - 1, sqrt(2) - 1] exact, k as a float64."""
     bits = f64_as_i64(x)
     k = (bits >> np.int64(52)) - np.int64(1023)
     m = i64_as_f64((bits & _I64_MANT) | _I64_ONE)  # in [1, 2)
     big = m > _SQRT2
     m = m * _D(0.5) if big else m
     k = k + np.int64(1) if big else k
-    f = m - _D(1.0)
+    return _D(np.int32(k)), m - _D(1.0)
+
+
+@_jit
+def log_kf_f64(dk, f):
+    """log(2**k (1 + f)) for f in [sqrt(1/2) - 1, sqrt(2) - 1] (fdlibm-style, s = f/(2+f))."""
+    wide_vectors()
     s = f / (_D(2.0) + f)
     z = s * s
     w = z * z
@@ -258,25 +277,15 @@ def _log_f64_parts(x):
     t2 = z * fma(w, fma(w, fma(w, LG7, LG5), LG3), LG1)
     r = t2 + t1
     hfsq = _D(0.5) * f * f
-    dk = _D(np.int32(k))
-    return dk, f, hfsq - (s * (hfsq + r) + dk * _LN2_LO)
+    y = hfsq - (s * (hfsq + r) + dk * _LN2_LO)
+    return dk * _LN2_HI - (y - f)
 
 
 @_jit
 def log_f64(x):
     """Natural log of a positive, normal, finite float64 (fdlibm-style, s = f/(2+f))."""
-    dk, f, y = _log_f64_parts(x)
-    return dk * _LN2_HI - (y - f)
-
-
-@_jit
-def log_f64_lo(x, lo):
-    """log(x + lo) for float64 x in [2**-1021, 2**1021] and |lo| <= ulp(x) / 2 (see
-    :func:`log_f32_lo`)."""
-    dk, f, y = _log_f64_parts(x)
-    flo = lo * i64_as_f64((np.int64(1023) - np.int64(dk)) << np.int64(52))
-    y = fma(-flo, fma(f, f - _D(1.0), _D(1.0)), y)
-    return dk * _LN2_HI - (y - f)
+    dk, f = _log_reduce_f64(x)
+    return log_kf_f64(dk, f)
 
 
 _LOG2E_F32 = _F(1.44269504088896341)
@@ -420,10 +429,13 @@ _ONE_MINUS_ULP_F64 = _D(1.0 - 2.0 ** -53)
 
 
 # Words arrive as 32-bit integers; all integer work is done in int32 and every integer ->
-# float conversion goes through int32, the only width every x86 vector unit converts (AVX2
-# has no 64-bit integer <-> float instructions). The values are exactly those of the spec.
+# float conversion takes an int32 (read as signed or unsigned), the only width every x86
+# vector unit converts (AVX2 has no 64-bit integer <-> float instructions). The values are
+# exactly those of the spec.
 
 _I = np.int32
+_SPLIT_F32 = _F(0.29289323)            # about 1 - sqrt(1/2): see _log_u_f32
+_SPLIT_F64 = _D(0.2928932188134524)
 
 
 @_jit
@@ -432,13 +444,8 @@ def _fold32(w):
     wi = _I(w)
     s = wi < _I(0)
     m = ~wi if s else wi                                   # < 2**31
-    # 2m + 1 = 2**17 * (m >> 16) + (2 (m & 0xFFFF) + 1): both parts are exact in float32
-    # and the fma rounds their sum once, so t is RN32((2m + 1) * 2**-33) with float32 and
-    # int32 arithmetic only (a float64 step would halve the vector width of the whole loop)
-    hi = _F(_I(m >> _I(16)))
-    lo = _F(_I(((m & _I(0xFFFF)) << _I(1)) | _I(1)))
-    t = fma(hi, _F(131072.0), lo) * _TWO_M33_F32
-    return s, t
+    # 2m + 1 < 2**32 as an unsigned int32, converted once (rounded); the scaling is exact
+    return s, u32_to_f32(_I(_I(m << _I(1)) | _I(1))) * _TWO_M33_F32
 
 
 @_jit
@@ -449,41 +456,47 @@ def _fold64(lo, hi):
     s = hi_ < _I(0)
     mh = ~hi_ if s else hi_          # < 2**31
     ml = ~li if s else li            # all 32 bits
-    # 2M + 1 = 2**33 * mh + (4 * (ml >>> 1) + 2 * (ml & 1) + 1): both parts exact in float64,
-    # their sum rounded once
-    b = _D(_I((ml >> _I(1)) & _I(0x7FFFFFFF))) * _D(4.0) + _D(_I(ml & _I(1))) * _D(2.0) + _D(1.0)
-    t = (_D(mh) * _D(2.0 ** 33) + b) * _TWO_M65
-    return s, t
+    # 2M + 1 = 2**33 mh + (2 ml + 1): both parts exact in float64, their sum rounded once
+    b = fma(u32_to_f64(_I(ml)), _D(2.0), _D(1.0))
+    return s, fma(_D(mh), _D(2.0 ** 33), b) * _TWO_M65
+
+
+# log(U) of the uniform of a folded word, without forming U: U = t (s = 0) is reduced by its
+# bits; U = 1 - t (s = 1) is 1 + f with f = -t exactly when t <= SPLIT (about 1 - sqrt(1/2)),
+# else 2**-1 (1 + f) with f = 1 - 2t, also exact (t > 1/4, so 2t and 1 - 2t are on the
+# float grid). Either way f is in the log's reduced range and log1p(-t) keeps its relative
+# precision for tiny t.
+
+@_jit
+def _log_u_f32(s, t):
+    e0, f0 = _log_reduce_f32(t)
+    big = t > _SPLIT_F32
+    e1 = _I(-1) if big else _I(0)
+    f1 = fma(_F(-2.0) if big else _F(-1.0), t, _ONE_F32 if big else _F(0.0))
+    return log_ef_f32(e1 if s else e0, f1 if s else f0)
 
 
 @_jit
-def _neg_log_or_log1m_f32(s, t):
-    """-log(t) if s == 0 else -log1p(-t) = -log(u + c), in float32, for t in (0, 1/2]:
-    u = RN(1 - t) and c = -t - (u - 1) its exact rounding error."""
-    u = _ONE_F32 - t
-    c = -t - (u - _ONE_F32)
-    return -log_f32_lo(u if s else t, c if s else _F(0.0))
-
-
-@_jit
-def _neg_log_or_log1m_f64(s, t):
-    u = _D(1.0) - t
-    c = -t - (u - _D(1.0))
-    return -log_f64_lo(u if s else t, c if s else _D(0.0))
+def _log_u_f64(s, t):
+    k0, f0 = _log_reduce_f64(t)
+    big = t > _SPLIT_F64
+    k1 = _D(-1.0) if big else _D(0.0)
+    f1 = fma(_D(-2.0) if big else _D(-1.0), t, _D(1.0) if big else _D(0.0))
+    return log_kf_f64(k1 if s else k0, f1 if s else f0)
 
 
 @_jit
 def gumbel_bits32(w):
     """Standard Gumbel float32 from one 32-bit word."""
     s, t = _fold32(w)
-    return -log_f32(_neg_log_or_log1m_f32(s, t))
+    return -log_f32(-_log_u_f32(s, t))
 
 
 @_jit
 def gumbel_bits64(lo, hi):
     """Standard Gumbel float64 from the 64-bit word hi:lo (two 32-bit words)."""
     s, t = _fold64(lo, hi)
-    return -log_f64(_neg_log_or_log1m_f64(s, t))
+    return -log_f64(-_log_u_f64(s, t))
 
 
 @_jit

@@ -95,38 +95,31 @@ FG_HD fg_u32x4 fg_philox(fg_u32 c0, fg_u32 c1, fg_u32 c2, fg_u32 c3, fg_u32 k0, 
 #define FG_EP5 0x1.0p-1f
 #define FG_ONE_MINUS_ULP_F32 0x1.fffffep-1f
 
-// log(x) = e ln2 + f + y (see _scalar._log_f32_parts): offset bits, Estrin's scheme
-FG_HD float fg_log_f32_parts(float x, fg_i32 *e, float *f) {
+// x = 2^e (1 + f), f in [sqrt(1/2) - 1, sqrt(2) - 1) exact (see _scalar._log_reduce_f32)
+FG_HD void fg_log_reduce_f32(float x, fg_i32 *e, float *f) {
     fg_i32 ix = fg_f2i(x) - 0x3F3504F3;
     *e = ix >> 23;
-    float ff = fg_i2f((ix & 0x007FFFFF) + 0x3F3504F3) - 1.0f;
-    float z = ff * ff;
-    float q = fmaf(fmaf(fmaf(FG_LP0, ff, FG_LP1), z, fmaf(FG_LP2, ff, FG_LP3)), z * z,
-                   fmaf(fmaf(FG_LP4, ff, FG_LP5), z, fmaf(FG_LP6, ff, FG_LP7)));
-    float p = fmaf(q, ff, FG_LP8);
-    float y = (ff * z) * p;
-    float ef = (float)*e;
+    *f = fg_i2f((ix & 0x007FFFFF) + 0x3F3504F3) - 1.0f;
+}
+
+// log(2^e (1 + f)) (see _scalar.log_ef_f32): Estrin's scheme
+FG_HD float fg_log_ef_f32(fg_i32 e, float f) {
+    float z = f * f;
+    float q = fmaf(fmaf(fmaf(FG_LP0, f, FG_LP1), z, fmaf(FG_LP2, f, FG_LP3)), z * z,
+                   fmaf(fmaf(FG_LP4, f, FG_LP5), z, fmaf(FG_LP6, f, FG_LP7)));
+    float p = fmaf(q, f, FG_LP8);
+    float y = (f * z) * p;
+    float ef = (float)e;
     y = fmaf(ef, FG_LN2_LO_F32, y);
     y = fmaf(-0.5f, z, y);
-    *f = ff;
-    return y;
+    return fmaf(ef, FG_LN2_HI_F32, f + y);
 }
 
 FG_HD float fg_log_f32(float x) {
     fg_i32 e;
     float f;
-    float y = fg_log_f32_parts(x, &e, &f);
-    return fmaf((float)e, FG_LN2_HI_F32, f + y);
-}
-
-// log(x + lo) for |lo| <= ulp(x) / 2, without a division (_scalar.log_f32_lo)
-FG_HD float fg_log_f32_lo(float x, float lo) {
-    fg_i32 e;
-    float f;
-    float y = fg_log_f32_parts(x, &e, &f);
-    float flo = lo * fg_i2f((127 - e) << 23);
-    y = fmaf(flo, fmaf(f, f - 1.0f, 1.0f), y);
-    return fmaf((float)e, FG_LN2_HI_F32, f + y);
+    fg_log_reduce_f32(x, &e, &f);
+    return fg_log_ef_f32(e, f);
 }
 
 FG_HD float fg_exp_f32(float x) {
@@ -173,39 +166,36 @@ FG_HD float fg_exp_f32(float x) {
 #define FG_TWO_M33 0x1.0p-33
 #define FG_TWO_M65 0x1.0p-65
 
-// log(x) = dk ln2_hi + (f - y) (see _scalar._log_f64_parts)
-FG_HD double fg_log_f64_parts(double x, double *dk, double *f) {
+// x = 2^k (1 + f), f in (sqrt(1/2) - 1, sqrt(2) - 1] exact, k as a double
+// (see _scalar._log_reduce_f64)
+FG_HD void fg_log_reduce_f64(double x, double *dk, double *f) {
     fg_i64 bits = fg_d2l(x);
     fg_i64 k = (bits >> 52) - 1023;
     double m = fg_l2d((bits & 0x000FFFFFFFFFFFFFLL) | 0x3FF0000000000000LL);
     bool big = m > FG_SQRT2;
     m = big ? m * 0.5 : m;
     k = big ? k + 1 : k;
-    double ff = m - 1.0;
-    double s = ff / (2.0 + ff);
+    *dk = (double)(fg_i32)k;
+    *f = m - 1.0;
+}
+
+// log(2^k (1 + f)) (see _scalar.log_kf_f64): fdlibm-style, s = f / (2 + f)
+FG_HD double fg_log_kf_f64(double dk, double f) {
+    double s = f / (2.0 + f);
     double z = s * s;
     double w = z * z;
     double t1 = w * fma(w, fma(w, FG_LG6, FG_LG4), FG_LG2);
     double t2 = z * fma(w, fma(w, fma(w, FG_LG7, FG_LG5), FG_LG3), FG_LG1);
     double r = t2 + t1;
-    double hfsq = (0.5 * ff) * ff;
-    *dk = (double)(fg_i32)k;
-    *f = ff;
-    return hfsq - (s * (hfsq + r) + *dk * FG_LN2_LO);
+    double hfsq = (0.5 * f) * f;
+    double y = hfsq - (s * (hfsq + r) + dk * FG_LN2_LO);
+    return dk * FG_LN2_HI - (y - f);
 }
 
 FG_HD double fg_log_f64(double x) {
     double dk, f;
-    double y = fg_log_f64_parts(x, &dk, &f);
-    return dk * FG_LN2_HI - (y - f);
-}
-
-FG_HD double fg_log_f64_lo(double x, double lo) {
-    double dk, f;
-    double y = fg_log_f64_parts(x, &dk, &f);
-    double flo = lo * fg_l2d((1023 - (fg_i64)dk) << 52);
-    y = fma(-flo, fma(f, f - 1.0, 1.0), y);
-    return dk * FG_LN2_HI - (y - f);
+    fg_log_reduce_f64(x, &dk, &f);
+    return fg_log_kf_f64(dk, f);
 }
 
 FG_HD double fg_exp_f64(double x) {
@@ -239,33 +229,51 @@ FG_HD double fg_exp(double x) { return fg_exp_f64(x); }
 FG_HD float fg_fold32(fg_u32 w, bool *s) {
     fg_i32 wi = (fg_i32)w;
     *s = wi < 0;
-    fg_i32 m = *s ? ~wi : wi;
-    // 2m + 1 = 2^17 (m >> 16) + (2 (m & 0xFFFF) + 1): both parts exact in float, one
-    // rounding in the fma (no double arithmetic)
-    float hi = (float)(m >> 16);
-    float lo = (float)(((m & 0xFFFF) << 1) | 1);
-    return fmaf(hi, 131072.0f, lo) * (float)FG_TWO_M33;
+    fg_u32 m = (fg_u32)(*s ? ~wi : wi);
+    // 2m + 1 < 2^32, converted once (rounded to nearest); the scaling is exact
+    return (float)((m << 1) | 1u) * (float)FG_TWO_M33;
 }
 
 FG_HD double fg_fold64(fg_u32 lo, fg_u32 hi, bool *s) {
-    fg_i32 li = (fg_i32)lo, h = (fg_i32)hi;
+    fg_i32 h = (fg_i32)hi;
     *s = h < 0;
     fg_i32 mh = *s ? ~h : h;
-    fg_i32 ml = *s ? ~li : li;
-    double b = (double)((ml >> 1) & 0x7FFFFFFF) * 4.0 + (double)(ml & 1) * 2.0 + 1.0;
-    return ((double)mh * 0x1.0p33 + b) * FG_TWO_M65;
+    fg_u32 ml = *s ? ~lo : lo;
+    // 2M + 1 = 2^33 mh + (2 ml + 1): both parts exact in double, their sum rounded once
+    double b = fma((double)ml, 2.0, 1.0);
+    return fma((double)mh, 0x1.0p33, b) * FG_TWO_M65;
+}
+
+// log(U) of a folded word without forming U (see _scalar._log_u_f32): U = t is reduced by its
+// bits; U = 1 - t is 1 + (-t) when t <= SPLIT (about 1 - sqrt(1/2)), else 2^-1 (1 + (1 - 2t)),
+// both f exact.
+#define FG_SPLIT_F32 0x1.2bec34p-2f
+#define FG_SPLIT_F64 0x1.2bec333018866p-2
+
+FG_HD float fg_log_u(float t, bool s) {
+    fg_i32 e0;
+    float f0;
+    fg_log_reduce_f32(t, &e0, &f0);
+    bool big = t > FG_SPLIT_F32;
+    fg_i32 e1 = big ? -1 : 0;
+    float f1 = fmaf(big ? -2.0f : -1.0f, t, big ? 1.0f : 0.0f);
+    return fg_log_ef_f32(s ? e1 : e0, s ? f1 : f0);
+}
+
+FG_HD double fg_log_u(double t, bool s) {
+    double k0, f0;
+    fg_log_reduce_f64(t, &k0, &f0);
+    bool big = t > FG_SPLIT_F64;
+    double k1 = big ? -1.0 : 0.0;
+    double f1 = fma(big ? -2.0 : -1.0, t, big ? 1.0 : 0.0);
+    return fg_log_kf_f64(s ? k1 : k0, s ? f1 : f0);
 }
 
 // Gumbel and uniform of a folded word (t, s), in float32 or float64 (fg_log picks the
 // precision): one formula for the 32-bit and the 64-bit words.
-FG_HD float fg_log_lo(float x, float lo) { return fg_log_f32_lo(x, lo); }
-FG_HD double fg_log_lo(double x, double lo) { return fg_log_f64_lo(x, lo); }
-
 template <typename T>
 FG_HD T fg_gumbel_fold(T t, bool s) {
-    T u = (T)1 - t;
-    T c = -t - (u - (T)1);          // exact rounding error of 1 - t
-    return -fg_log(-fg_log_lo(s ? u : t, s ? c : (T)0));
+    return -fg_log(-fg_log_u(t, s));
 }
 
 template <typename T>
