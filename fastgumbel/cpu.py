@@ -7,8 +7,9 @@ columns at a time, in a per-thread buffer) from stream spec v1: nothing depends 
 thread count, and no input-sized temporary is allocated.
 
 Rows are independent: the work is parallel over rows (and, for the noise fills, over row
-chunks). Reductions inside a row run in a fixed order, so results are bit-identical for
-any number of threads.
+chunks), which each thread claims in blocks from a shared counter (``_cpu_chunks._blocks``)
+so that a thread that starts late does not hold the call up. Reductions inside a row run in
+a fixed order, so results are bit-identical for any number of threads and any schedule.
 
 Kernels compile on first use (``cache=True``), not at import.
 """
@@ -20,7 +21,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._cpu_chunks import (CHUNK, LANES, _U, _first_equal, _gumbel_chunk, _inline,
+from ._cpu_chunks import (CHUNK, LANES, _U, _blocks, _claim, _first_equal, _gumbel_chunk, _inline,
                           _inline_always, _kernel, _lanes, _lanes_total,
                           _perturb_chunk, _row_argmax, _uniform_chunk, chunk_argmax, tiny_of,
                           typed)
@@ -43,19 +44,26 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale):
     affine = not uniform and (loc != 0 or scale != 1)
     lo = typed(loc, out)
     sc = typed(scale, out)
-    for item in prange(rows * nch):
-        r = item // nch
-        c0 = (item % nch) * CHUNK
-        n = min(CHUNK, K - c0)
+    items = rows * nch
+    nw, ib, nb = _blocks(items, min(K, CHUNK))
+    counter = np.zeros(1, np.int64)
+    for w in prange(nw):
         wbuf = np.empty(2 * CHUNK, np.uint32)
-        seg = out[r][c0:c0 + n]
-        if uniform:
-            _uniform_chunk(k0, k1, stream, _U(row0 + r), c0, n, bits64, wbuf, seg)
-        else:
-            _gumbel_chunk(k0, k1, stream, _U(row0 + r), c0, n, bits64, wbuf, seg)
-            if affine:
-                for j in range(n):
-                    seg[j] = lo + sc * seg[j]
+        b = _claim(counter)
+        while b < nb:
+            for item in range(b * ib, min(items, (b + 1) * ib)):
+                r = item // nch
+                c0 = (item % nch) * CHUNK
+                n = min(CHUNK, K - c0)
+                seg = out[r][c0:c0 + n]
+                if uniform:
+                    _uniform_chunk(k0, k1, stream, _U(row0 + r), c0, n, bits64, wbuf, seg)
+                else:
+                    _gumbel_chunk(k0, k1, stream, _U(row0 + r), c0, n, bits64, wbuf, seg)
+                    if affine:
+                        for j in range(n):
+                            seg[j] = lo + sc * seg[j]
+            b = _claim(counter)
 
 @_inline
 def _exp_chunk(seg, n, M, t, mode, ebuf):
@@ -207,12 +215,20 @@ def _softmax_kernels(mode):
         rows, K = x.shape
         t = typed(tau, out)
         posinf = 0
-        for r in prange(rows):
+        nw, rb, nb = _blocks(rows, K)
+        counter = np.zeros(1, np.int64)
+        for w in prange(nw):
             wbuf = np.empty(2 * CHUNK, np.uint32)
             ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
-            inf = _softmax_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t, mode, wbuf,
-                               ebuf)
-            posinf += 1 if inf else 0
+            found = 0
+            b = _claim(counter)
+            while b < nb:
+                for r in range(b * rb, min(rows, (b + 1) * rb)):
+                    inf = _softmax_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
+                                       mode, wbuf, ebuf)
+                    found += 1 if inf else 0
+                b = _claim(counter)
+            posinf += found
         return posinf
 
     @_kernel
@@ -309,19 +325,29 @@ def argmax_by_row(x, idx, row0, k0, k1, stream, bits64):
     D = idx.shape[1]
     nan_rows = 0
     inf_rows = 0
-    for r in prange(rows):
+    nw, rb, nb = _blocks(rows, K * D)
+    counter = np.zeros(1, np.int64)
+    for w in prange(nw):
         wbuf = np.empty(2 * CHUNK, np.uint32)
         gbuf = np.empty(min(CHUNK, K), x.dtype)
-        row_nan = False
-        row_inf = False
-        for d in range(D):
-            bi, best, nan = _row_argmax(x[r], K, k0, k1, stream, _U((row0 + r) * D + d), bits64,
-                                        wbuf, gbuf)
-            idx[r, d] = -1 if best == -np.inf else bi
-            row_nan |= nan
-            row_inf |= best == np.inf
-        nan_rows += 1 if row_nan else 0
-        inf_rows += 1 if row_inf else 0
+        nans = 0
+        infs = 0
+        b = _claim(counter)
+        while b < nb:
+            for r in range(b * rb, min(rows, (b + 1) * rb)):
+                row_nan = False
+                row_inf = False
+                for d in range(D):
+                    bi, best, nan = _row_argmax(x[r], K, k0, k1, stream, _U((row0 + r) * D + d),
+                                                bits64, wbuf, gbuf)
+                    idx[r, d] = -1 if best == -np.inf else bi
+                    row_nan |= nan
+                    row_inf |= best == np.inf
+                nans += 1 if row_nan else 0
+                infs += 1 if row_inf else 0
+            b = _claim(counter)
+        nan_rows += nans
+        inf_rows += infs
     return nan_rows, inf_rows
 
 
@@ -414,8 +440,14 @@ def softmax_backward_rows(G, y, gx, gtau, tau):
     gtau[r] is row r's share of the tau gradient."""
     rows, K = y.shape
     t = typed(tau, gx)
-    for r in prange(rows):
-        gtau[r] = _backward_row(G[r], y[r], gx[r], t)
+    nw, rb, nb = _blocks(rows, K)
+    counter = np.zeros(1, np.int64)
+    for w in prange(nw):
+        b = _claim(counter)
+        while b < nb:
+            for r in range(b * rb, min(rows, (b + 1) * rb)):
+                gtau[r] = _backward_row(G[r], y[r], gx[r], t)
+            b = _claim(counter)
 
 
 @_kernel
@@ -426,13 +458,22 @@ def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau
     rows, K = x.shape
     t = typed(tau, gx)
     posinf = 0
-    for r in prange(rows):
+    nw, rb, nb = _blocks(rows, K)
+    counter = np.zeros(1, np.int64)
+    for w in prange(nw):
         wbuf = np.empty(2 * CHUNK, np.uint32)
         ebuf = np.empty(0, gx.dtype)
         yrow = np.empty(K, gx.dtype)
-        inf = _softmax_row(x[r], yrow, _U(row0 + r), k0, k1, stream, bits64, t, SOFT, wbuf, ebuf)
-        posinf += 1 if inf else 0
-        gtau[r] = _backward_row(G[r], yrow, gx[r], t)
+        found = 0
+        b = _claim(counter)
+        while b < nb:
+            for r in range(b * rb, min(rows, (b + 1) * rb)):
+                inf = _softmax_row(x[r], yrow, _U(row0 + r), k0, k1, stream, bits64, t, SOFT,
+                                   wbuf, ebuf)
+                found += 1 if inf else 0
+                gtau[r] = _backward_row(G[r], yrow, gx[r], t)
+            b = _claim(counter)
+        posinf += found
     return posinf
 
 
