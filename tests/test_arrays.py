@@ -317,3 +317,39 @@ def test_vector_width_does_not_change_any_bit(tmp_path):
         if "+avx512f" in feats and "+avx512vl" in feats and "+avx512bw" in feats \
                 and "+avx512dq" in feats:
             assert facts["zmm"] > 0, (name, facts)
+
+
+def test_block_schedule_counts_every_row_once(fresh_logits):
+    # the kernels hand out blocks of rows from a counter: uneven last blocks, more blocks
+    # than threads and fewer, one thread or two, and the per-worker counts add up exactly
+    from numba import njit
+
+    from fastgumbel import cpu
+    from fastgumbel._cpu_chunks import PARALLEL, _blocks, _num_threads
+
+    @njit
+    def split(rows, K):
+        return _num_threads(), _blocks(rows, K)
+
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(threads)
+            workers = threads if PARALLEL else 1      # the serial build runs one worker
+            assert split(10**6, 7)[0] == workers
+            for rows, K in ((3001, 7), (5, 40_000), (1, 3)):
+                nw, rb, nb = split(rows, K)[1]
+                assert nw == min(workers, nb) and (nb - 1) * rb < rows <= nb * rb
+                x = fresh_logits((rows, K))
+                bad = np.unique(np.array([0, rows // 2, rows - 1]))
+                x[bad, 0] = np.inf
+                out = np.empty_like(x)
+                assert cpu.softmax_by_row(x, out, 0, np.uint64(1), np.uint64(2), np.uint64(3),
+                                          False, 1.0, 0) == bad.size
+                idx = np.empty((rows, 1), np.int64)
+                x[bad, 0] = 0
+                x[bad, 1] = np.nan
+                assert cpu.argmax_by_row(x, idx, 0, np.uint64(1), np.uint64(2), np.uint64(3),
+                                         False) == (bad.size, 0)
+    finally:
+        numba.set_num_threads(before)
