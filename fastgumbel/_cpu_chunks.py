@@ -259,34 +259,39 @@ def _key_value(k):
 def _max_nan(v, n):
     """(max of v[:n] ignoring NaN, any NaN) by an order-key max: vectorized and exact."""
     kmax = order_key(typed(-np.inf, v))
-    nan = np.int32(0)
+    nan = False
     for j in range(n):
         x = v[j]
         kv = order_key(x)
         kmax = kv if kv > kmax and x == x else kmax
-        nan += np.int32(x != x)
-    return key_value(kmax), nan != 0
+        nan |= x != x
+    return key_value(kmax), nan
 
 
 @_inline
 def _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, seg):
-    """seg[:n] = x[c0:c0+n] + Gumbel noise; returns (max ignoring NaN, any NaN).
+    """seg[:n] = x[c0:c0+n] + Gumbel noise; returns (max, any NaN); the max is meaningful
+    only without NaN.
 
-    Two loops, each vectorized: the noise, then the sum with its order-key max and NaN
-    count (measured: one fused loop with both reductions does not vectorize and is slower).
+    Two loops, each vectorized: the noise, then the sum with the max and min of its order
+    keys, all in 32-bit lanes for float32 (a NaN has a key above +inf's or below -inf's, so
+    no separate NaN count, whose wider lanes had narrowed the whole loop to 128-bit vectors;
+    measured: one fused loop with the noise does not vectorize and is slower).
     """
     xs = xr[c0:c0 + n]
     _prefetch_span(xs, n)     # the logits load while the noise is computed
     _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
-    kmax = order_key(typed(-np.inf, seg))
-    nan = np.int32(0)
+    kinf = order_key(typed(np.inf, seg))
+    kninf = order_key(typed(-np.inf, seg))
+    kmax = kninf
+    kmin = kinf
     for j in range(n):
         v = xs[j] + seg[j]
         seg[j] = v
         kv = order_key(v)
         kmax = kv if kv > kmax else kmax
-        nan += np.int32(v != v)
-    return key_value(kmax), nan != 0
+        kmin = kv if kv < kmin else kmin
+    return key_value(kmax), kmax > kinf or kmin < kninf
 
 
 # The softmax family in three steps per chunk of a row, shared by the two kernels below:
@@ -307,9 +312,9 @@ def _first_equal(v, n, m, scale):
     any, and only the block that holds a hit is scanned (scale = 1: v[j] == m, exactly)."""
     for b0 in range(0, n, 64):
         vb = v[b0:min(b0 + 64, n)]
-        hit = np.int32(0)
+        hit = False
         for j in range(vb.shape[0]):
-            hit |= np.int32(vb[j] * scale == m)
+            hit |= vb[j] * scale == m
         if hit:
             for j in range(vb.shape[0]):
                 if vb[j] * scale == m:
@@ -317,42 +322,14 @@ def _first_equal(v, n, m, scale):
     return -1
 
 
+@_inline
 def chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
     """(max, first index of it or -1 if the max is -inf, any NaN) of x[c0:c0+n] + g over
-    one chunk of a noise row (compiled code only)."""
-    raise NotImplementedError
-
-
-@overload(chunk_argmax, inline="always")
-def _chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
-    if gbuf.dtype == types.float32:
-        # One vectorized pass: the max of (order key << 32 | 2**31 - 1 - j) is the max and
-        # its first index together (an int64 max). -0.0 is keyed as +0.0 (they are equal
-        # floats, so the first of them wins, as a float comparison decides); NaN is left
-        # out of the max and reported.
-        def impl(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
-            xs = xr[c0:c0 + n]
-            _prefetch_span(xs, n)
-            _gumbel_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, gbuf)
-            low = np.int64(0x7FFFFFFF)
-            floor = np.int64(-0x7FFFFFFFFFFFFFFF)
-            best = floor
-            nan = np.int32(0)
-            for j in range(n):
-                v = xs[j] + gbuf[j]
-                kv = (np.int64(order_key(v + np.float32(0))) << np.int64(32)) | (low - j)
-                kv = kv if v == v else floor
-                best = kv if kv > best else best
-                nan += np.int32(v != v)
-            m = key_value(np.int32(best >> np.int64(32)))
-            j = low - (best & np.int64(0xFFFFFFFF))
-            return m, (c0 + j if m > -np.inf else -1), nan != 0
-        return impl
-
-    def impl(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
-        m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
-        return m, (c0 + _first_equal(gbuf, n, m, typed(1, gbuf)) if m > -np.inf else -1), nn
-    return impl
+    one chunk of a noise row: the max of the order keys, then the first entry equal to it
+    (a float comparison, so -0.0 and +0.0 tie and the first of them wins). Measured faster
+    than one pass over (key << 32 | index) keys, whose 64-bit lanes halve the vectors."""
+    m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
+    return m, (c0 + _first_equal(gbuf, n, m, typed(1, gbuf)) if m > -np.inf else -1), nn
 
 
 @_inline

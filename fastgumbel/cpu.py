@@ -135,7 +135,7 @@ def _sole_max(s, n, M, t):
     lim = -t * typed(2.0 ** -19, s)
     near = np.int32(0)
     for j in range(n):
-        near += np.int32(s[j] - M > lim)
+        near = np.int32(near + np.int32(s[j] - M > lim))   # int32 lanes: 16 per zmm
     if near != 1:
         return -1
     return _first_equal(s, n, M, typed(1, s))

@@ -153,8 +153,16 @@ def test_all_masked_rows():
     assert (gx[0] == 0).all() and np.isfinite(gt)
 
 
-def test_nan_logits():
-    x = np.array([[0.0, np.nan, 1.0], [0.0, 1.0, 2.0]], np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("K_", [3, 5000])
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_nan_logits(dtype, K_, sign):
+    # NaN of either sign bit (the kernels find NaN through order keys: a positive NaN sorts
+    # above +inf, a negative one below -inf), in short rows and in chunked long rows
+    x = np.zeros((2, K_), dtype)
+    x[0, K_ // 2] = np.copysign(np.nan, sign)
+    x[:, -1] = 1.0
+    assert np.signbit(x[0, K_ // 2]) == (sign < 0)
     for y in (fg.gumbel_softmax(x, rng=K), fg.gumbel_softmax(x, hard=True, rng=K),
               fg.gumbel_log_softmax(x, rng=K)):
         assert np.isnan(y[0]).all() and np.isfinite(y[1]).all()
