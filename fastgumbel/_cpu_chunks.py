@@ -114,7 +114,7 @@ def _num_threads(typingctx):
 BLOCK_ELEMS = 16384
 
 
-@_inline
+@_inline_always
 def _blocks(rows, K):
     """(workers, rows per block, blocks) for a kernel that hands out blocks of rows.
 
@@ -124,7 +124,9 @@ def _blocks(rows, K):
     or a vCPU another process holds: measured up to 4 ms after a JAX call on this 2-vCPU
     machine), the other finishes its half and waits. With blocks, the thread that is
     running takes over. Rows are independent, so the result is the same bits whoever
-    computes a block.
+    computes a block. (Inlined at the Numba IR level: a separately cached function that calls
+    the threading layer's C symbol could be loaded before Numba has registered it, which
+    aborts the process; the parallel kernels' cache entries start the threading layer first.)
     """
     rb = max(1, BLOCK_ELEMS // max(K, 1))
     nb = (rows + rb - 1) // rb

@@ -1,5 +1,6 @@
 """The command line: info and demo run and print what the README says."""
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -64,3 +65,26 @@ def test_bench_cold_start_table():
     rows = {ln.split()[0]: ln.split()[1:] for ln in out.splitlines()[1:] if ln.strip()}
     assert set(rows) == {"import", "gumbel", "gumbel_softmax", "gumbel_max", "backward"}
     assert all(float(v) >= 0 for vals in rows.values() for v in vals)
+
+
+_KERNELS_SCRIPT = """
+import sys, numpy as np, fastgumbel as fg
+for name in sys.argv[1:]:
+    x = np.zeros((3, 5), name)
+    g = np.ones_like(x)
+    fg.gumbel_softmax(x, rng=1), fg.gumbel_max(x, rng=1), fg.gumbel(x.shape, dtype=name, rng=1)
+    fg.gumbel_softmax_backward(g, 1.0, y_soft=fg.gumbel_softmax(x, rng=1))
+    fg.gumbel_softmax_backward(g, 1.0, logits=x, rng=1)
+print("ok")
+"""
+
+
+def test_kernels_load_from_a_partly_filled_cache(tmp_path):
+    # A process that finds some kernels in Numba's on-disk cache and compiles others, then
+    # one that loads all of them: both run (a cached helper that calls the threading
+    # layer's C symbol, loaded before the layer had started, once aborted the process).
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    for dtypes in (["float32"], ["float64", "float32"], ["float32", "float64"]):
+        r = subprocess.run([sys.executable, "-c", _KERNELS_SCRIPT, *dtypes], env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
