@@ -127,7 +127,7 @@ def _sole_max(s, n, M, t):
     """The hard sample's index without the softmax, when the row allows it: the first j with
     s[j] == M if every other s[j] - M is at most -2**-19 t, else -1 (then the caller computes
     the softmax). Why it is the same index: such a j has (s[j] - M) / t <= -2**-19, so
-    e_j = exp(...) < 1 - 2**-20 (exp is within 1 ulp) and RN(e_j / S) < 1 / S, while the
+    e_j = exp(...) < 1 - 2**-20 (exp is within 1 ulp) and RN(e_j * (1/S)) < 1/S, while the
     max has e = exp(0) = 1 exactly; the hard index is the first j with e_j / S == 1 / S.
     (The bound -2**-19 t is exact unless t is tiny; then -1.)"""
     if not t >= tiny_of(s) * typed(2.0 ** 19, s):

@@ -170,7 +170,8 @@ def test_hard_near_ties_follow_the_soft_sample(tau, dtype, K):
     # taking the max of x + g as the index and computes the softmax instead): the hard
     # sample is still the one-hot of the first argmax of the soft sample.
     rows = 600
-    rs = np.random.default_rng()
+    seed = np.random.SeedSequence().entropy      # fresh each run; in the message to replay
+    rs = np.random.default_rng(seed)
     k = fg.Key(int(rs.integers(2**63)))
     g = fg.gumbel((rows, K), dtype=dtype, rng=k)
     x = (rs.standard_normal((rows, K)) - 30).astype(dtype)
@@ -185,7 +186,7 @@ def test_hard_near_ties_follow_the_soft_sample(tau, dtype, K):
         x[r, b] = dtype(8 - gap[r]) - g[r, b]
     y = fg.gumbel_softmax(x, tau, rng=k)
     h = fg.gumbel_softmax(x, tau, hard=True, rng=k)
-    assert np.array_equal(h, np.eye(K, dtype=dtype)[np.argmax(y, axis=-1)])
+    assert np.array_equal(h, np.eye(K, dtype=dtype)[np.argmax(y, axis=-1)]), seed
     # the rows exercise both branches: ties (soft has two maxima) and clear winners
     two_top = np.sum(y == y.max(-1, keepdims=True), axis=-1) > 1
-    assert 0 < two_top.sum() < rows
+    assert 0 < two_top.sum() < rows, seed
