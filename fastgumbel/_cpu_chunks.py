@@ -1,9 +1,11 @@
 """Building blocks of the Numba CPU kernels, shared by :mod:`fastgumbel.cpu` (noise, the
 softmax family, argmax, backward) and :mod:`fastgumbel._cpu_draws` (many draws, counts,
 top-k): the noise of one chunk of a row (stream spec v1), its sum with the logits and their
-max, the first argmax, fixed-order sums, and dtype helpers.
+max, the first argmax, fixed-order sums, the block schedule of rows over threads, and dtype
+helpers.
 
-Every function here is compiled into its callers; nothing allocates.
+Every function here is compiled into its callers; nothing input-sized is allocated (only the
+64 partial sums of a fixed-order sum and the block counter).
 """
 from __future__ import annotations
 
@@ -116,7 +118,7 @@ BLOCK_ELEMS = 16384
 
 @_inline_always
 def _blocks(rows, K):
-    """(workers, rows per block, blocks) for a kernel that hands out blocks of rows.
+    """(workers, rows per block, blocks, counter) for a kernel that hands out blocks of rows.
 
     The kernels run one prange item per thread ("worker"), and each worker claims the next
     block of rows from a shared counter until none is left. Numba's prange alone gives each
@@ -130,12 +132,12 @@ def _blocks(rows, K):
     """
     rb = max(1, BLOCK_ELEMS // max(K, 1))
     nb = (rows + rb - 1) // rb
-    return min(_num_threads(), max(nb, 1)), rb, nb
+    return min(_num_threads(), max(nb, 1)), rb, nb, np.zeros(1, np.int64)
 
 
 @_inline
 def _claim(counter):
-    """The next block index (may be past the last block: then stop)."""
+    """The next block index from _blocks' counter (past the last block: stop)."""
     return _fetch_add(counter, 1)
 
 

@@ -45,8 +45,7 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale):
     lo = typed(loc, out)
     sc = typed(scale, out)
     items = rows * nch
-    nw, ib, nb = _blocks(items, min(K, CHUNK))
-    counter = np.zeros(1, np.int64)
+    nw, ib, nb, counter = _blocks(items, min(K, CHUNK))
     for w in prange(nw):
         wbuf = np.empty(2 * CHUNK, np.uint32)
         b = _claim(counter)
@@ -215,8 +214,7 @@ def _softmax_kernels(mode):
         rows, K = x.shape
         t = typed(tau, out)
         posinf = 0
-        nw, rb, nb = _blocks(rows, K)
-        counter = np.zeros(1, np.int64)
+        nw, rb, nb, counter = _blocks(rows, K)
         for w in prange(nw):
             wbuf = np.empty(2 * CHUNK, np.uint32)
             ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
@@ -325,8 +323,7 @@ def argmax_by_row(x, idx, row0, k0, k1, stream, bits64):
     D = idx.shape[1]
     nan_rows = 0
     inf_rows = 0
-    nw, rb, nb = _blocks(rows, K * D)
-    counter = np.zeros(1, np.int64)
+    nw, rb, nb, counter = _blocks(rows, K * D)
     for w in prange(nw):
         wbuf = np.empty(2 * CHUNK, np.uint32)
         gbuf = np.empty(min(CHUNK, K), x.dtype)
@@ -440,8 +437,7 @@ def softmax_backward_rows(G, y, gx, gtau, tau):
     gtau[r] is row r's share of the tau gradient."""
     rows, K = y.shape
     t = typed(tau, gx)
-    nw, rb, nb = _blocks(rows, K)
-    counter = np.zeros(1, np.int64)
+    nw, rb, nb, counter = _blocks(rows, K)
     for w in prange(nw):
         b = _claim(counter)
         while b < nb:
@@ -458,8 +454,7 @@ def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau
     rows, K = x.shape
     t = typed(tau, gx)
     posinf = 0
-    nw, rb, nb = _blocks(rows, K)
-    counter = np.zeros(1, np.int64)
+    nw, rb, nb, counter = _blocks(rows, K)
     for w in prange(nw):
         wbuf = np.empty(2 * CHUNK, np.uint32)
         ebuf = np.empty(0, gx.dtype)
