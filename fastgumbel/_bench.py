@@ -10,19 +10,27 @@ import numpy as np
 
 def median_alternating(fns, repeats, warmup=1, prime=0):
     """Median seconds of each callable: ``warmup`` calls each (compiles), then ``repeats``
-    rounds of one timed call each, in turn, so that all see the same machine state.
+    rounds of one timed call each, in turn, so that all see the same machine state. The
+    order within a round is shuffled (a fixed seed, so runs are comparable): a call slows
+    down after some peers more than after others (a library whose threads keep spinning
+    after its call returns holds the CPUs), and with a fixed order every round would put
+    the same implementation right after the same peer.
 
     ``prime`` untimed calls of the same callable come right before each timed call: the
     timed call then finds its own thread pool awake and its working set in cache, as in a
-    loop that calls it repeatedly. With ``prime=0`` every call follows another library's
-    (on a small virtual machine, waking idle worker threads costs milliseconds: see
-    bench/RESULTS.md)."""
+    loop that calls it repeatedly. With ``prime=0`` a call almost always follows another
+    library's (on a small virtual machine, waking idle worker threads costs milliseconds:
+    see bench/RESULTS.md)."""
     for f in fns.values():
         for _ in range(warmup):
             f()
     times = {name: [] for name in fns}
+    names = list(fns)
+    rs = np.random.default_rng(0)
     for _ in range(repeats):
-        for name, f in fns.items():
+        for i in rs.permutation(len(names)):
+            name = names[i]
+            f = fns[name]
             for _ in range(prime):
                 f()
             t = time.perf_counter()

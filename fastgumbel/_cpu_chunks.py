@@ -17,8 +17,9 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from ._scalar import (MASK32, SH32, f32_as_i32, f64_as_i64, gumbel_bits32, gumbel_bits64,
-                      i32_as_f32, i64_as_f64, philox_block, uniform_bits32, uniform_bits64)
+from ._scalar import (MASK32, SH32, exponential_bits32, exponential_bits64, f32_as_i32, f64_as_i64,
+                      gumbel_bits32, gumbel_bits64, i32_as_f32, i64_as_f64, philox_block,
+                      uniform_bits32, uniform_bits64)
 
 #: Columns per chunk: a multiple of 4 (one Philox block gives 4 words).
 CHUNK = 2048
@@ -55,6 +56,33 @@ def _tiny_of(arr):
     dt = arr.dtype
     tiny = float(np.finfo(np.dtype(str(dt))).tiny)
     return lambda arr: dt(tiny)
+
+
+def eps_of(arr):
+    """Machine epsilon (ulp of 1) of ``arr``'s dtype (compiled code only)."""
+    raise NotImplementedError
+
+
+def exp_shift(arr, bits64):
+    """The shift C of the tau == 1 softmax (cpu._ratio_chunk) for ``arr``'s dtype and the
+    word width, or 0 where that path is not exact (float32 with 64-bit words); compiled code
+    only."""
+    raise NotImplementedError
+
+
+@overload(eps_of)
+def _eps_of(arr):
+    dt = arr.dtype
+    eps = float(np.finfo(np.dtype(str(dt))).eps)
+    return lambda arr: dt(eps)
+
+
+@overload(exp_shift)
+def _exp_shift(arr, bits64):
+    dt = arr.dtype
+    if dt == types.float32:
+        return lambda arr, bits64: dt(0.0 if bits64 else 32.0)
+    return lambda arr, bits64: dt(64.0)
 
 
 @intrinsic
@@ -185,6 +213,19 @@ def _gumbel_chunk(k0, k1, stream, row, col0, n, bits64, wbuf, g):
 
 
 @_inline
+def _exponential_chunk(k0, k1, stream, row, col0, n, bits64, wbuf, e):
+    """e[:n] = E = -log(U) of columns col0 .. col0+n-1 of ``row``: the exponential variates
+    whose -log is the Gumbel noise of :func:`_gumbel_chunk`."""
+    _words(k0, k1, stream, row, col0, n, bits64, wbuf)
+    if bits64:
+        for j in range(n):
+            e[j] = exponential_bits64(wbuf[2 * j], wbuf[2 * j + 1])
+    else:
+        for j in range(n):
+            e[j] = exponential_bits32(wbuf[j])
+
+
+@_inline
 def _uniform_chunk(k0, k1, stream, row, col0, n, bits64, wbuf, g):
     _words(k0, k1, stream, row, col0, n, bits64, wbuf)
     if bits64:
@@ -261,15 +302,18 @@ def _key_value(k):
 
 @_inline
 def _max_nan(v, n):
-    """(max of v[:n] ignoring NaN, any NaN) by an order-key max: vectorized and exact."""
-    kmax = order_key(typed(-np.inf, v))
-    nan = False
+    """(max of v[:n], any NaN) from the max and min of the order keys: vectorized, exact, in
+    32-bit lanes for float32 (a NaN's key lies above +inf's or below -inf's, so no separate
+    NaN test). The max is meaningful only without NaN."""
+    kinf = order_key(typed(np.inf, v))
+    kninf = order_key(typed(-np.inf, v))
+    kmax = kninf
+    kmin = kinf
     for j in range(n):
-        x = v[j]
-        kv = order_key(x)
-        kmax = kv if kv > kmax and x == x else kmax
-        nan |= x != x
-    return key_value(kmax), nan
+        kv = order_key(v[j])
+        kmax = kv if kv > kmax else kmax
+        kmin = kv if kv < kmin else kmin
+    return key_value(kmax), kmax > kinf or kmin < kninf
 
 
 @_inline

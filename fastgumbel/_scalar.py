@@ -31,7 +31,8 @@ from numba.extending import intrinsic, overload
 warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 __all__ = [
-    "philox_block", "gumbel_bits32", "gumbel_bits64", "uniform_bits32", "uniform_bits64",
+    "philox_block", "gumbel_bits32", "gumbel_bits64", "exponential_bits32", "exponential_bits64",
+    "uniform_bits32", "uniform_bits64",
     "log_f32", "log_f64", "log_ef_f32", "log_kf_f64", "exp_f32", "exp_f64", "exp_nonpos_f32",
     "exp_nonpos_f64", "log_any", "exp_nonpos_any", "fma", "wide_vectors",
 ]
@@ -486,17 +487,31 @@ def _log_u_f64(s, t):
 
 
 @_jit
+def exponential_bits32(w):
+    """E = -log(U), the standard exponential float32 of one 32-bit word: the E of
+    ``gumbel_bits32`` (g = -log(E)), in [2**-33, 22.87], never 0."""
+    s, t = _fold32(w)
+    return -_log_u_f32(s, t)
+
+
+@_jit
+def exponential_bits64(lo, hi):
+    """E = -log(U), the standard exponential float64 of the 64-bit word hi:lo: the E of
+    ``gumbel_bits64``, in [2**-65, 45.06], never 0."""
+    s, t = _fold64(lo, hi)
+    return -_log_u_f64(s, t)
+
+
+@_jit
 def gumbel_bits32(w):
     """Standard Gumbel float32 from one 32-bit word."""
-    s, t = _fold32(w)
-    return -log_f32(-_log_u_f32(s, t))
+    return -log_f32(exponential_bits32(w))
 
 
 @_jit
 def gumbel_bits64(lo, hi):
     """Standard Gumbel float64 from the 64-bit word hi:lo (two 32-bit words)."""
-    s, t = _fold64(lo, hi)
-    return -log_f64(-_log_u_f64(s, t))
+    return -log_f64(exponential_bits64(lo, hi))
 
 
 @_jit

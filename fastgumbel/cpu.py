@@ -21,10 +21,10 @@ import numba
 import numpy as np
 from numba import prange
 
-from ._cpu_chunks import (CHUNK, LANES, _U, _blocks, _claim, _first_equal, _gumbel_chunk, _inline,
-                          _inline_always, _kernel, _lanes, _lanes_total,
-                          _perturb_chunk, _row_argmax, _uniform_chunk, chunk_argmax, tiny_of,
-                          typed)
+from ._cpu_chunks import (CHUNK, LANES, _U, _blocks, _claim, _exponential_chunk, _first_equal,
+                          _gumbel_chunk, _inline, _inline_always, _kernel, _lanes, _lanes_total,
+                          _max_nan, _perturb_chunk, _row_argmax, _uniform_chunk, chunk_argmax,
+                          eps_of, exp_shift, tiny_of, typed)
 from ._cpu_draws import (categorical_cdf, multinomial_binomial, multinomial_cdf,  # noqa: F401
                          multinomial_gumbel, multinomial_rows, topk_rows)
 from ._scalar import exp_nonpos_any, log_any
@@ -102,13 +102,46 @@ def _exp_chunk(seg, n, M, t, mode, ebuf):
 
 
 @_inline
-def _finish_chunk(seg, n, M, t, S, mode, search):
-    """Step 3 over one chunk. Hard mode zeroes the chunk and returns the first j with
-    e_j / S == 1 / S if ``search`` (else -1); the caller sets the one."""
+def _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, seg):
+    """Steps 1 and 2 at tau == 1 over one chunk, with one log per element instead of two:
+    seg[:n] = w = exp(x - mc) / E, where E = -log(U) is the exponential variate whose -log
+    is the Gumbel noise (exp(x + g - M) = exp(x - M) / E); returns the chunk's sum, in the
+    fixed lane order.
+
+    mc = max(x) - C with C = :func:`exp_shift` (32 for float32, 64 for float64), the same
+    for the whole row: every w is finite (E >= 2**-33 / 2**-65 bounds it by e**(C + 22.9) /
+    e**(C + 45.1)) and the row's w at max(x) is at least e**C / 45.1, so an exp that
+    underflows (x - mc below -87.3 / -708.4) belongs to a probability below the smallest
+    normal number, which the spec returns as 0 anyway. (No log of E is taken, so the result
+    is closer to the exact softmax of x + g than one that rounds x + g.)"""
+    xs = xr[c0:c0 + n]
+    _exponential_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
+    acc = _lanes(seg)
+    for b0 in range(0, n, LANES):
+        m = min(LANES, n - b0)
+        sb = seg[b0:b0 + m]
+        xb = xs[b0:b0 + m]
+        for j in range(m):
+            w = exp_nonpos_any(xb[j] - mc) / sb[j]
+            sb[j] = w
+            acc[j] += w
+    return _lanes_total(acc)
+
+
+@_inline
+def _finish_chunk(seg, n, M, t, S, mode, search, top):
+    """Step 3 over one chunk. The soft sample is e_j * (1 / S), except that an e_j equal to
+    S (the others add nothing to it) gives exactly 1, as e_j / S does: a row with a single
+    category, or one whose other categories are masked, is one-hot. Hard mode zeroes the
+    chunk and returns the first j with e_j * (1 / S) == top * (1 / S) if ``search`` (else
+    -1), where ``top`` is the row's largest e (1 after step 2, the max w after
+    :func:`_ratio_chunk`); the caller sets the one."""
     if mode == SOFT:
         inv = typed(1, seg) / S
+        one = typed(1, seg)
         for j in range(n):
-            seg[j] = seg[j] * inv
+            v = seg[j]
+            seg[j] = one if v == S else v * inv
         return -1
     if mode == LOG:
         lse = log_any(S)
@@ -116,28 +149,30 @@ def _finish_chunk(seg, n, M, t, S, mode, search):
             seg[j] = (seg[j] - M) / t - lse
         return -1
     inv = typed(1, seg) / S
-    first = _first_equal(seg, n, inv, inv) if search else -1
+    first = _first_equal(seg, n, top * inv, inv) if search else -1
     seg[:n] = 0
     return first
 
 
 @_inline
-def _sole_max(s, n, M, t):
-    """The hard sample's index without the softmax, when the row allows it: the first j with
-    s[j] == M if every other s[j] - M is at most -2**-19 t, else -1 (then the caller computes
-    the softmax). Why it is the same index: such a j has (s[j] - M) / t <= -2**-19, so
-    e_j = exp(...) < 1 - 2**-20 (exp is within 1 ulp) and RN(e_j * (1/S)) < 1/S, while the
-    max has e = exp(0) = 1 exactly; the hard index is the first j with e_j / S == 1 / S.
-    (The bound -2**-19 t is exact unless t is tiny; then -1.)"""
-    if not t >= tiny_of(s) * typed(2.0 ** 19, s):
-        return -1
-    lim = -t * typed(2.0 ** -19, s)
+def _sole_max(v, n, top, lim):
+    """The first j with v[j] == top if every other v[j] - top is at most ``lim`` (< 0),
+    else -1: the hard sample's index without normalizing, when the row allows it.
+
+    With v = s = x + g, top = M and lim = -2**-19 t: such a j has (s[j] - M) / t <= -2**-19,
+    so e_j = exp(...) < 1 - 2**-20 (exp is within 1 ulp) and RN(e_j * (1/S)) < 1/S, while
+    the max has e = exp(0) = 1 exactly; the hard index is the first j with
+    RN(e_j * (1/S)) == 1/S. (The caller requires t >= 2**19 tiny, so that lim is exact.)
+    With v = w (tau == 1, :func:`_ratio_chunk`), top = max w and lim = -4 eps top:
+    w_j <= top (1 - 4 eps), so the exact products differ by 4 eps top / S, more than the
+    two half-ulps (at most eps top / S together) that rounding can take back, and
+    RN(w_j / S) < RN(top / S) strictly. (v[j] - top is exact for v[j] >= top / 2.)"""
     near = np.int32(0)
     for j in range(n):
-        near = np.int32(near + np.int32(s[j] - M > lim))   # int32 lanes: 16 per zmm
+        near = np.int32(near + np.int32(v[j] - top > lim))   # int32 lanes: 16 per zmm
     if near != 1:
         return -1
-    return _first_equal(s, n, M, typed(1, s))
+    return _first_equal(v, n, top, typed(1, v))
 
 
 @_inline
@@ -160,7 +195,11 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
     """One row of the softmax family into ``o`` (kept in cache through the three steps);
     returns True if the row's max(x + g) is +inf. A row of at most CHUNK columns skips the
     chunk loops (with them LLVM vectorizes the steps worse: measured 1.3x slower at
-    K = 1024); the arithmetic is the same."""
+    K = 1024); the arithmetic is the same. Soft and hard samples at tau == 1 take
+    :func:`_ratio_row` (one log per element instead of two)."""
+    C = exp_shift(o, bits64)
+    if mode != LOG and t == 1 and C > 0:
+        return _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf)
     K = xr.shape[0]
     if K <= CHUNK:
         M, nan = _perturb_chunk(xr, 0, K, k0, k1, stream, row, bits64, wbuf, o)
@@ -175,15 +214,16 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
     done, inf = _special_row(o, M, nan, mode)
     if done:
         return inf
-    if mode == HARD:
-        first = _sole_max(o, K, M, t)
+    one = typed(1, o)
+    if mode == HARD and t >= tiny_of(o) * typed(2.0 ** 19, o):
+        first = _sole_max(o, K, M, -t * typed(2.0 ** -19, o))
         if first >= 0:
             o[:] = 0
             o[first] = 1
             return False
     if K <= CHUNK:
         S = _exp_chunk(o, K, M, t, mode, ebuf)
-        first = _finish_chunk(o, K, M, t, S, mode, True)
+        first = _finish_chunk(o, K, M, t, S, mode, True, one)
     else:
         S = typed(0, o)
         for c0 in range(0, K, CHUNK):
@@ -192,10 +232,45 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
         first = -1
         for c0 in range(0, K, CHUNK):
             n = min(CHUNK, K - c0)
-            f = _finish_chunk(o[c0:c0 + n], n, M, t, S, mode, first < 0)
+            f = _finish_chunk(o[c0:c0 + n], n, M, t, S, mode, first < 0, one)
             first = c0 + f if f >= 0 and first < 0 else first
     if mode == HARD:
         o[first] = 1
+    return False
+
+
+@_inline_always
+def _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf):
+    """:func:`_softmax_row` for soft and hard samples at tau == 1: the row max of the
+    logits, then w = exp(x - (max - C)) / E and its sum chunk by chunk
+    (:func:`_ratio_chunk`), then w / S; chunk sums are added in chunk order, as in
+    ``by_chunk``, so both kernels give the same bits."""
+    K = xr.shape[0]
+    m, nan = _max_nan(xr, K)
+    done, inf = _special_row(o, m, nan, mode)
+    if done:
+        return inf
+    mc = m - C
+    if K <= CHUNK:
+        S = _ratio_chunk(xr, 0, K, k0, k1, stream, row, bits64, wbuf, mc, o)
+    else:
+        S = typed(0, o)
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            S += _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, o[c0:c0 + n])
+    one = typed(1, o)
+    top = one
+    if mode == HARD:
+        top = _max_nan(o, K)[0]       # a pass of its own: tracked in the loop above, the max
+        #                               cost soft samples 8 % (a horizontal max per 64 values)
+        first = _sole_max(o, K, top, -typed(4, o) * eps_of(o) * top)
+        if first >= 0:
+            o[:] = 0
+        else:
+            first = _finish_chunk(o, K, m, one, S, mode, True, top)
+        o[first] = 1
+    else:
+        _finish_chunk(o, K, m, one, S, mode, True, top)
     return False
 
 
@@ -231,19 +306,26 @@ def _softmax_kernels(mode):
 
     @_kernel
     def by_chunk(x, out, row0, k0, k1, stream, bits64, tau):
-        """Parallel over (row, chunk) items in three passes. Same bits as ``by_row``."""
+        """Parallel over (row, chunk) items in three passes. Same bits as ``by_row`` (at
+        tau == 1 the soft and hard samples take the passes of :func:`_ratio_row`)."""
         rows, K = x.shape
         t = typed(tau, out)
+        C = exp_shift(out, bits64)
+        ratio = mode != LOG and t == 1 and C > 0
         nb = (K + CHUNK - 1) // CHUNK
         part = np.empty((rows, nb), out.dtype)      # chunk max, then chunk sum
+        top = np.ones((rows, nb), out.dtype)        # chunk's largest e (ratio: max w)
         flag = np.zeros((rows, nb), np.int64)       # chunk has NaN, then chunk's first hard index
         for item in prange(rows * nb):
             r = item // nb
             c0 = (item % nb) * CHUNK
             n = min(CHUNK, K - c0)
-            wbuf = np.empty(2 * CHUNK, np.uint32)
-            m, nn = _perturb_chunk(x[r], c0, n, k0, k1, stream, _U(row0 + r), bits64, wbuf,
-                                   out[r][c0:c0 + n])
+            if ratio:
+                m, nn = _max_nan(x[r][c0:c0 + n], n)
+            else:
+                wbuf = np.empty(2 * CHUNK, np.uint32)
+                m, nn = _perturb_chunk(x[r], c0, n, k0, k1, stream, _U(row0 + r), bits64, wbuf,
+                                       out[r][c0:c0 + n])
             part[r, item % nb] = m
             flag[r, item % nb] = 1 if nn else 0
         Ms = np.empty(rows, out.dtype)
@@ -262,20 +344,31 @@ def _softmax_kernels(mode):
             c0 = (item % nb) * CHUNK
             n = min(CHUNK, K - c0)
             if live[r]:
-                ebuf = np.empty(n if mode == LOG else 0, out.dtype)
-                part[r, item % nb] = _exp_chunk(out[r][c0:c0 + n], n, Ms[r], t, mode, ebuf)
+                seg = out[r][c0:c0 + n]
+                if ratio:
+                    wbuf = np.empty(2 * CHUNK, np.uint32)
+                    part[r, item % nb] = _ratio_chunk(x[r], c0, n, k0, k1, stream,
+                                                      _U(row0 + r), bits64, wbuf, Ms[r] - C, seg)
+                    if mode == HARD:
+                        top[r, item % nb] = _max_nan(seg, n)[0]
+                else:
+                    ebuf = np.empty(n if mode == LOG else 0, out.dtype)
+                    part[r, item % nb] = _exp_chunk(seg, n, Ms[r], t, mode, ebuf)
         for r in range(rows):
             S = typed(0, out)
+            w = top[r, 0]
             for b in range(nb):
                 S += part[r, b]
+                w = top[r, b] if top[r, b] > w else w
             part[r, 0] = S
+            top[r, 0] = w
         for item in prange(rows * nb):
             r = item // nb
             c0 = (item % nb) * CHUNK
             n = min(CHUNK, K - c0)
             if live[r]:
                 flag[r, item % nb] = _finish_chunk(out[r][c0:c0 + n], n, Ms[r], t, part[r, 0],
-                                                   mode, True)
+                                                   mode, True, top[r, 0])
         if mode == HARD:
             for r in range(rows):
                 if live[r]:

@@ -88,3 +88,16 @@ def test_kernels_load_from_a_partly_filled_cache(tmp_path):
         r = subprocess.run([sys.executable, "-c", _KERNELS_SCRIPT, *dtypes], env=env,
                            capture_output=True, text=True, timeout=600)
         assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr
+
+
+def test_bench_rounds_shuffle_the_order():
+    # every implementation once per round, in an order that changes between rounds, so
+    # that none is always timed right after the same peer
+    from fastgumbel._bench import median_alternating
+    calls = []
+    fns = {n: (lambda n=n: calls.append(n)) for n in "abcd"}
+    t = median_alternating(fns, repeats=12, warmup=0)
+    assert set(t) == set("abcd") and len(calls) == 48
+    assert all(sorted(calls[i:i + 4]) == list("abcd") for i in range(0, 48, 4))
+    for n in "abcd":
+        assert len({calls[i - 1] for i in range(1, 48) if calls[i] == n}) > 1, n

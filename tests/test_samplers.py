@@ -40,6 +40,29 @@ def test_soft_and_log_match_reference(fresh_logits, dtype, precision, tau, shape
     assert np.allclose(y.sum(-1, dtype=np.float64), 1, atol=shape[1] * np.finfo(dtype).eps)
 
 
+@pytest.mark.parametrize("dtype,span", [(np.float32, 130.0), (np.float64, 800.0)])
+def test_tau_one_keeps_every_probability_above_the_smallest_normal(dtype, span):
+    # At tau == 1 the soft sample is computed as exp(x - (max x - C)) / E with E = -log U
+    # (one log per element, cpu._ratio_chunk). Logits spread past the whole exp range:
+    # every probability from 1 down to the smallest normal number comes back with a small
+    # relative error (no underflow from the shift), and those below it are 0 or subnormal.
+    rs = np.random.default_rng(5)
+    x = (-rs.uniform(0, span, (100, 1000))).astype(dtype)
+    x[:, 0] = 0
+    k = fg.Key(11)
+    s = x.astype(np.longdouble) + ref_noise(k, x.shape, dtype, "default")
+    ref = np.exp(s - s.max(-1, keepdims=True))
+    ref /= ref.sum(-1, keepdims=True)
+    y = fg.gumbel_softmax(x, 1.0, rng=k)
+    info = np.finfo(dtype)
+    big = ref >= info.tiny
+    assert big.mean() > 0.05 and (~big).mean() > 0.05
+    # measured 15.7 eps (float32) and 32 eps (float64); rounding x - (max - C) alone may
+    # cost |x - max + C| / 2 ulps
+    assert np.abs(y[big] / ref[big] - 1).max() <= (span / 2 + 64) * info.eps
+    assert np.all(y[~big] <= 2 * info.tiny)
+
+
 @pytest.mark.parametrize("tau", [1e-4, 0.1, 1.0, 1e2, 1e4])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_hard_is_one_hot_of_soft_argmax(fresh_logits, tau, dtype):
