@@ -300,6 +300,24 @@ def _key_value(k):
     return lambda k: i64_as_f64(k ^ ((k >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF)))
 
 
+def log2_bound(v):
+    """e + f for a positive normal v = 2**e (1 + f), read off v's bits: at most log2(v) and
+    within 0.0861 of it (compiled code only). float64 reads the high 32 bits (f truncated to
+    20 bits: still at most log2(v)), converted from int32 as every x86 vector unit can."""
+    raise NotImplementedError
+
+
+@overload(log2_bound, inline="always")
+def _log2_bound(v):
+    if v == types.float32:
+        return lambda v: np.float32(f32_as_i32(v)) * np.float32(2.0 ** -23) - np.float32(127)
+    return lambda v: (np.float64(np.int32(f64_as_i64(v) >> np.int64(32))) * 2.0 ** -20
+                      - 1023.0)
+
+
+_LN2 = 0.6931471805599453
+
+
 @_inline
 def _max_nan(v, n):
     """(max of v[:n], any NaN) from the max and min of the order keys: vectorized, exact, in
@@ -373,11 +391,58 @@ def _first_equal(v, n, m, scale):
 @_inline
 def chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
     """(max, first index of it or -1 if the max is -inf, any NaN) of x[c0:c0+n] + g over
-    one chunk of a noise row: the max of the order keys, then the first entry equal to it
-    (a float comparison, so -0.0 and +0.0 tie and the first of them wins). Measured faster
-    than one pass over (key << 32 | index) keys, whose 64-bit lanes halve the vectors."""
-    m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
-    return m, (c0 + _first_equal(gbuf, n, m, typed(1, gbuf)) if m > -np.inf else -1), nn
+    one chunk of a noise row, with one log per element for almost all of them.
+
+    g = -log(E) lies within 0.0861 ln 2 below the bound b = -ln 2 (e + f) read off E's bits
+    (E = 2**e (1 + f); log2(1 + f) is between f and f + 0.0861). So x + g is within 0.06
+    below u = x + b: only entries whose u is within 0.06 (plus a rounding margin) of the
+    largest u can hold the max of x + g, about one or two per row; their x + g is computed
+    exactly as :func:`_perturb_chunk` computes it (the same operations, so the same bits),
+    and the first max among them is the first max of the chunk. A row with +inf falls back
+    to the full computation."""
+    xs = xr[c0:c0 + n]
+    _prefetch_span(xs, n)     # the logits load while the noise is computed
+    _exponential_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, gbuf)
+    kinf = order_key(typed(np.inf, gbuf))
+    kninf = order_key(typed(-np.inf, gbuf))
+    kmax = kninf
+    kmin = kinf
+    for j in range(n):
+        u = xs[j] - log2_bound(gbuf[j]) * typed(_LN2, gbuf)
+        gbuf[j] = u
+        kv = order_key(u)
+        kmax = kv if kv > kmax else kmax
+        kmin = kv if kv < kmin else kmin
+    top = key_value(kmax)
+    if kmax > kinf or kmin < kninf:
+        return top, -1, True
+    if top == -np.inf:
+        return top, -1, False
+    if top == np.inf:
+        m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
+        return m, c0 + _first_equal(gbuf, n, m, typed(1, gbuf)), nn
+    # margin: the 0.0861 ln 2 band, the rounding of x + b and of x + g (|x + g| 2**-22 is
+    # generous for both dtypes) and of the bits' conversion in log2_bound
+    thr = top - (typed(0.0598, gbuf) + abs(top) * typed(2.0 ** -20, gbuf))
+    best = typed(-np.inf, gbuf)
+    bi = -1
+    for b0 in range(0, n, 64):
+        ub = gbuf[b0:min(b0 + 64, n)]
+        hit = False
+        for j in range(ub.shape[0]):
+            hit |= ub[j] >= thr
+        if hit:
+            for j in range(ub.shape[0]):
+                if ub[j] >= thr:
+                    c = b0 + j
+                    if bits64:
+                        s = xs[c] + typed(gumbel_bits64(wbuf[2 * c], wbuf[2 * c + 1]), gbuf)
+                    else:
+                        s = xs[c] + typed(gumbel_bits32(wbuf[c]), gbuf)
+                    if s > best:
+                        best = s
+                        bi = c
+    return best, c0 + bi, False
 
 
 @_inline

@@ -88,6 +88,32 @@ def test_gumbel_max_is_argmax_of_logits_plus_noise(fresh_logits, dtype, precisio
     assert np.mean(exact == fg.gumbel_max(x, rng=k, precision=precision)) > 0.999
 
 
+@pytest.mark.parametrize("dtype,precision", DTYPES)
+@pytest.mark.parametrize("T", [3.0, 1e4])
+def test_gumbel_max_near_ties_and_the_bound_band(dtype, precision, T):
+    # gumbel_max computes x + g in full only for entries whose cheap upper bound (read off
+    # the bits of E = -log U) is within about 0.06 of the row's largest bound
+    # (_cpu_chunks.chunk_argmax). Rows built from the noise put the runner-up at gaps
+    # across that band, within ulps (T = 1e4: where x + g rounds coarsely) and at exact
+    # ties: the index is still the first argmax of x + g with the noise of fg.gumbel.
+    rows, K = 500, 300
+    seed = np.random.SeedSequence().entropy      # fresh each run; in the message to replay
+    rs = np.random.default_rng(seed)
+    k = fg.Key(int(rs.integers(2**63)))
+    g = fg.gumbel((rows, K), dtype=dtype, rng=k, precision=precision)
+    x = (T - 50 - rs.uniform(0, 10, (rows, K))).astype(dtype)
+    ulp = np.spacing(dtype(T))
+    gap = np.concatenate([np.zeros(100), rs.integers(-3, 4, 100) * ulp,
+                          rs.uniform(0.03, 0.09, 200), rs.uniform(-1, 1, 100)])
+    for r in range(rows):
+        a, b = rs.choice(K, 2, replace=False)
+        x[r, a] = dtype(T) - g[r, a]
+        x[r, b] = dtype(T - gap[r]) - g[r, b]
+    s = x + g
+    assert np.array_equal(fg.gumbel_max(x, rng=k, precision=precision), np.argmax(s, -1)), seed
+    assert (np.sum(s == s.max(-1, keepdims=True), -1) > 1).any(), seed   # exact ties occur
+
+
 def test_categorical_single_draw_is_gumbel_max_and_draws_use_rows_r_times_n(fresh_logits):
     x = fresh_logits((6, 9))
     k = fg.Key(8)
