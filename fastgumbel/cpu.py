@@ -65,14 +65,14 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale):
             b = _claim(counter)
 
 @_inline
-def _exp_chunk(seg, n, M, t, mode, ebuf):
+def _exp_chunk(seg, n, M, t, mode, ebuf, acc):
     """exp((s - M) / t) over the chunk: in place (soft, hard) or into ebuf (log, which keeps
     s for step 3); returns the chunk's sum, added up in the same loop in the fixed lane order
     (``LANES``). Each destination has its own loop written on that array alone: a
     loop whose load and store go through two names of one array needs LLVM's runtime alias
     check, which then fails, and runs scalar (6x slower, measured). tau == 1 skips the
     division ((s - M) / 1 is exact)."""
-    acc = _lanes(seg)
+    acc[:] = 0
     for b0 in range(0, n, LANES):
         m = min(LANES, n - b0)
         sb = seg[b0:b0 + m]
@@ -102,7 +102,7 @@ def _exp_chunk(seg, n, M, t, mode, ebuf):
 
 
 @_inline
-def _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, seg):
+def _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, seg, acc):
     """Steps 1 and 2 at tau == 1 over one chunk, with one log per element instead of two:
     seg[:n] = w = exp(x - mc) / E, where E = -log(U) is the exponential variate whose -log
     is the Gumbel noise (exp(x + g - M) = exp(x - M) / E); returns the chunk's sum, in the
@@ -116,7 +116,7 @@ def _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, seg):
     is closer to the exact softmax of x + g than one that rounds x + g.)"""
     xs = xr[c0:c0 + n]
     _exponential_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
-    acc = _lanes(seg)
+    acc[:] = 0
     for b0 in range(0, n, LANES):
         m = min(LANES, n - b0)
         sb = seg[b0:b0 + m]
@@ -191,7 +191,7 @@ def _special_row(o, M, nan, mode):
 
 
 @_inline_always
-def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
+def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc):
     """One row of the softmax family into ``o`` (kept in cache through the three steps);
     returns True if the row's max(x + g) is +inf. A row of at most CHUNK columns skips the
     chunk loops (with them LLVM vectorizes the steps worse: measured 1.3x slower at
@@ -199,7 +199,7 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
     :func:`_ratio_row` (one log per element instead of two)."""
     C = exp_shift(o, bits64)
     if mode != LOG and t == 1 and C > 0:
-        return _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf)
+        return _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc)
     K = xr.shape[0]
     if K <= CHUNK:
         M, nan = _perturb_chunk(xr, 0, K, k0, k1, stream, row, bits64, wbuf, o)
@@ -222,13 +222,13 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
             o[first] = 1
             return False
     if K <= CHUNK:
-        S = _exp_chunk(o, K, M, t, mode, ebuf)
+        S = _exp_chunk(o, K, M, t, mode, ebuf, acc)
         first = _finish_chunk(o, K, M, t, S, mode, True, one)
     else:
         S = typed(0, o)
         for c0 in range(0, K, CHUNK):
             n = min(CHUNK, K - c0)
-            S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf)
+            S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf, acc)
         first = -1
         for c0 in range(0, K, CHUNK):
             n = min(CHUNK, K - c0)
@@ -240,7 +240,7 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf):
 
 
 @_inline_always
-def _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf):
+def _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc):
     """:func:`_softmax_row` for soft and hard samples at tau == 1: the row max of the
     logits, then w = exp(x - (max - C)) / E and its sum chunk by chunk
     (:func:`_ratio_chunk`), then w / S; chunk sums are added in chunk order, as in
@@ -252,12 +252,13 @@ def _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf):
         return inf
     mc = m - C
     if K <= CHUNK:
-        S = _ratio_chunk(xr, 0, K, k0, k1, stream, row, bits64, wbuf, mc, o)
+        S = _ratio_chunk(xr, 0, K, k0, k1, stream, row, bits64, wbuf, mc, o, acc)
     else:
         S = typed(0, o)
         for c0 in range(0, K, CHUNK):
             n = min(CHUNK, K - c0)
-            S += _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, o[c0:c0 + n])
+            S += _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, o[c0:c0 + n],
+                              acc)
     one = typed(1, o)
     top = one
     if mode == HARD:
@@ -293,12 +294,13 @@ def _softmax_kernels(mode):
         for w in prange(nw):
             wbuf = np.empty(2 * CHUNK, np.uint32)
             ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
+            acc = _lanes(out)
             found = 0
             b = _claim(counter)
             while b < nb:
                 for r in range(b * rb, min(rows, (b + 1) * rb)):
                     inf = _softmax_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
-                                       mode, wbuf, ebuf)
+                                       mode, wbuf, ebuf, acc)
                     found += 1 if inf else 0
                 b = _claim(counter)
             posinf += found
@@ -348,12 +350,14 @@ def _softmax_kernels(mode):
                 if ratio:
                     wbuf = np.empty(2 * CHUNK, np.uint32)
                     part[r, item % nb] = _ratio_chunk(x[r], c0, n, k0, k1, stream,
-                                                      _U(row0 + r), bits64, wbuf, Ms[r] - C, seg)
+                                                      _U(row0 + r), bits64, wbuf, Ms[r] - C, seg,
+                                                      _lanes(seg))
                     if mode == HARD:
                         top[r, item % nb] = _max_nan(seg, n)[0]
                 else:
                     ebuf = np.empty(n if mode == LOG else 0, out.dtype)
-                    part[r, item % nb] = _exp_chunk(seg, n, Ms[r], t, mode, ebuf)
+                    part[r, item % nb] = _exp_chunk(seg, n, Ms[r], t, mode, ebuf,
+                                                    _lanes(seg))
         for r in range(rows):
             S = typed(0, out)
             w = top[r, 0]
@@ -496,13 +500,13 @@ def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
 
 
 @_inline
-def _backward_row(Gr, yr, o, t):
+def _backward_row(Gr, yr, o, t, acc):
     """Gradients of one soft row y = softmax((x + g) / t) into ``o`` (never ``yr`` itself):
     gz = y * (G - <G, y>); o = gz / t; returns -(1/t) * sum(gz * log y). Both sums are
     added up in the loops that form their terms, in the fixed lane order (``LANES``)."""
     K = yr.shape[0]
     tiny = tiny_of(o)
-    acc = _lanes(o)
+    acc[:] = 0
     for b0 in range(0, K, LANES):
         m = min(LANES, K - b0)
         Gb = Gr[b0:b0 + m]
@@ -532,10 +536,11 @@ def softmax_backward_rows(G, y, gx, gtau, tau):
     t = typed(tau, gx)
     nw, rb, nb, counter = _blocks(rows, K)
     for w in prange(nw):
+        acc = _lanes(gx)
         b = _claim(counter)
         while b < nb:
             for r in range(b * rb, min(rows, (b + 1) * rb)):
-                gtau[r] = _backward_row(G[r], y[r], gx[r], t)
+                gtau[r] = _backward_row(G[r], y[r], gx[r], t, acc)
             b = _claim(counter)
 
 
@@ -552,14 +557,15 @@ def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau
         wbuf = np.empty(2 * CHUNK, np.uint32)
         ebuf = np.empty(0, gx.dtype)
         yrow = np.empty(K, gx.dtype)
+        acc = _lanes(gx)
         found = 0
         b = _claim(counter)
         while b < nb:
             for r in range(b * rb, min(rows, (b + 1) * rb)):
                 inf = _softmax_row(x[r], yrow, _U(row0 + r), k0, k1, stream, bits64, t, SOFT,
-                                   wbuf, ebuf)
+                                   wbuf, ebuf, acc)
                 found += 1 if inf else 0
-                gtau[r] = _backward_row(G[r], yrow, gx[r], t)
+                gtau[r] = _backward_row(G[r], yrow, gx[r], t, acc)
             b = _claim(counter)
         posinf += found
     return posinf
