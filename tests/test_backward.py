@@ -46,7 +46,10 @@ def test_float32_backward_matches_float64_formula():
     gx, gt = fg.gumbel_softmax_backward(G, tau, logits=x, rng=key)
     assert gx.dtype == np.float32 and gt.dtype == np.float32
     assert np.allclose(gx, expect_x, rtol=1e-4, atol=1e-6)
-    assert gt == pytest.approx(expect_tau, rel=1e-4)
+    # the tau gradient is a sum of 1500 terms that cancel: its float32 rounding scales with
+    # the terms' magnitudes, not with the sum (a relative 1e-4 of the sum failed once in
+    # CI: 8e-4 off a sum 1e-3 of terms about 0.1)
+    assert abs(gt - expect_tau) <= 1e-5 * np.abs(gz * np.log(y)).sum() / tau, (gt, expect_tau)
 
 
 def test_straight_through_gradient_is_the_soft_one():
