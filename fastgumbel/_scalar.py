@@ -326,11 +326,12 @@ def exp_f32(x):
 
 @_jit
 def exp_nonpos_f32(x):
-    """exp_f32 for x <= 0 or -inf (softmax arguments ``x - max``): the same bits there (checked
-    over every negative float32 by tests/test_transform.py), without the overflow clamp and
-    the split scale that exp_f32 needs above 0, and without its NaN select (the kernels
-    handle NaN rows apart). n is in [-126, 0], so one multiply by 2**n rounds once, as the
-    split does."""
+    """exp_f32 for x <= 64 or -inf (softmax arguments: ``x - max``, and ``x - (max - 32)``
+    at tau == 1, which rounding can take up to 64): the same bits there (checked over every
+    float32 from -inf to 64 by tests/test_transform.py), without the overflow clamp and the
+    split scale that exp_f32 needs near its overflow bound, and without its NaN select (the
+    kernels handle NaN rows apart). n is in [-126, 93], so one multiply by 2**n rounds
+    once, as the split does."""
     wide_vectors()
     n, p = _exp_f32_core(_EXP_LO_F32 if x < _EXP_LO_F32 else x)
     y = p * i32_as_f32(np.int32((np.int32(n) + np.int32(127)) << np.int32(23)))
@@ -380,7 +381,8 @@ def exp_f64(x):
 
 @_jit
 def exp_nonpos_f64(x):
-    """exp_f64 for x <= 0 or -inf: the same bits there (see :func:`exp_nonpos_f32`)."""
+    """exp_f64 for x <= 128 or -inf (``x - (max - 64)`` at tau == 1 rounds up to 128): the
+    same bits there (see :func:`exp_nonpos_f32`)."""
     wide_vectors()
     n, e = _exp_f64_core(_EXP_LO if x < _EXP_LO else x)
     y = e * i64_as_f64((np.int64(np.int32(n)) + np.int64(1023)) << np.int64(52))
@@ -394,7 +396,7 @@ def log_any(x):
 
 def exp_nonpos_any(x):
     """exp_nonpos_f32 for a float32 argument, exp_nonpos_f64 otherwise (chosen when Numba
-    compiles); x <= 0 or -inf."""
+    compiles); x <= 64 (float32) / 128 (float64) or -inf."""
     raise NotImplementedError("exp_nonpos_any is only callable from compiled code")
 
 

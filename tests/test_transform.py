@@ -146,10 +146,11 @@ def test_log_exp_f64_accuracy():
 
 @njit(cache=True)
 def _nonpos_mismatches32():
-    """Negative float32 values (every one) where exp_nonpos_f32 and exp_f32 differ."""
+    """float32 values from -inf to 64 (every one) where exp_nonpos_f32 and exp_f32 differ."""
     bad = 0
-    for bits in range(0x80000000, 0x100000000):
-        x = S.i32_as_f32(np.int32(np.uint32(bits)))
+    top = 0x42800000                     # 64.0
+    for bits in range(0x80000000, 0x100000000 + top + 1):
+        x = S.i32_as_f32(np.int32(np.uint32(bits & 0xFFFFFFFF)))
         if x == x and S.f32_as_i32(S.exp_nonpos_f32(x)) != S.f32_as_i32(S.exp_f32(x)):
             bad += 1
     return bad
@@ -163,13 +164,15 @@ def _nonpos_pairs64(x, a, b):
 
 
 def test_exp_nonpos_is_exp_on_its_domain():
-    # the softmax kernels use the cheaper exp for x - max <= 0: it must give exp's bits
-    assert _nonpos_mismatches32() == 0          # all 2**31 negative float32 (and -0, -inf)
+    # the softmax kernels use the cheaper exp for x - max <= 0 and, at tau == 1, for
+    # x - (max - C) <= 2 C: it must give exp's bits
+    assert _nonpos_mismatches32() == 0   # every float32 from -inf to 64 (3.25e9 values)
     rs = np.random.default_rng()
     x = np.concatenate([-np.ldexp(rs.uniform(0.5, 1, 2**20), rs.integers(-1074, 11, 2**20)),
-                        -rs.uniform(700, 746, 2**16),
+                        -rs.uniform(700, 746, 2**16), rs.uniform(0, 128, 2**18),
+                        np.ldexp(rs.uniform(0.5, 1, 2**16), rs.integers(-1074, 8, 2**16)),
                         [0.0, -0.0, -np.inf, -708.3964185322641, -708.39641853226, -745.2,
-                         -5e-324]])
+                         -5e-324, 64.0, 128.0]])
     a = np.empty_like(x)
     b = np.empty_like(x)
     _nonpos_pairs64(x, a, b)
