@@ -422,8 +422,9 @@ def chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
     if top == np.inf:
         m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
         return m, c0 + _first_equal(gbuf, n, m, typed(1, gbuf)), nn
-    # margin: the 0.0861 ln 2 band, the rounding of x + b and of x + g (|x + g| 2**-22 is
-    # generous for both dtypes) and of the bits' conversion in log2_bound
+    # 0.0598 is the band 0.0861 ln 2 = 0.05968 rounded up by 1.2e-4, which covers the
+    # errors of g, of log2_bound's conversion and of RN(ln 2) (under 3e-5 together);
+    # |top| 2**-20 covers the roundings of u and of x + g (half an ulp of about |top| each)
     thr = top - (typed(0.0598, gbuf) + abs(top) * typed(2.0 ** -20, gbuf))
     best = typed(-np.inf, gbuf)
     bi = -1

@@ -262,8 +262,9 @@ def _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc):
     one = typed(1, o)
     top = one
     if mode == HARD:
-        top = _max_nan(o, K)[0]       # a pass of its own: tracked in the loop above, the max
-        #                               cost soft samples 8 % (a horizontal max per 64 values)
+        # the max of w in a pass of its own: tracked in _ratio_chunk's loop it cost the soft
+        # sample 8 % (a horizontal max every 64 values)
+        top = _max_nan(o, K)[0]
         first = _sole_max(o, K, top, -typed(4, o) * eps_of(o) * top)
         if first >= 0:
             o[:] = 0
