@@ -33,6 +33,7 @@ compiles to PTX without a GPU.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from numba import config, cuda, types
@@ -556,6 +557,26 @@ def _flags():
     return cuda.to_device(np.zeros(2, np.int64))
 
 
+# Numba warns (NumbaPerformanceWarning) whenever a launch has fewer than 128 blocks. Our grids
+# are sized to the input (a block per BLOCK // T rows), so every small call would warn, and
+# the warning would reach users (and pytest's "error" filter) though nothing is wrong.
+# The message may start with ANSI colour codes (Numba highlights its warnings), hence ".*".
+_SMALL_GRID = r".*Grid size \d+ will likely result in GPU under-utilization"
+
+
+def _launch(kern, grid, block=BLOCK):
+    """``kern[grid, block]`` without Numba's small-grid warning (only that one is hidden).
+
+    The filter is installed only around building the launch configuration, which is where
+    Numba emits it; compile-time and launch warnings still come through. ``catch_warnings``
+    swaps the process-wide filter list (before Python 3.14), so two threads launching at
+    once could leave this one filter installed: harmless, it matches only this message.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=_SMALL_GRID)
+        return kern[grid, block]
+
+
 def _grid(items, T):
     per = BLOCK // T
     return max(1, (items + per - 1) // per)
@@ -578,9 +599,9 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale):
     items = rows * ((K + 3) // 4)
     if items:
         kern = kernels(out.dtype)["fill_noise"]
-        kern[(items + BLOCK - 1) // BLOCK, BLOCK](d, int(row0), _U(k0), _U(k1), _U(stream),
-                                                   bool(bits64), bool(uniform), float(loc),
-                                                   float(scale))
+        _launch(kern, (items + BLOCK - 1) // BLOCK)(
+            d, int(row0), _U(k0), _U(k1), _U(stream), bool(bits64), bool(uniform), float(loc),
+            float(scale))
     finish()
 
 
@@ -593,7 +614,7 @@ def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
     flags = _flags()
     if rows and K:
         T = team_size(K)
-        kernels(out.dtype)["softmax"][_grid(rows, T), BLOCK](
+        _launch(kernels(out.dtype)["softmax"], _grid(rows, T))(
             dx, d, int(row0), _U(k0), _U(k1), _U(stream), bool(bits64), float(tau), int(mode),
             T, flags)
     finish()
@@ -610,7 +631,7 @@ def argmax_rows(x, idx, row0, k0, k1, stream, bits64):
     flags = _flags()
     if rows and D:
         T = team_size(K)
-        kernels(x.dtype)["argmax"][_grid(rows * D, T), BLOCK](
+        _launch(kernels(x.dtype)["argmax"], _grid(rows * D, T))(
             dx, d, _empty_idx(), int(row0), _U(k0), _U(k1), _U(stream), bool(bits64), int(D), T,
             flags)
     finish()
@@ -625,10 +646,10 @@ def multinomial_rows(x, counts, n_draws, row0, k0, k1, stream, bits64):
     flags = _flags()
     ks = kernels(x.dtype)
     if rows and K:
-        ks["zero"][((rows + 15) // 16, (K + 15) // 16), (16, 16)](d)
+        _launch(ks["zero"], ((rows + 15) // 16, (K + 15) // 16), (16, 16))(d)
         if n_draws:
             T = team_size(K)
-            ks["argmax"][_grid(rows * n_draws, T), BLOCK](
+            _launch(ks["argmax"], _grid(rows * n_draws, T))(
                 dx, _empty_idx(), d, int(row0), _U(k0), _U(k1), _U(stream), bool(bits64),
                 int(n_draws), T, flags)
     finish()
@@ -643,7 +664,7 @@ def topk_rows(x, idx, row0, k0, k1, stream, bits64):
     flags = _flags()
     if rows and idx.shape[1]:
         T = team_size(K)
-        kernels(x.dtype)["topk"][_grid(rows, T), BLOCK](
+        _launch(kernels(x.dtype)["topk"], _grid(rows, T))(
             dx, d, int(row0), _U(k0), _U(k1), _U(stream), bool(bits64), T, flags)
     finish()
     return _gc.flag_counts(flags.copy_to_host())
@@ -658,7 +679,7 @@ def softmax_backward_rows(G, y, gx, gtau, tau):
     rows, K = y.shape
     if rows:
         T = team_size(K)
-        kernels(gx.dtype)["backward"][_grid(rows, T), BLOCK](dG, dy, d, dt, float(tau), T)
+        _launch(kernels(gx.dtype)["backward"], _grid(rows, T))(dG, dy, d, dt, float(tau), T)
     finish()
     finish_t()
 
@@ -671,7 +692,7 @@ def concrete_rows(y, logits, out, tau):
     rows, K = y.shape
     if rows:
         T = team_size(K)
-        _concrete_k[_grid(rows, T), BLOCK](dy, dl, d, float(tau), T)
+        _launch(_concrete_k, _grid(rows, T))(dy, dl, d, float(tau), T)
     finish()
 
 

@@ -1,9 +1,7 @@
 """GPU benchmark: fastgumbel (Numba CUDA and CuPy kernels) against copy bandwidth and torch CUDA.
 
-NOT RUN ON A GPU YET: written on a machine without one (the session that wrote it had
-none); it was only smoke-tested end to end in the Numba CUDA simulator
-(``NUMBA_ENABLE_CUDASIM=1 ... --backends numba-cuda --no-torch --sizes 4x40``, where the
-timings are meaningless). The numbers in bench/RESULTS.md must come from a GPU run.
+First run on a GPU on 2026-11-26 (NVIDIA H200, through bench/gpu/device_check.sh); the
+table is in bench/RESULTS.md.
 
 One run measures, on the current device:
 

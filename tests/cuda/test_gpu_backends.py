@@ -8,6 +8,7 @@ they are equal; on a GPU, Numba CUDA may contract FMAs); indices agree except at
 (none occur with continuous noise at these sizes).
 """
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -242,3 +243,35 @@ def test_large_rows_on_gpu(backend):
     assert ulps(fg.gumbel_softmax(x, 1.0, rng=k),
                 fg.gumbel_softmax(x, 1.0, rng=k, backend=backend), np.float32) <= 64
     assert np.array_equal(fg.gumbel_max(x, rng=k), fg.gumbel_max(x, rng=k, backend=backend))
+
+
+def test_launch_hides_only_the_small_grid_warning():
+    """Numba warns on every launch of fewer than 128 blocks; a small input needs a small grid,
+    so cuda._launch drops that one warning and lets any other through."""
+    from fastgumbel import cuda as fgc
+
+    class Kernel:
+        def __getitem__(self, config):
+            warnings.warn("Grid size 1 will likely result in GPU under-utilization due to low "
+                          "occupancy.", RuntimeWarning)
+            # as Numba sends it: highlighted with ANSI codes
+            warnings.warn("\x1b[1mGrid size 16 will likely result in GPU under-utilization due "
+                          "to low occupancy.\x1b[0m", RuntimeWarning)
+            warnings.warn("another warning", RuntimeWarning)
+            return config
+
+    with pytest.warns(RuntimeWarning) as seen:
+        assert fgc._launch(Kernel(), 3) == (3, fgc.BLOCK)
+    assert [str(w.message) for w in seen] == ["another warning"]
+
+
+def test_small_inputs_launch_without_warnings(backend):
+    """One block of work (a few short rows) reaches the caller with no warning at all."""
+    x = logits((2, 5), np.float32, seed=11)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        fg.gumbel_max(x, rng=1, backend=backend)
+        fg.gumbel_softmax(x, 0.5, hard=True, rng=1, backend=backend)
+        fg.gumbel((2, 3), rng=1, backend=backend)
+        fg.multinomial(x, 3, rng=1, backend=backend)
+    assert [str(w.message) for w in seen] == []
