@@ -1,44 +1,94 @@
-"""How long the first parallel call takes after the main thread paused (spin or sleep).
+"""When does the second thread join a parallel kernel after the caller paused?
 
-On small virtual machines an idle vCPU can take milliseconds to wake, which weighs on a
-5 ms kernel timed right after another library's call (bench/RESULTS.md, "Waking an idle
-vCPU"). Run: ``python bench/wake.py``.
+Right after another library's long call, fastgumbel's 3-4 ms kernels run up to 1-2 ms
+slower with two threads and not at all slower with one (bench/RESULTS.md, "Why the two
+regimes differ"). This script shows where that time goes on a plain ``prange`` kernel of 128
+equal items (about 0.7 ms of work in all): after the main thread did nothing, spun in
+Python, or slept for ``--pause`` ms, it reports the call's time, when the worker thread
+started its first item (from the cycle counter, relative to the call), and the share of items
+the worker ran. Run: ``python bench/wake.py`` (``NUMBA_THREADING_LAYER=omp`` to compare
+layers; fastgumbel's own choice, TBB where available, is made first).
 """
+import argparse
 import time
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+from numba.np.ufunc.parallel import get_thread_id
 
-import fastgumbel  # noqa: F401  (its threading-layer setup: TBB where available)
+from fastgumbel import _threading
+
+# fastgumbel picks its threading layer (TBB where available) before its first kernel; this
+# script's own kernel must run on the same layer, so the choice is made here first
+_threading.configure()
+
+
+@intrinsic
+def _cycles(typingctx):
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
+                                            "llvm.readcyclecounter")
+        return builder.call(fn, [])
+
+    return types.int64(), codegen
+
+
+@njit
+def _now():
+    return _cycles()
 
 
 @njit(parallel=True)
-def _touch(a):
-    for i in prange(a.shape[0]):
-        a[i] += 1.0
+def _work(tid, start, n_inner):
+    for i in prange(tid.shape[0]):
+        start[i] = _cycles()
+        tid[i] = get_thread_id()
+        s = 0.0
+        for j in range(n_inner):
+            s += np.sqrt(j + s)
+        if s < 0.0:          # never: keeps the loop from being optimized away
+            tid[i] = -1
 
 
-def _spin(d):
-    t = time.perf_counter()
-    while time.perf_counter() - t < d:
-        pass
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--pause", type=float, default=70.0, help="ms (default 70, a peer's call)")
+    p.add_argument("--repeats", type=int, default=15)
+    a = p.parse_args()
+    import numba
+    tid = np.zeros(128, np.int64)
+    start = np.zeros(128, np.int64)
+    _work(tid, start, 2000)
+    c0, t0 = _now(), time.perf_counter()
+    time.sleep(0.05)
+    hz = (_now() - c0) / (time.perf_counter() - t0)
+    d = a.pause / 1e3
 
+    def spin():
+        t = time.perf_counter()
+        while time.perf_counter() - t < d:
+            pass
 
-def main(repeats=15):
-    a = np.zeros(2)
-    _touch(a)
-    print(f"{'pause':>8} {'after spin':>12} {'after sleep':>12}   (median of {repeats})")
-    for d in (0.0, 0.001, 0.005, 0.02, 0.08):
-        row = []
-        for pause in (_spin, time.sleep):
-            ts = []
-            for _ in range(repeats):
-                pause(d)
-                t = time.perf_counter()
-                _touch(a)
-                ts.append(time.perf_counter() - t)
-            row.append(np.median(ts) * 1e6)
-        print(f"{d * 1e3:>6.0f}ms {row[0]:>10.1f}us {row[1]:>10.1f}us")
+    print(f"threading layer {numba.threading_layer()}, {numba.get_num_threads()} threads, "
+          f"pause {a.pause:g} ms, medians of {a.repeats}")
+    print(f"{'before the call':>16} {'call':>9} {'worker starts':>14} {'worker share':>13}")
+    for name, pause in (("nothing", lambda: None), ("spin", spin),
+                        ("sleep", lambda: time.sleep(d))):
+        calls, firsts, shares = [], [], []
+        for _ in range(a.repeats):
+            pause()
+            c = _now()
+            t = time.perf_counter()
+            _work(tid, start, 2000)
+            calls.append(time.perf_counter() - t)
+            w = tid != 0
+            firsts.append((start[w].min() - c) / hz if w.any() else np.nan)
+            shares.append(w.mean())
+        first = np.nanmedian(firsts) * 1e3 if not np.all(np.isnan(firsts)) else np.nan
+        print(f"{name:>16} {np.median(calls) * 1e3:7.2f}ms {first:12.3f}ms {np.median(shares):13.2f}")
 
 
 if __name__ == "__main__":
