@@ -12,10 +12,16 @@ import cupy  # noqa: E402
 
 import fastgumbel as fg  # noqa: E402
 
-x = cupy.asarray(np.random.default_rng(0).standard_normal((8192, 4096)).astype(np.float32))
-for backend in ("cupy", "numba-cuda"):
-    for _ in range(2):   # the second round is the one to profile (-c / --launch-skip)
-        fg.gumbel_softmax(x, 1.0, rng=1, backend=backend)
-        fg.gumbel_max(x, rng=1, backend=backend)
-cupy.cuda.runtime.deviceSynchronize()
-print("done")
+
+def main():
+    x = cupy.asarray(np.random.default_rng(0).standard_normal((8192, 4096)).astype(np.float32))
+    for backend in ("cupy", "numba-cuda"):
+        for _ in range(2):   # the second round is the one to profile (-c / --launch-skip)
+            fg.gumbel_softmax(x, 1.0, rng=1, backend=backend)
+            fg.gumbel_max(x, rng=1, backend=backend)
+    cupy.cuda.runtime.deviceSynchronize()
+    print("done")
+
+
+if __name__ == "__main__":
+    main()
