@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# One call on a lent GPU machine (the `device` tool; see bench/gpu/run_on_gpu.sh for a GPU
-# machine of your own): what the machine has, the GPU tests on both backends, then the
-# benchmark. Logs go to $OUT (env.txt, tests.txt, bench.txt, RESULTS.md with the new table).
-# Uses the image's python3 with numba-cuda, cupy-cuda13x and torch; the package runs from
-# the working tree (PYTHONPATH), nothing is installed.
+# The GPU check, in one command: what the machine has, the GPU tests on both backends, then
+# the benchmark, whose table is appended to bench/RESULTS.md. Written for one call on a lent
+# GPU machine (the `device` tool), and as well for a GPU machine of your own. Logs go to
+# $OUT (env.txt, tests.txt, bench.txt, RESULTS.md with the new table).
+# Needs python3 with numba-cuda, cupy-cuda13x and torch with CUDA (the lent image has them);
+# the package runs from the working tree (PYTHONPATH), nothing is installed. The tests run on
+# 4 processes when pytest-xdist is installed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/fastgumbel-device}
@@ -17,7 +19,8 @@ print("python", platform.python_version(), "numpy", numpy.__version__, "numba", 
       "numba-cuda", numba_cuda.__version__, "cupy", cupy.__version__, "torch", torch.__version__)
 PY
 python3 -m fastgumbel info 2>&1 | tee -a "$OUT/env.txt"
-FASTGUMBEL_GPU_TESTS=1 timeout "${TEST_S:-240}" python3 -m pytest -q -n 4 -p no:benchmark -rfE tests/cuda \
+XDIST=$(python3 -c "import xdist" 2>/dev/null && echo "-n 4")
+FASTGUMBEL_GPU_TESTS=1 timeout "${TEST_S:-240}" python3 -m pytest -q $XDIST -p no:benchmark -rfE tests/cuda \
     2>&1 | tee "$OUT/tests.txt"
 echo "tests rc=$?" | tee -a "$OUT/tests.txt"
 timeout "${BENCH_S:-150}" python3 bench/gpu/bench_gpu.py --results bench/RESULTS.md "$@" \
