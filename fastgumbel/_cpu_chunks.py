@@ -19,7 +19,7 @@ from numba.extending import intrinsic, overload
 
 from ._scalar import (MASK32, SH32, exponential_bits32, exponential_bits64, f32_as_i32, f64_as_i64,
                       gumbel_bits32, gumbel_bits64, i32_as_f32, i64_as_f64, philox_block,
-                      uniform_bits32, uniform_bits64)
+                      uniform_bits32, uniform_bits64, wide_vectors)
 
 #: Columns per chunk: a multiple of 4 (one Philox block gives 4 words).
 CHUNK = 2048
@@ -390,42 +390,83 @@ def _first_equal(v, n, m, scale):
 
 
 @_inline
+def bound_chunk(xs, n, u, want_xmax):
+    """u[:n] = x - ln 2 log2_bound(E) in place of E = u[:n]: an upper bound of x + g,
+    g = -log(E), at most 0.0598 above it; returns (max u, any NaN, max x), the maxima
+    meaningful only without NaN.
+
+    (In place: a loop that loads through one name of an array and stores through another
+    needs LLVM's runtime alias check, which fails when they are the same, and runs scalar.)
+    g = -log(E) lies within 0.0861 ln 2 below -ln 2 (e + f) read off E's bits
+    (E = 2**e (1 + f); log2(1 + f) is between f and f + 0.0861), so only entries whose u is
+    at least :func:`bound_threshold` of the max u can hold the max of x + g: about one or
+    two per row."""
+    wide_vectors()
+    kinf = order_key(typed(np.inf, u))
+    kninf = order_key(typed(-np.inf, u))
+    kmax = kninf
+    kmin = kinf
+    xmax = kninf
+    for j in range(n):
+        xj = xs[j]
+        v = xj - log2_bound(u[j]) * typed(_LN2, u)
+        u[j] = v
+        kv = order_key(v)
+        kmax = kv if kv > kmax else kmax
+        kmin = kv if kv < kmin else kmin
+        if want_xmax:
+            kx = order_key(xj)
+            xmax = kx if kx > xmax else xmax
+    return key_value(kmax), kmax > kinf or kmin < kninf, key_value(xmax)
+
+
+@_inline
+def bound_threshold(top, u):
+    """The least u (of :func:`bound_chunk`) whose x + g can reach the max of x + g, for a
+    finite max u ``top``, with x + g and everything derived from it (exp(x + g - c)) computed
+    to within a few ulps. 0.0598 is the band 0.0861 ln 2 = 0.05968 rounded up by 1.2e-4,
+    which covers the errors of g, of log2_bound's conversion and of RN(ln 2) (under 3e-5
+    together); |top| 2**-20 covers the roundings of u and of x + g (half an ulp of about
+    |top| each)."""
+    return top - (typed(0.0598, u) + abs(top) * typed(2.0 ** -20, u))
+
+
+@_inline
+def next_at_least(v, n, thr, start):
+    """The first j >= start (j < n) with v[j] >= thr, or -1: blocks of 64 are tested with a
+    vectorized any, and only a block that holds a hit is scanned."""
+    for b0 in range(start, n, 64):
+        vb = v[b0:min(b0 + 64, n)]
+        hit = False
+        for j in range(vb.shape[0]):
+            hit |= vb[j] >= thr
+        if hit:
+            for j in range(vb.shape[0]):
+                if vb[j] >= thr:
+                    return b0 + j
+    return -1
+
+
+@_inline
 def chunk_argmax(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf):
     """(max, first index of it or -1 if the max is -inf, any NaN) of x[c0:c0+n] + g over
-    one chunk of a noise row, with one log per element for almost all of them.
-
-    g = -log(E) lies within 0.0861 ln 2 below the bound b = -ln 2 (e + f) read off E's bits
-    (E = 2**e (1 + f); log2(1 + f) is between f and f + 0.0861). So x + g is within 0.06
-    below u = x + b: only entries whose u is within 0.06 (plus a rounding margin) of the
-    largest u can hold the max of x + g, about one or two per row; their x + g is computed
-    exactly as :func:`_perturb_chunk` computes it (the same operations, so the same bits),
-    and the first max among them is the first max of the chunk. A row with +inf falls back
-    to the full computation."""
+    one chunk of a noise row, with one log per element for almost all of them: the bound u
+    of :func:`bound_chunk`, and x + g only where u reaches :func:`bound_threshold`, computed
+    exactly as :func:`_perturb_chunk` computes it (the same operations, so the same bits);
+    the first max among them is the first max of the chunk. A row with +inf falls back to
+    the full computation."""
     xs = xr[c0:c0 + n]
     _prefetch_span(xs, n)     # the logits load while the noise is computed
     _exponential_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, gbuf)
-    kinf = order_key(typed(np.inf, gbuf))
-    kninf = order_key(typed(-np.inf, gbuf))
-    kmax = kninf
-    kmin = kinf
-    for j in range(n):
-        u = xs[j] - log2_bound(gbuf[j]) * typed(_LN2, gbuf)
-        gbuf[j] = u
-        kv = order_key(u)
-        kmax = kv if kv > kmax else kmax
-        kmin = kv if kv < kmin else kmin
-    top = key_value(kmax)
-    if kmax > kinf or kmin < kninf:
+    top, nan, _ = bound_chunk(xs, n, gbuf, False)
+    if nan:
         return top, -1, True
     if top == -np.inf:
         return top, -1, False
     if top == np.inf:
         m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, gbuf)
         return m, c0 + _first_equal(gbuf, n, m, typed(1, gbuf)), nn
-    # 0.0598 is the band 0.0861 ln 2 = 0.05968 rounded up by 1.2e-4, which covers the
-    # errors of g, of log2_bound's conversion and of RN(ln 2) (under 3e-5 together);
-    # |top| 2**-20 covers the roundings of u and of x + g (half an ulp of about |top| each)
-    thr = top - (typed(0.0598, gbuf) + abs(top) * typed(2.0 ** -20, gbuf))
+    thr = bound_threshold(top, gbuf)
     best = typed(-np.inf, gbuf)
     bi = -1
     for b0 in range(0, n, 64):

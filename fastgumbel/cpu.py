@@ -23,11 +23,13 @@ from numba import prange
 
 from ._cpu_chunks import (CHUNK, LANES, _U, _blocks, _claim, _exponential_chunk, _first_equal,
                           _gumbel_chunk, _inline, _inline_always, _kernel, _lanes, _lanes_total,
-                          _max_nan, _perturb_chunk, _row_argmax, _uniform_chunk, chunk_argmax,
-                          eps_of, exp_shift, tiny_of, typed)
+                          _max_nan, _perturb_chunk, _prefetch_span, _row_argmax, _uniform_chunk,
+                          bound_chunk,
+                          bound_threshold, chunk_argmax, eps_of, exp_shift, next_at_least,
+                          tiny_of, typed)
 from ._cpu_draws import (categorical_cdf, multinomial_binomial, multinomial_cdf,  # noqa: F401
                          multinomial_gumbel, multinomial_rows, topk_rows)
-from ._scalar import exp_nonpos_any, log_any
+from ._scalar import exp_nonpos_any, exponential_bits32, exponential_bits64, log_any
 
 __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
            "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
@@ -114,8 +116,14 @@ def _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, seg, acc):
     underflows (x - mc below -87.3 / -708.4) belongs to a probability below the smallest
     normal number, which the spec returns as 0 anyway. (No log of E is taken, so the result
     is closer to the exact softmax of x + g than one that rounds x + g.)"""
-    xs = xr[c0:c0 + n]
     _exponential_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
+    return _ratio_loop(xr[c0:c0 + n], n, mc, seg, acc)
+
+
+@_inline
+def _ratio_loop(xs, n, mc, seg, acc):
+    """The second half of :func:`_ratio_chunk`: seg[:n] = exp(x - mc) / E in place of E =
+    seg[:n]; returns the sum, in the fixed lane order."""
     acc[:] = 0
     for b0 in range(0, n, LANES):
         m = min(LANES, n - b0)
@@ -126,6 +134,55 @@ def _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, seg, acc):
             sb[j] = w
             acc[j] += w
     return _lanes_total(acc)
+
+
+@_inline
+def _ratio_w(xr, c, mc, bits64, wbuf, like):
+    """w = exp(x - mc) / E of column c, computed as :func:`_ratio_chunk` computes it (the same
+    operations in the same order, so the same bits)."""
+    if bits64:
+        e = typed(exponential_bits64(wbuf[2 * c], wbuf[2 * c + 1]), like)
+    else:
+        e = typed(exponential_bits32(wbuf[c]), like)
+    return exp_nonpos_any(xr[c] - mc) / e
+
+
+@_inline
+def _ratio_hard(xr, K, k0, k1, stream, row, bits64, wbuf, C, o):
+    """The hard sample's index at tau == 1 for a row of K <= CHUNK columns, with one log per
+    element and no exp for almost all of them; -1 where the row takes :func:`_ratio_row`'s
+    full computation (two w within 4 eps of each other, a NaN or infinite x + g bound).
+
+    The index is the first j whose w_j = exp(x_j - mc) / E_j (mc = max(x) - C) is the row's
+    largest w, when no other w is within 4 eps of it (:func:`_sole_max`, which
+    :func:`_ratio_row` applies to all w). w_j is exp(x_j + g_j - mc) to within two
+    roundings, so every w within 4 eps of the largest belongs to an x + g that reaches the
+    bound threshold of :func:`bound_chunk` (a few entries): w is computed for those alone,
+    as :func:`_ratio_chunk` computes it. ``o`` holds E, then the bounds; the max of x comes
+    out of the same loop."""
+    _prefetch_span(xr, K)     # the logits load while the noise is computed
+    _exponential_chunk(k0, k1, stream, row, 0, K, bits64, wbuf, o)
+    top, nan, m = bound_chunk(xr, K, o, True)
+    if nan or not abs(top) < np.inf:
+        return -1
+    mc = m - C
+    thr = bound_threshold(top, o)
+    best = typed(-1, o)
+    first = -1
+    c = next_at_least(o, K, thr, 0)
+    while c >= 0:
+        w = _ratio_w(xr, c, mc, bits64, wbuf, o)
+        if w > best:
+            best = w
+            first = c
+        c = next_at_least(o, K, thr, c + 1)
+    lim = -typed(4, o) * eps_of(o) * best
+    near = 0
+    c = next_at_least(o, K, thr, 0)
+    while c >= 0:
+        near += 1 if _ratio_w(xr, c, mc, bits64, wbuf, o) - best > lim else 0
+        c = next_at_least(o, K, thr, c + 1)
+    return first if near == 1 else -1
 
 
 @_inline
@@ -246,13 +303,24 @@ def _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc):
     (:func:`_ratio_chunk`), then w / S; chunk sums are added in chunk order, as in
     ``by_chunk``, so both kernels give the same bits."""
     K = xr.shape[0]
+    if mode == HARD and K <= CHUNK:
+        first = _ratio_hard(xr, K, k0, k1, stream, row, bits64, wbuf, C, o)
+        if first >= 0:
+            o[:] = 0
+            o[first] = 1
+            return False
+    if K <= CHUNK:
+        # E first: the logits, prefetched, arrive while it is computed (E does not depend on
+        # them), and the max pass then reads them from cache
+        _prefetch_span(xr, K)
+        _exponential_chunk(k0, k1, stream, row, 0, K, bits64, wbuf, o)
     m, nan = _max_nan(xr, K)
     done, inf = _special_row(o, m, nan, mode)
     if done:
         return inf
     mc = m - C
     if K <= CHUNK:
-        S = _ratio_chunk(xr, 0, K, k0, k1, stream, row, bits64, wbuf, mc, o, acc)
+        S = _ratio_loop(xr, K, mc, o, acc)
     else:
         S = typed(0, o)
         for c0 in range(0, K, CHUNK):

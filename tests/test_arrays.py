@@ -239,6 +239,39 @@ def test_row_and_chunk_kernels_give_the_same_bits(fresh_logits, dtype, tau):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bits64", [False, True])
+def test_bound_pruned_hard_rows_give_the_full_computations_bits(dtype, bits64):
+    # At tau == 1 a row of at most CHUNK columns takes its hard index from the bound-pruned
+    # search (cpu._ratio_hard), which computes w = exp(x - mc) / E for a few candidates
+    # only; the chunk kernel computes every w, the sum and the normalized search. Rows with
+    # exact and near ties at the top (within a few eps, where the pruned search gives way),
+    # and special rows, must come out the same to the bit.
+    from fastgumbel import cpu
+    rows, K_ = 400, 257
+    seed = np.random.SeedSequence().entropy
+    rs = np.random.default_rng(seed)
+    k0, k1, st = (np.uint64(v) for v in rs.integers(0, 2**32, 3))
+    x = rs.standard_normal((rows, K_)).astype(dtype)
+    noise = np.empty_like(x)
+    cpu.fill_noise(noise, 0, k0, k1, st, bits64, False, 0.0, 1.0)
+    eps = np.finfo(dtype).eps
+    for r in range(rows // 2):
+        a, b = rs.choice(K_, 2, replace=False)
+        x[r, a] = dtype(8) - noise[r, a]
+        x[r, b] = dtype(8 - int(rs.integers(-4, 5)) * eps * 8) - noise[r, b]
+    x[-1] = -np.inf
+    x[-2, 3] = np.nan
+    x[-3, 5] = np.inf
+    x[-4, :200] = -np.inf
+    a = np.empty_like(x)
+    b = np.empty_like(x)
+    ra = cpu.softmax_by_row(x, a, 0, k0, k1, st, bits64, 1.0, cpu.HARD)
+    rb = cpu.softmax_by_chunk(x, b, 0, k0, k1, st, bits64, 1.0, cpu.HARD)
+    assert ra == rb == 1, seed
+    assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), seed
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_argmax_row_and_chunk_kernels_agree(fresh_logits, dtype):
     from fastgumbel import cpu
     K_ = 3 * cpu.CHUNK + 5
