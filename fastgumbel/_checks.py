@@ -54,8 +54,18 @@ def axis_index(axis, ndim, name="axis"):
     return a % ndim
 
 
+#: (smallest normal, largest finite) of the compute dtypes: a Python float between them is a
+#: valid tau without the rounding checks below.
+_NORMAL_RANGE = {np.dtype(d): (float(np.finfo(d).tiny), float(np.finfo(d).max))
+                 for d in (np.float32, np.float64)}
+
+
 def tau_value(tau, dtype, name="tau"):
     """tau as a float that is finite and > 0 once rounded to ``dtype``."""
+    if type(tau) is float:
+        lim = _NORMAL_RANGE.get(dtype)
+        if lim is not None and lim[0] <= tau <= lim[1]:
+            return tau
     if isinstance(tau, (bool, np.bool_)):
         raise TypeError(f"{name} must be a positive real number; got {tau!r}")
     if np.ndim(tau) != 0:

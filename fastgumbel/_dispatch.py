@@ -11,12 +11,18 @@ import importlib.util
 import itertools
 import sys
 
+import numpy as np
+
 #: Every backend name the API knows, in the order ``"auto"`` tries them.
 KNOWN_BACKENDS = ("auto", "cpu", "numba-cuda", "cupy")
 #: Backends implemented in this version.
 AVAILABLE_BACKENDS = ("auto", "cpu", "numba-cuda", "cupy")
 #: Backends that run on an NVIDIA GPU (NumPy inputs are copied over and back).
 GPU_BACKENDS = ("numba-cuda", "cupy")
+
+#: Types that are never device or foreign arrays: the per-call scans skip them first.
+_PLAIN = frozenset((np.ndarray, float, int, bool, str, type(None), tuple, list, np.float32,
+                    np.float64))
 
 _MODULES = {"cpu": "fastgumbel.cpu", "numba-cuda": "fastgumbel.cuda", "cupy": "fastgumbel.cupy"}
 _EXTRAS = {"numba-cuda": ("numba_cuda", "cuda"), "cupy": ("cupy", "cupy")}
@@ -59,6 +65,8 @@ def device_kind(obj):
     Recognised without importing anything: a CuPy array (``cupy`` imported), a Numba device
     array (``numba.cuda`` imported), or any other object with ``__cuda_array_interface__``.
     """
+    if type(obj) in _PLAIN:
+        return None
     mod = type(obj).__module__
     if mod.split(".")[0] == "cupy" and "cupy" in sys.modules:
         return "cupy"
@@ -86,7 +94,7 @@ def backend_status(name):
 def foreign_array_kind(obj):
     """Name of a non-NumPy array library that made ``obj``, or ``None`` (CUDA device arrays,
     served by the GPU backends, are not foreign: see :func:`device_kind`)."""
-    if device_kind(obj) is not None:
+    if type(obj) in _PLAIN or device_kind(obj) is not None:
         return None
     mod = type(obj).__module__.split(".")[0]
     if mod in ("torch", "jax", "jaxlib", "cupy", "dask", "tensorflow") and mod in sys.modules:
@@ -119,6 +127,10 @@ def backend_for(backend, *arrays, name="logits"):
     everything else to the CPU. CPU DLPack arrays (torch, JAX) never reach here: the public
     functions view them as NumPy first (:mod:`fastgumbel._interop`).
     """
+    if backend == "auto" and all(type(a) is np.ndarray or a is None for a in arrays):
+        # the common call, NumPy arrays only (kept short: it runs before every kernel)
+        mod = _loaded.get("cpu")
+        return mod if mod is not None else load("cpu")
     chosen = check_backend(backend)
     kinds = set()
     for a in arrays:
