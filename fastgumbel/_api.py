@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _checks as chk
 from ._device import device_io
-from ._dispatch import backend_for, dask_routed, load
+from ._dispatch import _loaded, backend_for, dask_routed, load
 from ._interop import bridged, empty_aligned
 from .random import Generator, Key, resolve_key
 
@@ -272,40 +272,72 @@ def _softmax_family(logits, tau, mode, axis, rng, out, precision, backend, row0=
 _KERNEL_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 
 
-def _softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
-    """The softmax family for the common call, or ``None`` to take the general path.
+def _fast_rows(logits, axis, rng, precision, backend):
+    """``logits`` as a ``(rows, K)`` view for the common call, or ``None`` to take the
+    general path; no side effects (a Generator is advanced only by :func:`_fast_key`).
 
-    A C-contiguous float32/64 NumPy array sampled along its last axis, a float tau that is a
-    normal number of the array's dtype, a Key, a Generator or None as rng, and no ``out`` or
-    one of the same shape, dtype and layout. These are checked by type and flags alone, and
-    the kernel is called with views: a 3-4 ms kernel over large arrays leaves the
-    interpreter's data out of cache, where each Python-level step of the general path (its
-    array-type scans, axis moves and checks) costs 5-10x its warm time; measured 0.36 ms per
-    call after another library's call, 0.2 ms primed, at 4096x1024 (bench/RESULTS.md).
+    The common call: a C-contiguous float32/64 NumPy array sampled along its last axis, a
+    Key, a Generator or None as rng, the CPU backend. It is recognised by types and flags
+    alone, and the kernel is called with views. After a 3-4 ms kernel over large arrays the
+    interpreter's own data is out of cache, where each Python-level step of the general path
+    (array-type scans, axis moves, checks) costs 5-10x its warm time: measured 0.36 ms per
+    4096x1024 soft sample after another library's call, 0.2 ms primed (bench/RESULTS.md).
     Anything else, including every input that raises, takes the general path.
     """
     if (type(logits) is not np.ndarray or logits.dtype not in _KERNEL_DTYPES
             or not logits.flags.c_contiguous or logits.size == 0 or logits.ndim == 0
             or type(axis) is not int or (axis != -1 and axis != logits.ndim - 1)
-            or type(tau) is not float or (backend != "auto" and backend != "cpu")
+            or (backend != "auto" and backend != "cpu")
             or (precision != "default" and precision != "high")
             or not (rng is None or type(rng) is Key or type(rng) is Generator)):
         return None
-    shape = logits.shape
-    if out is not None and (type(out) is not np.ndarray or out.shape != shape
-                            or out.dtype != logits.dtype or not out.flags.c_contiguous
-                            or not out.flags.writeable or np.may_share_memory(out, logits)):
+    return logits.reshape(-1, logits.shape[-1])
+
+
+def _fast_out(out, shape, dtype, logits):
+    """True when ``out`` can take the kernel's result directly on the fast path."""
+    return (type(out) is np.ndarray and out.shape == shape and out.dtype == dtype
+            and out.flags.c_contiguous and out.flags.writeable
+            and not np.may_share_memory(out, logits))
+
+
+def _fast_key_args(rng, dtype, precision):
+    """The kernel's key words and bits64 on the fast path (advances a Generator)."""
+    k0, k1, stream = resolve_key(rng).words
+    return (np.uint64(k0), np.uint64(k1), np.uint64(stream),
+            precision == "high" or dtype == np.float64)
+
+
+def _softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
+    """The softmax family on the fast path (:func:`_fast_rows`), or ``None``."""
+    x = _fast_rows(logits, axis, rng, precision, backend)
+    if x is None or type(tau) is not float or (
+            out is not None and not _fast_out(out, logits.shape, logits.dtype, logits)):
         return None
     t = chk.tau_value(tau, logits.dtype)
-    cpu = backend_for("auto", logits)
-    K = shape[-1]
-    x = logits.reshape(-1, K)
-    buf = empty_aligned(x.shape, logits.dtype) if out is None else out.reshape(-1, K)
-    k0, k1, stream = resolve_key(rng).words
-    bits64 = precision == "high" or logits.dtype == np.float64
-    _raise_bad_rows(0, cpu.softmax_rows(x, buf, 0, np.uint64(k0), np.uint64(k1),
-                                        np.uint64(stream), bits64, t, mode))
-    return buf.reshape(shape) if out is None else out
+    buf = empty_aligned(x.shape, logits.dtype) if out is None else out.reshape(x.shape)
+    _raise_bad_rows(0, _cpu().softmax_rows(x, buf, 0, *_fast_key_args(rng, logits.dtype,
+                                                                         precision), t, mode))
+    return buf.reshape(logits.shape) if out is None else out
+
+
+def _gumbel_max_fast(logits, axis, rng, out, precision, backend):
+    """:func:`gumbel_max` on the fast path (:func:`_fast_rows`), or ``None``."""
+    x = _fast_rows(logits, axis, rng, precision, backend)
+    if x is None:
+        return None
+    lead = logits.shape[:-1]
+    if out is not None and not _fast_out(out, lead, np.int64, logits):
+        return None
+    idx = np.empty(lead, np.int64) if out is None else out
+    _raise_bad_rows(*_cpu().argmax_rows(x, idx.reshape(-1, 1), 0,
+                                        *_fast_key_args(rng, logits.dtype, precision)))
+    return idx
+
+
+def _cpu():
+    """The CPU backend module (loaded once)."""
+    return _loaded.get("cpu") or load("cpu")
 
 
 @device_io
@@ -475,6 +507,14 @@ def _draws(logits, axis, rng, precision, backend, n, method="gumbel"):
 @bridged
 @dask_routed
 def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", backend="auto"):
+    """The general path of :func:`gumbel_max` (any array type, axis, layout)."""
+    return _gumbel_max(logits, axis, rng, out, precision, backend, 0)
+
+
+_gumbel_max_general = gumbel_max
+
+
+def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", backend="auto"):
     """One categorical draw per row by the Gumbel-max trick: ``argmax(logits + g)``.
 
     Returns
@@ -490,7 +530,11 @@ def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", back
     >>> fg.gumbel_max(x, rng=0)[1]    # -inf logits are masked categories
     np.int64(2)
     """
-    return _gumbel_max(logits, axis, rng, out, precision, backend, 0)
+    res = _gumbel_max_fast(logits, axis, rng, out, precision, backend)
+    if res is not None:
+        return res
+    return _gumbel_max_general(logits, axis=axis, rng=rng, out=out, precision=precision,
+                               backend=backend)
 
 
 def _gumbel_max(logits, axis, rng, out, precision, backend, row0):

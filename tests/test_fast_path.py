@@ -1,4 +1,5 @@
-"""The softmax family's fast path (``_api._softmax_fast``) against its general path.
+"""The fast paths of the softmax family and of ``gumbel_max`` (``_api._fast_rows``)
+against their general paths.
 
 The common call (a C-contiguous float32/64 NumPy array along its last axis, a float tau, a
 Key, a Generator or None as rng, no ``out`` or a matching one) skips the general path's
@@ -12,7 +13,8 @@ import fastgumbel as fg
 from fastgumbel import _api
 
 GENERAL = {"gumbel_softmax": "_gumbel_softmax_general",
-           "gumbel_log_softmax": "_gumbel_log_softmax_general"}
+           "gumbel_log_softmax": "_gumbel_log_softmax_general",
+           "gumbel_max": "_gumbel_max_general"}
 
 
 def _call(name, x, general, **kw):
@@ -138,3 +140,71 @@ def test_plus_inf_logit_raises_on_the_fast_path(fresh_logits):
     x[1, 2] = np.inf
     with pytest.raises(ValueError, match=r"\+inf in 1 row"):
         fg.gumbel_softmax(x, rng=fg.Key(1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7,), (33, 50), (2, 3, 3000)])
+@pytest.mark.parametrize("precision", ["default", "high"])
+def test_gumbel_max_fast_path_gives_the_general_paths_draws(fresh_logits, dtype, shape,
+                                                            precision):
+    x = fresh_logits(shape, dtype)
+    x.reshape(-1)[::3] = -np.inf
+    kw = {"precision": precision, "rng": fg.Key(5, 1)}
+    a = fg.gumbel_max(x, **kw)
+    b = _api._gumbel_max_general(x, **kw)
+    assert type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype
+    assert np.array_equal(a, b)
+    out = np.full(shape[:-1], -7, np.int64)
+    assert fg.gumbel_max(x, out=out, **kw) is out
+    assert np.array_equal(out, b)
+
+
+def test_gumbel_max_common_calls_take_the_fast_path(monkeypatch, fresh_logits):
+    def refuse(*args, **kwargs):
+        raise AssertionError("took the general path")
+
+    monkeypatch.setattr(_api, "_gumbel_max_general", refuse)
+    x = fresh_logits((4, 9))
+    fg.gumbel_max(x, rng=fg.Generator(1))
+    fg.gumbel_max(x, rng=fg.Key(1), out=np.empty(4, np.int64), axis=1)
+    fg.gumbel_max(x[0])
+
+
+@pytest.mark.parametrize("case", ["axis 0", "out int32", "out shape", "float16", "seed rng"])
+def test_gumbel_max_other_calls_take_the_general_path(monkeypatch, fresh_logits, case):
+    calls = []
+    general = _api._gumbel_max_general
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return general(*args, **kwargs)
+
+    monkeypatch.setattr(_api, "_gumbel_max_general", spy)
+    x = fresh_logits((6, 5))
+    kw = {"rng": fg.Key(2)}
+    if case == "axis 0":
+        kw["axis"] = 0
+    elif case == "out int32":
+        kw["out"] = np.empty(6, np.int32)
+    elif case == "out shape":
+        kw["out"] = np.empty(5, np.int64)
+    elif case == "float16":
+        x = x.astype(np.float16)
+    elif case == "seed rng":
+        kw["rng"] = 3
+    try:
+        fg.gumbel_max(x, **kw)
+    except (TypeError, ValueError):
+        pass
+    assert calls == [1], case
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_gumbel_max_bad_rows_raise_on_the_fast_path(fresh_logits, bad):
+    x = fresh_logits((3, 4))
+    x[1, 2] = bad
+    with pytest.raises(ValueError) as fast:
+        fg.gumbel_max(x, rng=fg.Key(1))
+    with pytest.raises(ValueError) as general:
+        _api._gumbel_max_general(x, rng=fg.Key(1))
+    assert str(fast.value) == str(general.value)
