@@ -23,7 +23,7 @@ from numba import prange
 
 from ._cpu_chunks import (CHUNK, LANES, _U, _blocks, _claim, _exponential_chunk, _first_equal,
                           _gumbel_chunk, _inline, _inline_always, _kernel, _lanes, _lanes_total,
-                          _max_nan, _perturb_chunk, _prefetch_span, _row_argmax, _uniform_chunk,
+                          _max_nan, _perturb_chunk, _prefetch_span, _row_argmax, prefetch_next_row, _uniform_chunk,
                           bound_chunk,
                           bound_threshold, chunk_argmax, eps_of, exp_shift, next_at_least,
                           tiny_of, typed)
@@ -104,7 +104,7 @@ def _exp_chunk(seg, n, M, t, mode, ebuf, acc):
 
 
 @_inline
-def _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, seg, acc):
+def _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, seg, acc, x, out):
     """Steps 1 and 2 at tau == 1 over one chunk, with one log per element instead of two:
     seg[:n] = w = exp(x - mc) / E, where E = -log(U) is the exponential variate whose -log
     is the Gumbel noise (exp(x + g - M) = exp(x - M) / E); returns the chunk's sum, in the
@@ -117,16 +117,19 @@ def _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, seg, acc):
     normal number, which the spec returns as 0 anyway. (No log of E is taken, so the result
     is closer to the exact softmax of x + g than one that rounds x + g.)"""
     _exponential_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
-    return _ratio_loop(xr[c0:c0 + n], n, mc, seg, acc)
+    return _ratio_loop(xr[c0:c0 + n], n, mc, seg, acc, x, out, -1)
 
 
 @_inline
-def _ratio_loop(xs, n, mc, seg, acc):
+def _ratio_loop(xs, n, mc, seg, acc, x, out, r):
     """The second half of :func:`_ratio_chunk`: seg[:n] = exp(x - mc) / E in place of E =
-    seg[:n]; returns the sum, in the fixed lane order."""
+    seg[:n]; returns the sum, in the fixed lane order. Prefetches row r of x and out
+    (:func:`prefetch_next_row`; none for r < 0)."""
     acc[:] = 0
     for b0 in range(0, n, LANES):
         m = min(LANES, n - b0)
+        if r >= 0:
+            prefetch_next_row(x, out, r, b0, LANES)
         sb = seg[b0:b0 + m]
         xb = xs[b0:b0 + m]
         for j in range(m):
@@ -248,7 +251,7 @@ def _special_row(o, M, nan, mode):
 
 
 @_inline_always
-def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc):
+def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc, x, out, rn):
     """One row of the softmax family into ``o`` (kept in cache through the three steps);
     returns True if the row's max(x + g) is +inf. A row of at most CHUNK columns skips the
     chunk loops (with them LLVM vectorizes the steps worse: measured 1.3x slower at
@@ -256,7 +259,7 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc):
     :func:`_ratio_row` (one log per element instead of two)."""
     C = exp_shift(o, bits64)
     if mode != LOG and t == 1 and C > 0:
-        return _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc)
+        return _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc, x, out, rn)
     K = xr.shape[0]
     if K <= CHUNK:
         M, nan = _perturb_chunk(xr, 0, K, k0, k1, stream, row, bits64, wbuf, o)
@@ -297,7 +300,7 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc):
 
 
 @_inline_always
-def _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc):
+def _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc, x, out, rn):
     """:func:`_softmax_row` for soft and hard samples at tau == 1: the row max of the
     logits, then w = exp(x - (max - C)) / E and its sum chunk by chunk
     (:func:`_ratio_chunk`), then w / S; chunk sums are added in chunk order, as in
@@ -320,13 +323,13 @@ def _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc):
         return inf
     mc = m - C
     if K <= CHUNK:
-        S = _ratio_loop(xr, K, mc, o, acc)
+        S = _ratio_loop(xr, K, mc, o, acc, x, out, rn)
     else:
         S = typed(0, o)
         for c0 in range(0, K, CHUNK):
             n = min(CHUNK, K - c0)
             S += _ratio_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, mc, o[c0:c0 + n],
-                              acc)
+                              acc, x, out)
     one = typed(1, o)
     top = one
     if mode == HARD:
@@ -369,7 +372,7 @@ def _softmax_kernels(mode):
             while b < nb:
                 for r in range(b * rb, min(rows, (b + 1) * rb)):
                     inf = _softmax_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
-                                       mode, wbuf, ebuf, acc)
+                                       mode, wbuf, ebuf, acc, x, out, r + 1)
                     found += 1 if inf else 0
                 b = _claim(counter)
             posinf += found
@@ -420,7 +423,7 @@ def _softmax_kernels(mode):
                     wbuf = np.empty(2 * CHUNK, np.uint32)
                     part[r, item % nb] = _ratio_chunk(x[r], c0, n, k0, k1, stream,
                                                       _U(row0 + r), bits64, wbuf, Ms[r] - C, seg,
-                                                      _lanes(seg))
+                                                      _lanes(seg), x, out)
                     if mode == HARD:
                         top[r, item % nb] = _max_nan(seg, n)[0]
                 else:
@@ -632,7 +635,7 @@ def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau
         while b < nb:
             for r in range(b * rb, min(rows, (b + 1) * rb)):
                 inf = _softmax_row(x[r], yrow, _U(row0 + r), k0, k1, stream, bits64, t, SOFT,
-                                   wbuf, ebuf, acc)
+                                   wbuf, ebuf, acc, x, x, -1)
                 found += 1 if inf else 0
                 gtau[r] = _backward_row(G[r], yrow, gx[r], t, acc)
             b = _claim(counter)
