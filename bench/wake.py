@@ -1,15 +1,16 @@
 """When does the second thread join a parallel kernel after the caller paused?
 
-Right after another library's long call, fastgumbel's 3-4 ms kernels run up to 1-2 ms
-slower with two threads and not at all slower with one (bench/RESULTS.md, "Why the two
-regimes differ"). This script shows where that time goes on a plain ``prange`` kernel of 128
-equal items (about 0.7 ms of work in all): after the main thread did nothing, spun in
-Python, or slept for ``--pause`` ms, it reports the call's time, when the worker thread
-started its first item (from the cycle counter, relative to the call), and the share of items
-the worker ran. Run: ``python bench/wake.py`` (``NUMBA_THREADING_LAYER=omp`` to compare
+Right after another library's long call, fastgumbel's 3-4 ms kernels run slower
+(bench/RESULTS.md, "Why the two regimes differ"). This script shows one of the causes on a
+plain ``prange`` kernel of 128 equal items (about 0.7 ms of work in all): after the main
+thread did nothing, spun in Python, or slept for ``--pause`` ms, it reports the call's time,
+when the worker thread started its first item (from the cycle counter, relative to the
+call), the share of items the worker ran, and the share of calls whose items all ran on one
+CPU (the worker woken on the caller's CPU, taking turns with it). Run: ``python bench/wake.py`` (``NUMBA_THREADING_LAYER=omp`` to compare
 layers; fastgumbel's own choice, TBB where available, is made first).
 """
 import argparse
+import ctypes
 import time
 
 import numpy as np
@@ -41,11 +42,18 @@ def _now():
     return _cycles()
 
 
+_libc = ctypes.CDLL(None)
+_getcpu = _libc.sched_getcpu          # glibc; Linux only, as is this script's question
+_getcpu.restype = ctypes.c_int
+_getcpu.argtypes = []
+
+
 @njit(parallel=True)
-def _work(tid, start, n_inner):
+def _work(tid, start, cpu, n_inner):
     for i in prange(tid.shape[0]):
         start[i] = _cycles()
         tid[i] = get_thread_id()
+        cpu[i] = _getcpu()
         s = 0.0
         for j in range(n_inner):
             s += np.sqrt(j + s)
@@ -61,7 +69,8 @@ def main():
     import numba
     tid = np.zeros(128, np.int64)
     start = np.zeros(128, np.int64)
-    _work(tid, start, 2000)
+    cpu = np.zeros(128, np.int64)
+    _work(tid, start, cpu, 2000)
     c0, t0 = _now(), time.perf_counter()
     time.sleep(0.05)
     hz = (_now() - c0) / (time.perf_counter() - t0)
@@ -74,21 +83,24 @@ def main():
 
     print(f"threading layer {numba.threading_layer()}, {numba.get_num_threads()} threads, "
           f"pause {a.pause:g} ms, medians of {a.repeats}")
-    print(f"{'before the call':>16} {'call':>9} {'worker starts':>14} {'worker share':>13}")
+    print(f"{'before the call':>16} {'call':>9} {'worker starts':>14} {'worker share':>13} "
+          f"{'on one CPU':>11}")
     for name, pause in (("nothing", lambda: None), ("spin", spin),
                         ("sleep", lambda: time.sleep(d))):
-        calls, firsts, shares = [], [], []
+        calls, firsts, shares, one_cpu = [], [], [], []
         for _ in range(a.repeats):
             pause()
             c = _now()
             t = time.perf_counter()
-            _work(tid, start, 2000)
+            _work(tid, start, cpu, 2000)
             calls.append(time.perf_counter() - t)
+            one_cpu.append(len(np.unique(cpu)) == 1)
             w = tid != 0
             firsts.append((start[w].min() - c) / hz if w.any() else np.nan)
             shares.append(w.mean())
         first = np.nanmedian(firsts) * 1e3 if not np.all(np.isnan(firsts)) else np.nan
-        print(f"{name:>16} {np.median(calls) * 1e3:7.2f}ms {first:12.3f}ms {np.median(shares):13.2f}")
+        print(f"{name:>16} {np.median(calls) * 1e3:7.2f}ms {first:12.3f}ms {np.median(shares):13.2f} "
+              f"{np.mean(one_cpu):11.2f}")
 
 
 if __name__ == "__main__":
