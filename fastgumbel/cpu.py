@@ -256,7 +256,8 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc, x
     returns True if the row's max(x + g) is +inf. A row of at most CHUNK columns skips the
     chunk loops (with them LLVM vectorizes the steps worse: measured 1.3x slower at
     K = 1024); the arithmetic is the same. Soft and hard samples at tau == 1 take
-    :func:`_ratio_row` (one log per element instead of two)."""
+    :func:`_ratio_row` (one log per element instead of two), which prefetches row ``rn`` of
+    the kernel's arrays ``x`` and ``out`` (rn < 0: none)."""
     C = exp_shift(o, bits64)
     if mode != LOG and t == 1 and C > 0:
         return _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc, x, out, rn)
@@ -304,7 +305,10 @@ def _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc, x, out, r
     """:func:`_softmax_row` for soft and hard samples at tau == 1: the row max of the
     logits, then w = exp(x - (max - C)) / E and its sum chunk by chunk
     (:func:`_ratio_chunk`), then w / S; chunk sums are added in chunk order, as in
-    ``by_chunk``, so both kernels give the same bits."""
+    ``by_chunk``, so both kernels give the same bits. A hard sample of at most CHUNK columns
+    first tries :func:`_ratio_hard` (no softmax). ``x``, ``out`` and ``rn``: the kernel's
+    arrays and the row after this one, whose logits and output the ratio loop prefetches
+    (none for rn < 0)."""
     K = xr.shape[0]
     if mode == HARD and K <= CHUNK:
         first = _ratio_hard(xr, K, k0, k1, stream, row, bits64, wbuf, C, o)
