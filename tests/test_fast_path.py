@@ -17,6 +17,28 @@ GENERAL = {"gumbel_softmax": "_gumbel_softmax_general",
            "gumbel_max": "_gumbel_max_general"}
 
 
+def _count_general_calls(monkeypatch, name):
+    """A list that gets one item per call of ``name``'s general path."""
+    calls = []
+    general = getattr(_api, GENERAL[name])
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return general(*args, **kwargs)
+
+    monkeypatch.setattr(_api, GENERAL[name], spy)
+    return calls
+
+
+def _refuse_general(monkeypatch, *names):
+    """Make the general paths of ``names`` fail the test if called."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("took the general path")
+
+    for name in names:
+        monkeypatch.setattr(_api, GENERAL[name], refuse)
+
+
 def _call(name, x, general, **kw):
     f = getattr(_api, GENERAL[name]) if general else getattr(fg, name)
     return f(x, **kw)
@@ -44,11 +66,7 @@ def test_fast_path_gives_the_general_paths_bits(fresh_logits, name, extra, dtype
 
 
 def test_common_calls_take_the_fast_path(monkeypatch, fresh_logits):
-    def refuse(*args, **kwargs):
-        raise AssertionError("took the general path")
-
-    monkeypatch.setattr(_api, "_gumbel_softmax_general", refuse)
-    monkeypatch.setattr(_api, "_gumbel_log_softmax_general", refuse)
+    _refuse_general(monkeypatch, "gumbel_softmax", "gumbel_log_softmax")
     x = fresh_logits((4, 9))
     g = fg.Generator(5)
     fg.gumbel_softmax(x, 0.5, rng=g)
@@ -71,14 +89,7 @@ def test_generators_advance_the_same_way(fresh_logits):
     "int tau", "numpy tau", "out float64", "out strided", "out aliases", "read-only out",
     "seed rng", "numpy rng", "empty", "0-d"])
 def test_other_calls_take_the_general_path(monkeypatch, fresh_logits, case):
-    calls = []
-    general = _api._gumbel_softmax_general
-
-    def spy(*args, **kwargs):
-        calls.append(1)
-        return general(*args, **kwargs)
-
-    monkeypatch.setattr(_api, "_gumbel_softmax_general", spy)
+    calls = _count_general_calls(monkeypatch, "gumbel_softmax")
     x = fresh_logits((6, 5))
     kw = {"rng": fg.Key(2)}
     if case == "float16":
@@ -160,10 +171,7 @@ def test_gumbel_max_fast_path_gives_the_general_paths_draws(fresh_logits, dtype,
 
 
 def test_gumbel_max_common_calls_take_the_fast_path(monkeypatch, fresh_logits):
-    def refuse(*args, **kwargs):
-        raise AssertionError("took the general path")
-
-    monkeypatch.setattr(_api, "_gumbel_max_general", refuse)
+    _refuse_general(monkeypatch, "gumbel_max")
     x = fresh_logits((4, 9))
     fg.gumbel_max(x, rng=fg.Generator(1))
     fg.gumbel_max(x, rng=fg.Key(1), out=np.empty(4, np.int64), axis=1)
@@ -172,14 +180,7 @@ def test_gumbel_max_common_calls_take_the_fast_path(monkeypatch, fresh_logits):
 
 @pytest.mark.parametrize("case", ["axis 0", "out int32", "out shape", "float16", "seed rng"])
 def test_gumbel_max_other_calls_take_the_general_path(monkeypatch, fresh_logits, case):
-    calls = []
-    general = _api._gumbel_max_general
-
-    def spy(*args, **kwargs):
-        calls.append(1)
-        return general(*args, **kwargs)
-
-    monkeypatch.setattr(_api, "_gumbel_max_general", spy)
+    calls = _count_general_calls(monkeypatch, "gumbel_max")
     x = fresh_logits((6, 5))
     kw = {"rng": fg.Key(2)}
     if case == "axis 0":
