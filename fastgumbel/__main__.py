@@ -21,7 +21,7 @@ def info(_args):
     import numba
 
     import fastgumbel as fg
-    from fastgumbel._dispatch import KNOWN_BACKENDS, backend_status
+    from fastgumbel._backends import BACKENDS, backend_status
 
     fg.gumbel(8, rng=0)  # start the thread pool so the layer is known
     print(f"fastgumbel          {fg.__version__} (random stream spec v{fg.random.STREAM_SPEC_VERSION})")
@@ -32,7 +32,7 @@ def info(_args):
     from fastgumbel import _threading
     print(f"thread setup        {_threading.status}")
     print(f"cpu                 {_vector_note()}")
-    for b in KNOWN_BACKENDS[1:]:
+    for b in BACKENDS[1:]:
         state = backend_status(b) if b != "cpu" else "available"
         print(f"{'backend ' + b:<20}{state}")
     for lib in ("scipy", "torch", "jax", "dask", "cupy", "matplotlib"):

@@ -15,18 +15,60 @@ from numpy.exceptions import AxisError
 FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 PRECISIONS = ("default", "high")
 
+#: Noise rows of one key (``r_lo, r_hi``: two 32-bit counter words, docs/rng.md).
+ROW_LIMIT = 1 << 64
+#: Draws per row of the inverse-CDF draw field (docs/rng.md).
+MAX_DRAWS_PER_ROW = 1 << 31
+
+
+def float_dtype(dtype, name):
+    """``dtype`` of an array argument, if it is float16/32/64."""
+    dt = np.dtype(dtype)
+    if dt not in FLOATS:
+        kind = {"i": "integer", "u": "unsigned integer", "b": "boolean", "c": "complex",
+                "f": "unsupported float"}.get(dt.kind, "non-float")
+        raise TypeError(f"{name} must be a float16, float32 or float64 array; got {kind} dtype "
+                        f"{dt} (convert with .astype(numpy.float32))")
+    return dt
+
 
 def float_array(a, name):
     """``a`` as a float16/32/64 ndarray (no copy when it already is one)."""
     arr = np.asarray(a)
     if arr.dtype.kind == "f" and not arr.dtype.isnative:     # byte-swapped: native copy
         arr = arr.astype(arr.dtype.newbyteorder("="))
-    if arr.dtype not in FLOATS:
-        kind = {"i": "integer", "u": "unsigned integer", "b": "boolean", "c": "complex",
-                "f": "unsupported float"}.get(arr.dtype.kind, "non-float")
-        raise TypeError(f"{name} must be a float16, float32 or float64 array; got {kind} dtype "
-                        f"{arr.dtype} (convert with .astype(numpy.float32))")
+    float_dtype(arr.dtype, name)
     return arr
+
+
+def has_categories_axis(ndim, name="logits"):
+    """The sampled array must have an axis to sample along."""
+    if ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension (the categories); "
+                         "got a 0-d array")
+
+
+def categories(K, rows, axis, name="logits"):
+    """Rows to sample need at least one category."""
+    if K == 0 and rows:
+        raise ValueError(f"{name} has no categories (size 0 along axis {axis})")
+
+
+def noise_rows(rows, n):
+    """``rows * n`` noise rows must fit the 2**64 rows of a key."""
+    if rows * max(n, 1) >= ROW_LIMIT:
+        raise ValueError(f"rows * n = {rows * n} exceeds the 2**64 noise rows of a key")
+
+
+def cdf_draws(n):
+    if n > MAX_DRAWS_PER_ROW:
+        raise ValueError(f"n={n} exceeds the {MAX_DRAWS_PER_ROW} draws per row of the "
+                         "inverse_cdf draw field; split the draws over more rows")
+
+
+def topk_k(k, K):
+    if k > K:
+        raise ValueError(f"k={k} exceeds the number of categories ({K})")
 
 
 def compute_dtype(dtype):

@@ -219,7 +219,8 @@ def run(draws, K, seed, backend, method, figure_path, out=sys.stdout):
     logits = np.linspace(2.0, -2.0, K).astype(np.float32)
     p64 = np.exp(logits.astype(np.float64) - logits.max())
     p = p64 / p64.sum()
-    how = fg._api.choose_method(method, draws, K)
+    from ._discrete import choose_method
+    how = choose_method(method, draws, K)
     label = {"gumbel": "Gumbel-max trick: argmax(logits + Gumbel noise)",
              "inverse_cdf": "inverse-CDF sampler"}[how]
     print(f"{label}, {draws:,} draws over {K} categories "

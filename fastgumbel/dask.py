@@ -1,6 +1,6 @@
 """Dask arrays in, lazy Dask arrays out, bit-identical to NumPy for any chunking.
 
-Imported only when a dask array reaches a NumPy-style function (``fastgumbel._dispatch``
+Imported only when a dask array reaches a NumPy-style function (``fastgumbel._route``
 detects it through ``sys.modules``); nothing here runs at ``import fastgumbel``.
 
 How it works: the input is viewed with the sampling axis moved last. The category axis
@@ -26,9 +26,9 @@ import math
 import dask.array as da
 import numpy as np
 
-from . import _api
 from . import _checks as chk
-from ._dispatch import check_backend
+from . import _core, _discrete
+from ._backends import check_backend
 from .random import resolve_key
 
 __all__ = ["uniform", "gumbel", "gumbel_softmax", "gumbel_log_softmax", "gumbel_max",
@@ -42,12 +42,8 @@ def _no_out(out):
 
 
 def _float_dask(x, name="logits"):
-    if np.dtype(x.dtype) not in chk.FLOATS:
-        raise TypeError(f"{name} must be a float16, float32 or float64 array; got dtype "
-                        f"{x.dtype} (convert with .astype(numpy.float32))")
-    if x.ndim == 0:
-        raise ValueError(f"{name} must have at least one dimension (the categories); "
-                         "got a 0-d array")
+    chk.float_dtype(x.dtype, name)
+    chk.has_categories_axis(x.ndim, name)
     if any(math.isnan(s) for s in x.shape):
         raise ValueError(f"{name} has unknown chunk sizes; call compute_chunk_sizes() first")
 
@@ -105,27 +101,27 @@ def _call(block, fn, starts, *args, block_id=None):
 
 
 def _b_softmax(block, row0, tau, mode, key, precision, backend):
-    return _api._softmax_family(block, tau, mode, -1, key, None, precision, backend, row0)
+    return _core.softmax_family(block, tau, mode, -1, key, None, precision, backend, row0)
 
 
 def _b_gumbel_max(block, row0, key, precision, backend):
-    return _api._gumbel_max(block, -1, key, None, precision, backend, row0)
+    return _discrete.gumbel_max(block, -1, key, None, precision, backend, row0)
 
 
 def _b_categorical(block, row0, n, key, method, precision, backend):
-    return _api._categorical(block, n, -1, key, method, precision, backend, row0)
+    return _discrete.categorical(block, n, -1, key, method, precision, backend, row0)
 
 
 def _b_multinomial(block, row0, n, key, method, precision, backend):
-    return _api._multinomial(block, n, -1, key, method, precision, backend, row0)
+    return _discrete.multinomial(block, n, -1, key, method, precision, backend, row0)
 
 
 def _b_topk(block, row0, k, key, precision, backend):
-    return _api._gumbel_topk(block, k, -1, key, precision, backend, row0)
+    return _discrete.gumbel_topk(block, k, -1, key, precision, backend, row0)
 
 
 def _b_noise(block, row0, dtype, key, precision, backend, uniform):
-    return _api._noise(block.shape, dtype, key, None, None, precision, backend, uniform,
+    return _core.noise(block.shape, dtype, key, None, None, precision, backend, uniform,
                        row0=row0)
 
 
@@ -150,22 +146,21 @@ def softmax_family(logits, tau, mode, axis, rng, out, precision, backend):
 def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
                    precision="default", backend="auto"):
     """:func:`fastgumbel.gumbel_softmax` for a dask array (lazy)."""
-    mode = 2 if chk.flag(hard, "hard") else 0
+    mode = _core.softmax_mode(hard)
     return softmax_family(logits, tau, mode, axis, rng, out, precision, backend)
 
 
 def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precision="default",
                        backend="auto"):
     """:func:`fastgumbel.gumbel_log_softmax` for a dask array (lazy)."""
-    return softmax_family(logits, tau, 1, axis, rng, out, precision, backend)
+    return softmax_family(logits, tau, _core.LOG, axis, rng, out, precision, backend)
 
 
 def _draw_setup(logits, axis, precision, backend):
     check_backend(backend)
     _float_dask(logits)
     view = _RowBlocks(logits, axis)
-    if view.K == 0 and logits.size:
-        raise ValueError(f"logits has no categories (size 0 along axis {view.axis})")
+    chk.categories(view.K, logits.size, view.axis)
     chk.precision_bits64(precision, logits.dtype)
     return view
 
@@ -184,7 +179,7 @@ def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision
     """:func:`fastgumbel.categorical` for a dask array (lazy int64)."""
     view = _draw_setup(logits, axis, precision, backend)
     n_ = chk.count(n, "n", allow_none=True)
-    how = _api.choose_method(method, n_, view.K)
+    how = _discrete.choose_method(method, n_, view.K)
     key = resolve_key(rng)
     res = _map(view, _b_categorical, np.int64, n_, n_, key, how, precision, backend)
     return view.finish(res, False)
@@ -195,7 +190,7 @@ def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="def
     """:func:`fastgumbel.multinomial` for a dask array (lazy int64 counts)."""
     view = _draw_setup(logits, axis, precision, backend)
     n_ = chk.count(n, "n")
-    how = _api.choose_method(method, n_, view.K, counts=True)
+    how = _discrete.choose_method(method, n_, view.K, counts=True)
     key = resolve_key(rng)
     res = _map(view, _b_multinomial, np.int64, view.K, n_, key, how, precision, backend)
     return view.finish(res, True)
@@ -205,8 +200,7 @@ def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="a
     """:func:`fastgumbel.gumbel_topk` for a dask array (lazy int64)."""
     view = _draw_setup(logits, axis, precision, backend)
     k_ = chk.count(k, "k")
-    if k_ > view.K:
-        raise ValueError(f"k={k_} exceeds the number of categories ({view.K})")
+    chk.topk_k(k_, view.K)
     key = resolve_key(rng)
     return view.finish(_map(view, _b_topk, np.int64, k_, k_, key, precision, backend), False)
 
@@ -219,8 +213,8 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform):
     shape = chk.size_shape(size)
     key = resolve_key(rng)
     if not shape:
-        return da.from_array(np.asarray(_api._noise(None, dt, key, None, None, precision,
-                                                    backend, uniform)))
+        return da.from_array(np.asarray(_core.noise(None, dt, key, None, None, precision,
+                                                     backend, uniform)))
     # blocks of whole rows along the first axis (like's chunks there when shapes agree)
     first = like.chunks[0] if (like is not None and like.shape == shape) else "auto"
     chunks = da.core.normalize_chunks((first,) + (-1,) * (len(shape) - 1), shape, dtype=dt)
@@ -245,11 +239,10 @@ def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=No
     if size is None:
         shapes = [np.shape(v) for v in (loc, scale) if hasattr(v, "shape")]
         size = np.broadcast_shapes(*shapes) if shapes else None
+    plain = isinstance(loc, (int, float)) and isinstance(scale, (int, float))
+    if plain:   # the values are known now: the NumPy-style checks and messages
+        _core.gumbel_params(loc, scale)
     g = _noise(size, dtype, rng, like, out, precision, backend, False)
-    if isinstance(loc, (int, float)) and isinstance(scale, (int, float)):
-        if not (math.isfinite(loc) and math.isfinite(scale) and scale > 0):
-            raise ValueError(f"loc must be finite and scale finite and > 0; got {loc!r}, "
-                             f"{scale!r}")
-        if loc == 0 and scale == 1:
-            return g
+    if plain and loc == 0 and scale == 1:
+        return g
     return (loc + scale * g).astype(g.dtype)

@@ -44,12 +44,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _api
+from . import _checks as chk
 from .random import Key
 
 __all__ = ["gumbel_softmax", "categorical", "gumbel_max", "key_words"]
-
-_FLOATS = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
-
 
 def key_words(key):
     """The ``uint32[2]`` data words of a typed or raw JAX key (traceable).
@@ -84,19 +82,9 @@ def _fg_key(words):
 
 def _check_logits(logits):
     x = jnp.asarray(logits)
-    if x.dtype not in _FLOATS:
-        raise TypeError(f"logits must be a float16, float32 or float64 array; got {x.dtype}")
-    if x.ndim == 0:
-        raise ValueError("logits must have at least one dimension (the categories)")
+    chk.float_dtype(x.dtype, "logits")
+    chk.has_categories_axis(x.ndim)
     return x
-
-
-def _axis(axis, ndim):
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"axis must be an integer; got {axis!r}")
-    if not -ndim <= axis < ndim:
-        raise ValueError(f"axis={axis} is out of range for an array of {ndim} dimension(s)")
-    return int(axis) % ndim
 
 
 # ----------------------------------------------------------------------------------------
@@ -214,15 +202,14 @@ def gumbel_softmax(key, logits, tau=1.0, hard=False, axis=-1):
     """
     words = key_words(key)
     x = _check_logits(logits)
-    if not isinstance(hard, (bool, np.bool_)):
-        raise TypeError(f"hard must be True or False; got {hard!r}")
-    ax = _axis(axis, x.ndim)
+    hard = chk.flag(hard, "hard")
+    ax = chk.axis_index(axis, x.ndim)
     t = jnp.asarray(tau, dtype=x.dtype) if not hasattr(tau, "dtype") else jnp.asarray(tau)
     if t.ndim != 0:
         raise TypeError(f"tau must be a scalar; got an array of shape {t.shape}")
     if not jnp.issubdtype(t.dtype, jnp.floating):
         t = t.astype(x.dtype)
-    return _gumbel_softmax(words, x, t, bool(hard), ax)
+    return _gumbel_softmax(words, x, t, hard, ax)
 
 
 def _host_categorical(words, x, *, n, axis, dtype):
@@ -251,9 +238,8 @@ def categorical(key, logits, axis=-1, n=None):
     """
     words = key_words(key)
     x = _check_logits(logits)
-    ax = _axis(axis, x.ndim)
-    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0):
-        raise ValueError(f"n must be None or an integer >= 0; got {n!r}")
+    ax = chk.axis_index(axis, x.ndim)
+    n = chk.count(n, "n", allow_none=True)
     dtype = jax.dtypes.canonicalize_dtype(np.int64)
     lead = x.shape[:ax] + x.shape[ax + 1:]
     spec = jax.ShapeDtypeStruct(lead + (() if n is None else (int(n),)), dtype)

@@ -56,13 +56,14 @@ from torch._library.opaque_object import register_opaque_type
 from torch._opaque_base import OpaqueBase
 
 from . import _api
+from . import _checks as chk
 from .random import Generator as _Generator
 from .random import Key
 
 __all__ = ["gumbel_softmax", "gumbel_max", "categorical", "Generator", "default_rng",
            "key_tensor"]
 
-_FLOATS = (torch.float16, torch.float32, torch.float64)
+_NUMPY_DTYPES = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
 
 class Generator(_Generator, OpaqueBase):
@@ -162,16 +163,18 @@ def _resolve(generator):
                     f"Generator, a fastgumbel.Key, an int seed or a key tensor; got {generator!r}")
 
 
-def _check_logits(logits):
+def _check_logits(logits, dim):
+    """Check ``logits`` and ``dim`` as the NumPy-style API checks them; the dim, normalized."""
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"logits must be a torch.Tensor; got {type(logits).__name__}")
-    if logits.dtype not in _FLOATS:
-        raise TypeError(f"logits must be a float16, float32 or float64 tensor; got {logits.dtype}")
+    if logits.dtype not in _NUMPY_DTYPES:
+        raise TypeError(f"logits must be a float16, float32 or float64 array; got dtype "
+                        f"{logits.dtype} (convert with .float())")
     if logits.device.type != "cpu":
-        raise TypeError(f"logits is on device {logits.device}; this version of fastgumbel has "
-                        "no GPU backend: use a CPU tensor")
-    if logits.dim() == 0:
-        raise ValueError("logits must have at least one dimension (the categories)")
+        raise TypeError(f"logits is on device {logits.device}; fastgumbel.torch runs on CPU "
+                        "tensors (use a CPU tensor)")
+    chk.has_categories_axis(logits.dim())
+    return chk.axis_index(dim, logits.dim(), "dim")
 
 
 def _np(t):
@@ -271,11 +274,8 @@ def gumbel_softmax(logits, tau=1.0, hard=False, dim=-1, generator=None, *, eps=1
     >>> x.grad.shape
     torch.Size([2, 3])
     """
-    _check_logits(logits)
-    if not isinstance(hard, bool):
-        raise TypeError(f"hard must be True or False; got {hard!r}")
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise TypeError(f"dim must be an integer; got {dim!r}")
+    dim = _check_logits(logits, dim)
+    hard = chk.flag(hard, "hard")
     if isinstance(tau, torch.Tensor):
         if tau.numel() != 1:
             raise TypeError(f"tau must be a scalar; got a tensor of shape {tuple(tau.shape)}")
@@ -329,15 +329,9 @@ def categorical(logits, num_samples=None, dim=-1, generator=None):
     >>> d.shape, d.dtype, int(d.min()) >= 0, int(d.max()) <= 4
     (torch.Size([2, 1000]), torch.int64, True, True)
     """
-    _check_logits(logits)
-    if num_samples is None:
-        n = -1
-    elif isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 0:
-        raise ValueError(f"num_samples must be None or an integer >= 0; got {num_samples!r}")
-    else:
-        n = num_samples
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise TypeError(f"dim must be an integer; got {dim!r}")
+    dim = _check_logits(logits, dim)
+    n = chk.count(num_samples, "num_samples", allow_none=True)
+    n = -1 if n is None else n
     return torch.ops.fastgumbel.categorical(logits.detach(), _resolve(generator), n, dim)
 
 

@@ -1,0 +1,414 @@
+"""The sampler bodies: validate, view the input as ``(rows, K)`` with the sampling axis
+last, resolve the key, call the backend kernel, and shape the result.
+
+Each function here serves NumPy arrays, and CUDA device arrays where the kernel can read
+and write them in place (C-contiguous, sampling axis last, no ``out=`` for a sampler).
+Where it cannot, it raises :class:`NeedsHost` *before* the key is resolved (so a Generator
+is not advanced twice) and the routing layer runs the call again on host copies.
+
+Noise contract (stream spec v1, ``docs/rng.md``): for a key and the input viewed with the
+sampling axis moved last and flattened to ``(rows, K)``, element ``(r, c)`` always reads
+the same Gumbel variate; ``row0`` shifts the rows (a Dask block passes its first row).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _backends
+from . import _checks as chk
+from ._arrays import c_contiguous, device_empty, device_kind, empty_aligned
+from .random import Generator, Key, resolve_key
+
+SOFT, LOG, HARD = 0, 1, 2
+
+
+class NeedsHost(Exception):
+    """A device array this path cannot serve in place: run the call on host copies."""
+
+
+def key_args(key):
+    k0, k1, stream = key.words
+    return np.uint64(k0), np.uint64(k1), np.uint64(stream)
+
+
+def softmax_mode(hard):
+    return HARD if chk.flag(hard, "hard") else SOFT
+
+
+def raise_bad_rows(nan_rows, inf_rows, name="logits"):
+    if nan_rows:
+        raise ValueError(f"{name} contain NaN in {nan_rows} row(s): an integer sample cannot "
+                         "represent it (soft samples propagate NaN instead)")
+    if inf_rows:
+        raise ValueError(f"{name} contain +inf in {inf_rows} row(s): the distribution is not "
+                         "defined; use a large finite logit, or mask the others with -inf")
+
+
+def host_only(*arrays):
+    """Raise :class:`NeedsHost` if any argument is a CUDA device array."""
+    if any(device_kind(a) is not None for a in arrays):
+        raise NeedsHost
+
+
+def _device_of(a, mod):
+    """``"cupy"`` / ``"numba-cuda"``: the kind of device array results take; ``None`` on host."""
+    kind = device_kind(a)
+    if kind == "cuda":
+        kind = "cupy" if _backends.name_of(mod) == "cupy" else "numba-cuda"
+    return kind
+
+
+class Rows:
+    """An input array seen as C-contiguous ``(rows, K)``, sampling axis last.
+
+    A device array is viewed in place, or :class:`NeedsHost` is raised (another axis, a
+    strided layout); a host array is moved and copied as needed.
+    """
+
+    def __init__(self, arr, axis, mod=None, name="logits"):
+        self.device = None if mod is None else _device_of(arr, mod)
+        if self.device is None:
+            arr = chk.float_array(arr, name)
+        self.dtype = chk.float_dtype(arr.dtype, name)
+        ndim = len(arr.shape)
+        chk.has_categories_axis(ndim, name)
+        self.axis = chk.axis_index(axis, ndim)
+        self.cdtype = chk.compute_dtype(self.dtype)
+        if self.device is not None:
+            if self.axis != ndim - 1 or not c_contiguous(arr):
+                raise NeedsHost
+            moved = arr
+        else:
+            moved = arr if self.axis == ndim - 1 else np.moveaxis(arr, self.axis, -1)
+        self.lead = tuple(moved.shape[:-1])
+        self.K = moved.shape[-1]
+        self.rows = math.prod(self.lead)
+        if self.device is None and (moved.dtype != self.cdtype or not moved.flags.c_contiguous):
+            moved = np.ascontiguousarray(moved, dtype=self.cdtype)
+        self.x = moved.reshape(self.rows, self.K)
+
+    def require_categories(self, name="logits"):
+        chk.categories(self.K, self.rows, self.axis, name)
+
+    def empty(self, shape, dtype):
+        """A new result array on the input's side (host arrays 64-byte aligned)."""
+        if self.device is None:
+            return empty_aligned(shape, dtype)
+        return device_empty(self.device, shape, dtype)
+
+
+def alloc(out, moved_shape, axis, dtype, kdtype, inputs, name="out", device=None):
+    """Kernel target ``(rows, cols)`` and a ``finish()`` that returns the result.
+
+    ``moved_shape`` is the result's shape with the kernel's columns last; ``axis`` is where
+    that last axis goes in the result (``None``: it stays last). A given ``out`` is written
+    in place when its layout allows, else through a buffer; it is never read. On a
+    ``device`` the buffer is a device array of ``dtype`` (the GPU kernels load and store
+    float16 themselves) and ``out`` is ``None``.
+    """
+    rows, cols = math.prod(moved_shape[:-1]), moved_shape[-1]
+    if device is not None:
+        buf = device_empty(device, (rows, cols), dtype)
+        return buf, lambda: buf.reshape(moved_shape)
+    final = list(moved_shape[:-1])
+    final.insert(len(final) if axis is None else axis, cols)
+    if axis is not None and axis == len(final) - 1:
+        axis = None          # the kernel's columns are already last
+
+    def place(a):
+        return a if axis is None else np.moveaxis(a, -1, axis)
+
+    if out is None:
+        buf = empty_aligned((rows, cols), kdtype)
+
+        def finish():
+            res = place(buf.reshape(moved_shape))
+            if kdtype == dtype:
+                return res
+            with np.errstate(over="ignore"):   # float16 log-probabilities below -65504: -inf
+                return res.astype(dtype)
+
+        return buf, finish
+    chk.out_array(out, final, dtype, name)
+    om = out if axis is None else np.moveaxis(out, axis, -1)
+    if (np.dtype(dtype) == kdtype and om.flags.c_contiguous
+            and not any(np.may_share_memory(out, a) for a in inputs)):
+        return om.reshape(rows, cols), lambda: out
+    buf = np.empty((rows, cols), kdtype)
+
+    def finish_copy():
+        with np.errstate(over="ignore"):
+            np.copyto(om, buf.reshape(moved_shape), casting="unsafe")
+        return out
+
+    return buf, finish_copy
+
+
+# ----------------------------------------------------------------------------------------
+# the fast path of the common NumPy call
+
+#: dtypes the kernels take as they are (native float32 and float64)
+_KERNEL_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+
+
+def _fast_rows(logits, axis, rng, precision, backend):
+    """``logits`` as a ``(rows, K)`` view for the common call, or ``None`` to take the
+    general path; no side effects (a Generator is advanced only by :func:`_fast_key_args`).
+
+    The common call: a C-contiguous float32/64 NumPy array sampled along its last axis, a
+    Key, a Generator or None as rng, the CPU backend. It is recognised by types and flags
+    alone, and the kernel is called with views. After a large kernel the interpreter's own
+    data is out of cache, where each Python-level step of the general path (axis moves,
+    checks) costs several times its warm time (bench/RESULTS.md). Anything else, including
+    every input that raises, takes the general path.
+    """
+    if (type(logits) is not np.ndarray or logits.dtype not in _KERNEL_DTYPES
+            or not logits.flags.c_contiguous or logits.size == 0 or logits.ndim == 0
+            or type(axis) is not int or (axis != -1 and axis != logits.ndim - 1)
+            or (backend != "auto" and backend != "cpu")
+            or (precision != "default" and precision != "high")
+            or not (rng is None or type(rng) is Key or type(rng) is Generator)):
+        return None
+    return logits.reshape(-1, logits.shape[-1])
+
+
+def _fast_out(out, shape, dtype, logits):
+    """True when ``out`` can take the kernel's result directly on the fast path."""
+    return (type(out) is np.ndarray and out.shape == shape and out.dtype == dtype
+            and out.flags.c_contiguous and out.flags.writeable
+            and not np.may_share_memory(out, logits))
+
+
+def _fast_key_args(rng, dtype, precision):
+    """The kernel's key words and bits64 on the fast path (advances a Generator)."""
+    k0, k1, stream = resolve_key(rng).words
+    return (np.uint64(k0), np.uint64(k1), np.uint64(stream),
+            precision == "high" or dtype == np.float64)
+
+
+def softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
+    """The softmax family on the fast path (:func:`_fast_rows`), or ``None``."""
+    x = _fast_rows(logits, axis, rng, precision, backend)
+    if x is None or type(tau) is not float or (
+            out is not None and not _fast_out(out, logits.shape, logits.dtype, logits)):
+        return None
+    t = chk.tau_value(tau, logits.dtype)
+    buf = empty_aligned(x.shape, logits.dtype) if out is None else out.reshape(x.shape)
+    raise_bad_rows(0, _backends.cpu().softmax_rows(
+        x, buf, 0, *_fast_key_args(rng, logits.dtype, precision), t, mode))
+    return buf.reshape(logits.shape) if out is None else out
+
+
+def gumbel_max_fast(logits, axis, rng, out, precision, backend):
+    """:func:`gumbel_max` on the fast path (:func:`_fast_rows`), or ``None``."""
+    x = _fast_rows(logits, axis, rng, precision, backend)
+    if x is None:
+        return None
+    lead = logits.shape[:-1]
+    if out is not None and not _fast_out(out, lead, np.int64, logits):
+        return None
+    idx = np.empty(lead, np.int64) if out is None else out
+    raise_bad_rows(*_backends.cpu().argmax_rows(x, idx.reshape(-1, 1), 0,
+                                                *_fast_key_args(rng, logits.dtype, precision)))
+    return idx
+
+
+# ----------------------------------------------------------------------------------------
+# noise
+
+
+def _noise_target(mod, size, dtype, like, out):
+    """(result dtype, shape, device kind or None) of a creation call."""
+    on_device = [a for a in (like, out) if device_kind(a) is not None]
+    dev = _device_of(on_device[0], mod) if on_device else None
+    if dev is None:
+        if like is not None and not isinstance(like, np.ndarray):
+            raise TypeError(f"like must be an array (NumPy, or a DLPack tensor); got "
+                            f"{type(like).__name__}")
+        if out is not None and not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
+    elif out is not None and (device_kind(out) is None or not c_contiguous(out)):
+        raise NeedsHost
+    if out is not None:
+        dt = chk.result_float_dtype(out.dtype, "out.dtype")
+        shape = tuple(out.shape) if size is None else chk.size_shape(size)
+    else:
+        dt = chk.result_float_dtype(dtype)
+        shape = chk.size_shape(size)
+    if dev is not None:
+        if out is not None and tuple(out.shape) != shape:
+            raise ValueError(f"out has shape {tuple(out.shape)}; expected {shape}")
+        if not shape:
+            raise NeedsHost      # one sample: a host scalar
+    return dt, shape, dev
+
+
+def noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, scale=1.0, row0=0):
+    """:func:`fastgumbel.uniform` (``uniform=True``) and :func:`fastgumbel.gumbel` with
+    scalar ``loc`` and ``scale``."""
+    mod = _backends.backend_for(backend, *(a for a in (like, out) if a is not None),
+                                name="like")
+    dt, shape, dev = _noise_target(mod, size, dtype, like, out)
+    bits64 = chk.precision_bits64(precision, dt)
+    key = resolve_key(rng)
+    args = (int(row0), *key_args(key), bits64, uniform, float(loc), float(scale))
+    if dev is not None:
+        res = out if out is not None else device_empty(dev, shape, dt)
+        if res.size:
+            mod.fill_noise(res.reshape(math.prod(shape[:-1]), shape[-1]), *args)
+        return res
+    target = out
+    if out is not None and not shape:      # a 0-d out holds the one sample
+        chk.out_array(out, (), dt)
+        target = out[np.newaxis]
+    buf, finish = alloc(target, shape if shape else (1,), None, dt, chk.compute_dtype(dt), ())
+    if buf.size:
+        mod.fill_noise(buf, *args)
+    res = out if out is not None else finish()
+    if uniform and dt == np.float16:
+        # rounding a float32 uniform to float16 (11 bits) can give 0 or 1: keep (0, 1) open
+        np.clip(res, np.float16(2.0**-24), np.float16(1 - 2.0**-11), out=res)
+    return res.reshape(())[()] if (not shape and out is None) else res
+
+
+def gumbel_params(loc, scale):
+    """``loc`` and ``scale`` as arrays, checked: real, ``loc`` finite, ``scale`` finite > 0."""
+    loc_a = np.asarray(loc)
+    scale_a = np.asarray(scale)
+    for name, v in (("loc", loc_a), ("scale", scale_a)):
+        if v.dtype.kind not in "fiu" or v.dtype == np.bool_:
+            raise TypeError(f"{name} must be a real number or array; got {v!r}")
+    if not np.all(np.isfinite(loc_a)):
+        raise ValueError(f"loc must be finite; got {loc!r}")
+    if not np.all(scale_a > 0) or not np.all(np.isfinite(scale_a)):
+        raise ValueError(f"scale must be finite and > 0; got {scale!r}")
+    return loc_a, scale_a
+
+
+def gumbel(size, loc, scale, dtype, rng, like, out, precision, backend):
+    """:func:`fastgumbel.gumbel`: scalar parameters in the kernel, arrays broadcast after."""
+    host_only(loc, scale)
+    arr_params = np.ndim(loc) or np.ndim(scale)
+    loc_a, scale_a = gumbel_params(loc, scale)
+    if not arr_params:
+        return noise(size, dtype, rng, like, out, precision, backend, False, float(loc),
+                     float(scale))
+    host_only(like, out)
+    if out is not None and not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
+    shape = chk.size_shape(size) if size is not None else (
+        out.shape if isinstance(out, np.ndarray) else np.broadcast_shapes(loc_a.shape,
+                                                                          scale_a.shape))
+    if np.broadcast_shapes(shape, loc_a.shape, scale_a.shape) != shape:
+        raise ValueError(f"loc {loc_a.shape} and scale {scale_a.shape} do not broadcast to "
+                         f"size {shape}")
+    g = noise(shape, dtype if out is None else out.dtype, rng, like, None, precision, backend,
+              False)
+    with np.errstate(over="ignore"):     # beyond the dtype's range: +-inf, as in the kernel
+        res = (loc_a + scale_a * g).astype(g.dtype, copy=False)
+    if out is None:
+        return res
+    chk.out_array(out, shape, out.dtype)
+    np.copyto(out, res)
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# the softmax family
+
+
+def softmax_family(logits, tau, mode, axis, rng, out, precision, backend, row0=0):
+    """Soft (``SOFT``), log (``LOG``) and one-hot (``HARD``) samples."""
+    if row0 == 0:
+        res = softmax_fast(logits, tau, mode, axis, rng, out, precision, backend)
+        if res is not None:
+            return res
+    mod = _backends.backend_for(backend, logits)
+    rows = Rows(logits, axis, mod)
+    if rows.device is not None and out is not None:
+        raise NeedsHost
+    t = chk.tau_value(tau, rows.cdtype)
+    bits64 = chk.precision_bits64(precision, rows.dtype)
+    key = resolve_key(rng)
+    buf, finish = alloc(out, rows.lead + (rows.K,), rows.axis, rows.dtype, rows.cdtype,
+                        (logits,), device=rows.device)
+    if buf.size:
+        posinf = mod.softmax_rows(rows.x, buf, int(row0), *key_args(key), bits64, t, mode)
+        raise_bad_rows(0, posinf)
+    return finish()
+
+
+# ----------------------------------------------------------------------------------------
+# gradients and density (host arrays; a device call is staged)
+
+
+def _backward_source(grad, y_soft, logits):
+    G = chk.float_array(grad, "grad")
+    if (y_soft is None) == (logits is None):
+        raise ValueError("give exactly one of y_soft= (saved mode) or logits= with rng= "
+                         "(recompute mode)")
+    src_name = "y_soft" if y_soft is not None else "logits"
+    src = chk.float_array(y_soft if y_soft is not None else logits, src_name)
+    if src.shape != G.shape:
+        raise ValueError(f"{src_name} has shape {src.shape}; grad has shape {G.shape}")
+    # the forward's dtype decides: it fixes the noise (recompute) and the sample's precision
+    dt = src.dtype
+    with np.errstate(over="ignore"):
+        Gd = G.astype(dt, copy=False)
+    if Gd is not G and np.count_nonzero(np.isinf(Gd)) > np.count_nonzero(np.isinf(G)):
+        raise ValueError(f"grad has values outside the {dt} range of the forward pass "
+                         f"(largest magnitude {float(np.abs(G).max()):g})")
+    return Gd, src, src_name
+
+
+def softmax_backward(grad, tau, y_soft, logits, rng, axis, precision, backend):
+    """(grad_logits, grad_tau) of :func:`fastgumbel.gumbel_softmax_backward`."""
+    host_only(grad, y_soft, logits)
+    mod = _backends.backend_for(backend, grad, y_soft, logits)
+    Gd, src, src_name = _backward_source(grad, y_soft, logits)
+    dt = src.dtype
+    gr = Rows(Gd, axis, name="grad")
+    sr = Rows(src, axis, name=src_name)
+    t = chk.tau_value(tau, gr.cdtype)
+    if y_soft is None:
+        if not isinstance(rng, (Key, int, np.integer)) or isinstance(rng, bool):
+            raise ValueError("recompute mode needs the replayable rng of the forward pass "
+                             f"(a fastgumbel.Key or an int seed); got {rng!r}")
+        key = resolve_key(rng)
+    bits64 = chk.precision_bits64(precision, gr.dtype)
+    gx, finish = alloc(None, gr.lead + (gr.K,), gr.axis, dt, gr.cdtype, ())
+    gtau = np.zeros(gr.rows, gr.cdtype)
+    if gx.size:
+        if y_soft is None:
+            raise_bad_rows(0, mod.softmax_backward_recompute(gr.x, sr.x, gx, gtau, 0,
+                                                             *key_args(key), bits64, t))
+        else:
+            mod.softmax_backward_rows(gr.x, sr.x, gx, gtau, t)
+    return finish(), gr.cdtype.type(np.sum(gtau, dtype=np.float64)).astype(dt)
+
+
+def concrete_log_prob(y, logits, tau, axis, backend):
+    """:func:`fastgumbel.concrete_log_prob`: computed in float64, in the inputs' dtype."""
+    host_only(y, logits)
+    mod = _backends.backend_for(backend, y, logits)
+    Y = chk.float_array(y, "y")
+    L = chk.float_array(logits, "logits")
+    shape = np.broadcast_shapes(Y.shape, L.shape)
+    # broadcast copies, not broadcast views: kernels get plain arrays
+    Y, L = (a if a.shape == shape else np.array(np.broadcast_to(a, shape)) for a in (Y, L))
+    dt = np.result_type(Y.dtype, L.dtype)
+    if np.isposinf(L).any():
+        raise ValueError("logits contain +inf: the distribution is not defined")
+    yr = Rows(Y, axis, name="y")
+    lr = Rows(L, axis, name="logits")
+    t = chk.tau_value(tau, np.float64)
+    res = np.empty(yr.rows, np.float64)
+    if yr.rows:
+        mod.concrete_rows(yr.x, lr.x, res, t)
+    K = yr.K
+    res += math.lgamma(K) + (K - 1) * math.log(t) if K else 0.0
+    with np.errstate(over="ignore"):     # a float64 density beyond the dtype: -inf
+        out = res.reshape(yr.lead).astype(dt)
+    return out[()] if out.ndim == 0 else out
