@@ -162,10 +162,13 @@ def _fast_rows(logits, axis, rng, precision, backend):
     alone, and the kernel is called with views. After a large kernel the interpreter's own
     data is out of cache, where each Python-level step of the general path (axis moves,
     checks) costs several times its warm time (bench/RESULTS.md). Anything else, including
-    every input that raises, takes the general path.
+    every input that raises, takes the general path; so do read-only inputs (JAX arrays
+    arrive read-only through DLPack), whose results the general path allocates 64-byte
+    aligned for JAX to adopt without a copy.
     """
     if (type(logits) is not np.ndarray or logits.dtype not in _KERNEL_DTYPES
-            or not logits.flags.c_contiguous or logits.size == 0 or logits.ndim == 0
+            or not logits.flags.c_contiguous or not logits.flags.writeable
+            or logits.size == 0 or logits.ndim == 0
             or type(axis) is not int or (axis != -1 and axis != logits.ndim - 1)
             or (backend != "auto" and backend != "cpu")
             or (precision != "default" and precision != "high")
@@ -325,6 +328,11 @@ def softmax_family(logits, tau, mode, axis, rng, out, precision, backend, row0=0
         res = softmax_fast(logits, tau, mode, axis, rng, out, precision, backend)
         if res is not None:
             return res
+    return softmax_general(logits, tau, mode, axis, rng, out, precision, backend, row0)
+
+
+def softmax_general(logits, tau, mode, axis, rng, out, precision, backend, row0=0):
+    """:func:`softmax_family` for any input (the fast path gives the same bits)."""
     mod = _backends.backend_for(backend, logits)
     rows = Rows(logits, axis, mod)
     if rows.device is not None and out is not None:

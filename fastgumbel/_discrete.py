@@ -84,6 +84,11 @@ def gumbel_max(logits, axis, rng, out, precision, backend, row0=0):
         res = gumbel_max_fast(logits, axis, rng, out, precision, backend)
         if res is not None:
             return res
+    return gumbel_max_general(logits, axis, rng, out, precision, backend, row0)
+
+
+def gumbel_max_general(logits, axis, rng, out, precision, backend, row0=0):
+    """:func:`gumbel_max` for any input (the fast path gives the same bits)."""
     mod, rows, bits64 = _draws(logits, axis, rng, precision, backend, 1)
     if rows.device is not None and (out is not None or not rows.lead):
         raise NeedsHost                # out=, or one row (a host scalar)

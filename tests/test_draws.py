@@ -10,7 +10,7 @@ from scipy import stats
 import fastgumbel as fg
 from conftest import fold
 from fastgumbel import _cpu_draws
-from fastgumbel._api import choose_method
+from fastgumbel._discrete import choose_method
 from fastgumbel._demo import pooled_chi_square
 
 METHODS = ["gumbel", "inverse_cdf", "auto"]

@@ -1,32 +1,48 @@
-"""The fast paths of the softmax family and of ``gumbel_max`` (``_api._fast_rows``)
-against their general paths.
+"""The fast paths of the softmax family and of ``gumbel_max`` (``_core._fast_rows``)
+against their general paths (``_core.softmax_general``, ``_discrete.gumbel_max_general``).
 
 The common call (a C-contiguous float32/64 NumPy array along its last axis, a float tau, a
 Key, a Generator or None as rng, no ``out`` or a matching one) skips the general path's
-array-type scans and axis moves. It must give the same bits, draw the same keys from a
+axis moves and checks. It must give the same bits, draw the same keys from a
 Generator, raise the same errors, and leave every other call to the general path.
 """
 import numpy as np
 import pytest
 
 import fastgumbel as fg
-from fastgumbel import _api
+from fastgumbel import _core, _discrete
 
-GENERAL = {"gumbel_softmax": "_gumbel_softmax_general",
-           "gumbel_log_softmax": "_gumbel_log_softmax_general",
-           "gumbel_max": "_gumbel_max_general"}
+GENERAL = {"gumbel_softmax": (_core, "softmax_general"),
+           "gumbel_log_softmax": (_core, "softmax_general"),
+           "gumbel_max": (_discrete, "gumbel_max_general")}
+
+
+def _general(name):
+    """``name``'s general path with the public function's arguments."""
+    mod, attr = GENERAL[name]
+    general = getattr(mod, attr)
+
+    def call(x, tau=1.0, *, hard=False, axis=-1, rng=None, out=None, precision="default",
+             backend="auto"):
+        if name == "gumbel_max":
+            return general(x, axis, rng, out, precision, backend)
+        mode = _core.LOG if name == "gumbel_log_softmax" else _core.softmax_mode(hard)
+        return general(x, tau, mode, axis, rng, out, precision, backend)
+
+    return call
 
 
 def _count_general_calls(monkeypatch, name):
     """A list that gets one item per call of ``name``'s general path."""
     calls = []
-    general = getattr(_api, GENERAL[name])
+    mod, attr = GENERAL[name]
+    general = getattr(mod, attr)
 
     def spy(*args, **kwargs):
         calls.append(1)
         return general(*args, **kwargs)
 
-    monkeypatch.setattr(_api, GENERAL[name], spy)
+    monkeypatch.setattr(mod, attr, spy)
     return calls
 
 
@@ -36,11 +52,11 @@ def _refuse_general(monkeypatch, *names):
         raise AssertionError("took the general path")
 
     for name in names:
-        monkeypatch.setattr(_api, GENERAL[name], refuse)
+        monkeypatch.setattr(*GENERAL[name], refuse)
 
 
 def _call(name, x, general, **kw):
-    f = getattr(_api, GENERAL[name]) if general else getattr(fg, name)
+    f = _general(name) if general else getattr(fg, name)
     return f(x, **kw)
 
 
@@ -80,7 +96,7 @@ def test_generators_advance_the_same_way(fresh_logits):
     g1, g2 = fg.Generator(17), fg.Generator(17)
     for _ in range(3):
         a = fg.gumbel_softmax(x, 1.0, rng=g1)
-        b = _api._gumbel_softmax_general(x, 1.0, rng=g2)
+        b = _general("gumbel_softmax")(x, 1.0, rng=g2)
         assert np.array_equal(a, b)
 
 
@@ -142,7 +158,7 @@ def test_bad_tau_raises_as_on_the_general_path(fresh_logits, tau, dtype):
     with pytest.raises(ValueError) as fast:
         fg.gumbel_softmax(x, tau, rng=fg.Key(1))
     with pytest.raises(ValueError) as general:
-        _api._gumbel_softmax_general(x, tau, rng=fg.Key(1))
+        _general("gumbel_softmax")(x, tau, rng=fg.Key(1))
     assert str(fast.value) == str(general.value)
 
 
@@ -162,7 +178,7 @@ def test_gumbel_max_fast_path_gives_the_general_paths_draws(fresh_logits, dtype,
     x.reshape(-1)[::3] = -np.inf
     kw = {"precision": precision, "rng": fg.Key(5, 1)}
     a = fg.gumbel_max(x, **kw)
-    b = _api._gumbel_max_general(x, **kw)
+    b = _general("gumbel_max")(x, **kw)
     assert type(a) is type(b) and a.shape == b.shape and a.dtype == b.dtype
     assert np.array_equal(a, b)
     out = np.full(shape[:-1], -7, np.int64)
@@ -207,5 +223,5 @@ def test_gumbel_max_bad_rows_raise_on_the_fast_path(fresh_logits, bad):
     with pytest.raises(ValueError) as fast:
         fg.gumbel_max(x, rng=fg.Key(1))
     with pytest.raises(ValueError) as general:
-        _api._gumbel_max_general(x, rng=fg.Key(1))
+        _general("gumbel_max")(x, rng=fg.Key(1))
     assert str(fast.value) == str(general.value)

@@ -153,9 +153,9 @@ def test_errors():
         fgj.gumbel_softmax(jnp.zeros(2, jnp.float32), X)
     with pytest.raises(TypeError, match="key must be a JAX PRNG key"):
         fgj.gumbel_softmax(3, X)
-    with pytest.raises(ValueError, match="axis=2 is out of range"):
+    with pytest.raises(np.exceptions.AxisError, match="axis=2 is out of range"):
         fgj.gumbel_softmax(k, X, axis=2)
     with pytest.raises(TypeError, match=r"tau must be a scalar; got an array of shape \(2,\)"):
         fgj.gumbel_softmax(k, X, jnp.ones(2))
-    with pytest.raises(ValueError, match="n must be None or an integer >= 0"):
+    with pytest.raises(ValueError, match="n must be >= 0; got -2"):
         fgj.categorical(k, X, n=-2)

@@ -133,11 +133,11 @@ def test_errors():
         fgt.gumbel_softmax(x, generator="seed")
     with pytest.raises(ValueError, match="a key tensor must be int64"):
         fgt.gumbel_softmax(x, generator=torch.zeros(2, dtype=torch.int64))
-    with pytest.raises(TypeError, match="logits must be a float16, float32 or float64 tensor"):
+    with pytest.raises(TypeError, match="logits must be a float16, float32 or float64 array; got dtype torch"):
         fgt.gumbel_softmax(torch.zeros(3, 4, dtype=torch.int64))
     with pytest.raises(TypeError, match="logits must be a torch.Tensor"):
         fgt.gumbel_softmax(np.zeros((3, 4)))
-    with pytest.raises(TypeError, match="logits is on device meta; .* no GPU backend"):
+    with pytest.raises(TypeError, match="logits is on device meta; fastgumbel.torch runs on CPU tensors"):
         fgt.gumbel_softmax(torch.zeros(3, 4, device="meta"))
     with pytest.raises(TypeError, match=r"tau must be a scalar; got a tensor of shape \(2,\)"):
         fgt.gumbel_softmax(x, torch.ones(2))
@@ -145,7 +145,7 @@ def test_errors():
         fgt.gumbel_softmax(x, 0.0)
     with pytest.raises(TypeError, match="hard must be True or False"):
         fgt.gumbel_softmax(x, hard=1)
-    with pytest.raises(ValueError, match="num_samples must be None or an integer >= 0"):
+    with pytest.raises(ValueError, match="num_samples must be >= 0"):
         fgt.categorical(x, -1)
     with pytest.raises(ValueError, match="NaN"):
         fgt.gumbel_max(torch.full((2, 3), float("nan")))
