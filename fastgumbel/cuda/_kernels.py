@@ -3,8 +3,9 @@
 
 Softmax: pass 1 keeps an online (running max, rescaled sum) pair per thread, reduced across
 the team; pass 2 writes the output. The first ``cache`` groups of each thread keep x + g in
-a local array between the passes, in registers (see :mod:`._regcache`); beyond that (long rows) pass 2 re-reads the logits and
-regenerates the noise instead of storing anything.
+a local array between the passes, held in registers (see :mod:`._regcache`); beyond that
+(long rows) pass 2 re-reads the logits and regenerates the noise instead of storing
+anything.
 
 Argmax / categorical / multinomial: one team per draw, one pass, a (value, first index)
 reduction. Top-k: ``k`` argmax passes, each excluding what earlier passes picked (``O(k K)``
