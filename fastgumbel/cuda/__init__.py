@@ -29,8 +29,9 @@ from __future__ import annotations
 from ._host import (argmax_rows, concrete_rows, fill_noise, multinomial_rows, require_device,
                     softmax_backward_recompute, softmax_backward_rows, softmax_rows, topk_rows)
 from ._kernels import kernels
-from ._signatures import CONCRETE_SIGNATURES, SIGNATURES
-from ._team import BLOCK, CACHE, team_size
+# CONCRETE_SIGNATURES (for ptx_check) and CACHE are module attributes outside __all__
+from ._signatures import CONCRETE_SIGNATURES, SIGNATURES  # noqa: F401
+from ._team import BLOCK, CACHE, team_size  # noqa: F401
 
 __all__ = ["BLOCK", "team_size", "require_device", "fill_noise", "softmax_rows", "argmax_rows",
            "multinomial_rows", "topk_rows", "softmax_backward_rows", "softmax_backward_recompute",
