@@ -12,6 +12,6 @@ def _absent(name):
 
 collect_ignore = [f"fastgumbel/{name}.py" for name in ("torch", "jax") if _absent(name)]
 if _absent("cupy"):
-    collect_ignore.append("fastgumbel/cupy.py")
+    collect_ignore.append("fastgumbel/cupy")
 if _absent("numba_cuda"):
-    collect_ignore.append("fastgumbel/cuda.py")
+    collect_ignore.append("fastgumbel/cuda")

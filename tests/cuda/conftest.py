@@ -39,5 +39,6 @@ def backend(request):
     return request.param
 
 
-# ptx_check.py is a script for a separate, non-simulated process (tests/test_cuda.py)
-collect_ignore = ["ptx_check.py"]
+# ptx_check.py is a script for a separate, non-simulated process (tests/test_cuda.py);
+# sim_fingerprint.py a script to compare the kernels' outputs before and after a change
+collect_ignore = ["ptx_check.py", "sim_fingerprint.py"]

@@ -1,4 +1,4 @@
-// Host build of fastgumbel/kernels/philox.cuh, for tests/test_cuda_c.py.
+// Host build of fastgumbel/cupy/kernels/philox.cuh, for tests/test_cuda.py.
 //   host_check bits IN OUT: IN holds N records of 6 uint32 (c0 c1 c2 c3 k0 k1); OUT gets, per
 //     record, the 4 Philox words, gumbel_bits32 and uniform_bits32 of each word (float32),
 //     gumbel_bits64 and uniform_bits64 of (w0, w1) and (w2, w3) (float64): 80 bytes.

@@ -27,6 +27,7 @@ if not cuda.is_available():
     _disp.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=CC)
 
 from fastgumbel import cuda as fgc  # noqa: E402
+from fastgumbel.cuda._kernels import concrete_k  # noqa: E402
 
 
 def main():
@@ -39,7 +40,7 @@ def main():
         print(f"{name:10s} {dtype.__name__:8s} {len(ptx):8d} bytes of PTX")
         n += 1
     for sig in fgc.CONCRETE_SIGNATURES:
-        ptx, _ = cuda.compile_ptx(fgc._concrete_k.py_func, sig, cc=CC)
+        ptx, _ = cuda.compile_ptx(concrete_k.py_func, sig, cc=CC)
         assert ".target sm_90" in ptx and ".entry" in ptx
         print(f"{'concrete':10s} {str(sig[0].dtype):8s} {len(ptx):8d} bytes of PTX")
         n += 1

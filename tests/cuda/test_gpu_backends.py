@@ -247,8 +247,9 @@ def test_large_rows_on_gpu(backend):
 
 def test_launch_hides_only_the_small_grid_warning():
     """Numba warns on every launch of fewer than 128 blocks; a small input needs a small grid,
-    so cuda._launch drops that one warning and lets any other through."""
+    so cuda._host._launch drops that one warning and lets any other through."""
     from fastgumbel import cuda as fgc
+    from fastgumbel.cuda import _host
 
     class Kernel:
         def __getitem__(self, config):
@@ -261,7 +262,7 @@ def test_launch_hides_only_the_small_grid_warning():
             return config
 
     with pytest.warns(RuntimeWarning) as seen:
-        assert fgc._launch(Kernel(), 3) == (3, fgc.BLOCK)
+        assert _host._launch(Kernel(), 3) == (3, fgc.BLOCK)
     assert [str(w.message) for w in seen] == ["another warning"]
 
 

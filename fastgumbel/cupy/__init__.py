@@ -1,4 +1,4 @@
-"""CuPy RawModule backend: the CUDA C kernels of ``fastgumbel/kernels/`` on NVIDIA GPUs.
+"""CuPy RawModule backend: the CUDA C kernels of ``fastgumbel/cupy/kernels/`` on NVIDIA GPUs.
 
 The sources (``philox.cuh``, ``gumbel.cu``) are package data, read with
 :mod:`importlib.resources` (so they are found in a checkout and in an installed wheel),
@@ -18,19 +18,19 @@ import threading
 import cupy
 import numpy as np
 
-from . import _gpu_common as _gc
+from .. import _gpu_common as _gc
 
-__all__ = ["SOURCE_FILES", "NVRTC_OPTIONS", "source", "module", "team_size", "fill_noise",
-           "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
+__all__ = ["SOURCE_FILES", "KERNELS_PACKAGE", "NVRTC_OPTIONS", "source", "module", "team_size",
+           "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
            "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows",
            "require_device"]
 
-#: The CUDA C files of the backend, in ``fastgumbel.kernels``.
+#: The CUDA C files of the backend, in ``fastgumbel.cupy.kernels``.
 SOURCE_FILES = ("philox.cuh", "gumbel.cu")
+#: The package that holds them (package data, read with importlib.resources).
+KERNELS_PACKAGE = "fastgumbel.cupy.kernels"
 #: NVRTC options: C++17 (hex float literals), no FMA contraction (bit-exact noise).
 NVRTC_OPTIONS = ("--std=c++17", "--fmad=false")
-#: Team sizes compiled into gumbel.cu (threads per row) and the block size of each.
-TEAMS = (32, 256, 512)
 
 _lock = threading.Lock()
 _modules = {}
@@ -42,7 +42,7 @@ _SUFFIX = {np.dtype(np.float16): "f16", np.dtype(np.float32): "f32", np.dtype(np
 def source():
     """The CUDA C source of the module: gumbel.cu with philox.cuh included inline (NVRTC then
     needs no include path, and the sources may sit inside a zip)."""
-    pkg = importlib.resources.files("fastgumbel.kernels")
+    pkg = importlib.resources.files(KERNELS_PACKAGE)
     header = pkg.joinpath("philox.cuh").read_text(encoding="utf-8")
     body = pkg.joinpath("gumbel.cu").read_text(encoding="utf-8")
     return body.replace('#include "philox.cuh"', header, 1)

@@ -1,7 +1,7 @@
 """CUDA C sources of the CuPy RawKernel backend (``fastgumbel.cupy``).
 
 They live inside the package (not in a top-level ``kernels/``) so that the wheel ships them
-as package data and ``importlib.resources.files("fastgumbel.kernels")`` finds them both in
+as package data and ``importlib.resources.files("fastgumbel.cupy.kernels")`` finds them both in
 a checkout and in an installed wheel. ``philox.cuh`` is the scalar math of
 ``fastgumbel/_scalar.py`` as ``__host__ __device__`` functions (bit-exact in its integer
 work; the float work follows the same operation order, so with FMA contraction off it
