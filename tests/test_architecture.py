@@ -16,7 +16,7 @@ LAYERS = [
     ("fastgumbel._core", "fastgumbel._discrete"),
     ("fastgumbel._backends", "fastgumbel.random"),
     ("fastgumbel.cpu", "fastgumbel.cpu.", "fastgumbel.cuda", "fastgumbel.cuda.",
-     "fastgumbel.cupy", "fastgumbel.cupy."),
+     "fastgumbel.cupy", "fastgumbel.cupy.", "fastgumbel._gpu_common"),
     ("fastgumbel._arrays", "fastgumbel._checks", "fastgumbel._numba", "fastgumbel._scalar",
      "fastgumbel._scalar."),
 ]

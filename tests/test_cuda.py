@@ -23,7 +23,7 @@ import pytest
 from numba import njit
 
 import fastgumbel as fg
-from fastgumbel import _dispatch, _scalar
+from fastgumbel import _arrays, _backends, _scalar
 
 ROOT = Path(__file__).resolve().parents[1]
 # the CuPy backend's CUDA C, found without importing fastgumbel.cupy (which imports cupy)
@@ -276,13 +276,13 @@ def test_host_log_exp_match_cpu(host_checks, tmp_path):
         assert np.array_equal(h64[:, 1], o64[:, 1].view(np.uint64)), exe.name
 
 
-# ---------------------------------------------------------------- dispatch, packaging
+# ---------------------------------------------------------------- backend choice, packaging
 
 def test_backend_names_and_gpu_requirement():
-    assert _dispatch.AVAILABLE_BACKENDS == ("auto", "cpu", "numba-cuda", "cupy")
-    assert _dispatch.backend_for("auto", np.zeros(3)).__name__ == "fastgumbel.cpu"
+    assert _backends.BACKENDS == ("auto", "cpu", "numba-cuda", "cupy")
+    assert _backends.backend_for("auto", np.zeros(3)).__name__ == "fastgumbel.cpu"
     for name in ("numba-cuda", "cupy"):
-        status = _dispatch.backend_status(name)
+        status = _backends.backend_status(name)
         assert status in ("available", "no GPU", "not installed")
         if status == "no GPU":
             with pytest.raises(RuntimeError, match=f"backend '{name}' needs an NVIDIA GPU"):
@@ -297,9 +297,9 @@ def test_device_arrays_are_recognised_without_imports():
         __cuda_array_interface__ = {"shape": (2,), "typestr": "<f4", "data": (0, False),
                                     "version": 3}
 
-    assert _dispatch.device_kind(CAI()) == "cuda"
-    assert _dispatch.device_kind(np.zeros(2)) is None
-    assert _dispatch.foreign_array_kind(CAI()) is None
+    assert _arrays.device_kind(CAI()) == "cuda"
+    assert _arrays.device_kind(np.zeros(2)) is None
+    assert _arrays.foreign_array_kind(CAI()) is None
     code = ("import sys, fastgumbel as fg, numpy as np; fg.gumbel_softmax(np.zeros(3), rng=0); "
             "print(sorted(m for m in ('cupy', 'numba.cuda', 'torch', 'jax') if m in sys.modules))")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True,

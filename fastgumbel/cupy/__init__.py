@@ -8,7 +8,7 @@ compiled with ``--fmad=false`` so that the noise equals the CPU backend's bit fo
 Every host function has the name, arguments and return value of its counterpart in
 :mod:`fastgumbel.cpu`. Arrays may be NumPy arrays (copied to the device and the results
 copied back), CuPy arrays, or any ``__cuda_array_interface__`` object (used in place).
-``cupy`` is imported when this module is: load it through :mod:`fastgumbel._dispatch`.
+``cupy`` is imported when this module is: load it through :mod:`fastgumbel._backends`.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fastgumbel as fg
-from fastgumbel import _dispatch
+from fastgumbel import _arrays, _backends, _route
 
 SIM = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 
@@ -133,7 +133,7 @@ def test_concrete_matches_cpu(backend):
 def test_row_offset_and_teams(backend):
     """Kernel-level: row0 shifts the noise rows; every team size gives the CPU's result."""
     from fastgumbel import cpu
-    mod = _dispatch.load(backend)
+    mod = _backends.load(backend)
     x = logits((3, 300), np.float32, seed=6)
     a = np.empty_like(x)
     b = np.empty_like(x)
@@ -152,7 +152,7 @@ def test_numba_device_arrays_in_and_out():
     from numba import cuda
     x = logits((4, 10), np.float32, seed=7)
     dx = cuda.to_device(x)
-    assert _dispatch.device_kind(dx) == "numba-cuda"
+    assert _arrays.device_kind(dx) == "numba-cuda"
     y = fg.gumbel_softmax(dx, 0.5, rng=3)
     assert hasattr(y, "copy_to_host")
     assert ulps(y.copy_to_host(), fg.gumbel_softmax(x, 0.5, rng=3), np.float32) <= 64
@@ -168,18 +168,17 @@ def test_numba_device_arrays_in_and_out():
 def test_numba_device_arrays_every_function(monkeypatch):
     """Direct (no host copy) and staged paths give the CPU's results, as device arrays."""
     from numba import cuda
-    from fastgumbel import _device
     x = logits((3, 2, 9), np.float32, seed=10)
     dx = cuda.to_device(x)
     k = fg.Key(21)
     host = lambda a: a.copy_to_host()  # noqa: E731
-    staged = _device.to_host
+    staged = _route.to_host
 
     def no_host_copy(a):
         raise AssertionError("the direct path copied an input to the host")
 
     # direct: the kernels read and write device memory
-    monkeypatch.setattr(_device, "to_host", no_host_copy)
+    monkeypatch.setattr(_route, "to_host", no_host_copy)
     for hard in (False, True):
         assert ulps(host(fg.gumbel_softmax(dx, 0.3, hard=hard, rng=k)),
                     fg.gumbel_softmax(x, 0.3, hard=hard, rng=k), np.float32) <= 64
@@ -212,7 +211,7 @@ def test_numba_device_arrays_every_function(monkeypatch):
     with pytest.raises(ValueError, match=r"NaN in 1 row"):
         fg.gumbel_max(cuda.to_device(np.array([[0.0, np.nan], [0.0, 1.0]])), rng=0)
     # staged through the host: another axis, one row, the backward
-    monkeypatch.setattr(_device, "to_host", staged)
+    monkeypatch.setattr(_route, "to_host", staged)
     for axis in (0, 1):
         assert ulps(host(fg.gumbel_softmax(dx, 0.3, axis=axis, rng=k)),
                     fg.gumbel_softmax(x, 0.3, axis=axis, rng=k), np.float32) <= 64
