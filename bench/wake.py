@@ -20,7 +20,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.ufunc.parallel import get_thread_id
 
-from fastgumbel import _threading
+from fastgumbel.cpu import _threading
 
 # fastgumbel picks its threading layer (TBB where available) before its first kernel; this
 # script's own kernel must run on the same layer, so the choice is made here first

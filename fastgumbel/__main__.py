@@ -29,7 +29,7 @@ def info(_args):
     print(f"numpy               {np.__version__}")
     print(f"numba               {numba.__version__}")
     print(f"threads             {numba.get_num_threads()} (layer: {numba.threading_layer()})")
-    from fastgumbel import _threading
+    from fastgumbel.cpu import _threading
     print(f"thread setup        {_threading.status}")
     print(f"cpu                 {_vector_note()}")
     for b in BACKENDS[1:]:

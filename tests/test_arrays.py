@@ -242,7 +242,7 @@ def test_row_and_chunk_kernels_give_the_same_bits(fresh_logits, dtype, tau):
 @pytest.mark.parametrize("bits64", [False, True])
 def test_bound_pruned_hard_rows_give_the_full_computations_bits(dtype, bits64):
     # At tau == 1 a row of at most CHUNK columns takes its hard index from the bound-pruned
-    # search (cpu._ratio_hard), which computes w = exp(x - mc) / E for a few candidates
+    # search (cpu._ratio._ratio_hard), which computes w = exp(x - mc) / E for a few candidates
     # only; the chunk kernel computes every w, the sum and the normalized search. Rows with
     # exact and near ties at the top (within a few eps, where the pruned search gives way),
     # and special rows, must come out the same to the bit.
@@ -315,6 +315,7 @@ def test_exact_ties_go_to_the_first_index(dtype):
 _BITS_SCRIPT = """
 import hashlib, json, re, numpy as np, fastgumbel as fg
 from fastgumbel import cpu
+from fastgumbel.cpu._softmax import _SOFTMAX_KERNELS
 x = np.random.default_rng(0).standard_normal((16, 3000)).astype(np.float32)
 h = hashlib.sha256()
 y = fg.gumbel_softmax(x, 0.7, rng=3)
@@ -325,7 +326,7 @@ for a in (y, fg.gumbel_log_softmax(x, rng=3), fg.gumbel_max(x, rng=3), fg.gumbel
 print(h.hexdigest())
 # the machine code of the float32 kernels (compiled in this process: the cache dir is new)
 asm = {}
-for k in (cpu.fill_noise, cpu._SOFTMAX_KERNELS[cpu.SOFT][0], cpu.argmax_by_row,
+for k in (cpu.fill_noise, _SOFTMAX_KERNELS[cpu.SOFT][0], cpu.argmax_by_row,
           cpu.softmax_backward_rows):
     code = "".join(a for s, a in k.inspect_asm().items() if "float32" in str(s))
     asm[k.__name__] = {"gathers": len(re.findall(r"vgather|vscatter", code)),
@@ -357,7 +358,7 @@ def test_vector_width_does_not_change_any_bit(tmp_path):
     host, narrower = run({}), run({"NUMBA_CPU_FEATURES": narrow})
     assert host[0] == narrower[0]
     # and the hot loops are vector code: packed FMAs in 256/512-bit registers, no gathers or
-    # scatters (which a loop indexed as xr[c0 + j] gets: see _cpu_chunks), and 512-bit
+    # scatters (which a loop indexed as xr[c0 + j] gets: see cpu._reduce), and 512-bit
     # registers where the CPU has AVX-512 (_scalar.wide_vectors)
     asm = json.loads(host[1])
     for name, facts in asm.items():
@@ -373,7 +374,8 @@ def test_block_schedule_counts_every_row_once(fresh_logits):
     from numba import njit
 
     from fastgumbel import cpu
-    from fastgumbel._cpu_chunks import PARALLEL, _blocks, _num_threads
+    from fastgumbel._numba import PARALLEL
+    from fastgumbel.cpu._schedule import _blocks, _num_threads
 
     @njit
     def split(rows, K):

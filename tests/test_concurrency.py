@@ -102,7 +102,7 @@ def test_threads_sharing_a_generator_get_distinct_reproducible_samples():
 def test_tbb_threading_layer_is_selected():
     fg.gumbel(4, rng=0)                                     # the CPU backend is loaded
     numba.get_num_threads()                                 # the thread pool is started
-    from fastgumbel import _threading
+    from fastgumbel.cpu import _threading
     if os.environ.get("NUMBA_THREADING_LAYER"):
         pytest.skip("the user chose NUMBA_THREADING_LAYER")
     assert numba.threading_layer() == "tbb", _threading.status
@@ -193,7 +193,7 @@ def test_keys_from_a_generator_give_uncorrelated_fields():
 def test_a_user_chosen_threading_layer_is_respected():
     out = run_script("""
         import numba, fastgumbel as fg
-        from fastgumbel import _threading
+        from fastgumbel.cpu import _threading
         fg.gumbel(4, rng=0)
         numba.get_num_threads()
         print(numba.threading_layer(), "|", _threading.status)
@@ -214,7 +214,7 @@ def test_an_already_started_pool_is_left_alone():
         f(np.zeros(4))                     # the user's own parallel code ran first
         layer = numba.threading_layer()
         import fastgumbel as fg
-        from fastgumbel import _threading
+        from fastgumbel.cpu import _threading
         fg.gumbel(4, rng=0)
         print(layer, "|", numba.threading_layer(), "|", _threading.status)
     """)

@@ -178,7 +178,7 @@ def _run(exe, mode, data, tmp_path):
     return o.read_bytes()
 
 
-@njit(cache=False)   # not cached: the on-disk cache would miss edits of _scalar.py
+@njit(cache=False)   # not cached: the on-disk cache would miss edits of _scalar/
 def _cpu_transforms(w, g32, u32, g64, u64):
     for i in range(w.shape[0]):
         g32[i] = _scalar.gumbel_bits32(w[i])
@@ -188,7 +188,7 @@ def _cpu_transforms(w, g32, u32, g64, u64):
         u64[i] = _scalar.uniform_bits64(w[2 * i], w[2 * i + 1])
 
 
-@njit(cache=False)   # not cached: the on-disk cache would miss edits of _scalar.py
+@njit(cache=False)   # not cached: the on-disk cache would miss edits of _scalar/
 def _cpu_math(x32, x64, o32, o64):
     for i in range(x32.shape[0]):
         o32[i, 0] = _scalar.log_f32(x32[i])

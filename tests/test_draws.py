@@ -9,8 +9,8 @@ from scipy import stats
 
 import fastgumbel as fg
 from conftest import fold
-from fastgumbel import _cpu_draws
 from fastgumbel._discrete import choose_method
+from fastgumbel.cpu import _binomial
 from fastgumbel._demo import pooled_chi_square
 
 METHODS = ["gumbel", "inverse_cdf", "auto"]
@@ -228,7 +228,7 @@ def _binomial_sample(n, p, u):
 @numba.njit
 def _binomial_many(n, p, q, u, out):
     for j in range(u.size):
-        out[j] = _cpu_draws._binomial_inverse(n, p, q, u[j])
+        out[j] = _binomial._binomial_inverse(n, p, q, u[j])
 
 
 def binomial_field_uniforms(key, r, K):

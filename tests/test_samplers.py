@@ -43,7 +43,7 @@ def test_soft_and_log_match_reference(fresh_logits, dtype, precision, tau, shape
 @pytest.mark.parametrize("dtype,span", [(np.float32, 130.0), (np.float64, 800.0)])
 def test_tau_one_keeps_every_probability_above_the_smallest_normal(dtype, span):
     # At tau == 1 the soft sample is computed as exp(x - (max x - C)) / E with E = -log U
-    # (one log per element, cpu._ratio_chunk). Logits spread past the whole exp range:
+    # (one log per element, cpu._ratio._ratio_chunk). Logits spread past the whole exp range:
     # every probability from 1 down to the smallest normal number comes back with a small
     # relative error (no underflow from the shift), and those below it are 0 or subnormal.
     rs = np.random.default_rng(5)
@@ -93,7 +93,7 @@ def test_gumbel_max_is_argmax_of_logits_plus_noise(fresh_logits, dtype, precisio
 def test_gumbel_max_near_ties_and_the_bound_band(dtype, precision, T):
     # gumbel_max computes x + g in full only for entries whose cheap upper bound (read off
     # the bits of E = -log U) is within about 0.06 of the row's largest bound
-    # (_cpu_chunks.chunk_argmax). Rows built from the noise put the runner-up at gaps
+    # (cpu._argmax.chunk_argmax). Rows built from the noise put the runner-up at gaps
     # across that band, within ulps (T = 1e4: where x + g rounds coarsely) and at exact
     # ties: the index is still the first argmax of x + g with the noise of fg.gumbel.
     rows, K = 500, 300
@@ -239,7 +239,7 @@ def test_hard_near_ties_follow_the_soft_sample(tau, dtype, K):
     # the rows exercise both branches: ties (soft has two maxima) and clear winners. At
     # tau == 1 the soft sample is exp(x - max + C) / E, which rounds tied x + g apart, so
     # there the ties counted are top two within one eps (relative): that puts the top two
-    # w within 4 eps, the window where cpu._sole_max gives way to the normalized search
+    # w within 4 eps, the window where cpu._softmax_steps._sole_max gives way to the normalized search
     if tau == 1:
         ys = np.sort(y, axis=-1)
         tied = ys[:, -2] >= ys[:, -1] * (1 - eps)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from numba import njit
 
-from fastgumbel import _cpu_chunks, _scalar as S
+from fastgumbel import _scalar as S
+from fastgumbel.cpu import _dtypes
 from conftest import ref_gumbel, ref_uniform32
 from transform_words import g32, g64, u32, u64
 
@@ -182,8 +183,8 @@ def test_exp_nonpos_is_exp_on_its_domain():
 @njit
 def _keys(v, k, back):
     for i in range(v.size):
-        k[i] = _cpu_chunks.order_key(v[i])
-        back[i] = _cpu_chunks.key_value(k[i])
+        k[i] = _dtypes.order_key(v[i])
+        back[i] = _dtypes.key_value(k[i])
 
 
 @pytest.mark.parametrize("dt, it", [(np.float32, np.int32), (np.float64, np.int64)])

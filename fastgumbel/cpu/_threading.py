@@ -60,8 +60,9 @@ def _tbb_loadable(name):
 def configure():
     """Make Numba's TBB layer loadable if a TBB runtime is installed; idempotent.
 
-    Call before the first parallel kernel (``fastgumbel`` calls it when it loads its CPU
-    backend). Returns a one-line description of the outcome (also kept in ``status``).
+    Call before the first parallel kernel (importing :mod:`fastgumbel.cpu` calls it, before
+    it imports its kernels). Returns a one-line description of the outcome (also kept in
+    ``status``).
     """
     global _done, status
     if _done:

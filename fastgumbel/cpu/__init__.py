@@ -1,0 +1,47 @@
+"""Numba CPU backend: fused kernels over a 2-D C-contiguous ``(rows, K)`` view.
+
+Every kernel takes the global index of its first row (``row0``), the key words
+``(k0, k1, stream)`` and ``bits64`` (64 random bits per element: float64, or
+``precision="high"``), and regenerates the noise of each row chunk by chunk (``CHUNK``
+columns at a time, in a per-thread buffer) from stream spec v1: nothing depends on the
+thread count, and no input-sized temporary is allocated.
+
+Rows are independent: the work is parallel over rows (and, for the noise fills, over row
+chunks), which each thread claims in blocks from a shared counter (:mod:`._schedule`)
+so that a thread that starts late does not hold the call up. Reductions inside a row run in
+a fixed order, so results are bit-identical for any number of threads and any schedule.
+
+Kernels compile on first use (``cache=True``, settings in :mod:`fastgumbel._numba`), not at
+import. Importing this package first picks Numba's threading layer (:mod:`._threading`),
+before any kernel can start the thread pool.
+
+Modules: building blocks (:mod:`._dtypes`, :mod:`._schedule`, :mod:`._prefetch`,
+:mod:`._reduce`, :mod:`._noise`: the noise of a chunk and ``fill_noise``); Gumbel-max
+(:mod:`._argmax`); the softmax family (:mod:`._softmax_steps`, :mod:`._ratio` for tau == 1,
+:mod:`._softmax`); gradients and density (:mod:`._backward`, :mod:`._concrete`); many draws
+(:mod:`._cdf` inverse CDF, :mod:`._binomial`, :mod:`._counts` Gumbel-max counts,
+:mod:`._topk`).
+"""
+from __future__ import annotations
+
+from . import _threading
+
+# before any module that compiles a kernel: the layer must be chosen before Numba's pool starts
+_threading.configure()
+
+from ._argmax import argmax_by_chunk, argmax_by_row, argmax_rows  # noqa: E402
+from ._backward import softmax_backward_recompute, softmax_backward_rows  # noqa: E402
+from ._binomial import multinomial_binomial  # noqa: E402
+from ._cdf import categorical_cdf, multinomial_cdf  # noqa: E402
+from ._concrete import concrete_rows  # noqa: E402
+from ._counts import multinomial_gumbel, multinomial_rows  # noqa: E402
+from ._noise import CHUNK, fill_noise  # noqa: E402
+from ._softmax import softmax_by_chunk, softmax_by_row, softmax_rows  # noqa: E402
+from ._softmax_steps import HARD, LOG, SOFT  # noqa: E402
+from ._topk import topk_rows  # noqa: E402
+
+__all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
+           "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
+           "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows",
+           "SOFT", "LOG", "HARD", "softmax_by_row", "softmax_by_chunk", "argmax_by_row",
+           "argmax_by_chunk"]

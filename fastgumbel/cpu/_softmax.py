@@ -1,0 +1,235 @@
+"""The fused Gumbel-softmax kernels (soft, log-soft, hard), one row or one (row, chunk) item
+at a time, and the host functions that choose between them."""
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+from .._numba import inline_always, kernel
+from ._dtypes import _U, exp_shift, tiny_of, typed
+from ._noise import CHUNK, _perturb_chunk
+from ._ratio import _ratio_chunk, _ratio_row
+from ._reduce import _lanes, _max_nan
+from ._schedule import _blocks, _claim
+from ._softmax_steps import HARD, LOG, SOFT, _exp_chunk, _finish_chunk, _sole_max, _special_row
+
+
+@inline_always
+def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc, x, out, rn):
+    """One row of the softmax family into ``o`` (kept in cache through the three steps);
+    returns True if the row's max(x + g) is +inf. A row of at most CHUNK columns skips the
+    chunk loops (with them LLVM vectorizes the steps worse: measured 1.3x slower at
+    K = 1024); the arithmetic is the same. Soft and hard samples at tau == 1 take
+    :func:`_ratio_row` (one log per element instead of two), which prefetches row ``rn`` of
+    the kernel's arrays ``x`` and ``out`` (rn < 0: none)."""
+    C = exp_shift(o, bits64)
+    if mode != LOG and t == 1 and C > 0:
+        return _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc, x, out, rn)
+    K = xr.shape[0]
+    if K <= CHUNK:
+        M, nan = _perturb_chunk(xr, 0, K, k0, k1, stream, row, bits64, wbuf, o)
+    else:
+        M = typed(-np.inf, o)
+        nan = False
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            m, nn = _perturb_chunk(xr, c0, n, k0, k1, stream, row, bits64, wbuf, o[c0:c0 + n])
+            M = m if m > M else M
+            nan |= nn
+    done, inf = _special_row(o, M, nan, mode)
+    if done:
+        return inf
+    one = typed(1, o)
+    if mode == HARD and t >= tiny_of(o) * typed(2.0 ** 19, o):
+        first = _sole_max(o, K, M, -t * typed(2.0 ** -19, o))
+        if first >= 0:
+            o[:] = 0
+            o[first] = 1
+            return False
+    if K <= CHUNK:
+        S = _exp_chunk(o, K, M, t, mode, ebuf, acc)
+        first = _finish_chunk(o, K, M, t, S, mode, True, one)
+    else:
+        S = typed(0, o)
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf, acc)
+        first = -1
+        for c0 in range(0, K, CHUNK):
+            n = min(CHUNK, K - c0)
+            f = _finish_chunk(o[c0:c0 + n], n, M, t, S, mode, first < 0, one)
+            first = c0 + f if f >= 0 and first < 0 else first
+    if mode == HARD:
+        o[first] = 1
+    return False
+
+
+def _row_kernel(mode):
+    """The softmax-family kernel parallel over rows for one ``mode`` (SOFT, LOG, HARD).
+
+    ``mode`` is a constant of each compiled kernel (a closure variable, which Numba freezes),
+    so only the used mode's code is compiled, and the row function inlined into each kernel
+    is specialized for it (measured 6-10 % faster than one kernel taking the mode as an
+    argument). Numba's cache keys each closure by its constants.
+    """
+
+    @kernel
+    def by_row(x, out, row0, k0, k1, stream, bits64, tau):
+        """Parallel over rows; each row stays in cache through the three steps."""
+        rows, K = x.shape
+        t = typed(tau, out)
+        posinf = 0
+        nw, rb, nb, counter = _blocks(rows, K)
+        for w in prange(nw):
+            wbuf = np.empty(2 * CHUNK, np.uint32)
+            ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
+            acc = _lanes(out)
+            found = 0
+            b = _claim(counter)
+            while b < nb:
+                for r in range(b * rb, min(rows, (b + 1) * rb)):
+                    inf = _softmax_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
+                                       mode, wbuf, ebuf, acc, x, out, r + 1)
+                    found += 1 if inf else 0
+                b = _claim(counter)
+            posinf += found
+        return posinf
+
+    return by_row
+
+
+@inline_always
+def _row_maxima(part, flag, out, mode):
+    """Step 1 of ``by_chunk`` across chunks: each row's max of its chunk maxima ``part``; the
+    NaN (``flag``), +inf and all -inf rows are filled (:func:`_special_row`). Returns (the
+    maxima, the rows left to compute, the number of rows whose max is +inf)."""
+    rows, nb = part.shape
+    Ms = np.empty(rows, out.dtype)
+    live = np.zeros(rows, np.bool_)
+    posinf = 0
+    for r in range(rows):
+        M = typed(-np.inf, out)
+        for b in range(nb):
+            M = part[r, b] if part[r, b] > M else M
+        Ms[r] = M
+        done, inf = _special_row(out[r], M, flag[r].sum() > 0, mode)
+        live[r] = not done
+        posinf += 1 if inf else 0
+    return Ms, live, posinf
+
+
+@inline_always
+def _row_totals(part, top):
+    """Step 2 of ``by_chunk`` across chunks: part[r, 0] = the sum of row r's chunk sums, in
+    chunk order; top[r, 0] = the largest of its chunks' ``top``."""
+    rows, nb = part.shape
+    for r in range(rows):
+        S = typed(0, part)
+        w = top[r, 0]
+        for b in range(nb):
+            S += part[r, b]
+            w = top[r, b] if top[r, b] > w else w
+        part[r, 0] = S
+        top[r, 0] = w
+
+
+@inline_always
+def _hard_ones(out, flag, live):
+    """Step 3 of ``by_chunk`` across chunks, hard mode: the one of each live row, at the
+    first index its chunks found (``flag``: -1 in a chunk without it)."""
+    rows, nb = flag.shape
+    for r in range(rows):
+        if live[r]:
+            for b in range(nb):
+                if flag[r, b] >= 0:
+                    out[r, b * CHUNK + flag[r, b]] = 1
+                    break
+
+
+def _chunk_kernel(mode):
+    """The softmax-family kernel parallel over (row, chunk) items for one ``mode`` (see
+    :func:`_row_kernel`)."""
+
+    @kernel
+    def by_chunk(x, out, row0, k0, k1, stream, bits64, tau):
+        """Parallel over (row, chunk) items in three passes. Same bits as ``by_row`` (at
+        tau == 1 the soft and hard samples take the passes of :func:`_ratio_row`)."""
+        rows, K = x.shape
+        t = typed(tau, out)
+        C = exp_shift(out, bits64)
+        ratio = mode != LOG and t == 1 and C > 0
+        nb = (K + CHUNK - 1) // CHUNK
+        part = np.empty((rows, nb), out.dtype)      # chunk max, then chunk sum
+        top = np.ones((rows, nb), out.dtype)        # chunk's largest e (ratio: max w)
+        flag = np.zeros((rows, nb), np.int64)       # chunk has NaN, then chunk's first hard index
+        for item in prange(rows * nb):
+            r = item // nb
+            c0 = (item % nb) * CHUNK
+            n = min(CHUNK, K - c0)
+            if ratio:
+                m, nn = _max_nan(x[r][c0:c0 + n], n)
+            else:
+                wbuf = np.empty(2 * CHUNK, np.uint32)
+                m, nn = _perturb_chunk(x[r], c0, n, k0, k1, stream, _U(row0 + r), bits64, wbuf,
+                                       out[r][c0:c0 + n])
+            part[r, item % nb] = m
+            flag[r, item % nb] = 1 if nn else 0
+        Ms, live, posinf = _row_maxima(part, flag, out, mode)
+        for item in prange(rows * nb):
+            r = item // nb
+            c0 = (item % nb) * CHUNK
+            n = min(CHUNK, K - c0)
+            if live[r]:
+                seg = out[r][c0:c0 + n]
+                if ratio:
+                    wbuf = np.empty(2 * CHUNK, np.uint32)
+                    part[r, item % nb] = _ratio_chunk(x[r], c0, n, k0, k1, stream,
+                                                      _U(row0 + r), bits64, wbuf, Ms[r] - C, seg,
+                                                      _lanes(seg), x, out)
+                    if mode == HARD:
+                        top[r, item % nb] = _max_nan(seg, n)[0]
+                else:
+                    ebuf = np.empty(n if mode == LOG else 0, out.dtype)
+                    part[r, item % nb] = _exp_chunk(seg, n, Ms[r], t, mode, ebuf,
+                                                    _lanes(seg))
+        _row_totals(part, top)
+        for item in prange(rows * nb):
+            r = item // nb
+            c0 = (item % nb) * CHUNK
+            n = min(CHUNK, K - c0)
+            if live[r]:
+                flag[r, item % nb] = _finish_chunk(out[r][c0:c0 + n], n, Ms[r], t, part[r, 0],
+                                                   mode, True, top[r, 0])
+        if mode == HARD:
+            _hard_ones(out, flag, live)
+        return posinf
+
+    return by_chunk
+
+
+#: mode -> (by_row, by_chunk)
+_SOFTMAX_KERNELS = {m: (_row_kernel(m), _chunk_kernel(m)) for m in (SOFT, LOG, HARD)}
+
+
+def softmax_by_row(x, out, row0, k0, k1, stream, bits64, tau, mode):
+    """Fused Gumbel-softmax, parallel over rows: soft (mode 0), log-soft (1), hard (2).
+    Each row stays in cache through the three steps. Returns the number of rows whose
+    max(x + g) is +inf (the caller raises)."""
+    return _SOFTMAX_KERNELS[mode][0](x, out, row0, k0, k1, stream, bits64, tau)
+
+
+def softmax_by_chunk(x, out, row0, k0, k1, stream, bits64, tau, mode):
+    """The same function as :func:`softmax_by_row`, parallel over (row, chunk) items in three
+    passes: for few long rows, so that every thread works on every row. Same bits."""
+    return _SOFTMAX_KERNELS[mode][1](x, out, row0, k0, k1, stream, bits64, tau)
+
+
+def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
+    """Gumbel-softmax of each row of ``x`` into ``out`` (see :func:`softmax_by_row`): rows
+    in parallel, or (row, chunk) items for fewer long rows than twice the threads. Both
+    kernels give the same bits, so the choice never shows in the result."""
+    rows, K = x.shape
+    long_rows = K > CHUNK and rows < 2 * numba.get_num_threads()
+    kernel = softmax_by_chunk if long_rows else softmax_by_row
+    return kernel(x, out, row0, k0, k1, stream, bits64, tau, mode)
