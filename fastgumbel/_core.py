@@ -82,8 +82,9 @@ class Rows:
             moved = arr
         else:
             moved = arr if self.axis == ndim - 1 else np.moveaxis(arr, self.axis, -1)
-        self.lead = tuple(moved.shape[:-1])
-        self.K = moved.shape[-1]
+        shape = tuple(moved.shape)      # the CUDA simulator's shape takes no negative index
+        self.lead = shape[:-1]
+        self.K = shape[-1]
         self.rows = math.prod(self.lead)
         if self.device is None and (moved.dtype != self.cdtype or not moved.flags.c_contiguous):
             moved = np.ascontiguousarray(moved, dtype=self.cdtype)
