@@ -270,7 +270,9 @@ def noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, sca
     buf, finish = alloc(target, shape if shape else (1,), None, dt, chk.compute_dtype(dt), ())
     if buf.size:
         mod.fill_noise(buf, *args)
-    res = out if out is not None else finish()
+    res = finish()                         # copies a buffer into ``out`` where one was needed
+    if out is not None:
+        res = out
     if uniform and dt == np.float16:
         # rounding a float32 uniform to float16 (11 bits) can give 0 or 1: keep (0, 1) open
         np.clip(res, np.float16(2.0**-24), np.float16(1 - 2.0**-11), out=res)

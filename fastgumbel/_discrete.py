@@ -39,7 +39,7 @@ def choose_method(method, n, K, counts=False):
 
     Examples
     --------
-    >>> from fastgumbel._core import choose_method
+    >>> from fastgumbel._discrete import choose_method
     >>> choose_method("auto", 1, 1000), choose_method("auto", 10_000, 1000)
     ('gumbel', 'inverse_cdf')
     >>> choose_method("auto", 10**6, 1000, counts=True)
