@@ -21,8 +21,8 @@ Host round-trip
 ---------------
 The kernels are Numba CPU code, not XLA: each call leaves the XLA computation, hands the
 operands to Python as NumPy arrays (on the CPU without a copy where XLA allows it), runs the
-kernel, and copies the result into an XLA buffer. That costs about 0.1 ms per callback
-(forward: one; forward + backward: two; see ``bench/RESULTS.md``), blocks XLA's fusion
+kernel, and copies the result into an XLA buffer. That has a fixed cost per callback
+(forward: one; forward + backward: two; figures in ``bench/RESULTS.md``), blocks XLA's fusion
 across the call, and needs the operands on the CPU (on a GPU device XLA would copy them to
 the host and back). Under ``jax.vmap`` the host loops over the batch elements inside one
 callback (``vmap_method="broadcast_all"``, so unbatched operands arrive broadcast). Errors

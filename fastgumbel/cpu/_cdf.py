@@ -20,10 +20,10 @@ from .._scalar import MASK32, SH32, exp_nonpos_f64, philox_block, uniform_bits64
 from ._dtypes import _U
 from ._reduce import _max_nan
 
-#: Counter word c0 of draw j of the draw field is DRAW_FIELD_C0 + j // 2.
+#: Counter word c0 of draw j of the draw field is DRAW_FIELD_C0 + j // 2; the field holds
+#: ``_checks.MAX_DRAWS_PER_ROW`` draws per row (its c0 stays below 3 * 2**30, the binomial
+#: field), which the callers check before any kernel runs.
 DRAW_FIELD_C0 = 1 << 31
-#: Draws per row the draw field holds (its c0 stays below 3 * 2**30, the binomial field).
-MAX_DRAWS_PER_ROW = 1 << 31
 
 #: Draws per draw chunk (a multiple of 2); noise chunks are CHUNK columns
 #: (:mod:`._noise`).

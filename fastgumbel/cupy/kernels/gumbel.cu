@@ -1,6 +1,6 @@
 // fastgumbel: fused Gumbel kernels for the CuPy RawModule backend (fastgumbel/cupy/).
 //
-// The same operations, arguments and results as fastgumbel/cpu.py and fastgumbel/cuda/,
+// The same operations, arguments and results as fastgumbel/cpu/ and fastgumbel/cuda/,
 // on C-contiguous (rows, K) arrays. Random bits follow stream spec v1 (docs/rng.md) through
 // philox.cuh and are made in registers, never stored.
 //

@@ -1,9 +1,9 @@
 // fastgumbel: Philox4x32-10 and the bits -> uniform -> Gumbel transforms of stream spec v1
 // (docs/rng.md), as __host__ __device__ functions.
 //
-// This is fastgumbel/_scalar.py in CUDA C: the same constants (as hex literals of the
+// This is the fastgumbel/_scalar/ package in CUDA C: the same constants (as hex literals of the
 // float32/float64 values Python uses), the same operation order, and explicit fmaf/fma
-// exactly where _scalar.py calls fma(). Integer work is bit-exact; float work matches the
+// exactly where _scalar/ calls fma(). Integer work is bit-exact; float work matches the
 // CPU bit for bit when the compiler adds no contractions of its own (nvcc -fmad=false /
 // NVRTC --fmad=false; host: -ffp-contract=off), else within an ulp.
 // tests/cuda/host_check.cpp compiles this header for the host and compares with the CPU.
