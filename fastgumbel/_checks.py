@@ -174,3 +174,31 @@ def out_array(out, shape, dtype, name="out"):
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
     return out
+
+
+# ----------------------------------------------------------------------------------------
+# framework bridges
+
+
+def bridge_float_dtype(dtype, name):
+    """``dtype`` of a bridge's float operand: float16/32/64, or bfloat16 (float32 math)."""
+    dt = np.dtype(dtype)
+    if dt.name == "bfloat16":
+        return dt
+    try:
+        return float_dtype(dt, name)
+    except TypeError:
+        raise TypeError(f"{name} must be a bfloat16, float16, float32 or float64 array; got "
+                        f"dtype {dt}") from None
+
+
+#: JAX's ``mode`` values of ``jax.random.gumbel`` / ``categorical`` -> our ``precision``.
+JAX_MODES = {"low": "default", "high": "high", "highest": "high"}
+
+
+def jax_mode(mode, default, name="mode"):
+    """The ``precision`` of a JAX ``mode`` (``None``: ``default``, JAX's configured mode)."""
+    m = default if mode is None else mode
+    if not isinstance(m, str) or m not in JAX_MODES:
+        raise ValueError(f"{name} must be None, 'low', 'high' or 'highest'; got {mode!r}")
+    return JAX_MODES[m]

@@ -1,0 +1,95 @@
+"""``gumbel_softmax``: the fused kernel in a host call, differentiated by a ``custom_jvp``.
+
+The primal is the kernel's sample ``y = softmax((x + g) / tau)``. Its tangent is plain jnp
+code on ``y``: with ``z = (x + g) / tau``, ``dz = (dx - z dtau) / tau`` and
+``dy = y * (dz - sum(y * dz))``. Since ``z = log(y) + c`` with ``c`` constant along the
+category axis, and ``y * (dz - sum(y * dz))`` does not change when a row constant is added
+to ``dz``, ``z`` may be replaced by ``log(y)``:
+
+    a = y * dx - y log(y) * dtau          (y log y = 0 where y = 0)
+    dy = (a - y * sum(a)) / tau
+
+It is linear in ``(dx, dtau)``, so reverse mode comes by transposition and XLA fuses it with
+its neighbours; the kernel runs once per forward whatever the mode of differentiation.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import xlogy
+
+from .. import _api
+from .. import _checks as chk
+from . import _args
+from ._call import host_call
+from ._keys import fg_key
+
+
+def _softmax_body(outs, words, x, tau, *, hard, axis, precision):
+    """Fill ``outs[0]`` with the sample; a bad traced tau or a ``+inf`` row gives NaN."""
+    out, xin = outs[0], _args.host_float(x)
+    try:
+        t = chk.tau_value(float(tau), xin.dtype if xin.dtype == np.float64 else np.float32)
+    except ValueError:
+        out[...] = np.nan
+        return
+    dst = out if out.dtype == xin.dtype else None
+
+    def sample(v):
+        return _api.gumbel_softmax(v, t, hard=hard, axis=axis, rng=fg_key(words), out=dst,
+                                   precision=precision)
+    try:
+        res = sample(xin)
+    except ValueError:      # +inf logits: those rows become NaN, as softmax gives in JAX
+        res = sample(np.where(np.isposinf(xin), np.nan, xin))
+    if dst is None:
+        out[...] = res
+
+
+def _sample(words, x, tau, hard, axis, precision):
+    body = functools.partial(_softmax_body, hard=hard, axis=axis, precision=precision)
+    return host_call(body, [jax.ShapeDtypeStruct(x.shape, x.dtype)], words, x, tau)[0]
+
+
+def _one_hot_of(y, axis):
+    """One-hot of the first maximum of ``y`` (all 0 for a zero row, NaN for a NaN row)."""
+    m = jnp.max(y, axis, keepdims=True)
+    first = jnp.argmax(y, axis, keepdims=True)
+    hot = (jax.lax.broadcasted_iota(first.dtype, y.shape, axis) == first) & (m > 0)
+    return jnp.where(jnp.isnan(m), jnp.nan, hot.astype(y.dtype)).astype(y.dtype)
+
+
+def _tangent(y, dx, dtau, tau, axis):
+    cd = _args.compute_dtype(y.dtype)
+    yc = y.astype(cd)
+    a = yc * dx.astype(cd) - xlogy(yc, yc) * dtau.astype(cd)
+    dy = (a - yc * jnp.sum(a, axis, keepdims=True)) / tau.astype(cd)
+    return dy.astype(y.dtype)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4, 5))
+def _gumbel_softmax(words, x, tau, hard, axis, precision):
+    return _sample(words, x, tau, hard, axis, precision)
+
+
+@_gumbel_softmax.defjvp
+def _gumbel_softmax_jvp(hard, axis, precision, primals, tangents):
+    words, x, tau = primals
+    _, dx, dtau = tangents
+    y = _gumbel_softmax(words, x, tau, False, axis, precision)     # differentiable again
+    out = _one_hot_of(y, axis) if hard else y
+    return out, _tangent(y, dx, dtau, tau, axis)
+
+
+def temperature(tau, x):
+    """``tau`` as a 0-d array of the compute dtype, checked now when its value is known."""
+    if isinstance(tau, (bool, np.bool_)) or getattr(tau, "dtype", None) == jnp.bool_:
+        raise TypeError(f"tau must be a positive real number; got {tau!r}")
+    t = jnp.asarray(tau)
+    if t.ndim != 0:
+        raise TypeError(f"tau must be a scalar; got an array of shape {t.shape}")
+    cd = _args.compute_dtype(x.dtype)
+    if not _args.is_traced(tau):
+        chk.tau_value(tau if isinstance(tau, (int, float)) else np.asarray(tau)[()], cd)
+    return t.astype(cd)
