@@ -63,7 +63,7 @@ def _one_hot_of(y, axis):
 def _tangent(y, dx, dtau, tau, axis):
     cd = _args.compute_dtype(y.dtype)
     yc = y.astype(cd)
-    a = yc * dx.astype(cd) - xlogy(yc, yc) * dtau.astype(cd)
+    a = yc * jnp.asarray(dx, cd) - xlogy(yc, yc) * jnp.asarray(dtau, cd)
     dy = (a - yc * jnp.sum(a, axis, keepdims=True)) / tau.astype(cd)
     return dy.astype(y.dtype)
 
