@@ -1,12 +1,13 @@
 """Framework bridges against the frameworks' own Gumbel-Softmax, side by side in one run.
 
     python bench/bridges.py [--repeats 21] [--sizes 8x16,64x1024,4096x1024] [--threads N]
+                            [--frameworks torch,jax]
 
 torch: ``fastgumbel.torch.gumbel_softmax`` against ``torch.nn.functional.gumbel_softmax``,
 forward only and forward + backward (autograd, gradient w.r.t. the logits); JAX:
-``fastgumbel.jax.gumbel_softmax`` (pure_callback) against a jitted pure-JAX
-``softmax((x + jax.random.gumbel(key)) / tau)``, both under ``jax.jit``, forward and
-forward + backward (``jax.vjp``). Median of alternating runs (each implementation once per
+``fastgumbel.jax.gumbel_softmax`` (a ``buffer_callback`` into the kernel, tangent rule in
+jnp) against a jitted pure-JAX ``softmax((x + jax.random.gumbel(key)) / tau)``, both under
+``jax.jit``, forward and forward + backward (``jax.vjp``, gradient w.r.t. the logits). Median of alternating runs (each implementation once per
 round, in turn); "ratio" is peer time / fastgumbel time (> 1: fastgumbel is faster).
 The small sizes show the per-call overhead of each bridge.
 """
@@ -92,17 +93,19 @@ def jax_cases(rows, K, hard):
     }
 
 
-def run(sizes, repeats, threads=None):
+def run(sizes, repeats, threads=None, frameworks=("torch", "jax")):
     import numba
 
     if threads is not None:
         numba.set_num_threads(threads)
-        import torch
-        torch.set_num_threads(threads)
+        if "torch" in frameworks:
+            import torch
+            torch.set_num_threads(threads)
+    builders = [b for f, b in (("torch", torch_cases), ("jax", jax_cases)) if f in frameworks]
     rows_out = []
     for rows, K in sizes:
         for hard in (False, True):
-            for cases in (torch_cases(rows, K, hard), jax_cases(rows, K, hard)):
+            for cases in (b(rows, K, hard) for b in builders):
                 for case, impls in cases.items():
                     t = median_alternating(impls, repeats, warmup=2)
                     ours_name, peer_name = list(impls)
@@ -115,16 +118,21 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=21)
     p.add_argument("--sizes", default="8x16,64x1024,4096x1024")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--frameworks", default="torch,jax")
     a = p.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
+    frameworks = tuple(a.frameworks.split(","))
     import numba
-    import jax
-    import torch
 
-    table = run(sizes, a.repeats, a.threads)
-    print(f"float32, tau=1, numba threads={numba.get_num_threads()}, torch threads="
-          f"{torch.get_num_threads()}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, torch "
-          f"{torch.__version__}, jax {jax.__version__}; "
+    table = run(sizes, a.repeats, a.threads, frameworks)
+    versions = []
+    for name in frameworks:
+        mod = __import__(name)
+        versions.append(f"{name} {mod.__version__}")
+        if name == "torch":
+            versions.append(f"torch threads={mod.get_num_threads()}")
+    print(f"float32, tau=1, numba threads={numba.get_num_threads()}, "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, {', '.join(versions)}; "
           f"median of {a.repeats} alternating runs")
     print(f"| size | case | fastgumbel ms | peer | peer ms | ratio (peer / ours) |")
     print("|---|---|---:|---|---:|---:|")

@@ -17,6 +17,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 from jax.scipy.special import xlogy
 
 from .. import _api
@@ -26,13 +27,25 @@ from ._call import host_call
 from ._keys import fg_key
 
 
+def _one_hot_rows(y, axis, out):
+    """``out`` = one-hot of the first maximum of ``y`` (0 rows stay 0, NaN rows NaN)."""
+    first = np.argmax(y, axis=axis, keepdims=True)
+    top = np.take_along_axis(y, first, axis)
+    out[...] = 0
+    np.put_along_axis(out, first, (top > 0).astype(out.dtype), axis)
+    if np.isnan(top).any():
+        out[np.broadcast_to(np.isnan(top), out.shape)] = np.nan
+
+
 def _softmax_body(outs, words, x, tau, *, hard, axis, precision):
-    """Fill ``outs[0]`` with the sample; a bad traced tau or a ``+inf`` row gives NaN."""
+    """Fill ``outs[0]`` with the sample (and ``outs[1]``, if given, with the one-hot of its
+    first maximum); a bad traced tau or a ``+inf`` row gives NaN."""
     out, xin = outs[0], _args.host_float(x)
     try:
         t = chk.tau_value(float(tau), xin.dtype if xin.dtype == np.float64 else np.float32)
     except ValueError:
-        out[...] = np.nan
+        for o in outs:
+            o[...] = np.nan
         return
     dst = out if out.dtype == xin.dtype else None
 
@@ -45,25 +58,29 @@ def _softmax_body(outs, words, x, tau, *, hard, axis, precision):
         res = sample(np.where(np.isposinf(xin), np.nan, xin))
     if dst is None:
         out[...] = res
+    if len(outs) == 2:
+        _one_hot_rows(res, axis, outs[1])
 
 
-def _sample(words, x, tau, hard, axis, precision):
+def _sample(words, x, tau, hard, axis, precision, with_hard=False):
+    """The soft or hard sample; ``with_hard``: the soft sample and its one-hot."""
     body = functools.partial(_softmax_body, hard=hard, axis=axis, precision=precision)
-    return host_call(body, [jax.ShapeDtypeStruct(x.shape, x.dtype)], words, x, tau)[0]
-
-
-def _one_hot_of(y, axis):
-    """One-hot of the first maximum of ``y`` (all 0 for a zero row, NaN for a NaN row)."""
-    m = jnp.max(y, axis, keepdims=True)
-    first = jnp.argmax(y, axis, keepdims=True)
-    hot = (jax.lax.broadcasted_iota(first.dtype, y.shape, axis) == first) & (m > 0)
-    return jnp.where(jnp.isnan(m), jnp.nan, hot.astype(y.dtype)).astype(y.dtype)
+    spec = jax.ShapeDtypeStruct(x.shape, x.dtype)
+    res = host_call(body, [spec, spec] if with_hard else [spec], words, x, tau)
+    return res if with_hard else res[0]
 
 
 def _tangent(y, dx, dtau, tau, axis):
+    """``dy``; a symbolic-zero tangent (not differentiated) drops its term."""
     cd = _args.compute_dtype(y.dtype)
     yc = y.astype(cd)
-    a = yc * jnp.asarray(dx, cd) - xlogy(yc, yc) * jnp.asarray(dtau, cd)
+    a = 0.0
+    if not isinstance(dx, SymbolicZero):
+        a = yc * jnp.asarray(dx, cd)
+    if not isinstance(dtau, SymbolicZero):
+        a = a - xlogy(yc, yc) * jnp.asarray(dtau, cd)
+    if isinstance(a, float):
+        return jnp.zeros(y.shape, y.dtype)
     dy = (a - yc * jnp.sum(a, axis, keepdims=True)) / tau.astype(cd)
     return dy.astype(y.dtype)
 
@@ -73,13 +90,17 @@ def _gumbel_softmax(words, x, tau, hard, axis, precision):
     return _sample(words, x, tau, hard, axis, precision)
 
 
-@_gumbel_softmax.defjvp
 def _gumbel_softmax_jvp(hard, axis, precision, primals, tangents):
     words, x, tau = primals
     _, dx, dtau = tangents
-    y = _gumbel_softmax(words, x, tau, False, axis, precision)     # differentiable again
-    out = _one_hot_of(y, axis) if hard else y
+    if hard:    # straight-through: the soft sample's tangent (the kernel's one-hot of it)
+        y, out = _sample(words, x, tau, False, axis, precision, with_hard=True)
+    else:       # differentiable again (higher orders)
+        y = out = _gumbel_softmax(words, x, tau, False, axis, precision)
     return out, _tangent(y, dx, dtau, tau, axis)
+
+
+_gumbel_softmax.defjvp(_gumbel_softmax_jvp, symbolic_zeros=True)
 
 
 def temperature(tau, x):
