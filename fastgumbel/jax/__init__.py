@@ -89,8 +89,12 @@ def gumbel_softmax(key, logits, tau=1.0, hard=False, axis=-1, *, mode=None):
     key : JAX PRNG key of any implementation, typed or raw
         See the package docstring for how it names the fastgumbel key.
     logits : array of bfloat16/float16/32/64
-    tau : float or 0-d array
-        Temperature > 0 (checked when its value is known; a bad traced tau gives NaN).
+    tau : float or array
+        Temperature > 0 (checked when its value is known; a bad traced tau gives NaN). A
+        per-row temperature is an array constant along the categories: the logits' shape
+        with size 1 along ``axis`` (``(B, 1)`` for ``(B, K)`` logits) or their shape without
+        ``axis`` (``(B,)``), broadcasting; its gradient has its shape. A bad traced element
+        makes its rows NaN.
     hard : bool (or a 0-d bool array)
         Straight-through: forward value one-hot of the soft sample's first maximum,
         derivatives of the soft sample.
@@ -119,4 +123,4 @@ def gumbel_softmax(key, logits, tau=1.0, hard=False, axis=-1, *, mode=None):
     x = _args.logits(logits)
     hard = _args.flag(hard, "hard")
     ax = _args.axis(axis, x.ndim)
-    return _gumbel_softmax(words, x, temperature(tau, x), hard, ax, _args.precision(mode))
+    return _gumbel_softmax(words, x, temperature(tau, x, ax), hard, ax, _args.precision(mode))

@@ -41,13 +41,14 @@ def _softmax_body(outs, words, x, tau, *, hard, axis, precision):
     """Fill ``outs[0]`` with the sample (and ``outs[1]``, if given, with the one-hot of its
     first maximum); a bad traced tau or a ``+inf`` row gives NaN."""
     out, xin = outs[0], _args.host_float(x)
-    try:
-        t = chk.tau_value(float(tau), xin.dtype if xin.dtype == np.float64 else np.float32)
-    except ValueError:
+    tiny = np.finfo(tau.dtype).tiny
+    bad = ~((tau >= tiny) & (tau < np.inf))     # NaN too: a traced tau's value, unchecked
+    if bad.all():
         for o in outs:
             o[...] = np.nan
         return
-    dst = out if out.dtype == xin.dtype else None
+    t = float(tau) if tau.ndim == 0 else np.where(bad, 1, tau)
+    dst = out if out.dtype == xin.dtype and not bad.any() else None
 
     def sample(v):
         return _api.gumbel_softmax(v, t, hard=hard, axis=axis, rng=fg_key(words), out=dst,
@@ -56,6 +57,8 @@ def _softmax_body(outs, words, x, tau, *, hard, axis, precision):
         res = sample(xin)
     except ValueError:      # +inf logits: those rows become NaN, as softmax gives in JAX
         res = sample(np.where(np.isposinf(xin), np.nan, xin))
+    if bad.any():       # rows of a bad per-row tau
+        res = np.where(bad, np.nan, res)
     if dst is None:
         out[...] = res
     if len(outs) == 2:
@@ -103,14 +106,28 @@ def _gumbel_softmax_jvp(hard, axis, precision, primals, tangents):
 _gumbel_softmax.defjvp(_gumbel_softmax_jvp, symbolic_zeros=True)
 
 
-def temperature(tau, x):
-    """``tau`` as a 0-d array of the compute dtype, checked now when its value is known."""
+def _per_row(t, x, axis, cd):
+    """A per-row ``tau`` (shape ``(B, 1)``-style or ``(B,)``-style, docs of the NumPy
+    ``gumbel_softmax``) in its keepdims form: the logits' ndim, size 1 along ``axis``."""
+    if not hasattr(chk, "tau_batch"):
+        raise TypeError(f"tau must be a scalar; got an array of shape {t.shape} (per-row "
+                        "temperatures need the NumPy core's per-row support)")
+    lead = x.shape[:axis] + x.shape[axis + 1:]
+    values = np.ones(t.shape) if _args.is_traced(t) else np.asarray(t)   # shape checks only
+    b, _ = chk.tau_batch(values, x.ndim, axis, lead, cd)
+    rows = jnp.reshape(t, (1,) * (len(lead) - b.ndim) + b.shape)
+    return jnp.expand_dims(rows, axis)
+
+
+def temperature(tau, x, axis):
+    """``tau`` as a 0-d or keepdims array of the compute dtype, checked now as far as it is
+    known (its value when not traced, its shape always)."""
     if isinstance(tau, (bool, np.bool_)) or getattr(tau, "dtype", None) == jnp.bool_:
         raise TypeError(f"tau must be a positive real number; got {tau!r}")
     t = jnp.asarray(tau)
-    if t.ndim != 0:
-        raise TypeError(f"tau must be a scalar; got an array of shape {t.shape}")
     cd = _args.compute_dtype(x.dtype)
+    if t.ndim:
+        return _per_row(t, x, axis, cd).astype(cd)
     if not _args.is_traced(tau):
         chk.tau_value(tau if isinstance(tau, (int, float)) else np.asarray(tau)[()], cd)
     return t.astype(cd)
