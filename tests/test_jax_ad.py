@@ -107,6 +107,13 @@ def test_second_order(x64):
     hess = jax.hessian(f)(x)
     fd = _fd_jacobian(jax.grad(f), x)
     np.testing.assert_allclose(np.asarray(hess), fd, rtol=1e-5, atol=1e-8)
+    # straight-through: the hard sample's derivatives of every order are the soft sample's
+    fh = lambda v: (fgj.gumbel_softmax(key, v, 0.9, hard=True) * w).sum()
+    np.testing.assert_allclose(np.asarray(jax.hessian(fh)(x)), np.asarray(hess), rtol=1e-13,
+                               atol=1e-15)
+    t3 = jax.jvp(jax.grad(lambda t: fgj.gumbel_softmax(key, x, t, hard=True)[0, 0]), (0.9,),
+                 (1.0,))[1]
+    assert np.isfinite(float(t3))
 
 
 def test_zero_probabilities_have_finite_zero_derivatives(x64):

@@ -185,6 +185,9 @@ def test_bool_like_hard_and_integer_like_axis():
         jax.jit(lambda h: fgj.gumbel_softmax(k, X, 0.5, hard=h))(True)
     with pytest.raises(TypeError, match="hard must be True or False; got 1"):
         fgj.gumbel_softmax(k, X, hard=1)
+    with pytest.raises(ValueError, match="logits has no categories"):
+        jax.jit(fgj.gumbel_softmax)(k, jnp.zeros((3, 0)))
+    assert fgj.gumbel_softmax(k, jnp.zeros((0, 4))).shape == (0, 4)
 
 
 # ----------------------------------------------------------------------------------------
@@ -234,3 +237,18 @@ def test_nan_and_inf_logits_under_jit_follow_jax(capfd):
     np.testing.assert_array_equal(y[2], fg.gumbel_softmax(clean, rng=fg.Key(1))[2])
     err = capfd.readouterr().err
     assert "Traceback" not in err and "CpuCallback" not in err
+
+
+def test_pure_callback_fallback_gives_the_same_results(monkeypatch):
+    """Off the CPU backend (or without buffer_callback) the host call copies through
+    pure_callback: same values, vmap and derivatives."""
+    from fastgumbel.jax import _call
+    keys = jax.random.split(jax.random.key(9), 3)
+    run = lambda: (jax.jit(jax.vmap(lambda k: fgj.gumbel_softmax(k, X, 0.5, hard=True)))(keys),
+                   jax.grad(lambda x: fgj.gumbel_softmax(keys[0], x, 0.5)[0, 0])(X),
+                   fgj.categorical(keys[1], X, shape=(3, 4)), fgj.gumbel(keys[2], (5,)))
+    want = run()
+    monkeypatch.setattr(_call, "buffer_callback", None)
+    got = run()
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

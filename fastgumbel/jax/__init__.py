@@ -122,5 +122,5 @@ def gumbel_softmax(key, logits, tau=1.0, hard=False, axis=-1, *, mode=None):
     words = key_words(key)
     x = _args.logits(logits)
     hard = _args.flag(hard, "hard")
-    ax = _args.axis(axis, x.ndim)
+    ax = _args.category_axis(x, axis)
     return _gumbel_softmax(words, x, temperature(tau, x, ax), hard, ax, _args.precision(mode))

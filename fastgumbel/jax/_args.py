@@ -1,4 +1,6 @@
 """Trace-time argument handling of the JAX bridge (the checks themselves are in _checks)."""
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -20,6 +22,13 @@ def static(value, name):
 
 def axis(value, ndim):
     return chk.axis_index(static(value, "axis"), ndim)
+
+
+def category_axis(x, value):
+    """The normalized category ``axis`` of ``x``, which must have categories if it has rows."""
+    ax = axis(value, x.ndim)
+    chk.categories(x.shape[ax], math.prod(x.shape[:ax] + x.shape[ax + 1:]), ax)
+    return ax
 
 
 def flag(value, name):

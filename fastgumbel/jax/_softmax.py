@@ -97,10 +97,26 @@ def _gumbel_softmax_jvp(hard, axis, precision, primals, tangents):
     words, x, tau = primals
     _, dx, dtau = tangents
     if hard:    # straight-through: the soft sample's tangent (the kernel's one-hot of it)
-        y, out = _sample(words, x, tau, False, axis, precision, with_hard=True)
-    else:       # differentiable again (higher orders)
+        y, out = _soft_and_hot(words, x, tau, axis, precision)
+    else:
         y = out = _gumbel_softmax(words, x, tau, False, axis, precision)
     return out, _tangent(y, dx, dtau, tau, axis)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+def _soft_and_hot(words, x, tau, axis, precision):
+    """The soft sample and the one-hot of its first maximum, from one host call."""
+    return tuple(_sample(words, x, tau, False, axis, precision, with_hard=True))
+
+
+def _soft_and_hot_jvp(axis, precision, primals, tangents):
+    words, x, tau = primals
+    _, dx, dtau = tangents
+    y, hot = _soft_and_hot(words, x, tau, axis, precision)     # both rules differentiate
+    return (y, hot), (_tangent(y, dx, dtau, tau, axis), jnp.zeros_like(hot))   # again
+
+
+_soft_and_hot.defjvp(_soft_and_hot_jvp, symbolic_zeros=True)
 
 
 _gumbel_softmax.defjvp(_gumbel_softmax_jvp, symbolic_zeros=True)
