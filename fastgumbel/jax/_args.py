@@ -7,12 +7,17 @@ import numpy as np
 
 from .. import _checks as chk
 
+try:
+    from jax.core import Tracer
+except ImportError:     # a JAX that stops exporting it
+    from jax._src.core import Tracer
+
 
 def static(value, name):
     """A concrete 0-d JAX array (``jnp.bool_(True)``, ``jnp.int32(0)``) as a NumPy scalar.
 
     Arguments that fix shapes or the program (``hard``, ``axis``) cannot be traced."""
-    if isinstance(value, jax.core.Tracer):
+    if isinstance(value, Tracer):
         raise TypeError(f"{name} must be a static (Python or NumPy) value, not a traced array; "
                         f"got {value} (mark it static in jax.jit: static_argnames)")
     if isinstance(value, jax.Array) and value.ndim == 0:
@@ -54,7 +59,7 @@ def host_float(a):
 
 
 def is_traced(value):
-    return isinstance(value, jax.core.Tracer)
+    return isinstance(value, Tracer)
 
 
 def precision(mode):

@@ -8,14 +8,14 @@ from ..random import Key
 
 def key_data(key):
     """The ``uint32`` data words of one typed or raw JAX key, checked at trace time."""
-    if isinstance(key, (jax.Array, np.ndarray, jax.core.Tracer)) and \
+    if isinstance(key, (jax.Array, np.ndarray)) and \
             jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.ndim:
             raise ValueError(f"key must be one JAX PRNG key; got a batch of keys of shape "
                              f"{key.shape} (batch keys with jax.vmap)")
         data = jax.random.key_data(key)
         impl = str(jax.random.key_impl(key))
-    elif isinstance(key, (jax.Array, np.ndarray, jax.core.Tracer)):
+    elif isinstance(key, (jax.Array, np.ndarray)):
         data, impl = jnp.asarray(key), "raw"
     else:
         raise TypeError(f"key must be a JAX PRNG key (jax.random.key or jax.random.PRNGKey); "
