@@ -252,3 +252,17 @@ def test_pure_callback_fallback_gives_the_same_results(monkeypatch):
     got = run()
     for a, b in zip(got, want):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_vmap_of_gumbel_and_categorical_over_keys():
+    keys = jax.random.split(jax.random.key(10), 3)
+    g = jax.vmap(lambda k: fgj.gumbel(k, (2, 3), jnp.bfloat16))(keys)
+    d = jax.jit(jax.vmap(lambda k: fgj.categorical(k, X, shape=(5, 4))))(keys)
+    t = jax.vmap(lambda k: fgj.categorical(k, X, shape=(6, 4), replace=False))(keys)
+    assert g.shape == (3, 2, 3) and d.shape == (3, 5, 4) and t.shape == (3, 6, 4)
+    for i in range(3):
+        np.testing.assert_array_equal(np.asarray(g[i]), np.asarray(fgj.gumbel(keys[i], (2, 3),
+                                                                              jnp.bfloat16)))
+        np.testing.assert_array_equal(np.asarray(d[i]),
+                                      np.asarray(fgj.categorical(keys[i], X, shape=(5, 4))))
+        assert sorted(np.asarray(t[i])[:, 0].tolist()) == list(range(6))
