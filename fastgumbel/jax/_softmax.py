@@ -125,9 +125,6 @@ _gumbel_softmax.defjvp(_gumbel_softmax_jvp, symbolic_zeros=True)
 def _per_row(t, x, axis, cd):
     """A per-row ``tau`` (shape ``(B, 1)``-style or ``(B,)``-style, docs of the NumPy
     ``gumbel_softmax``) in its keepdims form: the logits' ndim, size 1 along ``axis``."""
-    if not hasattr(chk, "tau_batch"):
-        raise TypeError(f"tau must be a scalar; got an array of shape {t.shape} (per-row "
-                        "temperatures need the NumPy core's per-row support)")
     lead = x.shape[:axis] + x.shape[axis + 1:]
     values = np.ones(t.shape) if _args.is_traced(t) else np.asarray(t)   # shape checks only
     b, _ = chk.tau_batch(values, x.ndim, axis, lead, cd)
