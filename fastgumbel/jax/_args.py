@@ -55,7 +55,7 @@ def compute_dtype(dtype):
 
 def host_float(a):
     """A host array of a float dtype the kernels take (bfloat16 -> float32)."""
-    return a.astype(np.float32) if a.dtype.name == "bfloat16" else a
+    return a if a.dtype.kind == "f" else a.astype(np.float32)     # bfloat16: kind "V"
 
 
 def is_traced(value):

@@ -37,18 +37,34 @@ def _one_hot_rows(y, axis, out):
         out[np.broadcast_to(np.isnan(top), out.shape)] = np.nan
 
 
+#: smallest positive normal number of the compute dtypes (a valid tau is at least that)
+_TINY = {np.dtype(np.float32): float(np.finfo(np.float32).tiny),
+         np.dtype(np.float64): float(np.finfo(np.float64).tiny)}
+
+
+def _tau_host(tau):
+    """(tau for the kernel, rows of a bad tau or None, all bad): a traced tau's value is
+    checked only here (NaN, <= 0, inf, subnormal: NaN results instead of an error)."""
+    tiny = _TINY[tau.dtype]
+    if tau.ndim == 0:
+        t = float(tau)
+        return t, None, not tiny <= t < np.inf
+    bad = ~((tau >= tiny) & (tau < np.inf))
+    if not bad.any():
+        return tau, None, False
+    return np.where(bad, 1, tau), bad, bool(bad.all())
+
+
 def _softmax_body(outs, words, x, tau, *, hard, axis, precision):
     """Fill ``outs[0]`` with the sample (and ``outs[1]``, if given, with the one-hot of its
     first maximum); a bad traced tau or a ``+inf`` row gives NaN."""
     out, xin = outs[0], _args.host_float(x)
-    tiny = np.finfo(tau.dtype).tiny
-    bad = ~((tau >= tiny) & (tau < np.inf))     # NaN too: a traced tau's value, unchecked
-    if bad.all():
+    t, bad, all_bad = _tau_host(tau)
+    if all_bad:
         for o in outs:
             o[...] = np.nan
         return
-    t = float(tau) if tau.ndim == 0 else np.where(bad, 1, tau)
-    dst = out if out.dtype == xin.dtype and not bad.any() else None
+    dst = out if out.dtype == xin.dtype and bad is None else None
 
     def sample(v):
         return _api.gumbel_softmax(v, t, hard=hard, axis=axis, rng=fg_key(words), out=dst,
@@ -57,7 +73,7 @@ def _softmax_body(outs, words, x, tau, *, hard, axis, precision):
         res = sample(xin)
     except ValueError:      # +inf logits: those rows become NaN, as softmax gives in JAX
         res = sample(np.where(np.isposinf(xin), np.nan, xin))
-    if bad.any():       # rows of a bad per-row tau
+    if bad is not None:     # rows of a bad per-row tau
         res = np.where(bad, np.nan, res)
     if dst is None:
         out[...] = res
