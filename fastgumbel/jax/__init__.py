@@ -45,7 +45,8 @@ naming the argument and its value: shapes, dtypes, ``axis``, ``hard``, ``replace
 array, also under ``jit`` when it is not an argument of the jitted function). Values only
 known at run time never raise inside the host call; they give defined results:
 
-- a traced ``tau`` that is not a positive normal number: the whole sample is NaN;
+- a traced ``tau`` that is not a positive normal number: the whole sample is NaN (a bad
+  element of a per-row ``tau``: its rows);
 - NaN logits: in ``gumbel_softmax`` the row is NaN; in ``categorical`` / ``gumbel_max``
   the index of the row's first NaN (as ``jnp.argmax(logits + g)`` in
   :func:`jax.random.categorical`); without replacement, -1 in every slot;

@@ -5,6 +5,9 @@ function XLA's own buffers: the operands are read and the results written in pla
 NumPy views, with no copy either way. On other backends (a GPU) the buffers live on the
 device, so :func:`jax.pure_callback` stages them through the host instead.
 
+``command_buffer_compatible`` stays off: it would let a GPU command buffer replay the
+Python callback's first run instead of calling it, which a random draw must not do.
+
 Both use ``vmap_method="broadcast_all"``: a vmapped call reaches the host once, every
 operand carrying the same leading batch dimensions (the key words first), and the host runs
 the body once per batch element.
