@@ -434,8 +434,8 @@ def gumbel_rao_backward(grad, logits, tau, index, *, samples, axis=-1, rng=None,
     >>> k = fg.Key(4)
     >>> i = fg.gumbel_max(x, rng=k)
     >>> gx, gt = fg.gumbel_rao_backward(np.array([[1.0, 0, 0]]), x, 0.5, i, samples=8, rng=k)
-    >>> gx.shape, round(float(gx.sum()), 12)    # a softmax gradient sums to 0 per row
-    ((1, 3), 0.0)
+    >>> gx.shape, bool(abs(gx.sum()) < 1e-12)    # a softmax gradient sums to 0 per row
+    ((1, 3), True)
     """
     return _rao.gumbel_rao_backward(grad, logits, tau, index, samples, axis, rng, precision,
                                     backend)

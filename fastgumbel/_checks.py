@@ -214,10 +214,11 @@ def argmax_index(index, lead, K, rows):
 def conditional_logits(x, idx):
     """Rows ``x`` (rows, K) that the conditional law is defined for: no NaN, no +inf, and a
     finite logit at ``idx`` (a -inf logit has probability 0 of being the argmax)."""
-    if np.isnan(x).any():
+    top = x.max()                        # one pass, no temporary: NaN propagates
+    if np.isnan(top):
         raise ValueError("logits contain NaN: the argmax, and so the conditional law, is "
                          "not defined")
-    if np.isposinf(x).any():
+    if np.isposinf(top):
         raise ValueError("logits contain +inf: the distribution is not defined; use a large "
                          "finite logit, or mask the others with -inf")
     sel = x[np.arange(x.shape[0]), idx]
