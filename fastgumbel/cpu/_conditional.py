@@ -73,9 +73,13 @@ def _conditional_row(xr, p, j, m, lse, crow, k0, k1, stream, bits64, wbuf, g):
     for c in range(K):
         g[c] = -log_any(g[c] + p[c] * s)
     g[j] = gj
-    for c in range(K):                  # keep the argmax at j (first index wins ties)
-        if c != j and xr[c] + g[c] >= M:
-            g[c] = _below(xr[c], g[c], M)
+    ties = 0                            # x_j + g_j == M itself counts once
+    for c in range(K):
+        ties += 1 if xr[c] + g[c] >= M else 0
+    if ties > 1:                        # keep the argmax at j (first index wins ties)
+        for c in range(K):
+            if c != j and xr[c] + g[c] >= M:
+                g[c] = _below(xr[c], g[c], M)
     return M
 
 
@@ -104,21 +108,20 @@ def conditional_rows(x, idx, out, row0, k0, k1, stream, bits64):
 
 
 @helper
-def _soft_vjp_add(Gr, xr, g, yb, t, o, acc):
-    """With z = (x + g) / t and y = softmax(z) (into ``yb``; ``g`` becomes z):
+def _soft_vjp_add(Gr, xr, g, M, yb, t, o, acc):
+    """With z = (x + g) / t and y = softmax(z) (into ``yb``; ``g`` becomes z - max z):
     o += y * (G - <G, y>); returns sum(y * (G - <G, y>) * (z - max z)) for the tau gradient
-    (terms with y == 0 left out: their z may be -inf)."""
+    (terms with y == 0 left out: their z may be -inf). ``M`` is max(x + g), so max z is
+    M / t without a max pass."""
     K = xr.shape[0]
-    zmax = (xr[0] + g[0]) / t
-    for c in range(K):
-        z = (xr[c] + g[c]) / t
-        g[c] = z
-        zmax = z if z > zmax else zmax
+    zmax = M / t
     acc[:] = 0
     for b0 in range(0, K, LANES):
         n = min(LANES, K - b0)
         for j in range(n):
-            v = exp_nonpos_any(g[b0 + j] - zmax)
+            z = (xr[b0 + j] + g[b0 + j]) / t - zmax
+            g[b0 + j] = z
+            v = exp_nonpos_any(z)
             yb[b0 + j] = v
             acc[j] += v
     inv = 1 / _lanes_total(acc)
@@ -139,7 +142,7 @@ def _soft_vjp_add(Gr, xr, g, yb, t, o, acc):
             y = yb[c]
             gz = y * (Gr[c] - dot)
             o[c] += gz
-            acc[j] += gz * (g[c] - zmax) if y > zero else zero
+            acc[j] += gz * g[c] if y > zero else zero
     return _lanes_total(acc)
 
 
@@ -153,8 +156,9 @@ def _gumbel_rao_row(Gr, xr, j, o, samples, row, k0, k1, stream, bits64, t, wbuf,
         o[c] = 0
     tsum = typed(0.0, o)
     for s in range(samples):
-        _conditional_row(xr, p, j, m, lse, _cond_word(row, s), k0, k1, stream, bits64, wbuf, g)
-        tsum += _soft_vjp_add(Gr, xr, g, yb, t, o, acc)
+        M = _conditional_row(xr, p, j, m, lse, _cond_word(row, s), k0, k1, stream, bits64,
+                             wbuf, g)
+        tsum += _soft_vjp_add(Gr, xr, g, M, yb, t, o, acc)
     scale = 1 / (typed(samples, o) * t)
     for c in range(K):
         o[c] *= scale
