@@ -27,6 +27,25 @@ def _prepare(logits, index, axis, precision):
     return rows, idx, chk.precision_bits64(precision, rows.dtype)
 
 
+def _narrowed(buf, x, idx, dtype):
+    """``buf`` (S, rows, K) rounded to ``dtype`` (float16) with the argmax kept at ``idx``:
+    rounding can make ``x_c + g_c`` tie the maximum in the narrow dtype; such ``g_c`` are
+    lowered by doubling steps, as the kernels do in their own dtype."""
+    g = buf.astype(dtype)
+    xs = x.astype(dtype)
+    r = np.arange(xs.shape[0])
+    with np.errstate(over="ignore", invalid="ignore"):    # spacing(-inf) is read nowhere
+        M = (xs[r, idx] + g[:, r, idx])[..., None]
+        bad = xs + g >= M
+        bad[:, r, idx] = False
+        step = np.spacing(np.maximum(np.maximum(np.abs(xs), np.abs(g)), np.abs(M)))
+        while bad.any():
+            g[bad] -= step[bad]
+            step[bad] += step[bad]
+            bad &= xs + g >= M
+    return g
+
+
 def conditional_gumbel(logits, index, axis, rng, samples, precision, backend):
     """:func:`fastgumbel.conditional_gumbel`."""
     host_only(logits, index)
@@ -38,9 +57,10 @@ def conditional_gumbel(logits, index, axis, rng, samples, precision, backend):
     buf = empty_aligned((n, rows.rows, rows.K), rows.cdtype)
     if buf.size:
         _backends.kernel(mod, "conditional_rows")(rows.x, idx, buf, 0, *key_args(key), bits64)
+    if rows.cdtype != rows.dtype and buf.size:
+        buf = _narrowed(buf, rows.x, idx, rows.dtype)
     res = np.moveaxis(buf.reshape((n,) + rows.lead + (rows.K,)), -1, rows.axis + 1)
-    if rows.cdtype != rows.dtype:
-        res = res.astype(rows.dtype)
+    res = res.astype(rows.dtype, copy=False)
     return res[0] if S is None else res
 
 
