@@ -383,7 +383,8 @@ def conditional_gumbel(logits, index, *, axis=-1, rng=None, samples=None, precis
     Parameters
     ----------
     logits : array_like of float
-        No NaN, no +inf; ``logits[index]`` must be finite.
+        No NaN, no +inf; ``logits[index]`` must be finite, and less than the dtype's
+        largest number below the row's maximum (else the noise would overflow).
     index : array_like of int
         The argmax to condition on: the shape of ``logits`` without ``axis`` (what
         :func:`gumbel_max` returns), values in ``[0, K)``.

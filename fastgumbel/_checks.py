@@ -211,14 +211,14 @@ def argmax_index(index, lead, K, rows):
     return np.ascontiguousarray(flat)
 
 
-def conditional_logits(x, idx):
+def conditional_logits(x, idx, dtype):
     """Rows ``x`` (rows, K) that the conditional law is defined for: no NaN, no +inf, and a
     finite logit at ``idx`` (a -inf logit has probability 0 of being the argmax)."""
-    top = x.max()                        # one pass, no temporary: NaN propagates
-    if np.isnan(top):
+    top = x.max(axis=1)                  # one pass, no input-sized temporary; NaN propagates
+    if np.isnan(top).any():
         raise ValueError("logits contain NaN: the argmax, and so the conditional law, is "
                          "not defined")
-    if np.isposinf(top):
+    if np.isposinf(top).any():
         raise ValueError("logits contain +inf: the distribution is not defined; use a large "
                          "finite logit, or mask the others with -inf")
     sel = x[np.arange(x.shape[0]), idx]
@@ -226,3 +226,11 @@ def conditional_logits(x, idx):
         r = int(np.argmax(np.isneginf(sel)))
         raise ValueError(f"index {int(idx[r])} of row {r} points at a -inf logit: that "
                          "category has probability 0 of being the argmax")
+    with np.errstate(over="ignore"):
+        gap = (top - sel) + 128              # the noise at the index exceeds the gap by < 64
+    over = ~(gap <= np.finfo(dtype).max)
+    if over.any():
+        r = int(np.argmax(over))
+        raise ValueError(f"logit {float(sel[r])!r} at index {int(idx[r])} of row {r} lies "
+                         f"{float(top[r])!r} - ({float(sel[r])!r}) below the row's maximum: "
+                         f"its conditional noise would overflow {np.dtype(dtype)}")

@@ -23,7 +23,7 @@ def _prepare(logits, index, axis, precision):
     rows.require_categories()
     idx = chk.argmax_index(index, rows.lead, rows.K, rows.rows)
     if rows.rows and rows.K:
-        chk.conditional_logits(rows.x, idx)
+        chk.conditional_logits(rows.x, idx, rows.dtype)
     return rows, idx, chk.precision_bits64(precision, rows.dtype)
 
 

@@ -162,6 +162,8 @@ def test_mixture_over_index_is_unconditional_gumbel():
     (dict(x=[0.0, 1.0], index=0, samples=0), ValueError, "samples must be in"),
     (dict(x=[0.0, 1.0], index=0, samples=2.0), TypeError, "samples must be a positive"),
     (dict(x=[1, 2], index=0), TypeError, "logits"),
+    (dict(x=np.array([3e38, -3e38], np.float32), index=1), ValueError, "would overflow"),
+    (dict(x=np.array([6e4, -6e4], np.float16), index=1), ValueError, "overflow float16"),
 ])
 def test_errors(bad, err, match):
     kw = dict(bad)
