@@ -16,11 +16,11 @@ import inspect
 
 import numpy as np
 
-from . import _core, _discrete, _route
+from . import _core, _discrete, _rao, _route
 
 __all__ = ["uniform", "gumbel", "gumbel_softmax", "gumbel_log_softmax", "gumbel_max",
            "categorical", "multinomial", "gumbel_topk", "gumbel_softmax_backward",
-           "concrete_log_prob"]
+           "concrete_log_prob", "conditional_gumbel", "gumbel_rao_backward"]
 
 
 def routed(f=None, *, dask=True):
@@ -370,3 +370,82 @@ def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
     0.0
     """
     return _core.concrete_log_prob(y, logits, tau, axis, backend)
+
+
+@routed(dask=False)
+def conditional_gumbel(logits, index, *, axis=-1, rng=None, samples=None, precision="default",
+                       backend="auto"):
+    """Gumbel noise ``g`` conditioned on ``argmax(logits + g) == index`` along ``axis``.
+
+    In each row the maximum ``logits[index] + g[index]`` is Gumbel with location
+    ``logsumexp(logits)``, and every other ``logits[i] + g[i]`` is Gumbel with location
+    ``logits[i]`` truncated above at that maximum, sampled exactly as
+    ``g[i] = -log(E[i] + exp(logits[i] - max))`` from standard exponentials ``E`` (finite
+    for every random bit pattern). ``argmax(logits + g)`` computed in the logits' dtype is
+    always ``index``. A ``-inf`` logit (probability 0) gets finite noise, its unconditional
+    Gumbel variate, and a perturbed value of ``-inf``.
+
+    The noise comes from the key's conditional field (``docs/rng.md``), never from the
+    forward noise of the same key: ``gumbel_max(x, rng=k)`` and
+    ``conditional_gumbel(x, i, rng=k)`` use independent bits.
+
+    Parameters
+    ----------
+    logits : array_like of float
+        No NaN, no +inf; ``logits[index]`` must be finite, and less than the dtype's
+        largest number below the row's maximum (else the noise would overflow).
+    index : array_like of int
+        The argmax to condition on: the shape of ``logits`` without ``axis`` (what
+        :func:`gumbel_max` returns), values in ``[0, K)``.
+    axis : int
+    rng : None, int, Generator, Key or numpy.random.Generator
+    samples : int, optional
+        ``None``: one sample, the shape of ``logits``. An int ``S``: ``S`` independent
+        samples stacked on a new first axis, ``(S, *logits.shape)``; sample 0 is the
+        ``samples=None`` result. At most ``2**23 - 1``; rows below ``2**40``.
+    precision : {"default", "high"}
+
+    Examples
+    --------
+    >>> import numpy as np, fastgumbel as fg
+    >>> x = np.log(np.array([[0.5, 0.3, 0.2]], np.float32))
+    >>> g = fg.conditional_gumbel(x, np.array([2]), rng=3, samples=1000)
+    >>> g.shape, bool((np.argmax(x + g, axis=-1) == 2).all())
+    ((1000, 1, 3), True)
+    """
+    return _rao.conditional_gumbel(logits, index, axis, rng, samples, precision, backend)
+
+
+@routed(dask=False)
+def gumbel_rao_backward(grad, logits, tau, index, *, samples, axis=-1, rng=None,
+                        precision="default", backend="auto"):
+    """Gumbel-Rao gradients of a straight-through Gumbel-softmax: (grad_logits, grad_tau).
+
+    The forward is the hard sample ``gumbel_softmax(logits, tau, hard=True, rng=k)``, whose
+    argmax is ``index`` (``gumbel_max(logits, rng=k)`` gives it too). Where straight-through
+    returns the vector-Jacobian product of that call's soft sample, this returns its mean
+    over ``samples`` soft samples ``y = softmax((logits + g) / tau)``, ``g`` drawn by
+    :func:`conditional_gumbel` given ``index`` (same ``rng``: sample ``s`` is
+    ``conditional_gumbel(..., samples=S)[s]``): the same expectation with less variance
+    (Paulus, Maddison and Krause 2020). One fused pass per row; no per-sample array is
+    stored.
+
+    Returns
+    -------
+    grad_logits : ndarray, shape and dtype of ``logits``
+        mean over samples of ``y * (grad - sum(grad * y)) / tau``.
+    grad_tau : numpy scalar of the same dtype
+        mean of ``-sum(y * (grad - sum(grad * y)) * (logits + g)) / tau**2``, over all rows.
+
+    Examples
+    --------
+    >>> import numpy as np, fastgumbel as fg
+    >>> x = np.log(np.array([[0.5, 0.3, 0.2]]))
+    >>> k = fg.Key(4)
+    >>> i = fg.gumbel_max(x, rng=k)
+    >>> gx, gt = fg.gumbel_rao_backward(np.array([[1.0, 0, 0]]), x, 0.5, i, samples=8, rng=k)
+    >>> gx.shape, bool(abs(gx.sum()) < 1e-12)    # a softmax gradient sums to 0 per row
+    ((1, 3), True)
+    """
+    return _rao.gumbel_rao_backward(grad, logits, tau, index, samples, axis, rng, precision,
+                                    backend)
