@@ -430,12 +430,18 @@ def gumbel_rao_backward(grad, logits, tau, index, *, samples, axis=-1, rng=None,
     (Paulus, Maddison and Krause 2020). One fused pass per row; no per-sample array is
     stored.
 
+    ``tau`` is a scalar or a per-row temperature, as in :func:`gumbel_softmax` (the
+    logits' shape with size 1 along ``axis``, or their shape without ``axis``); row ``r``
+    then gives the result of the scalar call with ``tau[r]`` on that row.
+
     Returns
     -------
     grad_logits : ndarray, shape and dtype of ``logits``
         mean over samples of ``y * (grad - sum(grad * y)) / tau``.
-    grad_tau : numpy scalar of the same dtype
-        mean of ``-sum(y * (grad - sum(grad * y)) * (logits + g)) / tau**2``, over all rows.
+    grad_tau : numpy scalar of the same dtype, or an array of ``tau``'s shape
+        mean over samples of ``-sum(y * (grad - sum(grad * y)) * (logits + g)) / tau**2``
+        per row, summed over all rows for a scalar ``tau``; for a per-row ``tau``, summed
+        over the rows that share each element of ``tau``.
 
     Examples
     --------

@@ -300,11 +300,41 @@ def conditional_logits(x, idx, dtype):
         r = int(np.argmax(np.isneginf(sel)))
         raise ValueError(f"index {int(idx[r])} of row {r} points at a -inf logit: that "
                          "category has probability 0 of being the argmax")
-    with np.errstate(over="ignore"):
-        gap = (top - sel) + 128              # the noise at the index exceeds the gap by < 64
-    over = ~(gap <= np.finfo(dtype).max)
+    over = conditional_undefined(top, sel, dtype)
     if over.any():
         r = int(np.argmax(over))
         raise ValueError(f"logit {float(sel[r])!r} at index {int(idx[r])} of row {r} lies "
                          f"{float(top[r])!r} - ({float(sel[r])!r}) below the row's maximum: "
                          f"its conditional noise would overflow {np.dtype(dtype)}")
+
+
+def conditional_undefined(top, sel, dtype):
+    """Rows (their maximum ``top``, their logit ``sel`` at the index) whose conditional law
+    is undefined or whose noise would overflow ``dtype``: NaN or ``+inf`` in the row, a
+    ``-inf`` logit at the index, or a gap ``top - sel`` beyond the dtype's range."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        gap = (top - sel) + 128              # the noise at the index exceeds the gap by < 64
+    return ~(gap <= np.finfo(dtype).max)
+
+
+ESTIMATORS = ("straight-through", "gumbel-rao")
+
+
+def estimator(name, hard, samples):
+    """``samples`` of a bridge's ``gumbel_softmax(..., estimator=name, samples=samples)``:
+    an int for ``"gumbel-rao"`` (which needs ``hard=True``), ``None`` for the default
+    ``"straight-through"`` (which takes no ``samples``)."""
+    if not isinstance(name, str) or name not in ESTIMATORS:
+        raise ValueError(f"estimator must be 'straight-through' or 'gumbel-rao'; got {name!r}")
+    if name == "straight-through":
+        if samples is not None:
+            raise ValueError(f"samples is for estimator='gumbel-rao'; got samples={samples!r} "
+                             "with estimator='straight-through'")
+        return None
+    if not hard:
+        raise ValueError("estimator='gumbel-rao' needs hard=True (it replaces the "
+                         "straight-through backward of the one-hot sample); got hard=False")
+    if samples is None:
+        raise TypeError("estimator='gumbel-rao' needs samples=K, the number of conditional "
+                        "samples per backward (a positive integer); got samples=None")
+    return conditional_samples(samples, allow_none=False)

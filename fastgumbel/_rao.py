@@ -14,7 +14,7 @@ import numpy as np
 from . import _backends
 from . import _checks as chk
 from ._arrays import empty_aligned
-from ._core import Rows, _backward_source, alloc, host_only, key_args
+from ._core import Rows, _backward_source, alloc, host_only, kernel_tau, key_args, tau_grad
 from .random import resolve_key
 
 
@@ -72,11 +72,11 @@ def gumbel_rao_backward(grad, logits, tau, index, samples, axis, rng, precision,
     Gd, src, _ = _backward_source(grad, None, logits)
     gr = Rows(Gd, axis, name="grad")
     rows, idx, bits64 = _prepare(src, index, axis, precision)
-    t = chk.tau_value(tau, rows.cdtype)
+    t, tb = kernel_tau(tau, rows, rows.cdtype, mod)
     key = resolve_key(rng)
     gx, finish = alloc(None, rows.lead + (rows.K,), rows.axis, rows.dtype, rows.cdtype, ())
     gtau = np.zeros(rows.rows, rows.cdtype)
     if gx.size:
         _backends.kernel(mod, "gumbel_rao_rows")(gr.x, rows.x, idx, gx, gtau, S, 0,
                                                  *key_args(key), bits64, t)
-    return finish(), rows.cdtype.type(np.sum(gtau, dtype=np.float64)).astype(rows.dtype)
+    return finish(), tau_grad(gtau, rows, tb, np.shape(tau), rows.dtype, rows.cdtype)

@@ -42,8 +42,8 @@ def ref_vjp(G, x, g, tau):
     y = np.exp(z)
     y /= y.sum(axis=-1, keepdims=True)
     gz = y * (G - (G * y).sum(axis=-1, keepdims=True))
-    gt = -(gz * np.where(y > 0, z, 0.0)).sum(axis=-1) / tau
-    return gz / tau, gt
+    gt = -(gz * np.where(y > 0, z, 0.0)).sum(axis=-1, keepdims=True) / tau   # tau: (..., 1) ok
+    return gz / tau, gt[..., 0]
 
 
 def random_logits(rs, shape, dtype, masked=0.0):
@@ -224,6 +224,39 @@ def test_tau_gradient_is_the_derivative():
     assert abs((f(0.7 + h) - f(0.7 - h)) / (2 * h) - gt[0]) < 1e-7
     gx, gt1 = fg.gumbel_rao_backward(G, x, 0.7, [2], samples=1, rng=4)
     assert abs(float(gt1) - gt[0]) < 1e-12
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_per_row_tau_matches_scalar_calls(dtype):
+    """Row r with tau[r] gives the bits of the scalar call with tau[r]; grad_tau has tau's
+    shape (both per-row forms, and one broadcast over a leading axis)."""
+    rs = np.random.default_rng()
+    x = rs.standard_normal((3, 4, 17)).astype(dtype)
+    G = rs.standard_normal(x.shape).astype(dtype)
+    key = fg.Key(int(rs.integers(2**63)))
+    idx = fg.gumbel_max(x, rng=key)
+    tau = rs.uniform(0.3, 2.0, (3, 4))
+    parts = [fg.gumbel_rao_backward(G, x, t, idx, samples=3, rng=key) for t in np.unique(tau)]
+    for form in (tau, tau[..., None]):
+        gx, gt = fg.gumbel_rao_backward(G, x, form, idx, samples=3, rng=key)
+        assert gx.dtype == dtype and gt.shape == form.shape
+        for t, (px, _) in zip(np.unique(tau), parts):
+            assert np.array_equal(gx[tau == t], px[tau == t])
+    g = fg.conditional_gumbel(x, idx, rng=key, samples=3).astype(np.float64)
+    ref = np.mean([ref_vjp(G.astype(np.float64), x.astype(np.float64), g[s], tau[..., None])[1]
+                   for s in range(3)], axis=0)
+    np.testing.assert_allclose(gt.reshape(ref.shape), ref,
+                               rtol=1e-4 if dtype == np.float32 else 1e-10, atol=1e-5)
+    t4 = tau[0]                                     # (4,): broadcast over the leading axis
+    gx, gt = fg.gumbel_rao_backward(G, x, t4, idx, samples=3, rng=key)
+    assert gt.shape == (4,)
+    _, gsum = fg.gumbel_rao_backward(G, x, np.broadcast_to(t4, (3, 4)), idx, samples=3,
+                                     rng=key)
+    np.testing.assert_allclose(gt, gsum.sum(axis=0), rtol=1e-5 if dtype == np.float32 else 1e-12)
+    with pytest.raises(ValueError, match="tau has shape"):
+        fg.gumbel_rao_backward(G, x, np.ones((3, 4, 17)), idx, samples=3, rng=key)
+    with pytest.raises(ValueError, match="tau must be finite"):
+        fg.gumbel_rao_backward(G, x, -tau, idx, samples=3, rng=key)
 
 
 def test_forward_index_is_hard_sample_argmax():

@@ -22,7 +22,7 @@ from numba import prange
 
 from .._numba import helper, kernel
 from .._scalar import exp_nonpos_any, log_any
-from ._dtypes import _U, typed
+from ._dtypes import _U, tau_at, typed
 from ._noise import CHUNK, _exponential_chunk
 from ._reduce import LANES, _lanes, _lanes_total
 from ._schedule import _blocks, _claim
@@ -169,9 +169,9 @@ def _gumbel_rao_row(Gr, xr, j, o, samples, row, k0, k1, stream, bits64, t, wbuf,
 def gumbel_rao_rows(G, x, idx, gx, gtau, samples, row0, k0, k1, stream, bits64, tau):
     """Gumbel-Rao gradients: gx[r] = mean over ``samples`` conditional samples of
     ``y * (G - <G, y>) / tau``; gtau[r] = that mean of ``-sum(y * (G - <G, y>) * z) / tau``
-    with ``z = (x + g) / tau`` (any shift of z gives the same: the terms sum to 0)."""
+    with ``z = (x + g) / tau`` (any shift of z gives the same: the terms sum to 0). ``tau``:
+    a float, or one float64 per row (:func:`~fastgumbel.cpu._dtypes.tau_at`)."""
     rows, K = x.shape
-    t = typed(tau, gx)
     nw, rb, nb, counter = _blocks(rows, K * samples)
     for w in prange(nw):
         wbuf = np.empty(2 * CHUNK, np.uint32)
@@ -182,6 +182,7 @@ def gumbel_rao_rows(G, x, idx, gx, gtau, samples, row0, k0, k1, stream, bits64, 
         b = _claim(counter)
         while b < nb:
             for r in range(b * rb, min(rows, (b + 1) * rb)):
+                t = typed(tau_at(tau, r), gx)
                 gtau[r] = _gumbel_rao_row(G[r], x[r], idx[r], gx[r], samples, row0 + r, k0,
                                           k1, stream, bits64, t, wbuf, p, g, yb, acc)
             b = _claim(counter)

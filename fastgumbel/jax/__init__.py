@@ -70,20 +70,23 @@ Examples
 >>> y.shape, y.dtype, round(float(y.sum()), 5)
 ((1, 3), dtype('float32'), 1.0)
 """
+from .. import _checks as chk
 from . import _args
 from ._draws import categorical, gumbel, gumbel_max
 from ._keys import key_words
+from ._rao import gumbel_rao as _gumbel_rao
 from ._softmax import _gumbel_softmax, temperature
 
 __all__ = ["gumbel_softmax", "categorical", "gumbel_max", "gumbel", "key_words"]
 
 
-def gumbel_softmax(key, logits, tau=1.0, hard=False, axis=-1, *, mode=None):
+def gumbel_softmax(key, logits, tau=1.0, hard=False, axis=-1, *, mode=None,
+                   estimator="straight-through", samples=None):
     """Gumbel-Softmax sample ``softmax((logits + g) / tau)`` with the noise of a JAX key.
 
     Differentiable in ``logits`` and ``tau`` in forward and reverse mode (``jax.jvp``,
     ``jax.grad``, ``jacfwd``, ``jacrev``, higher orders), usable under ``jax.jit`` and
-    ``jax.vmap``.
+    ``jax.vmap``. With ``estimator="gumbel-rao"``: reverse mode only (below).
 
     Parameters
     ----------
@@ -103,6 +106,19 @@ def gumbel_softmax(key, logits, tau=1.0, hard=False, axis=-1, *, mode=None):
         The category axis.
     mode : None, "low", "high" or "highest"
         Bits per uniform, as for :func:`gumbel` (package docstring).
+    estimator : "straight-through" (default) or "gumbel-rao"
+        The gradient of a ``hard=True`` sample. ``"gumbel-rao"`` (needs ``hard=True``):
+        the same one-hot forward as with the same key; the backward is
+        :func:`fastgumbel.gumbel_rao_backward` with ``rng`` the same key and ``index`` the
+        one-hot's category: the soft sample's vector-Jacobian product averaged over
+        ``samples`` conditional Gumbel samples, for logits and tau (Paulus, Maddison and
+        Krause 2020; ``docs/gumbel_rao.md``). It is a ``jax.custom_vjp``: ``jax.grad``,
+        ``vjp``, ``jacrev``, ``jit`` and ``vmap`` work; ``jax.jvp`` / ``jacfwd`` raise
+        JAX's ``TypeError`` and there is no second order. A row whose conditional law is
+        undefined (NaN or ``+inf`` logits) gets NaN gradients, an all ``-inf`` row zeros.
+    samples : int
+        Conditional samples per backward for ``estimator="gumbel-rao"`` (required there,
+        a static Python int in ``[1, 2**23)``); not given otherwise.
 
     Returns
     -------
@@ -119,9 +135,18 @@ def gumbel_softmax(key, logits, tau=1.0, hard=False, axis=-1, *, mode=None):
     >>> h = fgj.gumbel_softmax(jax.random.key(1), x, 0.5, hard=True)
     >>> h.sum(-1).tolist()
     [1.0, 1.0]
+    >>> rao = lambda x: (fgj.gumbel_softmax(jax.random.key(1), x, 0.5, hard=True,
+    ...                                     estimator="gumbel-rao", samples=8) * x).sum()
+    >>> jax.grad(rao)(x).shape
+    (2, 4)
     """
     words = key_words(key)
     x = _args.logits(logits)
     hard = _args.flag(hard, "hard")
     ax = _args.category_axis(x, axis)
-    return _gumbel_softmax(words, x, temperature(tau, x, ax), hard, ax, _args.precision(mode))
+    S = chk.estimator(_args.static(estimator, "estimator"), hard,
+                      _args.static(samples, "samples"))
+    t, prec = temperature(tau, x, ax), _args.precision(mode)
+    if S is not None:
+        return _gumbel_rao(words, x, t, ax, prec, S)
+    return _gumbel_softmax(words, x, t, hard, ax, prec)

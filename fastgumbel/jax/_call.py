@@ -31,7 +31,7 @@ def _batched(body, outs, args):
     flat_o = [o.reshape((n,) + o.shape[len(lead):]) for o in outs]
     flat_a = [a.reshape((n,) + a.shape[len(lead):]) for a in args]
     for i in range(n):
-        body([o[i] for o in flat_o], *(a[i] for a in flat_a))
+        body([o[i, ...] for o in flat_o], *(a[i] for a in flat_a))   # 0-d: a view
 
 
 def _via_buffers(body, specs):

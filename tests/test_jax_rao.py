@@ -1,0 +1,124 @@
+"""fastgumbel.jax.gumbel_softmax(..., estimator="gumbel-rao"): the forward is hard=True's,
+the reverse-mode gradients are fg.gumbel_rao_backward's with the same key (bit for bit);
+jit, vmap over keys, per-row tau, run-time bad values, argument errors."""
+import numpy as np
+import pytest
+
+import fastgumbel as fg
+
+jax = pytest.importorskip("jax")
+jnp = pytest.importorskip("jax.numpy")
+fgj = pytest.importorskip("fastgumbel.jax")
+from fastgumbel.jax._keys import fg_key  # noqa: E402
+
+
+@pytest.fixture
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def _rao(key, x, tau, samples=4, axis=-1):
+    return fgj.gumbel_softmax(key, x, tau, hard=True, axis=axis, estimator="gumbel-rao",
+                              samples=samples)
+
+
+def _reference(key, x, G, tau, samples, axis=-1):
+    """fg.gumbel_rao_backward on the hard sample's argmax with the same key."""
+    hot = np.asarray(fgj.gumbel_softmax(key, x, tau, hard=True, axis=axis))
+    idx = np.argmax(hot, axis)
+    return fg.gumbel_rao_backward(G, np.asarray(x), np.asarray(tau), idx, samples=samples,
+                                  axis=axis, rng=fg_key(fgj.key_words(key)))
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_grad_equals_numpy_backward(x64, axis):
+    rs = np.random.default_rng()
+    x = jnp.asarray(rs.standard_normal((5, 7)))
+    G = rs.standard_normal((5, 7))
+    key = jax.random.key(int(rs.integers(2**31)))
+    tau = float(rs.uniform(0.3, 2))
+    f = lambda v, t: (_rao(key, v, t, 6, axis) * G).sum()
+    gx, gt = jax.grad(f, argnums=(0, 1))(x, tau)
+    rx, rt = _reference(key, x, G, tau, 6, axis)
+    assert gx.dtype == jnp.float64 and np.array_equal(np.asarray(gx), rx)
+    assert float(gt) == float(rt)
+    jx, jt = jax.jit(jax.grad(f, argnums=(0, 1)))(x, tau)
+    assert np.array_equal(np.asarray(jx), rx) and float(jt) == float(rt)
+    # the forward is hard=True's one-hot
+    y = _rao(key, x, tau, 6, axis)
+    assert np.array_equal(np.asarray(y), np.asarray(
+        fgj.gumbel_softmax(key, x, tau, hard=True, axis=axis)))
+
+
+def test_float32_and_grad_is_not_straight_through():
+    rs = np.random.default_rng()
+    x = jnp.asarray(rs.standard_normal((3, 9)), jnp.float32)
+    G = rs.standard_normal((3, 9)).astype(np.float32)
+    key = jax.random.key(5)
+    gx = jax.grad(lambda v: (_rao(key, v, 0.5, 3) * G).sum())(x)
+    rx, _ = _reference(key, x, G, np.float32(0.5), 3)
+    assert gx.dtype == jnp.float32 and np.array_equal(np.asarray(gx), rx)
+    st = jax.grad(lambda v: (fgj.gumbel_softmax(key, v, 0.5, hard=True) * G).sum())(x)
+    assert not np.allclose(np.asarray(st), np.asarray(gx))
+
+
+def test_vmap_over_keys(x64):
+    rs = np.random.default_rng()
+    x = jnp.asarray(rs.standard_normal((2, 5)))
+    G = rs.standard_normal((2, 5))
+    keys = jax.random.split(jax.random.key(11), 3)
+    f = lambda k, v, t: (_rao(k, v, t, 3) * G).sum()
+    gx, gt = jax.jit(jax.vmap(jax.grad(f, argnums=(1, 2)), in_axes=(0, None, None)))(
+        keys, x, 0.8)
+    assert gx.shape == (3, 2, 5) and gt.shape == (3,)
+    for i in range(3):
+        rx, rt = _reference(keys[i], x, G, 0.8, 3)
+        assert np.array_equal(np.asarray(gx[i]), rx) and float(gt[i]) == float(rt)
+
+
+def test_per_row_tau(x64):
+    rs = np.random.default_rng()
+    x = jnp.asarray(rs.standard_normal((4, 6)))
+    G = rs.standard_normal((4, 6))
+    key = jax.random.key(3)
+    tau = jnp.asarray(rs.uniform(0.3, 2, 4))
+    for t in (tau, tau[:, None]):
+        gx, gt = jax.grad(lambda v, s: (_rao(key, v, s) * G).sum(), argnums=(0, 1))(x, t)
+        assert gt.shape == t.shape
+        rx, rt = _reference(key, x, G, t, 4)
+        assert np.array_equal(np.asarray(gx), rx)
+        np.testing.assert_allclose(np.asarray(gt), rt, rtol=1e-13, atol=1e-15)
+
+
+def test_run_time_bad_values_give_nan_or_zero(x64):
+    x = jnp.asarray([[0.0, 1.0, 2.0], [np.nan, 0.0, 1.0], [-np.inf] * 3])
+    key = jax.random.key(2)
+    gx, gt = jax.grad(lambda v, t: _rao(key, v, t).sum() + (_rao(key, v, t) * v).sum(),
+                      argnums=(0, 1))(jnp.where(jnp.isinf(x), -jnp.inf, x), 0.7)
+    gx = np.asarray(gx)
+    assert np.isfinite(gx[0]).all() and np.isnan(gx[1]).all() and (gx[2] == 0).all()
+    assert np.isnan(float(gt))
+    # a bad traced tau: NaN gradients
+    g = jax.jit(jax.grad(lambda v, t: (_rao(key, v, t) * v).sum()))(x[:1], -1.0)
+    assert np.isnan(np.asarray(g)).all()
+
+
+@pytest.mark.parametrize("kw, err, match", [
+    (dict(estimator="rao", samples=2), ValueError, "estimator must be"),
+    (dict(estimator="gumbel-rao"), TypeError, "needs samples=K"),
+    (dict(estimator="gumbel-rao", samples=0), ValueError, r"samples must be in \[1"),
+    (dict(estimator="gumbel-rao", samples=2.0), TypeError, "samples must be a positive"),
+    (dict(estimator="gumbel-rao", samples=2, hard=False), ValueError, "needs hard=True"),
+    (dict(samples=2), ValueError, "samples is for estimator='gumbel-rao'"),
+])
+def test_argument_errors(kw, err, match):
+    kw.setdefault("hard", True)
+    with pytest.raises(err, match=match):
+        fgj.gumbel_softmax(jax.random.key(0), jnp.zeros((2, 3)), 1.0, **kw)
+
+
+def test_forward_mode_raises_type_error():
+    x = jnp.zeros((2, 3))
+    with pytest.raises(TypeError):
+        jax.jvp(lambda v: _rao(jax.random.key(0), v, 1.0), (x,), (x,))
