@@ -279,46 +279,66 @@ def noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, sca
     return res.reshape(())[()] if (not shape and out is None) else res
 
 
-def gumbel_params(loc, scale):
-    """``loc`` and ``scale`` as arrays, checked: real, ``loc`` finite, ``scale`` finite > 0."""
-    loc_a = np.asarray(loc)
-    scale_a = np.asarray(scale)
-    for name, v in (("loc", loc_a), ("scale", scale_a)):
-        if v.dtype.kind not in "fiu" or v.dtype == np.bool_:
-            raise TypeError(f"{name} must be a real number or array; got {v!r}")
-    if not np.all(np.isfinite(loc_a)):
-        raise ValueError(f"loc must be finite; got {loc!r}")
-    if not np.all(scale_a > 0) or not np.all(np.isfinite(scale_a)):
-        raise ValueError(f"scale must be finite and > 0; got {scale!r}")
-    return loc_a, scale_a
-
-
-def gumbel(size, loc, scale, dtype, rng, like, out, precision, backend):
-    """:func:`fastgumbel.gumbel`: scalar parameters in the kernel, arrays broadcast after."""
-    host_only(loc, scale)
-    arr_params = np.ndim(loc) or np.ndim(scale)
-    loc_a, scale_a = gumbel_params(loc, scale)
-    if not arr_params:
-        return noise(size, dtype, rng, like, out, precision, backend, False, float(loc),
-                     float(scale))
-    host_only(like, out)
+def _param_target(size, out, **params):
+    """The result shape of a call with array parameters, and its ``out`` (NumPy only)."""
+    host_only(*params.values(), out)
     if out is not None and not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
-    shape = chk.size_shape(size) if size is not None else (
-        out.shape if isinstance(out, np.ndarray) else np.broadcast_shapes(loc_a.shape,
-                                                                          scale_a.shape))
-    if np.broadcast_shapes(shape, loc_a.shape, scale_a.shape) != shape:
-        raise ValueError(f"loc {loc_a.shape} and scale {scale_a.shape} do not broadcast to "
-                         f"size {shape}")
-    g = noise(shape, dtype if out is None else out.dtype, rng, like, None, precision, backend,
-              False)
-    with np.errstate(over="ignore"):     # beyond the dtype's range: +-inf, as in the kernel
-        res = (loc_a + scale_a * g).astype(g.dtype, copy=False)
+    return chk.params_shape(size, None if out is None else out.shape, **params)
+
+
+def _into(out, res, shape):
     if out is None:
         return res
     chk.out_array(out, shape, out.dtype)
     np.copyto(out, res)
     return out
+
+
+def gumbel(loc, scale, size, dtype, rng, like, out, precision, backend):
+    """:func:`fastgumbel.gumbel`: scalar parameters in the kernel, arrays broadcast after."""
+    host_only(loc, scale)
+    arr_params = np.ndim(loc) or np.ndim(scale)
+    loc_a, scale_a = chk.gumbel_params(loc, scale)
+    if not arr_params:
+        return noise(size, dtype, rng, like, out, precision, backend, False, float(loc),
+                     float(scale))
+    host_only(like)
+    shape = _param_target(size, out, loc=loc_a, scale=scale_a)
+    g = noise(shape, dtype if out is None else out.dtype, rng, like, None, precision, backend,
+              False)
+    with np.errstate(over="ignore"):     # beyond the dtype's range: +-inf, as in the kernel
+        res = (loc_a + scale_a * g).astype(g.dtype, copy=False)
+    return _into(out, res, shape)
+
+
+def is_unit_interval(low, high):
+    """True for scalar bounds 0 and 1: the kernel's open-interval uniforms as they are."""
+    return np.ndim(low) == 0 and np.ndim(high) == 0 and low == 0 and high == 1
+
+
+def stretch_uniform(u, lo, hi):
+    """``low + (high - low) * u`` computed in float64 and rounded once to ``u``'s dtype, then
+    kept below ``high`` (rounded to that dtype) where ``low < high``; NumPy or Dask ``u``."""
+    dt = u.dtype
+    with np.errstate(over="ignore"):
+        x = (lo + (hi - lo) * u).astype(dt)
+        lo_d, hi_d = lo.astype(dt), hi.astype(dt)
+    return np.where((x >= hi_d) & (lo_d < hi_d), np.nextafter(hi_d, lo_d), x)
+
+
+def uniform(low, high, size, dtype, rng, like, out, precision, backend):
+    """:func:`fastgumbel.uniform`: the kernel's uniforms for (0, 1), else stretched."""
+    host_only(low, high)
+    lo, hi = chk.uniform_bounds(low, high)
+    if is_unit_interval(lo, hi):
+        return noise(size, dtype, rng, like, out, precision, backend, True)
+    host_only(like)
+    shape = _param_target(size, out, low=lo, high=hi)
+    u = noise(shape, dtype if out is None else out.dtype, rng, like, None, precision, backend,
+              True)
+    res = stretch_uniform(np.asarray(u), lo, hi)
+    return _into(out, res, shape) if shape or out is not None else res[()]
 
 
 # ----------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def test_grad_equals_autodiff_through_softmax_with_the_same_noise():
         rs = np.random.default_rng(3)
         x = jnp.asarray(rs.standard_normal((4, 6)))
         w = jnp.asarray(rs.standard_normal((4, 6)))
-        g = jnp.asarray(fg.gumbel((4, 6), dtype=np.float64, rng=fg.Key(9)))
+        g = jnp.asarray(fg.gumbel(size=(4, 6), dtype=np.float64, rng=fg.Key(9)))
         ours = jax.jit(jax.grad(_loss(jax.random.key(9), w), argnums=(0, 1)))(x, 0.6)
         ref = jax.grad(lambda x, t: (jax.nn.softmax((x + g) / t, -1) * w).sum(),
                        argnums=(0, 1))(x, 0.6)
