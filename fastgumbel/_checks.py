@@ -245,11 +245,6 @@ def generator_dtype(dtype, method):
     return dt
 
 
-def exponential_method(method):
-    if method not in ("zig", "inv"):
-        raise ValueError(f"method must be 'zig' or 'inv'; got {method!r}")
-    return method
-
 
 def generator_out(out, size, dtype):
     """``out=`` of a ``Generator`` method, as NumPy checks it: an ndarray of ``dtype``,

@@ -263,9 +263,12 @@ def gumbel(loc=0.0, scale=1.0, size=None, *, dtype=np.float32, rng=None, like=No
         if np.dtype(getattr(v, "dtype", np.asarray(v).dtype)).kind not in "fiu":
             raise TypeError(f"{name} must be a real number or array; got {v!r}")
     loc_a, scale_a = _host_values(chk.gumbel_params, loc, scale)
-    if not _plain(loc, scale):
+    plain = _plain(loc, scale)
+    if plain:
+        loc_a, scale_a = loc, scale
+    else:
         size = _param_size(size, loc=loc_a, scale=scale_a)
     g = _noise(size, dtype, rng, like, out, precision, backend, False)
-    if _plain(loc, scale) and loc == 0 and scale == 1:
+    if plain and loc == 0 and scale == 1:
         return g
-    return (loc + scale * g).astype(g.dtype)
+    return (loc_a + scale_a * g).astype(g.dtype)

@@ -230,8 +230,8 @@ class Generator:
         A derived stream (``docs/rng.md``): ``E = exp(-g)`` with ``g`` the float64 Gumbel
         noise of the key (:func:`fastgumbel.gumbel`, 64-bit words), computed in float64 and
         rounded once to ``dtype``; since ``g = -log(-log U)``, ``E`` is ``-log U``: an
-        exponential by inversion, positive and finite. ``method`` ("zig" or "inv") is
-        accepted for compatibility; both give this same sample.
+        exponential by inversion, positive and finite. ``method`` is accepted for
+        compatibility (NumPy: "zig", the default, or else inversion) and changes nothing.
 
         Examples
         --------
@@ -241,7 +241,6 @@ class Generator:
         (dtype('float32'), True, 1.0)
         """
         dt = _checks.generator_dtype(dtype, "standard_exponential")
-        _checks.exponential_method(method)
         if out is not None:
             _checks.generator_out(out, size, dt)
             size = out.shape
@@ -326,7 +325,7 @@ def _public():
 def _numpy_result(res, size, out=None):
     """NumPy's result kinds: a Python float for one draw with ``size=None``, an array
     (0-d for ``size=()``) otherwise."""
-    if out is not None or (isinstance(res, np.ndarray) and res.ndim):
+    if out is not None or not isinstance(res, (np.ndarray, np.generic)) or res.ndim:
         return res
     return float(res) if size is None else np.asarray(res)
 

@@ -192,6 +192,12 @@ def test_numba_device_arrays_every_function(monkeypatch):
     assert ulps(host(g), fg.gumbel(0.5, 3.0, (2, 7), rng=k), np.float32) <= 4
     u = fg.uniform(size=(5, 3), dtype=np.float64, rng=k, like=dx)
     assert np.array_equal(host(u), fg.uniform(size=(5, 3), dtype=np.float64, rng=k))
+    # bounds and array parameters: computed on the host, returned as a device array
+    lo = [0.0, 10.0, 20.0]
+    u = fg.uniform(lo, 30.0, (5, 3), dtype=np.float64, rng=k, like=dx)
+    assert np.array_equal(host(u), fg.uniform(lo, 30.0, (5, 3), dtype=np.float64, rng=k))
+    g = fg.gumbel(lo, 2.0, (5, 3), rng=k, like=dx)
+    assert np.array_equal(host(g), fg.gumbel(lo, 2.0, (5, 3), rng=k))
     x16 = x.astype(np.float16)   # float16 in and out, float32 math: the CPU's values
     d16 = cuda.to_device(x16)
     for hard in (False, True):
