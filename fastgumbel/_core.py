@@ -308,7 +308,9 @@ def gumbel(loc, scale, size, dtype, rng, like, out, precision, backend):
     g = noise(shape, dtype if out is None else out.dtype, rng, like, None, precision, backend,
               False)
     with np.errstate(over="ignore"):     # beyond the dtype's range: +-inf, as in the kernel
-        res = (loc_a + scale_a * g).astype(g.dtype, copy=False)
+        res = np.multiply(scale_a, g, dtype=np.result_type(loc_a, scale_a, g))   # in place:
+        res += loc_a                                                             # 3 passes
+        res = res.astype(g.dtype, copy=False)
     return _into(out, res, shape)
 
 
@@ -322,9 +324,14 @@ def stretch_uniform(u, lo, hi):
     kept below ``high`` (rounded to that dtype) where ``low < high``; NumPy or Dask ``u``."""
     dt = u.dtype
     with np.errstate(over="ignore"):
-        x = (lo + (hi - lo) * u).astype(dt)
         lo_d, hi_d = lo.astype(dt), hi.astype(dt)
-    return np.where((x >= hi_d) & (lo_d < hi_d), np.nextafter(hi_d, lo_d), x)
+        top = np.where(lo_d < hi_d, np.nextafter(hi_d, lo_d), hi_d)    # the largest value kept
+        if not isinstance(u, np.ndarray) or u.ndim == 0:    # Dask (lazy), or one value
+            return np.minimum((lo + (hi - lo) * u).astype(dt), top)
+        x = np.multiply(hi - lo, u, dtype=np.float64)        # in place from here: 3 passes
+        x += lo
+        x = x.astype(dt, copy=False)
+    return np.minimum(x, top, out=x)
 
 
 def uniform(low, high, size, dtype, rng, like, out, precision, backend):

@@ -4,7 +4,10 @@ A :class:`Key` is an immutable ``(seed, stream)`` pair. Every sampling function 
 into noise through Philox4x32-10 with a fixed counter layout (stream spec v1,
 ``docs/rng.md``), so the same key gives the same samples on every backend, for every
 thread count and every chunking. A :class:`Generator` is the stateful convenience: it
-hands out a fresh key (the next stream of its seed) for every call that draws from it.
+hands out a fresh key (the next stream of its seed) for every call that draws from it, and
+has the methods of :class:`numpy.random.Generator` (``random``, ``uniform``, ``gumbel``,
+``exponential``, ``standard_exponential``, ``choice``) with NumPy's signatures and float64
+defaults, so ``fastgumbel.default_rng(seed)`` stands in for ``numpy.random.default_rng(seed)``.
 
 The ``rng=`` argument of every function accepts (SPEC 7):
 
@@ -333,7 +336,12 @@ def _numpy_result(res, size, out=None):
 def _exponential(key, size, dtype):
     """``exp(-g)``, ``g`` the float64 Gumbel noise of ``key``, rounded once to ``dtype``."""
     g = _public().gumbel(size=size, dtype=np.float64, rng=key)
-    return np.exp(-g).astype(dtype)
+    if not isinstance(g, np.ndarray):
+        return np.exp(-g).astype(dtype)
+    np.negative(g, out=g)
+    # computed in float64 and rounded once into the result
+    return np.exp(g, out=g if dtype == np.float64 else np.empty(g.shape, dtype),
+                  casting="same_kind")
 
 
 def _choice_indices(key, pop, n, probs, replace):
