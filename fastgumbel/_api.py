@@ -1,8 +1,8 @@
 """The NumPy-style public functions: signatures, docstrings, and one routing decorator.
 
 Each function states its contract and hands the call to the core (:mod:`fastgumbel._core`,
-:mod:`fastgumbel._discrete`); :func:`routed` first sends calls with device, DLPack or Dask
-arrays where they are served (:mod:`fastgumbel._route`).
+:mod:`fastgumbel._discrete`, :mod:`fastgumbel._creation`); :func:`routed` first sends calls
+with device, DLPack or Dask arrays where they are served (:mod:`fastgumbel._route`).
 
 Noise contract (stream spec v1, ``docs/rng.md``): for a key and the input viewed with the
 sampling axis moved last and flattened to ``(rows, K)``, element ``(r, c)`` always reads
@@ -16,7 +16,7 @@ import inspect
 
 import numpy as np
 
-from . import _core, _discrete, _route
+from . import _core, _creation, _discrete, _route
 
 __all__ = ["uniform", "gumbel", "gumbel_softmax", "gumbel_log_softmax", "gumbel_max",
            "categorical", "multinomial", "gumbel_topk", "gumbel_softmax_backward",
@@ -93,7 +93,7 @@ def uniform(low=0.0, high=1.0, size=None, *, dtype=np.float32, rng=None, like=No
     >>> bool((v[:, 1] >= 10).all() and (v[:, 1] < 20).all())
     True
     """
-    return _core.uniform(low, high, size, dtype, rng, like, out, precision, backend)
+    return _creation.uniform(low, high, size, dtype, rng, like, out, precision, backend)
 
 
 @routed
@@ -134,7 +134,7 @@ def gumbel(loc=0.0, scale=1.0, size=None, *, dtype=np.float32, rng=None, like=No
     >>> int(fg.gumbel_max(x, rng=5)) == int(np.argmax(x + fg.gumbel(size=3, rng=5)))
     True
     """
-    return _core.gumbel(loc, scale, size, dtype, rng, like, out, precision, backend)
+    return _creation.gumbel(loc, scale, size, dtype, rng, like, out, precision, backend)
 
 
 @routed

@@ -27,7 +27,7 @@ import dask.array as da
 import numpy as np
 
 from . import _checks as chk
-from . import _core, _discrete
+from . import _core, _creation, _discrete
 from ._arrays import is_dask
 from ._backends import check_backend
 from .random import resolve_key
@@ -132,7 +132,7 @@ def _b_topk(block, row0, k, key, precision, backend):
 
 
 def _b_noise(block, row0, dtype, key, precision, backend, uniform):
-    return _core.noise(block.shape, dtype, key, None, None, precision, backend, uniform,
+    return _creation.noise(block.shape, dtype, key, None, None, precision, backend, uniform,
                        row0=row0)
 
 
@@ -252,7 +252,7 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform):
     shape = chk.size_shape(size)
     key = resolve_key(rng)
     if not shape:
-        return da.from_array(np.asarray(_core.noise(None, dt, key, None, None, precision,
+        return da.from_array(np.asarray(_creation.noise(None, dt, key, None, None, precision,
                                                      backend, uniform)))
     # blocks of whole rows along the first axis (like's chunks there when shapes agree)
     first = like.chunks[0] if (like is not None and like.shape == shape) else "auto"
@@ -287,11 +287,11 @@ def uniform(low=0.0, high=1.0, size=None, *, dtype=np.float32, rng=None, like=No
             precision="default", backend="auto"):
     """:func:`fastgumbel.uniform` with ``like=`` (or ``low``/``high``) a dask array."""
     lo, hi = _host_values(chk.uniform_bounds, low, high)
-    if not (is_dask(low) or is_dask(high)) and _core.is_unit_interval(low, high):
+    if not (is_dask(low) or is_dask(high)) and _creation.is_unit_interval(low, high):
         return _noise(size, dtype, rng, like, out, precision, backend, True)
     size = _param_size(size, low=lo, high=hi)
     u = _noise(size, dtype, rng, like, out, precision, backend, True)
-    return _core.stretch_uniform(u, lo.astype(np.float64), hi.astype(np.float64))
+    return _creation.stretch_uniform(u, lo.astype(np.float64), hi.astype(np.float64))
 
 
 def gumbel(loc=0.0, scale=1.0, size=None, *, dtype=np.float32, rng=None, like=None, out=None,
