@@ -42,7 +42,7 @@ def test_fastgumbel(benchmark, threads, shape, dtype, op):
         "soft": lambda: fg.gumbel_softmax(x, 1.0, rng=key, out=out),
         "hard": lambda: fg.gumbel_softmax(x, 1.0, hard=True, rng=key, out=out),
         "gumbel_max": lambda: fg.gumbel_max(x, rng=key),
-        "noise": lambda: fg.gumbel(shape, dtype=dtype, rng=key, out=out),
+        "noise": lambda: fg.gumbel(size=shape, dtype=dtype, rng=key, out=out),
         "fwd_bwd": lambda: fg.gumbel_softmax_backward(x, 1.0, logits=x, rng=key),
     }[op]
     benchmark.group = f"{op}-{shape[0]}x{shape[1]}-{np.dtype(dtype)}"

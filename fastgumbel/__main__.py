@@ -23,7 +23,7 @@ def info(_args):
     import fastgumbel as fg
     from fastgumbel._backends import BACKENDS, backend_status
 
-    fg.gumbel(8, rng=0)  # start the thread pool so the layer is known
+    fg.gumbel(size=8, rng=0)  # start the thread pool so the layer is known
     print(f"fastgumbel          {fg.__version__} (random stream spec v{fg.random.STREAM_SPEC_VERSION})")
     print(f"python              {platform.python_version()} ({platform.machine()})")
     print(f"numpy               {np.__version__}")

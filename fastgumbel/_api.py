@@ -1,12 +1,12 @@
 """The NumPy-style public functions: signatures, docstrings, and one routing decorator.
 
 Each function states its contract and hands the call to the core (:mod:`fastgumbel._core`,
-:mod:`fastgumbel._discrete`); :func:`routed` first sends calls with device, DLPack or Dask
-arrays where they are served (:mod:`fastgumbel._route`).
+:mod:`fastgumbel._discrete`, :mod:`fastgumbel._creation`); :func:`routed` first sends calls
+with device, DLPack or Dask arrays where they are served (:mod:`fastgumbel._route`).
 
 Noise contract (stream spec v1, ``docs/rng.md``): for a key and the input viewed with the
 sampling axis moved last and flattened to ``(rows, K)``, element ``(r, c)`` always reads
-the same Gumbel variate. So ``gumbel_max(x, rng=k)`` is ``argmax(x + gumbel(x.shape,
+the same Gumbel variate. So ``gumbel_max(x, rng=k)`` is ``argmax(x + gumbel(size=x.shape,
 rng=k))`` and the hard sample is the one-hot of the soft sample's argmax.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ import inspect
 
 import numpy as np
 
-from . import _core, _discrete, _rao, _route
+from . import _core, _creation, _discrete, _rao, _route
 
 __all__ = ["uniform", "gumbel", "gumbel_softmax", "gumbel_log_softmax", "gumbel_max",
            "categorical", "multinomial", "gumbel_topk", "gumbel_softmax_backward",
@@ -46,25 +46,35 @@ def routed(f=None, *, dask=True):
 
 
 @routed
-def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, precision="default",
-            backend="auto"):
-    """Uniform samples on the open interval (0, 1): never exactly 0 or 1.
+def uniform(low=0.0, high=1.0, size=None, *, dtype=np.float32, rng=None, like=None, out=None,
+            precision="default", backend="auto"):
+    """Uniform samples on ``[low, high)``; for the default ``(0, 1)`` the open interval.
 
-    Element ``c`` of row ``r`` (``size`` flattened to rows of its last dimension) is the
-    uniform of stream spec v1: relative precision down to 2**-33 near 0 (float32) and the
-    largest value is ``1 - 2**-24``.
+    NumPy's argument order (``numpy.random.Generator.uniform(low, high, size)``). For
+    ``low=0, high=1`` element ``c`` of row ``r`` (``size`` flattened to rows of its last
+    dimension) is the uniform of stream spec v1: never exactly 0 or 1, relative precision
+    down to 2**-33 near 0 (float32), largest value ``1 - 2**-24``. Other bounds take the
+    same uniform ``u`` (same key, same element) to ``low + (high - low) * u``, computed in
+    float64 and rounded once to ``dtype``; a value that rounds up to ``high`` is replaced
+    by the largest ``dtype`` number below it, so ``low <= x < high`` always holds (bounds
+    rounded to ``dtype``), as NumPy documents. ``low == high`` gives ``low``.
 
     Parameters
     ----------
+    low, high : float or array_like of floats
+        Bounds, broadcast as in NumPy; ``high - low`` must be finite (else
+        ``OverflowError``) and >= 0 (else ``ValueError``).
     size : int or tuple of ints, optional
-        Output shape; ``None`` gives one scalar (or ``out.shape`` when ``out`` is given).
+        Output shape. ``None``: the broadcast shape of ``low`` and ``high`` (one scalar for
+        scalar bounds), or ``out.shape`` when ``out`` is given. Given, the bounds must
+        broadcast to it.
     dtype : {numpy.float32, numpy.float64, numpy.float16}
     rng : None, int, Generator, Key or numpy.random.Generator
         See :mod:`fastgumbel.random`.
     like : array, optional
         Array whose type the result takes: NumPy, a CPU array with ``__dlpack__``
-        (torch, JAX; zero-copy, see :mod:`fastgumbel._route`), or a CUDA device array
-        (CuPy, Numba; see ``docs/gpu.md``).
+        (torch, JAX; zero-copy, see :mod:`fastgumbel._route`), a CUDA device array
+        (CuPy, Numba; see ``docs/gpu.md``), or a Dask array (lazy).
     out : numpy.ndarray, CPU torch tensor or CUDA device array, optional
         Written in place; its dtype is used.
     precision : {"default", "high"}
@@ -75,28 +85,36 @@ def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, preci
 
     Examples
     --------
-    >>> import fastgumbel as fg
-    >>> u = fg.uniform((2, 3), rng=0)
+    >>> import numpy as np, fastgumbel as fg
+    >>> u = fg.uniform(size=(2, 3), rng=0)
     >>> u.shape, u.dtype, bool(((0 < u) & (u < 1)).all())
     ((2, 3), dtype('float32'), True)
+    >>> v = fg.uniform([0.0, 10.0], [1.0, 20.0], size=(1000, 2), dtype=np.float64, rng=0)
+    >>> bool((v[:, 1] >= 10).all() and (v[:, 1] < 20).all())
+    True
     """
-    return _core.noise(size, dtype, rng, like, out, precision, backend, True)
+    return _creation.uniform(low, high, size, dtype, rng, like, out, precision, backend)
 
 
 @routed
-def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=None, out=None,
+def gumbel(loc=0.0, scale=1.0, size=None, *, dtype=np.float32, rng=None, like=None, out=None,
            precision="default", backend="auto"):
     """Gumbel (type I extreme value) samples: ``loc + scale * g`` with g standard Gumbel.
 
-    Every value is finite. The float32 transform keeps relative precision in both tails:
-    g reaches 22.87 (float32) or 45.05 (float64, and ``precision="high"``), where the naive
+    NumPy's argument order (``numpy.random.Generator.gumbel(loc, scale, size)``). Every
+    value is finite. The float32 transform keeps relative precision in both tails: g
+    reaches 22.87 (float32) or 45.05 (float64, and ``precision="high"``), where the naive
     ``-log(-log(u))`` on a 24-bit uniform stops near 16.6.
 
     Parameters
     ----------
+    loc, scale : float or array_like of floats
+        Location (finite) and scale (finite, > 0; NumPy also takes 0), broadcast as in
+        NumPy. Scalars are applied in the kernel, arrays after it (in float64).
     size : int or tuple of ints, optional
-    loc, scale : float or array_like
-        Location and scale (> 0); arrays broadcast against ``size``.
+        Output shape. ``None``: the broadcast shape of ``loc`` and ``scale`` (one scalar
+        for scalar parameters), or ``out.shape`` when ``out`` is given. Given, the
+        parameters must broadcast to it.
     dtype, rng, like, out, precision, backend
         As for :func:`uniform`.
 
@@ -107,14 +125,16 @@ def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=No
     Examples
     --------
     >>> import numpy as np, fastgumbel as fg
-    >>> g = fg.gumbel(100_000, rng=1)
-    >>> round(float(g.mean()), 1)   # Euler-Mascheroni constant 0.577...
-    0.6
+    >>> g = fg.gumbel(0, 1, 100_000, rng=1)
+    >>> g.shape, round(float(g.mean()), 1)   # Euler-Mascheroni constant 0.577...
+    ((100000,), 0.6)
+    >>> fg.gumbel([0.0, 5.0], 2.0, rng=1).shape    # size None: the parameters' shape
+    (2,)
     >>> x = np.array([0.0, 1.0, 2.0], np.float32)
-    >>> int(fg.gumbel_max(x, rng=5)) == int(np.argmax(x + fg.gumbel(3, rng=5)))
+    >>> int(fg.gumbel_max(x, rng=5)) == int(np.argmax(x + fg.gumbel(size=3, rng=5)))
     True
     """
-    return _core.gumbel(size, loc, scale, dtype, rng, like, out, precision, backend)
+    return _creation.gumbel(loc, scale, size, dtype, rng, like, out, precision, backend)
 
 
 @routed

@@ -53,7 +53,8 @@ def cases(rows, K, dtype):
         "gumbel_softmax hard": {"fastgumbel": lambda: fg.gumbel_softmax(x, 1.0, hard=True, rng=key,
                                                                         out=out)},
         "gumbel_max": {"fastgumbel": lambda: fg.gumbel_max(x, rng=key)},
-        "gumbel noise": {"fastgumbel": lambda: fg.gumbel(x.shape, dtype=dtype, rng=key, out=out),
+        "gumbel noise": {"fastgumbel": lambda: fg.gumbel(size=x.shape, dtype=dtype, rng=key,
+                                                         out=out),
                          "numpy Generator.gumbel": lambda: np.random.default_rng(0).gumbel(
                              size=x.shape).astype(dtype, copy=False)},
         "forward + backward": {"fastgumbel": lambda: fg.gumbel_softmax_backward(
@@ -154,7 +155,7 @@ import fastgumbel as fg
 t1 = time.perf_counter()
 x = np.zeros((64, 256), np.float32)
 out = {"import": t1 - t0}
-for name, f in [("gumbel", lambda: fg.gumbel((64, 256), rng=1)),
+for name, f in [("gumbel", lambda: fg.gumbel(size=(64, 256), rng=1)),
                 ("gumbel_softmax", lambda: fg.gumbel_softmax(x, rng=1)),
                 ("gumbel_max", lambda: fg.gumbel_max(x, rng=1)),
                 ("backward", lambda: fg.gumbel_softmax_backward(x, 1.0, logits=x, rng=1))]:

@@ -52,7 +52,7 @@ def host_only(*arrays):
         raise NeedsHost
 
 
-def _device_of(a, mod):
+def device_of(a, mod):
     """``"cupy"`` / ``"numba-cuda"``: the kind of device array results take; ``None`` on host."""
     kind = device_kind(a)
     if kind == "cuda":
@@ -68,7 +68,7 @@ class Rows:
     """
 
     def __init__(self, arr, axis, mod=None, name="logits"):
-        self.device = None if mod is None else _device_of(arr, mod)
+        self.device = None if mod is None else device_of(arr, mod)
         if self.device is None:
             arr = chk.float_array(arr, name)
         self.dtype = chk.float_dtype(arr.dtype, name)
@@ -248,108 +248,6 @@ def gumbel_max_fast(logits, axis, rng, out, precision, backend):
     raise_bad_rows(*_backends.cpu().argmax_rows(x, idx.reshape(-1, 1), 0,
                                                 *_fast_key_args(rng, logits.dtype, precision)))
     return idx
-
-
-# ----------------------------------------------------------------------------------------
-# noise
-
-
-def _noise_target(mod, size, dtype, like, out):
-    """(result dtype, shape, device kind or None) of a creation call."""
-    on_device = [a for a in (like, out) if device_kind(a) is not None]
-    dev = _device_of(on_device[0], mod) if on_device else None
-    if dev is None:
-        if like is not None and not isinstance(like, np.ndarray):
-            raise TypeError(f"like must be an array (NumPy, or a DLPack tensor); got "
-                            f"{type(like).__name__}")
-        if out is not None and not isinstance(out, np.ndarray):
-            raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
-    elif out is not None and (device_kind(out) is None or not c_contiguous(out)):
-        raise NeedsHost
-    if out is not None:
-        dt = chk.result_float_dtype(out.dtype, "out.dtype")
-        shape = tuple(out.shape) if size is None else chk.size_shape(size)
-    else:
-        dt = chk.result_float_dtype(dtype)
-        shape = chk.size_shape(size)
-    if dev is not None:
-        if out is not None and tuple(out.shape) != shape:
-            raise ValueError(f"out has shape {tuple(out.shape)}; expected {shape}")
-        if not shape:
-            raise NeedsHost      # one sample: a host scalar
-    return dt, shape, dev
-
-
-def noise(size, dtype, rng, like, out, precision, backend, uniform, loc=0.0, scale=1.0, row0=0):
-    """:func:`fastgumbel.uniform` (``uniform=True``) and :func:`fastgumbel.gumbel` with
-    scalar ``loc`` and ``scale``."""
-    mod = _backends.backend_for(backend, *(a for a in (like, out) if a is not None),
-                                name="like")
-    dt, shape, dev = _noise_target(mod, size, dtype, like, out)
-    bits64 = chk.precision_bits64(precision, dt)
-    key = resolve_key(rng)
-    args = (int(row0), *key_args(key), bits64, uniform, float(loc), float(scale))
-    if dev is not None:
-        res = out if out is not None else device_empty(dev, shape, dt)
-        if res.size:
-            mod.fill_noise(res.reshape(math.prod(shape[:-1]), shape[-1]), *args)
-        return res
-    target = out
-    if out is not None and not shape:      # a 0-d out holds the one sample
-        chk.out_array(out, (), dt)
-        target = out[np.newaxis]
-    buf, finish = alloc(target, shape if shape else (1,), None, dt, chk.compute_dtype(dt), ())
-    if buf.size:
-        mod.fill_noise(buf, *args)
-    res = finish()                         # copies a buffer into ``out`` where one was needed
-    if out is not None:
-        res = out
-    if uniform and dt == np.float16:
-        # rounding a float32 uniform to float16 (11 bits) can give 0 or 1: keep (0, 1) open
-        np.clip(res, np.float16(2.0**-24), np.float16(1 - 2.0**-11), out=res)
-    return res.reshape(())[()] if (not shape and out is None) else res
-
-
-def gumbel_params(loc, scale):
-    """``loc`` and ``scale`` as arrays, checked: real, ``loc`` finite, ``scale`` finite > 0."""
-    loc_a = np.asarray(loc)
-    scale_a = np.asarray(scale)
-    for name, v in (("loc", loc_a), ("scale", scale_a)):
-        if v.dtype.kind not in "fiu" or v.dtype == np.bool_:
-            raise TypeError(f"{name} must be a real number or array; got {v!r}")
-    if not np.all(np.isfinite(loc_a)):
-        raise ValueError(f"loc must be finite; got {loc!r}")
-    if not np.all(scale_a > 0) or not np.all(np.isfinite(scale_a)):
-        raise ValueError(f"scale must be finite and > 0; got {scale!r}")
-    return loc_a, scale_a
-
-
-def gumbel(size, loc, scale, dtype, rng, like, out, precision, backend):
-    """:func:`fastgumbel.gumbel`: scalar parameters in the kernel, arrays broadcast after."""
-    host_only(loc, scale)
-    arr_params = np.ndim(loc) or np.ndim(scale)
-    loc_a, scale_a = gumbel_params(loc, scale)
-    if not arr_params:
-        return noise(size, dtype, rng, like, out, precision, backend, False, float(loc),
-                     float(scale))
-    host_only(like, out)
-    if out is not None and not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
-    shape = chk.size_shape(size) if size is not None else (
-        out.shape if isinstance(out, np.ndarray) else np.broadcast_shapes(loc_a.shape,
-                                                                          scale_a.shape))
-    if np.broadcast_shapes(shape, loc_a.shape, scale_a.shape) != shape:
-        raise ValueError(f"loc {loc_a.shape} and scale {scale_a.shape} do not broadcast to "
-                         f"size {shape}")
-    g = noise(shape, dtype if out is None else out.dtype, rng, like, None, precision, backend,
-              False)
-    with np.errstate(over="ignore"):     # beyond the dtype's range: +-inf, as in the kernel
-        res = (loc_a + scale_a * g).astype(g.dtype, copy=False)
-    if out is None:
-        return res
-    chk.out_array(out, shape, out.dtype)
-    np.copyto(out, res)
-    return out
 
 
 # ----------------------------------------------------------------------------------------

@@ -27,7 +27,8 @@ import dask.array as da
 import numpy as np
 
 from . import _checks as chk
-from . import _core, _discrete
+from . import _core, _creation, _discrete
+from ._arrays import is_dask
 from ._backends import check_backend
 from .random import resolve_key
 
@@ -131,7 +132,7 @@ def _b_topk(block, row0, k, key, precision, backend):
 
 
 def _b_noise(block, row0, dtype, key, precision, backend, uniform):
-    return _core.noise(block.shape, dtype, key, None, None, precision, backend, uniform,
+    return _creation.noise(block.shape, dtype, key, None, None, precision, backend, uniform,
                        row0=row0)
 
 
@@ -251,7 +252,7 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform):
     shape = chk.size_shape(size)
     key = resolve_key(rng)
     if not shape:
-        return da.from_array(np.asarray(_core.noise(None, dt, key, None, None, precision,
+        return da.from_array(np.asarray(_creation.noise(None, dt, key, None, None, precision,
                                                      backend, uniform)))
     # blocks of whole rows along the first axis (like's chunks there when shapes agree)
     first = like.chunks[0] if (like is not None and like.shape == shape) else "auto"
@@ -262,25 +263,50 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform):
     return view.finish(res, False)
 
 
-def uniform(size=None, *, dtype=np.float32, rng=None, like=None, out=None, precision="default",
-            backend="auto"):
-    """:func:`fastgumbel.uniform` with ``like=`` a dask array: a lazy dask array."""
-    return _noise(size, dtype, rng, like, out, precision, backend, True)
+def _param_size(size, **params):
+    """``size`` of a creation call whose parameters may be arrays (NumPy, Dask): their
+    broadcast shape when ``size`` is None; checked against ``size`` otherwise."""
+    if any(math.isnan(d) for v in params.values() for d in np.shape(v)):
+        raise ValueError("a parameter has unknown chunk sizes; call compute_chunk_sizes() first")
+    return chk.params_shape(size, None, **params)
 
 
-def gumbel(size=None, loc=0.0, scale=1.0, *, dtype=np.float32, rng=None, like=None, out=None,
+def _plain(*params):
+    return all(isinstance(v, (int, float, np.number)) for v in params)
+
+
+def _host_values(check, a, b):
+    """Parameters as given, checked by ``check`` when none is a dask array (their values are
+    known now: the NumPy-style checks and messages); dask parameters are used lazily."""
+    if not (is_dask(a) or is_dask(b)):
+        return check(a, b)
+    return tuple(v if is_dask(v) else np.asarray(v) for v in (a, b))
+
+
+def uniform(low=0.0, high=1.0, size=None, *, dtype=np.float32, rng=None, like=None, out=None,
+            precision="default", backend="auto"):
+    """:func:`fastgumbel.uniform` with ``like=`` (or ``low``/``high``) a dask array."""
+    lo, hi = _host_values(chk.uniform_bounds, low, high)
+    if not (is_dask(low) or is_dask(high)) and _creation.is_unit_interval(low, high):
+        return _noise(size, dtype, rng, like, out, precision, backend, True)
+    size = _param_size(size, low=lo, high=hi)
+    u = _noise(size, dtype, rng, like, out, precision, backend, True)
+    return _creation.stretch_uniform(u, lo.astype(np.float64), hi.astype(np.float64))
+
+
+def gumbel(loc=0.0, scale=1.0, size=None, *, dtype=np.float32, rng=None, like=None, out=None,
            precision="default", backend="auto"):
     """:func:`fastgumbel.gumbel` with ``like=`` (or ``loc``/``scale``) a dask array."""
     for name, v in (("loc", loc), ("scale", scale)):
         if np.dtype(getattr(v, "dtype", np.asarray(v).dtype)).kind not in "fiu":
             raise TypeError(f"{name} must be a real number or array; got {v!r}")
-    if size is None:
-        shapes = [np.shape(v) for v in (loc, scale) if hasattr(v, "shape")]
-        size = np.broadcast_shapes(*shapes) if shapes else None
-    plain = isinstance(loc, (int, float)) and isinstance(scale, (int, float))
-    if plain:   # the values are known now: the NumPy-style checks and messages
-        _core.gumbel_params(loc, scale)
+    loc_a, scale_a = _host_values(chk.gumbel_params, loc, scale)
+    plain = _plain(loc, scale)
+    if plain:
+        loc_a, scale_a = loc, scale
+    else:
+        size = _param_size(size, loc=loc_a, scale=scale_a)
     g = _noise(size, dtype, rng, like, out, precision, backend, False)
     if plain and loc == 0 and scale == 1:
         return g
-    return (loc + scale * g).astype(g.dtype)
+    return (loc_a + scale_a * g).astype(g.dtype)

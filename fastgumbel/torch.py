@@ -267,7 +267,7 @@ def gumbel_softmax(logits, tau=1.0, hard=False, dim=-1, generator=None, *, eps=1
     >>> import torch, fastgumbel as fg, fastgumbel.torch as fgt
     >>> x = torch.zeros(2, 3, dtype=torch.float64, requires_grad=True)
     >>> y = fgt.gumbel_softmax(x, 0.5, generator=fg.Key(1))
-    >>> g = torch.from_numpy(fg.gumbel((2, 3), dtype="f8", rng=fg.Key(1)))   # same noise
+    >>> g = torch.from_numpy(fg.gumbel(size=(2, 3), dtype="f8", rng=fg.Key(1)))   # same noise
     >>> torch.allclose(y, torch.softmax((x + g) / 0.5, -1))
     True
     >>> y[:, 0].sum().backward()

@@ -45,9 +45,9 @@ def numpy_calls():
         n = np.dtype(dt).name
         for prec in ("default", "high"):
             calls += [
-                (f"uniform {n} {prec}", lambda dt=dt, p=prec: fg.uniform((5, 37), dtype=dt, rng=KEY,
-                                                                          precision=p)),
-                (f"gumbel {n} {prec}", lambda dt=dt, p=prec: fg.gumbel((3, 4, 129), dtype=dt,
+                (f"uniform {n} {prec}", lambda dt=dt, p=prec: fg.uniform(size=(5, 37), dtype=dt,
+                                                                         rng=KEY, precision=p)),
+                (f"gumbel {n} {prec}", lambda dt=dt, p=prec: fg.gumbel(size=(3, 4, 129), dtype=dt,
                                                                        rng=KEY, precision=p)),
             ]
         for shape, axis in (((7, 13), -1), ((3, 1000), -1), ((2, 5, 67), 1), ((300,), 0),
@@ -101,9 +101,9 @@ def numpy_calls():
         ("soft 0-d tau", lambda: fg.gumbel_softmax(x, np.float32(0.5), rng=KEY)),
         ("soft int seed", lambda: fg.gumbel_softmax(x, 0.5, rng=123)),
         ("soft generator", lambda: [fg.gumbel_softmax(x, 0.5, rng=r) for r in [fg.default_rng(5)] * 3]),
-        ("gumbel loc scale arrays", lambda: fg.gumbel((4, 3), np.arange(3.0), [1.0, 2.0, 0.5],
+        ("gumbel loc scale arrays", lambda: fg.gumbel(np.arange(3.0), [1.0, 2.0, 0.5], (4, 3),
                                                       rng=KEY)),
-        ("gumbel loc scale", lambda: fg.gumbel((4, 3), 1.5, 2.0, rng=KEY)),
+        ("gumbel loc scale", lambda: fg.gumbel(1.5, 2.0, (4, 3), rng=KEY)),
         ("gumbel scalar", lambda: fg.gumbel(rng=KEY)),
         ("uniform out", lambda: fg.uniform(rng=KEY, out=np.empty((3, 5), np.float64))),
         ("philox", lambda: fg.random.philox4x32_10(np.arange(16, dtype=np.uint32).reshape(4, 4),
@@ -133,8 +133,8 @@ def bridge_calls():
             ("dask categorical", lambda: fg.categorical(dx, 4, rng=KEY).compute()),
             ("dask multinomial", lambda: fg.multinomial(dx, 100, rng=KEY).compute()),
             ("dask topk", lambda: fg.gumbel_topk(dx, 2, rng=KEY).compute()),
-            ("dask gumbel", lambda: fg.gumbel((20, 33), rng=KEY, like=dx).compute()),
-            ("dask uniform", lambda: fg.uniform((20, 33), rng=KEY, like=dx).compute()),
+            ("dask gumbel", lambda: fg.gumbel(size=(20, 33), rng=KEY, like=dx).compute()),
+            ("dask uniform", lambda: fg.uniform(size=(20, 33), rng=KEY, like=dx).compute()),
         ]
     try:
         import torch
@@ -191,8 +191,8 @@ def error_calls():
         ("axis", lambda: fg.gumbel_max(x, axis=2, rng=KEY)),
         ("k", lambda: fg.gumbel_topk(x, 4, rng=KEY)),
         ("n", lambda: fg.categorical(x, -1, rng=KEY)),
-        ("size", lambda: fg.gumbel((2, -1), rng=KEY)),
-        ("scale", lambda: fg.gumbel(3, 0.0, -1.0, rng=KEY)),
+        ("size", lambda: fg.gumbel(size=(2, -1), rng=KEY)),
+        ("scale", lambda: fg.gumbel(0.0, -1.0, 3, rng=KEY)),
         ("out shape", lambda: fg.gumbel_softmax(x, rng=KEY, out=np.empty((3, 2), np.float32))),
         ("backend", lambda: fg.gumbel_max(x, backend="tpu")),
         ("precision", lambda: fg.gumbel_max(x, precision="low")),

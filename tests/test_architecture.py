@@ -13,7 +13,7 @@ LAYERS = [
      "fastgumbel.torch", "fastgumbel.jax", "fastgumbel.jax."),
     ("fastgumbel._api",),
     ("fastgumbel._route", "fastgumbel.dask"),
-    ("fastgumbel._core", "fastgumbel._discrete", "fastgumbel._rao"),
+    ("fastgumbel._core", "fastgumbel._creation", "fastgumbel._discrete", "fastgumbel._rao"),
     ("fastgumbel._backends", "fastgumbel.random"),
     ("fastgumbel.cpu", "fastgumbel.cpu.", "fastgumbel.cuda", "fastgumbel.cuda.",
      "fastgumbel.cupy", "fastgumbel.cupy.", "fastgumbel._gpu_common"),

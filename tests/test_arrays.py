@@ -72,7 +72,7 @@ def test_out_is_written_in_place(fresh_logits, axis):
     assert np.array_equal(idx, fg.gumbel_max(x, axis=axis, rng=K))
     g = np.empty((3, 4), np.float64)
     assert fg.gumbel(rng=K, out=g) is g
-    assert np.array_equal(g, fg.gumbel((3, 4), dtype=np.float64, rng=K))
+    assert np.array_equal(g, fg.gumbel(size=(3, 4), dtype=np.float64, rng=K))
 
 
 def test_out_keeps_other_memory_untouched():
@@ -87,7 +87,7 @@ def test_float16_in_float16_out(fresh_logits):
     y = fg.gumbel_softmax(x, rng=K)
     assert y.dtype == np.float16
     assert np.array_equal(y, fg.gumbel_softmax(x.astype(np.float32), rng=K).astype(np.float16))
-    assert fg.gumbel(4, dtype=np.float16, rng=K).dtype == np.float16
+    assert fg.gumbel(size=4, dtype=np.float16, rng=K).dtype == np.float16
 
 
 def test_lists_are_accepted():
@@ -109,7 +109,7 @@ def test_empty_arrays():
         assert fg.categorical(x, 4, rng=K).shape == shape[:-1] + (4,)
         assert fg.multinomial(x, 4, rng=K).shape == shape
         assert fg.gumbel_topk(x, 2, rng=K).shape == shape[:-1] + (2,)
-    assert fg.gumbel((0, 3), rng=K).shape == (0, 3)
+    assert fg.gumbel(size=(0, 3), rng=K).shape == (0, 3)
     assert fg.categorical(np.zeros((2, 3)), 0, rng=K).shape == (2, 0)
     assert fg.gumbel_topk(np.zeros((2, 3)), 0, rng=K).shape == (2, 0)
 
@@ -117,7 +117,7 @@ def test_empty_arrays():
 def test_scalar_size():
     g = fg.gumbel(rng=K)
     assert np.ndim(g) == 0 and g.dtype == np.float32
-    assert g == fg.gumbel(1, rng=K)[0]
+    assert g == fg.gumbel(size=1, rng=K)[0]
 
 
 def test_single_category():
@@ -196,10 +196,10 @@ def test_thread_count_does_not_change_any_bit(fresh_logits):
     try:
         numba.set_num_threads(1)
         one = all_outputs(x)
-        one["noise"] = fg.gumbel((3, 70_000), rng=K)
+        one["noise"] = fg.gumbel(size=(3, 70_000), rng=K)
         numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
         two = all_outputs(x)
-        two["noise"] = fg.gumbel((3, 70_000), rng=K)
+        two["noise"] = fg.gumbel(size=(3, 70_000), rng=K)
     finally:
         numba.set_num_threads(before)
     assert_same(one, two)
@@ -296,7 +296,7 @@ def test_exact_ties_go_to_the_first_index(dtype):
     # x = -g makes x + g exactly +0.0 in every column: the first index wins, as in np.argmax
     from fastgumbel import cpu
     for K_ in (7, 1000, 2 * cpu.CHUNK + 3):
-        g = fg.gumbel((3, K_), dtype=dtype, rng=K)
+        g = fg.gumbel(size=(3, K_), dtype=dtype, rng=K)
         x = -g
         x[1, : K_ // 2] = -np.inf
         x[2, 5] += 1.0
@@ -319,8 +319,9 @@ from fastgumbel.cpu._softmax import _SOFTMAX_KERNELS
 x = np.random.default_rng(0).standard_normal((16, 3000)).astype(np.float32)
 h = hashlib.sha256()
 y = fg.gumbel_softmax(x, 0.7, rng=3)
-for a in (y, fg.gumbel_log_softmax(x, rng=3), fg.gumbel_max(x, rng=3), fg.gumbel((16, 3000), rng=3),
-          fg.gumbel((4, 500), dtype=np.float64, rng=3),
+for a in (y, fg.gumbel_log_softmax(x, rng=3), fg.gumbel_max(x, rng=3),
+          fg.gumbel(size=(16, 3000), rng=3),
+          fg.gumbel(size=(4, 500), dtype=np.float64, rng=3),
           *fg.gumbel_softmax_backward(np.cos(x), 0.7, y_soft=y)):
     h.update(np.ascontiguousarray(a).tobytes())
 print(h.hexdigest())

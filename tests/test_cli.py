@@ -72,7 +72,7 @@ import sys, numpy as np, fastgumbel as fg
 for name in sys.argv[1:]:
     x = np.zeros((3, 5), name)
     g = np.ones_like(x)
-    fg.gumbel_softmax(x, rng=1), fg.gumbel_max(x, rng=1), fg.gumbel(x.shape, dtype=name, rng=1)
+    fg.gumbel_softmax(x, rng=1), fg.gumbel_max(x, rng=1), fg.gumbel(size=x.shape, dtype=name, rng=1)
     fg.gumbel_softmax_backward(g, 1.0, y_soft=fg.gumbel_softmax(x, rng=1))
     fg.gumbel_softmax_backward(g, 1.0, logits=x, rng=1)
 print("ok")

@@ -100,7 +100,7 @@ def test_threads_sharing_a_generator_get_distinct_reproducible_samples():
 
 @pytest.mark.skipif(not _has_tbb(), reason="the tbb package is not installed")
 def test_tbb_threading_layer_is_selected():
-    fg.gumbel(4, rng=0)                                     # the CPU backend is loaded
+    fg.gumbel(size=4, rng=0)                                     # the CPU backend is loaded
     numba.get_num_threads()                                 # the thread pool is started
     from fastgumbel.cpu import _threading
     if os.environ.get("NUMBA_THREADING_LAYER"):
@@ -115,12 +115,12 @@ FORK_SCRIPT = """
     def work(i):
         x = np.zeros((256, 512), np.float32)
         y = fg.gumbel_softmax(x, 1.0)        # a parallel kernel, default generator
-        return os.getpid(), fg.gumbel(8).tolist(), float(y[0, 0])
+        return os.getpid(), fg.gumbel(size=8).tolist(), float(y[0, 0])
 
     if __name__ == "__main__":
         # the parent runs parallel kernels first (GNU OpenMP would kill the children now)
         fg.gumbel_softmax(np.zeros((256, 512), np.float32), 1.0)
-        parent = fg.gumbel(8).tolist()
+        parent = fg.gumbel(size=8).tolist()
         ctx = mp.get_context("fork")
         with ctx.Pool(4) as pool:
             out = pool.map(work, range(8), chunksize=1)
@@ -128,7 +128,7 @@ FORK_SCRIPT = """
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
-            os.write(w, repr(fg.gumbel(8).tolist()).encode())
+            os.write(w, repr(fg.gumbel(size=8).tolist()).encode())
             os._exit(0)
         os.waitpid(pid, 0)
         bare = eval(os.read(r, 1 << 16).decode())
@@ -161,8 +161,8 @@ def test_spawned_generators_are_independent():
     assert [k.seed for k in fg.Generator(2026).spawn(6)] == seeds          # reproducible
     assert parent.streams_used == 0                                        # spawn uses no key
     n = 200_000
-    fields = [fg.uniform(n, dtype=np.float64, rng=k.next_key()) for k in kids]
-    fields.append(fg.uniform(n, dtype=np.float64, rng=parent.next_key()))
+    fields = [fg.uniform(size=n, dtype=np.float64, rng=k.next_key()) for k in kids]
+    fields.append(fg.uniform(size=n, dtype=np.float64, rng=parent.next_key()))
     a = np.array(fields)
     # each stream is uniform
     for f in a:
@@ -185,7 +185,7 @@ def test_spawned_generators_are_independent():
 
 def test_keys_from_a_generator_give_uncorrelated_fields():
     g = fg.Generator(7)
-    a = np.array([fg.gumbel(100_000, dtype=np.float64, rng=g) for _ in range(4)])
+    a = np.array([fg.gumbel(size=100_000, dtype=np.float64, rng=g) for _ in range(4)])
     corr = np.corrcoef(a)
     assert np.abs(corr[~np.eye(4, dtype=bool)]).max() < 5.5 / np.sqrt(a.shape[1])
 
@@ -194,7 +194,7 @@ def test_a_user_chosen_threading_layer_is_respected():
     out = run_script("""
         import numba, fastgumbel as fg
         from fastgumbel.cpu import _threading
-        fg.gumbel(4, rng=0)
+        fg.gumbel(size=4, rng=0)
         numba.get_num_threads()
         print(numba.threading_layer(), "|", _threading.status)
     """, env={"NUMBA_THREADING_LAYER": "workqueue"})
@@ -215,7 +215,7 @@ def test_an_already_started_pool_is_left_alone():
         layer = numba.threading_layer()
         import fastgumbel as fg
         from fastgumbel.cpu import _threading
-        fg.gumbel(4, rng=0)
+        fg.gumbel(size=4, rng=0)
         print(layer, "|", numba.threading_layer(), "|", _threading.status)
     """)
     before, after, status = (p.strip() for p in out.split("|"))

@@ -56,10 +56,10 @@ def test_bit_identical_to_numpy_on_local_cluster(client, chunks):
             assert isinstance(r, da.Array), name
             lazy.append(r)
             expect.append((name, axis, f(x, axis)))
-    lazy.append(fg.gumbel((9, 4, 33), rng=k, like=dx))
-    expect.append(("gumbel", None, fg.gumbel((9, 4, 33), rng=k)))
-    lazy.append(fg.uniform((9, 4, 33), dtype=np.float64, rng=k, like=dx))
-    expect.append(("uniform", None, fg.uniform((9, 4, 33), dtype=np.float64, rng=k)))
+    lazy.append(fg.gumbel(size=(9, 4, 33), rng=k, like=dx))
+    expect.append(("gumbel", None, fg.gumbel(size=(9, 4, 33), rng=k)))
+    lazy.append(fg.uniform(size=(9, 4, 33), dtype=np.float64, rng=k, like=dx))
+    expect.append(("uniform", None, fg.uniform(size=(9, 4, 33), dtype=np.float64, rng=k)))
     got = client.compute(lazy, sync=True)
     for (name, axis, e), g in zip(expect, got):
         assert g.dtype == e.dtype and g.shape == e.shape, (name, axis)

@@ -35,8 +35,8 @@ CALLS = {
     "gumbel_topk": lambda x: fg.gumbel_topk(x, 3, rng=K),
     "backward": lambda x: fg.gumbel_softmax_backward(x, 0.5, logits=x, rng=K),
     "concrete_log_prob": lambda x: fg.concrete_log_prob(fg.gumbel_softmax(x, 0.5, rng=K), x, 0.5),
-    "gumbel like": lambda x: fg.gumbel((2, 3), rng=K, like=x),
-    "uniform like": lambda x: fg.uniform(4, rng=K, like=x),
+    "gumbel like": lambda x: fg.gumbel(size=(2, 3), rng=K, like=x),
+    "uniform like": lambda x: fg.uniform(size=4, rng=K, like=x),
 }
 
 TO = {"torch": torch.from_numpy, "jax": jnp.asarray}
@@ -114,7 +114,7 @@ def test_torch_out_is_written_in_place(transposed):
     np.testing.assert_array_equal(idx.numpy(), fg.gumbel_max(X, rng=K))
     g = torch.empty(3, 4, dtype=torch.float64)
     assert fg.gumbel(rng=K, out=g) is g
-    np.testing.assert_array_equal(g.numpy(), fg.gumbel((3, 4), dtype=np.float64, rng=K))
+    np.testing.assert_array_equal(g.numpy(), fg.gumbel(size=(3, 4), dtype=np.float64, rng=K))
 
 
 def test_numpy_out_with_torch_input_returns_numpy_out():

@@ -193,7 +193,7 @@ def test_topk_large_rows_match_full_sort_and_gumbel_max():
     for K, k in [(1 << 17, 1), (1 << 17, 100), (300_001, 17)]:
         x = np.random.default_rng(K).standard_normal((1, K)).astype(np.float32)
         key = fg.Key(K)
-        s = x + fg.gumbel(x.shape, rng=key)
+        s = x + fg.gumbel(size=x.shape, rng=key)
         t = fg.gumbel_topk(x, k, rng=key)
         assert np.array_equal(t, np.argsort(-s, axis=-1, kind="stable")[:, :k])
         assert t[0, 0] == fg.gumbel_max(x, rng=key)[0]

@@ -1,8 +1,8 @@
 """Property tests (hypothesis) of every public sampler over shapes, axes, memory layouts,
 dtypes, temperatures from 1e-4 to 1e4 and logits up to +-1e30 (masked with -inf here and
 there): no NaN or inf the input did not have, rows that sum to 1, and results equal to a
-float64 NumPy reference built on the same noise field (``fg.gumbel(moved shape, rng=key)``:
-the one-noise-field rule of docs/rng.md).
+float64 NumPy reference built on the same noise field
+(``fg.gumbel(size=moved_shape, rng=key)``: the one-noise-field rule of docs/rng.md).
 
 The examples are few (CI time); each one checks every property of its function.
 """
@@ -71,10 +71,10 @@ def perturbed(x, axis, key, precision, draws=None):
     """The kernel's s = x + g in the compute dtype, sampling axis last (and a draw axis)."""
     m = np.moveaxis(x, axis, -1).astype(cdt(x.dtype))
     if draws is None:
-        g = fg.gumbel(m.shape, dtype=m.dtype, rng=key, precision=precision)
+        g = fg.gumbel(size=m.shape, dtype=m.dtype, rng=key, precision=precision)
         return m + g
     rows = int(np.prod(m.shape[:-1]))
-    g = fg.gumbel((rows * draws, m.shape[-1]), dtype=m.dtype, rng=key, precision=precision)
+    g = fg.gumbel(size=(rows * draws, m.shape[-1]), dtype=m.dtype, rng=key, precision=precision)
     return m.reshape(rows, 1, -1) + g.reshape(rows, draws, -1)
 
 
@@ -243,16 +243,16 @@ def test_noise(shape, dtype, precision, out_kind, seed):
     shape = tuple(shape)
     assume(shape or out_kind in (None, "C"))
     key = fg.Key(seed)
-    g = fg.gumbel(shape, dtype=dtype, rng=key, precision=precision)
-    u = fg.uniform(shape, dtype=dtype, rng=key, precision=precision)
+    g = fg.gumbel(size=shape, dtype=dtype, rng=key, precision=precision)
+    u = fg.uniform(size=shape, dtype=dtype, rng=key, precision=precision)
     assert g.shape == shape and g.dtype == dtype and np.isfinite(g).all()
     assert ((0 < u) & (u < 1)).all()                   # open interval, float16 included
     assert (g > -3.9).all() and (g < 45.1).all()
     if out_kind is not None:
         out = with_layout(np.zeros(shape, dtype), out_kind)
-        assert fg.gumbel(shape, rng=key, precision=precision, out=out) is out
+        assert fg.gumbel(size=shape, rng=key, precision=precision, out=out) is out
         assert np.array_equal(out, g)
-        fg.gumbel(None, rng=key, precision=precision, out=out)
+        fg.gumbel(size=None, rng=key, precision=precision, out=out)
         assert np.array_equal(out, g)
 
 

@@ -52,12 +52,12 @@ def test_kernel_noise_follows_layout(bits64, dtype, precision):
     key = fg.Key(0x1234_5678_9ABC_DEF0, 77)
     rows, K = 5, 4099  # several Philox blocks, a partial last block, two chunks
     w = ref_words(key, rows, K, bits64)
-    g = fg.gumbel((rows, K), dtype=dtype, rng=key, precision=precision)
+    g = fg.gumbel(size=(rows, K), dtype=dtype, rng=key, precision=precision)
     ref = ref_gumbel(w, bits64).astype(np.float64)
     tol = 4e-7 if dtype == np.float32 else 4e-15
     assert np.max(np.abs(g - ref) / np.maximum(np.abs(ref), 1)) < tol
     if not bits64:
-        u = fg.uniform((rows, K), rng=key)
+        u = fg.uniform(size=(rows, K), rng=key)
         assert np.array_equal(u.view(np.uint32), ref_uniform32(w).view(np.uint32))
 
 
@@ -71,26 +71,26 @@ def test_rows_beyond_32_bits_use_the_high_counter_word():
 
 def test_key_is_pure_and_generator_advances():
     k = fg.Key(99, 3)
-    assert np.array_equal(fg.gumbel(10, rng=k), fg.gumbel(10, rng=k))
+    assert np.array_equal(fg.gumbel(size=10, rng=k), fg.gumbel(size=10, rng=k))
     rng = fg.default_rng(99)
-    a, b = fg.gumbel(10, rng=rng), fg.gumbel(10, rng=rng)
+    a, b = fg.gumbel(size=10, rng=rng), fg.gumbel(size=10, rng=rng)
     assert not np.array_equal(a, b)
-    assert np.array_equal(a, fg.gumbel(10, rng=fg.Key(99, 0)))
-    assert np.array_equal(b, fg.gumbel(10, rng=fg.Key(99, 1)))
+    assert np.array_equal(a, fg.gumbel(size=10, rng=fg.Key(99, 0)))
+    assert np.array_equal(b, fg.gumbel(size=10, rng=fg.Key(99, 1)))
     assert rng.streams_used == 2
 
 
 def test_int_seed_is_key_stream_zero_and_numpy_generator_draws_a_seed():
-    assert np.array_equal(fg.gumbel(6, rng=42), fg.gumbel(6, rng=fg.Key(42, 0)))
-    a = fg.gumbel(6, rng=np.random.default_rng(1))
-    b = fg.gumbel(6, rng=np.random.default_rng(1))
+    assert np.array_equal(fg.gumbel(size=6, rng=42), fg.gumbel(size=6, rng=fg.Key(42, 0)))
+    a = fg.gumbel(size=6, rng=np.random.default_rng(1))
+    b = fg.gumbel(size=6, rng=np.random.default_rng(1))
     assert np.array_equal(a, b)
     seed = int(np.random.default_rng(1).integers(0, 2**64, dtype=np.uint64))
-    assert np.array_equal(a, fg.gumbel(6, rng=fg.Key(seed)))
+    assert np.array_equal(a, fg.gumbel(size=6, rng=fg.Key(seed)))
 
 
 def test_default_rng_none_differs_between_calls():
-    assert not np.array_equal(fg.gumbel(8), fg.gumbel(8))
+    assert not np.array_equal(fg.gumbel(size=8), fg.gumbel(size=8))
     assert fg.default_rng(None).seed != fg.default_rng(None).seed
 
 
@@ -116,7 +116,7 @@ def test_bad_seeds(seed, err):
 @pytest.mark.parametrize("rng", ["abc", 1.0, np.random.RandomState(0), object()])
 def test_bad_rng_values(rng):
     with pytest.raises(TypeError, match="rng must be"):
-        fg.gumbel(3, rng=rng)
+        fg.gumbel(size=3, rng=rng)
 
 
 def test_bad_streams():

@@ -80,7 +80,7 @@ def test_gumbel_max_is_argmax_of_logits_plus_noise(fresh_logits, dtype, precisio
     k = fg.Key(77, 1)
     for axis in (0, 1, 2, -1):
         moved = np.moveaxis(x, axis, -1)
-        g = fg.gumbel(moved.shape, dtype=dtype, rng=k, precision=precision)
+        g = fg.gumbel(size=moved.shape, dtype=dtype, rng=k, precision=precision)
         assert np.array_equal(fg.gumbel_max(x, axis=axis, rng=k, precision=precision),
                               np.argmax(moved + g, axis=-1))
     # and the exact-math reference agrees except at float ties
@@ -100,7 +100,7 @@ def test_gumbel_max_near_ties_and_the_bound_band(dtype, precision, T):
     seed = np.random.SeedSequence().entropy      # fresh each run; in the message to replay
     rs = np.random.default_rng(seed)
     k = fg.Key(int(rs.integers(2**63)))
-    g = fg.gumbel((rows, K), dtype=dtype, rng=k, precision=precision)
+    g = fg.gumbel(size=(rows, K), dtype=dtype, rng=k, precision=precision)
     x = (T - 50 - rs.uniform(0, 10, (rows, K))).astype(dtype)
     ulp = np.spacing(dtype(T))
     gap = np.concatenate([np.zeros(100), rs.integers(-3, 4, 100) * ulp,
@@ -121,7 +121,7 @@ def test_categorical_single_draw_is_gumbel_max_and_draws_use_rows_r_times_n(fres
     n = 5
     d = fg.categorical(x, n, rng=k)
     # draw j of row r reads noise row r * n + j
-    g = fg.gumbel((6 * n, 9), rng=k).reshape(6, n, 9)
+    g = fg.gumbel(size=(6 * n, 9), rng=k).reshape(6, n, 9)
     assert np.array_equal(d, np.argmax(x[:, None, :] + g, axis=-1))
 
 
@@ -140,7 +140,7 @@ def test_multinomial_is_histogram_of_categorical(fresh_logits, method):
 def test_topk_is_sorted_top_of_perturbed_logits(fresh_logits):
     x = fresh_logits((50, 300))
     k = fg.Key(4)
-    s = x + fg.gumbel(x.shape, rng=k)
+    s = x + fg.gumbel(size=x.shape, rng=k)
     t = fg.gumbel_topk(x, 20, rng=k)
     expect = np.argsort(-s, axis=-1, kind="stable")[:, :20]
     assert np.array_equal(t, expect)
@@ -152,15 +152,15 @@ def test_topk_is_sorted_top_of_perturbed_logits(fresh_logits):
 
 @pytest.mark.parametrize("dtype,precision", DTYPES)
 def test_gumbel_ks(dtype, precision):
-    g = fg.gumbel(200_000, dtype=dtype, rng=fg.Key(1000), precision=precision)
+    g = fg.gumbel(size=200_000, dtype=dtype, rng=fg.Key(1000), precision=precision)
     assert stats.kstest(g.astype(np.float64), stats.gumbel_r.cdf).pvalue > 1e-3
-    g = fg.gumbel((400, 500), loc=2.0, scale=0.5, dtype=dtype, rng=1001, precision=precision)
+    g = fg.gumbel(size=(400, 500), loc=2.0, scale=0.5, dtype=dtype, rng=1001, precision=precision)
     assert stats.kstest(g.ravel().astype(np.float64), stats.gumbel_r(2.0, 0.5).cdf).pvalue > 1e-3
 
 
 @pytest.mark.parametrize("dtype,precision", DTYPES)
 def test_uniform_ks(dtype, precision):
-    u = fg.uniform((300, 700), dtype=dtype, rng=fg.Key(2000), precision=precision)
+    u = fg.uniform(size=(300, 700), dtype=dtype, rng=fg.Key(2000), precision=precision)
     assert stats.kstest(u.ravel().astype(np.float64), stats.uniform.cdf).pvalue > 1e-3
     assert u.min() > 0 and u.max() < 1
 
@@ -222,7 +222,7 @@ def test_hard_near_ties_follow_the_soft_sample(tau, dtype, K):
     seed = np.random.SeedSequence().entropy      # fresh each run; in the message to replay
     rs = np.random.default_rng(seed)
     k = fg.Key(int(rs.integers(2**63)))
-    g = fg.gumbel((rows, K), dtype=dtype, rng=k)
+    g = fg.gumbel(size=(rows, K), dtype=dtype, rng=k)
     x = (rs.standard_normal((rows, K)) - 30).astype(dtype)
     eps = np.finfo(dtype).eps
     gap = np.concatenate([np.zeros(100), rs.integers(-4, 5, 200) * eps * 8,

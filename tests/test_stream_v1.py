@@ -23,12 +23,13 @@ def produce():
     f["words"] = fg.random.philox4x32_10(
         np.array([[0, 0x2024, 0, 0], [1, 0x2024, 5, 0], [0, 0x2024, 0, 1]], np.uint32),
         np.array([0x89ABCDEF, 0x01234567], np.uint32)).tolist()
-    f["uniform_f32"] = fg.uniform((3, 9), rng=KEY).view(np.uint32).tolist()
-    f["uniform_f64"] = [hex(v) for v in fg.uniform((3, 9), dtype=np.float64, rng=KEY)
+    f["uniform_f32"] = fg.uniform(size=(3, 9), rng=KEY).view(np.uint32).tolist()
+    f["uniform_f64"] = [hex(v) for v in fg.uniform(size=(3, 9), dtype=np.float64, rng=KEY)
                         .view(np.uint64).ravel().tolist()]
-    f["gumbel_f32"] = fg.gumbel((3, 9), rng=KEY).ravel().tolist()
-    f["gumbel_f64"] = [float(v).hex() for v in fg.gumbel((3, 9), dtype=np.float64, rng=KEY).ravel()]
-    f["gumbel_f32_high"] = fg.gumbel((3, 9), rng=KEY, precision="high").ravel().tolist()
+    f["gumbel_f32"] = fg.gumbel(size=(3, 9), rng=KEY).ravel().tolist()
+    f["gumbel_f64"] = [float(v).hex()
+                       for v in fg.gumbel(size=(3, 9), dtype=np.float64, rng=KEY).ravel()]
+    f["gumbel_f32_high"] = fg.gumbel(size=(3, 9), rng=KEY, precision="high").ravel().tolist()
     f["gumbel_max"] = fg.gumbel_max(LOGITS, rng=KEY).tolist()
     f["categorical"] = fg.categorical(LOGITS, 6, rng=KEY).tolist()
     f["topk"] = fg.gumbel_topk(LOGITS, 4, rng=KEY).tolist()

@@ -282,7 +282,7 @@ def test_high_precision_reaches_past_40():
 def test_high_precision_is_accepted_everywhere_and_reads_one_noise_field(dtype):
     x = np.random.default_rng(4).standard_normal((6, 9)).astype(dtype)
     key = fg.Key(77, 5)
-    g = fg.gumbel(x.shape, dtype=dtype, rng=key, precision="high")
+    g = fg.gumbel(size=x.shape, dtype=dtype, rng=key, precision="high")
     z = x + g
     assert np.array_equal(fg.gumbel_max(x, rng=key, precision="high"), z.argmax(-1))
     assert np.array_equal(fg.categorical(x, rng=key, precision="high"), z.argmax(-1))
@@ -301,15 +301,15 @@ def test_high_precision_is_accepted_everywhere_and_reads_one_noise_field(dtype):
     counts = fg.multinomial(x, 4, rng=key, precision="high")
     assert np.array_equal(counts, np.apply_along_axis(np.bincount, 1, draws, minlength=9))
     if dtype == np.float32:       # 64 bits: a different field from the 32-bit default
-        assert not np.array_equal(g, fg.gumbel(x.shape, dtype=dtype, rng=key))
+        assert not np.array_equal(g, fg.gumbel(size=x.shape, dtype=dtype, rng=key))
     else:                         # float64 always uses 64 bits
-        assert np.array_equal(g, fg.gumbel(x.shape, dtype=dtype, rng=key))
+        assert np.array_equal(g, fg.gumbel(size=x.shape, dtype=dtype, rng=key))
 
 
 def test_high_precision_float32_is_the_rounded_float64_noise():
     key = fg.Key(3, 1)
-    a = fg.gumbel((5, 1000), rng=key, precision="high")
-    b = fg.gumbel((5, 1000), dtype=np.float64, rng=key)
+    a = fg.gumbel(size=(5, 1000), rng=key, precision="high")
+    b = fg.gumbel(size=(5, 1000), dtype=np.float64, rng=key)
     assert np.array_equal(a, b.astype(np.float32))
 
 

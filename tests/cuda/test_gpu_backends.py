@@ -39,12 +39,12 @@ def logits(shape, dtype, seed=0):
 @pytest.mark.parametrize("dtype,precision", DTYPES)
 def test_noise_equals_cpu(backend, dtype, precision):
     k = fg.Key(123456789123, 5)
-    u_cpu = fg.uniform((4, 9), dtype=dtype, rng=k, precision=precision)
-    u_gpu = fg.uniform((4, 9), dtype=dtype, rng=k, precision=precision, backend=backend)
+    u_cpu = fg.uniform(size=(4, 9), dtype=dtype, rng=k, precision=precision)
+    u_gpu = fg.uniform(size=(4, 9), dtype=dtype, rng=k, precision=precision, backend=backend)
     assert u_gpu.dtype == dtype
     assert np.array_equal(u_cpu.view(np.uint8), u_gpu.view(np.uint8))   # bit for bit
-    g_cpu = fg.gumbel((3, 7), 0.5, 2.0, dtype=dtype, rng=k, precision=precision)
-    g_gpu = fg.gumbel((3, 7), 0.5, 2.0, dtype=dtype, rng=k, precision=precision, backend=backend)
+    g_cpu = fg.gumbel(0.5, 2.0, (3, 7), dtype=dtype, rng=k, precision=precision)
+    g_gpu = fg.gumbel(0.5, 2.0, (3, 7), dtype=dtype, rng=k, precision=precision, backend=backend)
     assert ulps(g_cpu, g_gpu, dtype) <= 4
 
 
@@ -160,7 +160,7 @@ def test_numba_device_arrays_in_and_out():
     assert np.array_equal(i.copy_to_host(), fg.gumbel_max(x, rng=3))
     out = cuda.device_array((2, 5), np.float32)
     assert fg.uniform(out=out, rng=8) is out
-    assert np.array_equal(out.copy_to_host(), fg.uniform((2, 5), rng=8))
+    assert np.array_equal(out.copy_to_host(), fg.uniform(size=(2, 5), rng=8))
     with pytest.raises(ValueError, match="backend='cpu' cannot take CUDA device arrays"):
         fg.gumbel_max(dx, backend="cpu")
 
@@ -188,10 +188,16 @@ def test_numba_device_arrays_every_function(monkeypatch):
     assert np.array_equal(host(fg.categorical(dx, 4, rng=k)), fg.categorical(x, 4, rng=k))
     assert np.array_equal(host(fg.multinomial(dx, 6, rng=k)), fg.multinomial(x, 6, rng=k))
     assert np.array_equal(host(fg.gumbel_topk(dx, 3, rng=k)), fg.gumbel_topk(x, 3, rng=k))
-    g = fg.gumbel((2, 7), 0.5, 3.0, rng=k, like=dx)
-    assert ulps(host(g), fg.gumbel((2, 7), 0.5, 3.0, rng=k), np.float32) <= 4
-    u = fg.uniform((5, 3), dtype=np.float64, rng=k, like=dx)
-    assert np.array_equal(host(u), fg.uniform((5, 3), dtype=np.float64, rng=k))
+    g = fg.gumbel(0.5, 3.0, (2, 7), rng=k, like=dx)
+    assert ulps(host(g), fg.gumbel(0.5, 3.0, (2, 7), rng=k), np.float32) <= 4
+    u = fg.uniform(size=(5, 3), dtype=np.float64, rng=k, like=dx)
+    assert np.array_equal(host(u), fg.uniform(size=(5, 3), dtype=np.float64, rng=k))
+    # bounds and array parameters: computed on the host, returned as a device array
+    lo = [0.0, 10.0, 20.0]
+    u = fg.uniform(lo, 30.0, (5, 3), dtype=np.float64, rng=k, like=dx)
+    assert np.array_equal(host(u), fg.uniform(lo, 30.0, (5, 3), dtype=np.float64, rng=k))
+    g = fg.gumbel(lo, 2.0, (5, 3), rng=k, like=dx)
+    assert np.array_equal(host(g), fg.gumbel(lo, 2.0, (5, 3), rng=k))
     x16 = x.astype(np.float16)   # float16 in and out, float32 math: the CPU's values
     d16 = cuda.to_device(x16)
     for hard in (False, True):
@@ -202,8 +208,8 @@ def test_numba_device_arrays_every_function(monkeypatch):
             0 if SIM else 1)
     assert np.array_equal(host(fg.gumbel_max(d16, rng=k)), fg.gumbel_max(x16, rng=k))
     assert np.array_equal(host(fg.gumbel_topk(d16, 2, rng=k)), fg.gumbel_topk(x16, 2, rng=k))
-    assert np.array_equal(host(fg.uniform((3, 5), dtype=np.float16, rng=k, like=dx)),
-                          fg.uniform((3, 5), dtype=np.float16, rng=k))
+    assert np.array_equal(host(fg.uniform(size=(3, 5), dtype=np.float16, rng=k, like=dx)),
+                          fg.uniform(size=(3, 5), dtype=np.float16, rng=k))
     with pytest.raises(ValueError, match="tau must be a finite number > 0; got 0"):
         fg.gumbel_softmax(dx, 0)
     with pytest.raises(ValueError, match=r"k=10 exceeds the number of categories \(9\)"):
@@ -272,6 +278,6 @@ def test_small_inputs_launch_without_warnings(backend):
         warnings.simplefilter("always")
         fg.gumbel_max(x, rng=1, backend=backend)
         fg.gumbel_softmax(x, 0.5, hard=True, rng=1, backend=backend)
-        fg.gumbel((2, 3), rng=1, backend=backend)
+        fg.gumbel(size=(2, 3), rng=1, backend=backend)
         fg.multinomial(x, 3, rng=1, backend=backend)
     assert [str(w.message) for w in seen] == []
