@@ -80,3 +80,39 @@ def gumbel_rao_backward(grad, logits, tau, index, samples, axis, rng, precision,
         _backends.kernel(mod, "gumbel_rao_rows")(gr.x, rows.x, idx, gx, gtau, S, 0,
                                                  *key_args(key), bits64, t)
     return finish(), tau_grad(gtau, rows, tb, np.shape(tau), rows.dtype, rows.cdtype)
+
+
+def _sanitize(x, idx, axis):
+    """(logits, index, rows to fill, their value): rows whose conditional law is undefined
+    get zero logits and index 0, so the kernel runs on every row with the same row numbers;
+    their gradients are then NaN (0 for an all ``-inf`` row, whose hard sample is 0)."""
+    m = np.moveaxis(x, axis, -1)
+    xr, ir = m.reshape(-1, m.shape[-1]), idx.reshape(-1)
+    top = xr.max(axis=1) if xr.shape[1] else np.zeros(xr.shape[0], xr.dtype)
+    ok = ~chk.conditional_undefined(top, xr[np.arange(xr.shape[0]), ir], x.dtype)
+    if ok.all():
+        return x, idx, None, None
+    ok = ok.reshape(idx.shape)
+    value = np.where(np.isneginf(top).reshape(idx.shape), 0.0, np.nan)
+    return np.where(np.expand_dims(ok, axis), x, 0), np.where(ok, idx, 0), ~ok, value
+
+
+def bridge_backward(grad, logits, tau, hot, samples, axis, key, precision):
+    """The framework bridges' Gumbel-Rao backward of a hard sample ``hot`` (host arrays;
+    ``tau`` a checked float or keepdims array): :func:`gumbel_rao_backward` with ``index``
+    the one-hot's category, except that rows whose conditional law is undefined (NaN or
+    ``+inf`` logits) get NaN gradients and all ``-inf`` rows (a zero hard sample) zeros,
+    where the NumPy function raises."""
+    xs, idx, fill, value = _sanitize(logits, np.argmax(hot, axis), axis)
+    if fill is not None:    # the filled rows add nothing to tau's gradient
+        grad = np.where(np.expand_dims(fill, axis), 0, grad).astype(grad.dtype)
+    gx, gt = gumbel_rao_backward(grad, xs, tau, idx, samples, axis, key, precision, "cpu")
+    if fill is None:
+        return gx, gt
+    gx = np.where(np.expand_dims(fill, axis), np.expand_dims(value, axis).astype(gx.dtype), gx)
+    nan_rows = np.expand_dims(fill & np.isnan(value), axis)
+    if np.ndim(tau):    # a per-row tau: NaN where it sums a NaN row
+        hit = nan_rows.any(axis=tuple(i for i, n in enumerate(np.shape(tau)) if n == 1),
+                           keepdims=True)
+        return gx, np.where(hit, np.nan, gt).astype(gt.dtype)
+    return gx, (gt.dtype.type(np.nan) if nan_rows.any() else gt)

@@ -135,3 +135,20 @@ def test_narrow_dtypes(dtype):
     assert gx.dtype == x.dtype and np.isfinite(float(gt))
     s = np.asarray(gx.astype(jnp.float32))
     assert np.isfinite(s).all() and np.abs(s.sum(-1)).max() < 0.05
+
+
+def test_nan_row_with_per_row_tau(x64):
+    """Only the tau element of the NaN row gets a NaN gradient; an all -inf row gets 0."""
+    x = jnp.asarray([[0.0, 1.0, 2.0], [np.nan, 0.0, 1.0], [-np.inf] * 3, [1.0, 0.0, 0.0]])
+    tau = jnp.asarray([0.5, 0.7, 0.9, 1.1])
+    G = jnp.asarray(np.random.default_rng().standard_normal(x.shape))
+    gx, gt = jax.grad(lambda v, t: (_rao(jax.random.key(4), v, t) * G).sum(),
+                      argnums=(0, 1))(x, tau)
+    gx, gt = np.asarray(gx), np.asarray(gt)
+    keep = jnp.asarray([True, False, False, True])[:, None]    # the good rows keep their
+    rx, rt = _reference(jax.random.key(4), jnp.where(keep, x, 0.0),    # row numbers (streams)
+                        np.where(keep, G, 0.0), tau, 4)
+    assert np.array_equal(gx[::3], rx[::3]) and np.array_equal(gt[::3], rt[::3])
+
+    assert np.isnan(gx[1]).all() and (gx[2] == 0).all() and np.isfinite(gx[[0, 3]]).all()
+    assert np.isnan(gt[1]) and gt[2] == 0 and np.isfinite(gt[[0, 3]]).all()
