@@ -7,6 +7,9 @@ the fused fastgumbel CPU kernels from inside XLA. They work eagerly and under ``
 ``jax.vmap`` (batch keys, logits or tau with ``vmap``), ``jax.grad``, ``jax.jvp``,
 ``jax.jacfwd`` / ``jacrev`` (:func:`gumbel_softmax` is a ``jax.custom_jvp`` whose tangent
 is jnp code on the sample, so reverse mode comes by transposition; see ``_softmax``).
+``gumbel_softmax(..., hard=True, estimator="gumbel-rao", samples=K)`` keeps the hard
+forward and takes the Gumbel-Rao backward (a ``jax.custom_vjp``, reverse mode only; see
+``_rao`` and ``docs/gumbel_rao.md``).
 
 Keys
 ----
