@@ -174,3 +174,21 @@ def out_array(out, shape, dtype, name="out"):
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
     return out
+
+
+def draw_chunks(value, name="draw_chunks"):
+    """Draws per task of a Dask graph: ``None`` / ``"auto"`` (None) or an int >= 1."""
+    if value is None or (isinstance(value, str) and value == "auto"):
+        return None
+    d = count(value, name)
+    if d == 0:
+        raise ValueError(f"{name} must be >= 1 (draws per task) or 'auto'; got 0")
+    return d
+
+
+def column_tau(tau, name="tau"):
+    """The category-chunked Dask path takes one scalar tau."""
+    if np.ndim(tau) != 0:
+        raise ValueError(f"{name} of shape {np.shape(tau)}: a per-row tau is not supported "
+                         "with the category axis in several Dask chunks; rechunk that axis "
+                         "into one chunk (x.rechunk({axis: -1})) or pass a scalar tau")
