@@ -4,7 +4,7 @@ throughput: a 4096 x 1024 float32 array in 8 row chunks through Dask (threads sc
 against the NumPy call on the same array, interleaved, medians of the repeats; also the
 category axis in 4 chunks (the column-chunked graphs).
 
-draws: multinomial of n inverse-CDF draws over 1000 categories split into tasks of 2**26
+draws: multinomial of n inverse-CDF draws over 1000 categories (2**29) split into tasks of 2**25
 draws, on a LocalCluster of 1 and of 2 worker processes (1 thread each, Numba limited to 1
 thread per worker): the time and the speed-up from the second worker.
 """
@@ -48,19 +48,24 @@ def throughput():
             print(f"| {name} | {chunks} | {tn * 1e3:.1f} | {td * 1e3:.1f} | {td / tn:.2f} |")
 
 
-def draws(n=2**30):
+def _warm():
+    fg.multinomial(np.zeros(1000), 2**20, rng=1, method="inverse_cdf")
+
+
+def draws(n=2**29, per_task=2**25):
     import dask.array as da
     import distributed
     p = np.random.default_rng(21).dirichlet(np.ones(1000))
     x = da.from_array(np.log(p), chunks=1000)
-    lazy = fg.multinomial(x, n, rng=fg.Key(5), method="inverse_cdf", draw_chunks=2**26)
-    print(f"multinomial inverse_cdf, n = {n} over 1000 categories, {n // 2**26} tasks")
+    lazy = fg.multinomial(x, n, rng=fg.Key(5), method="inverse_cdf", draw_chunks=per_task)
+    print(f"multinomial inverse_cdf, n = {n} over 1000 categories, {n // per_task} tasks")
     times = {}
     for workers in (1, 2):
         with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                       dashboard_address=None, silence_logs=40,
                                       env={"NUMBA_NUM_THREADS": "1"}) as cluster:
             with distributed.Client(cluster) as c:
+                c.run(_warm)                          # every worker loads the kernels
                 c.compute(fg.multinomial(x, 2**20, rng=1, method="inverse_cdf"), sync=True)
                 t = time.perf_counter()
                 counts = c.compute(lazy, sync=True)
