@@ -449,3 +449,12 @@ def choice_count(n, pop, p, replace):
     if p is not None and n > np.count_nonzero(p):
         raise ValueError(f"fewer non-zero entries in p ({np.count_nonzero(p)}) than size "
                          f"({n}) when replace is False")
+
+def draw_chunks(value, name="draw_chunks"):
+    """Draws per task of a Dask graph: ``None`` / ``"auto"`` (None) or an int >= 1."""
+    if value is None or (isinstance(value, str) and value == "auto"):
+        return None
+    d = count(value, name)
+    if d == 0:
+        raise ValueError(f"{name} must be >= 1 (draws per task) or 'auto'; got 0")
+    return d
