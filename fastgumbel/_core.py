@@ -180,6 +180,9 @@ def alloc(out, moved_shape, axis, dtype, kdtype, inputs, name="out", device=None
 # ----------------------------------------------------------------------------------------
 # the fast path of the common NumPy call
 
+#: Results of fewer bytes are plain ``numpy.empty`` arrays on the fast path, not 64-byte
+#: aligned ones (making those costs more than the kernel of an 8x16 array).
+_SMALL_BYTES = 1 << 16
 #: dtypes the kernels take as they are (native float32 and float64)
 _KERNEL_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 
@@ -227,7 +230,12 @@ def softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
             out is not None and not _fast_out(out, logits.shape, logits.dtype, logits)):
         return None
     t = chk.tau_value(tau, logits.dtype)
-    buf = empty_aligned(x.shape, logits.dtype) if out is None else out.reshape(x.shape)
+    if out is not None:
+        buf = out.reshape(x.shape)
+    elif logits.nbytes < _SMALL_BYTES:      # alignment gains nothing here; costs 1-2 us
+        buf = np.empty(x.shape, logits.dtype)
+    else:
+        buf = empty_aligned(x.shape, logits.dtype)
     raise_bad_rows(0, _backends.cpu().softmax_rows(
         x, buf, 0, *_fast_key_args(rng, logits.dtype, precision), t, mode))
     return buf.reshape(logits.shape) if out is None else out
