@@ -12,18 +12,12 @@ import argparse
 import pathlib
 import statistics
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))   # this checkout
 
-
-def per_call(f, calls):
-    t = time.perf_counter()
-    for _ in range(calls):
-        f()
-    return (time.perf_counter() - t) / calls
+from ab_versions import per_call  # noqa: E402  (bench/ is the script's folder)
 
 
 def main():
