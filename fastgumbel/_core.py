@@ -208,7 +208,7 @@ def _fast_rows(logits, axis, rng, precision, backend):
             or (precision != "default" and precision != "high")
             or not (rng is None or type(rng) is Key or type(rng) is Generator)):
         return None
-    return logits.reshape(-1, logits.shape[-1])
+    return logits if logits.ndim == 2 else logits.reshape(-1, logits.shape[-1])
 
 
 def _fast_out(out, shape, dtype, logits):
@@ -236,9 +236,13 @@ def softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
         buf = np.empty(x.shape, logits.dtype)
     else:
         buf = empty_aligned(x.shape, logits.dtype)
-    raise_bad_rows(0, _backends.cpu().softmax_rows(
-        x, buf, 0, *_fast_key_args(rng, logits.dtype, precision), t, mode))
-    return buf.reshape(logits.shape) if out is None else out
+    posinf = _backends.cpu().softmax_rows(x, buf, 0, *_fast_key_args(rng, logits.dtype,
+                                                                      precision), t, mode)
+    if posinf:
+        raise_bad_rows(0, posinf)
+    if out is not None:
+        return out
+    return buf if x is logits else buf.reshape(logits.shape)
 
 
 def gumbel_max_fast(logits, axis, rng, out, precision, backend):
