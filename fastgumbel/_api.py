@@ -16,6 +16,7 @@ import inspect
 
 import numpy as np
 
+from . import _checks as chk
 from . import _core, _creation, _discrete, _rao, _route
 
 __all__ = ["uniform", "gumbel", "gumbel_softmax", "gumbel_log_softmax", "gumbel_max",
@@ -223,7 +224,7 @@ def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", back
 
 @routed
 def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision="default",
-                backend="auto"):
+                backend="auto", draw_chunks=None):
     """Categorical draws with replacement from ``softmax(logits)`` along ``axis``.
 
     Parameters
@@ -244,6 +245,10 @@ def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision
           does not apply (always 64-bit uniforms and a float64 CDF).
         - ``"auto"``: ``"inverse_cdf"`` when its cost ``3 K + 2 n`` is below ``n K``
           (about ``n >= 4``), else ``"gumbel"``. See :func:`fastgumbel._discrete.choose_method`.
+    draw_chunks : int, "auto" or None
+        Dask input only: draws per task (the ``n`` draws of a row are split over tasks;
+        ``None`` / ``"auto"``: sized by the method). The result does not depend on it; a
+        NumPy input computes all draws here and only checks the value.
 
     Returns
     -------
@@ -262,12 +267,13 @@ def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision
     >>> np.bincount(d, minlength=3)[1], abs(float(d.mean()) - 1.0) < 0.01
     (np.int64(0), True)
     """
+    chk.draw_chunks(draw_chunks)
     return _discrete.categorical(logits, n, axis, rng, method, precision, backend)
 
 
 @routed
 def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="default",
-                backend="auto"):
+                backend="auto", draw_chunks=None):
     """Counts of ``n`` categorical draws per row, without building the draws.
 
     For ``"gumbel"`` and ``"inverse_cdf"`` the counts are exactly the histogram of
@@ -287,6 +293,10 @@ def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="def
     n : int
         Draws per row (at most ``2**31`` per row for ``"inverse_cdf"``).
     method : {"gumbel", "inverse_cdf", "binomial", "auto"}
+    draw_chunks : int, "auto" or None
+        Dask input only: draws per task, as for :func:`categorical` (the counts of the
+        tasks add up; ``"binomial"`` is one task per row block, its cost does not grow
+        with ``n``).
 
     Returns
     -------
@@ -302,6 +312,7 @@ def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="def
     >>> int(c.sum()), [round(v / 1e12, 4) for v in c.tolist()]   # by conditional binomials
     (1000000000000, [0.5, 0.25, 0.25])
     """
+    chk.draw_chunks(draw_chunks)
     return _discrete.multinomial(logits, n, axis, rng, method, precision, backend)
 
 

@@ -184,6 +184,16 @@ def count(n, name, *, allow_none=False):
     return int(n)
 
 
+def thread_count(n, limit, name="n"):
+    """A thread count: an integer in [1, limit] (``limit``: the size of Numba's pool)."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{name} must be an integer number of threads; got {n!r}")
+    if not 1 <= n <= limit:
+        raise ValueError(f"{name}={n} threads is outside [1, {limit}] (the pool size, set by "
+                         "NUMBA_NUM_THREADS before the first kernel)")
+    return int(n)
+
+
 def size_shape(size, name="size"):
     if size is None:
         return ()
@@ -480,3 +490,12 @@ def choice_count(n, pop, p, replace):
     if p is not None and n > np.count_nonzero(p):
         raise ValueError(f"fewer non-zero entries in p ({np.count_nonzero(p)}) than size "
                          f"({n}) when replace is False")
+
+def draw_chunks(value, name="draw_chunks"):
+    """Draws per task of a Dask graph: ``None`` / ``"auto"`` (None) or an int >= 1."""
+    if value is None or (isinstance(value, str) and value == "auto"):
+        return None
+    d = count(value, name)
+    if d == 0:
+        raise ValueError(f"{name} must be >= 1 (draws per task) or 'auto'; got 0")
+    return d

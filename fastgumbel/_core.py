@@ -29,8 +29,7 @@ class NeedsHost(Exception):
 
 
 def key_args(key):
-    k0, k1, stream = key.words
-    return np.uint64(k0), np.uint64(k1), np.uint64(stream)
+    return key.kernel_words()
 
 
 def softmax_mode(hard):
@@ -181,6 +180,9 @@ def alloc(out, moved_shape, axis, dtype, kdtype, inputs, name="out", device=None
 # ----------------------------------------------------------------------------------------
 # the fast path of the common NumPy call
 
+#: Results of fewer bytes are plain ``numpy.empty`` arrays on the fast path, not 64-byte
+#: aligned ones (making those costs more than the kernel of an 8x16 array).
+_SMALL_BYTES = 1 << 16
 #: dtypes the kernels take as they are (native float32 and float64)
 _KERNEL_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 
@@ -206,7 +208,7 @@ def _fast_rows(logits, axis, rng, precision, backend):
             or (precision != "default" and precision != "high")
             or not (rng is None or type(rng) is Key or type(rng) is Generator)):
         return None
-    return logits.reshape(-1, logits.shape[-1])
+    return logits if logits.ndim == 2 else logits.reshape(-1, logits.shape[-1])
 
 
 def _fast_out(out, shape, dtype, logits):
@@ -218,9 +220,7 @@ def _fast_out(out, shape, dtype, logits):
 
 def _fast_key_args(rng, dtype, precision):
     """The kernel's key words and bits64 on the fast path (advances a Generator)."""
-    k0, k1, stream = resolve_key(rng).words
-    return (np.uint64(k0), np.uint64(k1), np.uint64(stream),
-            precision == "high" or dtype == np.float64)
+    return (*resolve_key(rng).kernel_words(), precision == "high" or dtype == np.float64)
 
 
 def softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
@@ -230,10 +230,19 @@ def softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
             out is not None and not _fast_out(out, logits.shape, logits.dtype, logits)):
         return None
     t = chk.tau_value(tau, logits.dtype)
-    buf = empty_aligned(x.shape, logits.dtype) if out is None else out.reshape(x.shape)
-    raise_bad_rows(0, _backends.cpu().softmax_rows(
-        x, buf, 0, *_fast_key_args(rng, logits.dtype, precision), t, mode))
-    return buf.reshape(logits.shape) if out is None else out
+    if out is not None:
+        buf = out.reshape(x.shape)
+    elif logits.nbytes < _SMALL_BYTES:      # alignment gains nothing here; costs 1-2 us
+        buf = np.empty(x.shape, logits.dtype)
+    else:
+        buf = empty_aligned(x.shape, logits.dtype)
+    posinf = _backends.cpu().softmax_rows(x, buf, 0, *_fast_key_args(rng, logits.dtype,
+                                                                      precision), t, mode)
+    if posinf:
+        raise_bad_rows(0, posinf)
+    if out is not None:
+        return out
+    return buf if x is logits else buf.reshape(logits.shape)
 
 
 def gumbel_max_fast(logits, axis, rng, out, precision, backend):

@@ -27,7 +27,7 @@ import dask.array as da
 import numpy as np
 
 from . import _checks as chk
-from . import _core, _creation, _discrete
+from . import _core, _creation, _dask_cols, _discrete
 from ._arrays import is_dask
 from ._backends import check_backend
 from .random import resolve_key
@@ -49,33 +49,13 @@ def _float_dask(x, name="logits"):
         raise ValueError(f"{name} has unknown chunk sizes; call compute_chunk_sizes() first")
 
 
-class _RowBlocks:
-    """A dask array seen as whole rows: sampling axis last, only the first batch axis
-    chunked; ``row0(block_id)`` is the global row of a block's first row."""
+def _view(x, axis, merge_columns=True):
+    return _dask_cols.Grid(x, axis, merge_columns)
 
-    def __init__(self, x, axis):
-        self.axis = chk.axis_index(axis, x.ndim)
-        m = da.moveaxis(x, self.axis, -1)
-        self.squeeze = m.ndim == 1
-        if self.squeeze:
-            m = m[None, :]
-        # merge the category axis and the inner batch axes: each block = consecutive rows
-        m = m.rechunk({i: -1 for i in range(1, m.ndim)})
-        self.m = m
-        self.K = m.shape[-1]
-        self.inner = math.prod(m.shape[1:-1])
-        self.starts = np.concatenate([[0], np.cumsum(m.chunks[0])[:-1]]).astype(np.int64)
 
-    def row0(self, block_id):
-        return int(self.starts[block_id[0]]) * self.inner
-
-    def finish(self, res, last_is_category):
-        """Undo the view: drop the added row axis, put the category axis back."""
-        if self.squeeze:
-            res = res[0]
-        if last_is_category:
-            res = da.moveaxis(res, -1, self.axis)
-        return res
+def _chunked(view):
+    """Does the category axis of ``view`` (not merged) have several chunks?"""
+    return len(view.cols) > 1
 
 
 def _map(view, fn, dtype, last, *args, aligned=None):
@@ -84,7 +64,7 @@ def _map(view, fn, dtype, last, *args, aligned=None):
     but for size 1 along the last axis, chunked as ``view.m``; its block goes to ``fn``
     after the logits block."""
     m = view.m
-    starts = [view.row0((i,)) for i in range(len(m.chunks[0]))]
+    starts = [row0 for row0, _ in view.rows]
     kw = {}
     if last is None:
         chunks = m.chunks[:-1]
@@ -119,21 +99,8 @@ def _b_gumbel_max(block, row0, key, precision, backend):
     return _discrete.gumbel_max(block, -1, key, None, precision, backend, row0)
 
 
-def _b_categorical(block, row0, n, key, method, precision, backend):
-    return _discrete.categorical(block, n, -1, key, method, precision, backend, row0)
-
-
-def _b_multinomial(block, row0, n, key, method, precision, backend):
-    return _discrete.multinomial(block, n, -1, key, method, precision, backend, row0)
-
-
 def _b_topk(block, row0, k, key, precision, backend):
     return _discrete.gumbel_topk(block, k, -1, key, precision, backend, row0)
-
-
-def _b_noise(block, row0, dtype, key, precision, backend, uniform):
-    return _creation.noise(block.shape, dtype, key, None, None, precision, backend, uniform,
-                       row0=row0)
 
 
 # ----------------------------------------------------------------------------------------
@@ -145,9 +112,11 @@ def softmax_family(logits, tau, mode, axis, rng, out, precision, backend):
     _no_out(out)
     check_backend(backend)
     _float_dask(logits)
-    view = _RowBlocks(logits, axis)
+    view = _view(logits, axis, merge_columns=False)
     dt = np.dtype(logits.dtype)
     if isinstance(tau, da.Array) or np.ndim(tau) != 0:
+        # per-row tau: whole-row blocks (the category-chunked path takes a scalar tau only)
+        view = _view(logits, axis)
         aligned = _row_taus(view, tau, logits.ndim, chk.compute_dtype(dt))
         chk.precision_bits64(precision, dt)
         key = resolve_key(rng)
@@ -155,9 +124,13 @@ def softmax_family(logits, tau, mode, axis, rng, out, precision, backend):
                    aligned=aligned)
         return view.finish(res, True)
     t = chk.tau_value(tau, chk.compute_dtype(dt))
-    chk.precision_bits64(precision, dt)
+    bits64 = chk.precision_bits64(precision, dt)
     key = resolve_key(rng)
-    res = _map(view, _b_softmax, dt, view.K, t, mode, key, precision, backend)
+    if _chunked(view):
+        res = _dask_cols.softmax_cols(view, t, mode == _core.LOG, mode == _core.HARD, key,
+                                      bits64, dt)
+    else:
+        res = _map(view, _b_softmax, dt, view.K, t, mode, key, precision, backend)
     return view.finish(res, True)
 
 
@@ -196,51 +169,79 @@ def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precisio
 
 
 def _draw_setup(logits, axis, precision, backend):
+    """(view keeping the category chunks, bits64) of a discrete sampler."""
     check_backend(backend)
     _float_dask(logits)
-    view = _RowBlocks(logits, axis)
+    view = _view(logits, axis, merge_columns=False)
     chk.categories(view.K, logits.size, view.axis)
-    chk.precision_bits64(precision, logits.dtype)
-    return view
+    return view, chk.precision_bits64(precision, logits.dtype)
 
 
 def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", backend="auto"):
     """:func:`fastgumbel.gumbel_max` for a dask array (lazy int64)."""
     _no_out(out)
-    view = _draw_setup(logits, axis, precision, backend)
+    view, bits64 = _draw_setup(logits, axis, precision, backend)
     key = resolve_key(rng)
+    if _chunked(view):
+        return view.finish(_dask_cols.argmax_cols(view, 1, [(0, 1)], key, bits64, True), False)
     return view.finish(_map(view, _b_gumbel_max, np.int64, None, key, precision, backend),
                        False)
 
 
+def _draws(logits, n, axis, method, draw_chunks, counts):
+    """(view, method, draw ranges): the category axis merged unless Gumbel-max draws."""
+    view, bits64 = _draw_setup(logits, axis, "default", "auto")
+    how = _discrete.choose_method(method, n, view.K, counts=counts)
+    rows = view.m.shape[0] * view.inner
+    if how == "gumbel":
+        chk.noise_rows(rows, 1 if n is None else n)
+    elif how == "inverse_cdf":
+        chk.cdf_draws(1 if n is None else n)
+    if how != "gumbel" and _chunked(view):
+        view = _view(logits, axis)
+    ranges = _dask_cols.draw_ranges(1 if n is None else n, draw_chunks, view.K, how, counts)
+    return view, how, ranges
+
+
 def categorical(logits, n=None, *, axis=-1, rng=None, method="gumbel", precision="default",
-                backend="auto"):
-    """:func:`fastgumbel.categorical` for a dask array (lazy int64)."""
-    view = _draw_setup(logits, axis, precision, backend)
+                backend="auto", draw_chunks=None):
+    """:func:`fastgumbel.categorical` for a dask array (lazy int64); ``draw_chunks``: draws
+    per task (``None``: sized by the method)."""
+    _, bits64 = _draw_setup(logits, axis, precision, backend)
     n_ = chk.count(n, "n", allow_none=True)
-    how = _discrete.choose_method(method, n_, view.K)
+    view, how, ranges = _draws(logits, n_, axis, method, draw_chunks, False)
     key = resolve_key(rng)
-    res = _map(view, _b_categorical, np.int64, n_, n_, key, how, precision, backend)
+    nn = 1 if n_ is None else n_
+    if how == "gumbel" and _chunked(view):
+        res = _dask_cols.argmax_cols(view, nn, ranges, key, bits64, n_ is None)
+    else:
+        res = _dask_cols.categorical_rows(view, nn, ranges, key, how, bits64, n_ is None)
     return view.finish(res, False)
 
 
 def multinomial(logits, n, *, axis=-1, rng=None, method="gumbel", precision="default",
-                backend="auto"):
-    """:func:`fastgumbel.multinomial` for a dask array (lazy int64 counts)."""
-    view = _draw_setup(logits, axis, precision, backend)
+                backend="auto", draw_chunks=None):
+    """:func:`fastgumbel.multinomial` for a dask array (lazy int64 counts); ``draw_chunks``:
+    draws per task (``None``: sized by the method; ``"binomial"`` is one task per row)."""
+    _, bits64 = _draw_setup(logits, axis, precision, backend)
     n_ = chk.count(n, "n")
-    how = _discrete.choose_method(method, n_, view.K, counts=True)
+    view, how, ranges = _draws(logits, n_, axis, method, draw_chunks, True)
     key = resolve_key(rng)
-    res = _map(view, _b_multinomial, np.int64, view.K, n_, key, how, precision, backend)
+    if how == "gumbel" and _chunked(view):
+        res = _dask_cols.multinomial_cols(view, n_, ranges, key, bits64)
+    else:
+        res = _dask_cols.multinomial_rows(view, n_, ranges, key, how, bits64)
     return view.finish(res, True)
 
 
 def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="auto"):
     """:func:`fastgumbel.gumbel_topk` for a dask array (lazy int64)."""
-    view = _draw_setup(logits, axis, precision, backend)
+    view, bits64 = _draw_setup(logits, axis, precision, backend)
     k_ = chk.count(k, "k")
     chk.topk_k(k_, view.K)
     key = resolve_key(rng)
+    if _chunked(view):
+        return view.finish(_dask_cols.topk_cols(view, k_, key, bits64), False)
     return view.finish(_map(view, _b_topk, np.int64, k_, k_, key, precision, backend), False)
 
 
@@ -253,14 +254,13 @@ def _noise(size, dtype, rng, like, out, precision, backend, uniform):
     key = resolve_key(rng)
     if not shape:
         return da.from_array(np.asarray(_creation.noise(None, dt, key, None, None, precision,
-                                                     backend, uniform)))
-    # blocks of whole rows along the first axis (like's chunks there when shapes agree)
-    first = like.chunks[0] if (like is not None and like.shape == shape) else "auto"
-    chunks = da.core.normalize_chunks((first,) + (-1,) * (len(shape) - 1), shape, dtype=dt)
-    holder = da.empty(shape, chunks=chunks, dtype=np.int8)
-    view = _RowBlocks(holder, -1)
-    res = _map(view, _b_noise, dt, view.K, dt, key, precision, backend, uniform)
-    return view.finish(res, False)
+                                                         backend, uniform)))
+    # like's chunks when the shapes agree (inner batch axes merged), else dask's "auto"
+    same = like is not None and like.shape == shape
+    chunks = da.core.normalize_chunks(like.chunks if same else "auto", shape, dtype=dt)
+    view = _view(da.empty(shape, chunks=chunks, dtype=np.int8), -1, merge_columns=False)
+    bits64 = chk.precision_bits64(precision, dt)
+    return view.finish(_dask_cols.noise_cols(view, dt, key, bits64, uniform), False)
 
 
 def _param_size(size, **params):

@@ -48,6 +48,7 @@ Examples
 >>> logits.grad.shape, tau.grad.shape
 (torch.Size([4, 6]), torch.Size([]))
 """
+import contextlib
 import numbers
 
 import numpy as np
@@ -55,7 +56,7 @@ import torch
 from torch._library.opaque_object import register_opaque_type
 from torch._opaque_base import OpaqueBase
 
-from . import _api
+from . import _api, _backends
 from . import _checks as chk
 from .random import Generator as _Generator
 from .random import Key
@@ -185,12 +186,21 @@ def _np(t):
 # gumbel_softmax: forward op, backward op, autograd
 
 
+def _torch_threads():
+    """The CPU kernels run with at most ``torch.get_num_threads()`` threads."""
+    n = torch.get_num_threads()
+    if n >= _backends.get_num_threads():
+        return contextlib.nullcontext()
+    return _backends.threads(max(n, 1))
+
+
 @torch.library.custom_op("fastgumbel::gumbel_softmax", mutates_args=())
 def _gumbel_softmax(logits: torch.Tensor, tau: torch.Tensor, key: torch.Tensor, hard: bool,
                     dim: int) -> torch.Tensor:
     out = torch.empty_like(logits, memory_format=torch.contiguous_format)
-    _api.gumbel_softmax(_np(logits), float(tau), hard=hard, axis=dim, rng=_key_of(key),
-                        out=out.numpy())
+    with _torch_threads():
+        _api.gumbel_softmax(_np(logits), float(tau), hard=hard, axis=dim, rng=_key_of(key),
+                            out=out.numpy())
     return out
 
 
@@ -203,11 +213,13 @@ def _(logits, tau, key, hard, dim):
 def _gumbel_softmax_backward(grad: torch.Tensor, saved: torch.Tensor, tau: torch.Tensor,
                              key: torch.Tensor, recompute: bool,
                              dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    if recompute:   # saved holds the logits: the kernel regenerates the soft sample per row
-        gl, gt = _api.gumbel_softmax_backward(_np(grad), float(tau), logits=_np(saved),
-                                              rng=_key_of(key), axis=dim)
-    else:
-        gl, gt = _api.gumbel_softmax_backward(_np(grad), float(tau), y_soft=_np(saved), axis=dim)
+    with _torch_threads():
+        if recompute:   # saved holds the logits: the kernel regenerates the soft sample
+            gl, gt = _api.gumbel_softmax_backward(_np(grad), float(tau), logits=_np(saved),
+                                                  rng=_key_of(key), axis=dim)
+        else:
+            gl, gt = _api.gumbel_softmax_backward(_np(grad), float(tau), y_soft=_np(saved),
+                                                  axis=dim)
     return (torch.from_numpy(np.ascontiguousarray(gl)),
             torch.tensor(float(gt), dtype=tau.dtype))
 
@@ -302,10 +314,11 @@ def _lead_shape(shape, dim):
 @torch.library.custom_op("fastgumbel::categorical", mutates_args=())
 def _categorical(logits: torch.Tensor, key: torch.Tensor, n: int, dim: int) -> torch.Tensor:
     x = _np(logits)
-    if n < 0:
-        res = _api.gumbel_max(x, axis=dim, rng=_key_of(key))
-    else:
-        res = _api.categorical(x, n, axis=dim, rng=_key_of(key))
+    with _torch_threads():
+        if n < 0:
+            res = _api.gumbel_max(x, axis=dim, rng=_key_of(key))
+        else:
+            res = _api.categorical(x, n, axis=dim, rng=_key_of(key))
     return torch.from_numpy(np.ascontiguousarray(res))
 
 

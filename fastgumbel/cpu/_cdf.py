@@ -188,8 +188,9 @@ def _draw_uniforms(k0, k1, stream, row, j0, n, wbuf, ubuf):
 
 
 @kernel
-def cdf_draws(cdf, guide, status, out, row0, k0, k1, stream):
-    """out[r, j] = inverse-CDF draw j of row row0 + r (-1 for all-masked rows)."""
+def cdf_draws(cdf, guide, status, out, row0, k0, k1, stream, d0):
+    """out[r, j] = inverse-CDF draw d0 + j (d0 even) of row row0 + r (-1 for all-masked
+    rows)."""
     rows, K = cdf.shape
     M = guide.shape[1]
     n = out.shape[1]
@@ -205,13 +206,14 @@ def cdf_draws(cdf, guide, status, out, row0, k0, k1, stream):
             continue
         wbuf = np.empty(2 * DCHUNK + 4, np.uint32)
         ubuf = np.empty(DCHUNK + 1, np.float64)
-        _draw_uniforms(k0, k1, stream, _U(row0 + r), j0, m, wbuf, ubuf)
+        _draw_uniforms(k0, k1, stream, _U(row0 + r), d0 + j0, m, wbuf, ubuf)
         _lookup_chunk(cdf[r], guide[r], K, M, ubuf, o[j0:j0 + m], m)
 
 
 @kernel
-def cdf_counts(cdf, guide, status, counts, n, parts, row0, k0, k1, stream):
-    """counts[r * parts + p, :] = histogram of part p of the n inverse-CDF draws of row r.
+def cdf_counts(cdf, guide, status, counts, n, parts, row0, k0, k1, stream, d0):
+    """counts[r * parts + p, :] = histogram of part p of the n inverse-CDF draws d0, d0 + 1,
+    ... (d0 even) of row r.
 
     Part p holds the draw chunks p, p + parts, p + 2 parts, ... (the caller sums the parts).
     """
@@ -233,7 +235,7 @@ def cdf_counts(cdf, guide, status, counts, n, parts, row0, k0, k1, stream):
         for ch in range(p, nch, parts):
             j0 = ch * DCHUNK
             m = min(DCHUNK, n - j0)
-            _draw_uniforms(k0, k1, stream, _U(row0 + r), j0, m, wbuf, ubuf)
+            _draw_uniforms(k0, k1, stream, _U(row0 + r), d0 + j0, m, wbuf, ubuf)
             _lookup_chunk(c, g, K, M, ubuf, ibuf, m)
             for j in range(m):
                 cnt[ibuf[j]] += 1
@@ -268,8 +270,9 @@ def _bad_rows(status):
     return int(np.count_nonzero(status == HAS_NAN)), int(np.count_nonzero(status == HAS_POSINF))
 
 
-def categorical_cdf(x, out, row0, k0, k1, stream):
-    """out[r, :] = the inverse-CDF draws of rows row0 + r of ``x`` (rows, K).
+def categorical_cdf(x, out, row0, k0, k1, stream, d0=0):
+    """out[r, :] = the inverse-CDF draws d0, d0 + 1, ... (d0 even) of rows row0 + r of ``x``
+    (rows, K): a draw depends only on its row and index, so draws split into ranges agree.
 
     Returns (rows with NaN, rows with +inf); those rows' draws are -1 (the caller raises).
     """
@@ -277,15 +280,16 @@ def categorical_cdf(x, out, row0, k0, k1, stream):
     nan_rows = inf_rows = 0
     for b0, b1 in _table_blocks(rows, K, out.shape[1]):
         cdf, guide, status = _tables(x, b0, b1, out.shape[1])
-        cdf_draws(cdf, guide, status, out[b0:b1], row0 + b0, k0, k1, stream)
+        cdf_draws(cdf, guide, status, out[b0:b1], row0 + b0, k0, k1, stream, d0)
         a, b = _bad_rows(status)
         nan_rows += a
         inf_rows += b
     return nan_rows, inf_rows
 
 
-def multinomial_cdf(x, counts, n, row0, k0, k1, stream):
-    """counts[r, :] = histogram of the n inverse-CDF draws of row row0 + r, not materialized.
+def multinomial_cdf(x, counts, n, row0, k0, k1, stream, d0=0):
+    """counts[r, :] = histogram of the n inverse-CDF draws d0 .. d0 + n - 1 (d0 even) of row
+    row0 + r, not materialized.
 
     Rows are split into draw parts when there are fewer rows than threads; integer sums
     make the result independent of that split. Returns (rows with NaN, rows with +inf).
@@ -299,10 +303,10 @@ def multinomial_cdf(x, counts, n, row0, k0, k1, stream):
         cdf, guide, status = _tables(x, b0, b1, n)
         parts = max(1, min(nch, -(-2 * threads // br))) if br < 2 * threads else 1
         if parts == 1:
-            cdf_counts(cdf, guide, status, counts[b0:b1], n, 1, row0 + b0, k0, k1, stream)
+            cdf_counts(cdf, guide, status, counts[b0:b1], n, 1, row0 + b0, k0, k1, stream, d0)
         else:
             part = np.empty((br * parts, K), np.int64)
-            cdf_counts(cdf, guide, status, part, n, parts, row0 + b0, k0, k1, stream)
+            cdf_counts(cdf, guide, status, part, n, parts, row0 + b0, k0, k1, stream, d0)
             counts[b0:b1] = part.reshape(br, parts, K).sum(axis=1)
         a, b = _bad_rows(status)
         nan_rows += a

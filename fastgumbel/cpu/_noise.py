@@ -128,3 +128,30 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale):
                         for j in range(n):
                             seg[j] = lo + sc * seg[j]
             b = _claim(counter)
+
+
+@kernel
+def fill_noise_at(out, row0, col0, k0, k1, stream, bits64, uniform):
+    """out[r, j] = Gumbel noise (or a uniform) of element (row0 + r, col0 + j), for any
+    col0: a column block of a longer noise row (the Dask category chunks), the same bits as
+    column col0 + j of :func:`fill_noise`. The chunks start at the Philox block holding
+    col0 and the words before col0 are dropped."""
+    rows, n = out.shape
+    per = 2 if bits64 else 4
+    off = col0 % per
+    span = n + off
+    nch = (span + CHUNK - 1) // CHUNK
+    for item in prange(rows * nch):
+        r = item // nch
+        s = (item % nch) * CHUNK
+        m = min(CHUNK, span - s)
+        wbuf = np.empty(2 * CHUNK, np.uint32)
+        g = np.empty(CHUNK, out.dtype)
+        c = col0 - off + s
+        if uniform:
+            _uniform_chunk(k0, k1, stream, _U(row0 + r), c, m, bits64, wbuf, g)
+        else:
+            _gumbel_chunk(k0, k1, stream, _U(row0 + r), c, m, bits64, wbuf, g)
+        o = out[r]
+        for j in range(max(s, off), s + m):
+            o[j - off] = g[j - s]

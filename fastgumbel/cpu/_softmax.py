@@ -9,9 +9,9 @@ from numba import prange
 from .._numba import helper, inline_always, kernel
 from ._dtypes import _U, exp_shift, tau_at, tiny_of, typed
 from ._noise import CHUNK, _perturb_chunk
-from ._ratio import _ratio_chunk, _ratio_row
+from ._ratio import _hard_any_tau, _ratio_chunk, _ratio_row
 from ._reduce import _lanes, _max_nan
-from ._schedule import _blocks, _claim
+from ._schedule import BLOCK_ELEMS, _blocks, _claim
 from ._softmax_steps import HARD, LOG, SOFT, _exp_chunk, _finish_chunk, _sole_max, _special_row
 
 
@@ -27,6 +27,13 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc, x
     if mode != LOG and t == 1 and C > 0:
         return _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc, x, out, rn)
     K = xr.shape[0]
+    hard_search = mode == HARD and t >= tiny_of(o) * typed(2.0 ** 19, o)
+    if hard_search and K <= CHUNK:
+        first = _hard_any_tau(xr, K, k0, k1, stream, row, bits64, wbuf, t, o)
+        if first >= 0:
+            o[:] = 0
+            o[first] = 1
+            return False
     if K <= CHUNK:
         M, nan = _perturb_chunk(xr, 0, K, k0, k1, stream, row, bits64, wbuf, o)
     else:
@@ -41,20 +48,20 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc, x
     if done:
         return inf
     one = typed(1, o)
-    if mode == HARD and t >= tiny_of(o) * typed(2.0 ** 19, o):
+    if hard_search:
         first = _sole_max(o, K, M, -t * typed(2.0 ** -19, o))
         if first >= 0:
             o[:] = 0
             o[first] = 1
             return False
     if K <= CHUNK:
-        S = _exp_chunk(o, K, M, t, mode, ebuf, acc)
+        S = _exp_chunk(o, K, M, t, mode, ebuf, acc, x, out, rn)
         first = _finish_chunk(o, K, M, t, S, mode, True, one)
     else:
         S = typed(0, o)
         for c0 in range(0, K, CHUNK):
             n = min(CHUNK, K - c0)
-            S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf, acc)
+            S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf, acc, x, out, -1)
         first = -1
         for c0 in range(0, K, CHUNK):
             n = min(CHUNK, K - c0)
@@ -217,7 +224,7 @@ def _chunk_kernel(mode):
                 else:
                     ebuf = np.empty(n if mode == LOG else 0, out.dtype)
                     part[r, item % nb] = _exp_chunk(seg, n, Ms[r], t, mode, ebuf,
-                                                    _lanes(seg))
+                                                    _lanes(seg), x, out, -1)
         _row_totals(part, top)
         for item in prange(rows * nb):
             r = item // nb
@@ -238,6 +245,42 @@ def _chunk_kernel(mode):
 _SOFTMAX_KERNELS = {m: (_row_kernel(m), _chunk_kernel(m)) for m in (SOFT, LOG, HARD)}
 
 
+def _serial_kernel(mode):
+    """The softmax-family kernel for small arrays: the rows in order on the calling thread.
+    Below :data:`SERIAL_ELEMS` elements ``by_row`` has a single block of rows, so a single
+    worker, and launching it through Numba's thread pool costs more than the work
+    (bench/RESULTS.md, issue 18). Same row function, same bits."""
+
+    @helper
+    def in_order(x, out, row0, k0, k1, stream, bits64, tau):
+        rows, K = x.shape
+        wbuf = np.empty(2 * CHUNK, np.uint32)
+        ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
+        acc = _lanes(out)
+        posinf = 0
+        for r in range(rows):
+            t = typed(tau_at(tau, r), out)
+            if mode == SOFT:
+                inf = _soft_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t, wbuf,
+                                ebuf, acc, x, out, r + 1)
+            elif mode == LOG:
+                inf = _log_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t, wbuf,
+                               ebuf, acc, x, out, r + 1)
+            else:
+                inf = _hard_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t, wbuf,
+                                ebuf, acc, x, out, r + 1)
+            posinf += 1 if inf else 0
+        return posinf
+
+    return in_order
+
+
+#: Arrays of fewer elements run :func:`_serial_kernel`: one block of rows (BLOCK_ELEMS), so
+#: ``by_row`` would run one worker anyway.
+SERIAL_ELEMS = BLOCK_ELEMS
+_SERIAL_KERNELS = {m: _serial_kernel(m) for m in (SOFT, LOG, HARD)}
+
+
 def softmax_by_row(x, out, row0, k0, k1, stream, bits64, tau, mode):
     """Fused Gumbel-softmax, parallel over rows: soft (mode 0), log-soft (1), hard (2).
     Each row stays in cache through the three steps. Returns the number of rows whose
@@ -253,9 +296,12 @@ def softmax_by_chunk(x, out, row0, k0, k1, stream, bits64, tau, mode):
 
 def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
     """Gumbel-softmax of each row of ``x`` into ``out`` (see :func:`softmax_by_row`): rows
-    in parallel, or (row, chunk) items for fewer long rows than twice the threads. Both
-    kernels give the same bits, so the choice never shows in the result."""
+    in order on the calling thread for small arrays (:data:`SERIAL_ELEMS`), in parallel, or
+    (row, chunk) items for fewer long rows than twice the threads. The kernels give the same
+    bits, so the choice never shows in the result."""
     rows, K = x.shape
+    if rows * K < SERIAL_ELEMS:
+        return _SERIAL_KERNELS[mode](x, out, row0, k0, k1, stream, bits64, tau)
     long_rows = K > CHUNK and rows < 2 * numba.get_num_threads()
     kernel = softmax_by_chunk if long_rows else softmax_by_row
     return kernel(x, out, row0, k0, k1, stream, bits64, tau, mode)
