@@ -327,26 +327,21 @@ def conditional_undefined(top, sel, dtype):
     return ~(gap <= np.finfo(dtype).max)
 
 
-ESTIMATORS = ("straight-through", "gumbel-rao")
-
-
 def estimator(name, hard, samples):
-    """``samples`` of a bridge's ``gumbel_softmax(..., estimator=name, samples=samples)``:
-    an int for ``"gumbel-rao"`` (which needs ``hard=True``), ``None`` for the default
-    ``"straight-through"`` (which takes no ``samples``)."""
-    if not isinstance(name, str) or name not in ESTIMATORS:
+    """``samples`` of a bridge's ``gumbel_softmax(estimator=name, samples=samples)``: an int
+    for ``"gumbel-rao"`` (needs ``hard=True``), ``None`` for ``"straight-through"``."""
+    if not isinstance(name, str) or name not in ("straight-through", "gumbel-rao"):
         raise ValueError(f"estimator must be 'straight-through' or 'gumbel-rao'; got {name!r}")
+    if name == "straight-through" and samples is not None:
+        raise ValueError(f"samples is for estimator='gumbel-rao'; got samples={samples!r} "
+                         "with estimator='straight-through'")
     if name == "straight-through":
-        if samples is not None:
-            raise ValueError(f"samples is for estimator='gumbel-rao'; got samples={samples!r} "
-                             "with estimator='straight-through'")
         return None
-    if not hard:
-        raise ValueError("estimator='gumbel-rao' needs hard=True (it replaces the "
-                         "straight-through backward of the one-hot sample); got hard=False")
+    if not hard:    # it replaces the straight-through backward of the one-hot sample
+        raise ValueError("estimator='gumbel-rao' needs hard=True; got hard=False")
     if samples is None:
-        raise TypeError("estimator='gumbel-rao' needs samples=K, the number of conditional "
-                        "samples per backward (a positive integer); got samples=None")
+        raise TypeError("estimator='gumbel-rao' needs samples=K (conditional samples per "
+                        "backward, a positive integer); got samples=None")
     return conditional_samples(samples, allow_none=False)
 
 
