@@ -174,3 +174,60 @@ def out_array(out, shape, dtype, name="out"):
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
     return out
+
+
+def flag_like(value, name):
+    """A bool from what Python's ``if`` would read as one flag: ``True``/``False``,
+    ``numpy.bool_``, the integers 0 and 1, or a 0-d bool/integer tensor or array holding
+    0 or 1 (``operator.index``). Anything else raises, naming the argument."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be True or False; got {value!r}") from None
+    if v not in (0, 1):
+        raise ValueError(f"{name} must be True or False (or 0 or 1); got {value!r}")
+    return bool(v)
+
+
+def tau_keepdims_shape(tau_shape, shape, axis, name="tau"):
+    """The shape of a per-row ``tau`` as a keepdims array for ``shape`` with categories on
+    ``axis`` (``docs``: the per-row temperature contract): form A (same number of dimensions,
+    size 1 along ``axis``) or form B (fewer dimensions, broadcast against ``shape`` without
+    ``axis``). ValueError naming ``tau`` and its shape when it is neither."""
+    tau_shape, shape = tuple(tau_shape), tuple(shape)
+    nd = len(shape)
+    if len(tau_shape) == nd:
+        keep = tau_shape
+        if keep[axis] != 1:
+            raise ValueError(f"{name} of shape {tau_shape} varies along the category axis "
+                             f"{axis} of logits {shape}; a per-row tau has size 1 there "
+                             "(keepdims) or leaves that axis out")
+    elif len(tau_shape) < nd:
+        lead = (1,) * (nd - 1 - len(tau_shape)) + tau_shape
+        keep = lead[:axis] + (1,) + lead[axis:]
+    else:
+        raise ValueError(f"{name} of shape {tau_shape} has more dimensions than logits "
+                         f"{shape}")
+    try:
+        np.broadcast_shapes(keep, shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {tau_shape} does not broadcast against logits "
+                         f"{shape} without their category axis {axis}") from None
+    return keep
+
+
+def tau_values(tau, dtype, name="tau"):
+    """Every element of an array ``tau`` finite and > 0 once rounded to ``dtype``."""
+    t = np.asarray(tau)
+    if t.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must hold real numbers; got dtype {t.dtype}")
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        tc = t.astype(dtype)
+        bad = ~((tc >= np.finfo(dtype).tiny) & (tc < np.inf))
+    if bad.any():
+        raise ValueError(f"{name} must be finite and > 0 (a positive normal {np.dtype(dtype)} "
+                         f"number) in every element; got {t.reshape(-1)[bad.reshape(-1)][0]!r} "
+                         f"among the values of shape {t.shape}")
+    return tc

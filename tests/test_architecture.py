@@ -10,7 +10,7 @@ PKG = pathlib.Path(__file__).resolve().parent.parent / "fastgumbel"
 #: A name ending in "." covers a subpackage.
 LAYERS = [
     ("fastgumbel", "fastgumbel.__main__", "fastgumbel._bench", "fastgumbel._demo",
-     "fastgumbel.torch", "fastgumbel.jax"),
+     "fastgumbel.torch", "fastgumbel.torch.", "fastgumbel.jax"),
     ("fastgumbel._api",),
     ("fastgumbel._route", "fastgumbel.dask"),
     ("fastgumbel._core", "fastgumbel._discrete"),

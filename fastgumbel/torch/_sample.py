@@ -1,0 +1,106 @@
+"""Tensor-level samples and gradients of the torch bridge: the kernels on NumPy views of
+CPU tensors (no copies for float32/float64), and the gradient formulas in torch ops.
+
+Notation: ``y = softmax((x + g) / tau)`` along ``dim`` (the soft sample); the hard sample is
+the one-hot of its first maximum (``docs/rng.md``: the hard kernel's own answer).
+"""
+import numpy as np
+import torch
+
+from .. import _core
+from ._args import COMPUTE
+
+_TORCH_OF = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+def _rows(logits):
+    """``logits`` (no grad) as the tensor the kernels read: its compute dtype, at least 1-d."""
+    x = logits.detach()
+    if x.dim() == 0:
+        x = x.reshape(1)
+    cdt = _TORCH_OF[COMPUTE[x.dtype]]
+    return x if x.dtype == cdt else x.to(cdt)
+
+
+def _kernel(x, tau, mode, dim, key):
+    """One kernel call: ``x`` in its compute dtype, scalar ``tau``; a new tensor."""
+    out = torch.empty(x.shape, dtype=x.dtype)
+    _core.softmax_family(x.numpy(), tau, mode, dim, key, out.numpy(), "default", "cpu")
+    return out
+
+
+def one_hot_of(y, dim):
+    """The one-hot of the first maximum of ``y`` along ``dim``."""
+    return torch.zeros_like(y).scatter_(dim, y.argmax(dim, keepdim=True), 1.0)
+
+
+def _soft_per_row(x, tau, dim, key):
+    """Soft sample with a keepdims array ``tau``: ``softmax(log_softmax(x + g) / tau)``,
+    the same function as ``softmax((x + g) / tau)`` (a row constant cancels)."""
+    lg = _kernel(x, 1.0, _core.LOG, dim, key)
+    return torch.softmax(lg / torch.from_numpy(tau), dim)
+
+
+def forward(logits, tau, key, hard, dim, keep_soft):
+    """``(out, y_soft)``: the sample in the logits' dtype and shape, and (``keep_soft``, or
+    when it is the output) the soft sample in the compute dtype, else ``None``.
+
+    ``tau`` is a float or a keepdims array of the compute dtype; ``key`` a Key."""
+    if logits.is_meta:
+        out = torch.empty(logits.shape, dtype=logits.dtype, device="meta")
+        return out, (out.to(_TORCH_OF[COMPUTE[logits.dtype]]) if keep_soft or not hard
+                     else None)
+    x = _rows(logits)
+    direct = x.dtype == logits.dtype or logits.dtype == torch.float16
+    if isinstance(tau, float):
+        if hard and not keep_soft:
+            src = logits.detach().reshape(x.shape) if direct else x
+            out = _kernel(src, tau, _core.HARD, dim, key)
+            return out.to(logits.dtype).reshape(logits.shape), None
+        y = _kernel(x, tau, _core.SOFT, dim, key)
+    else:
+        y = _soft_per_row(x, tau, dim, key)
+    out = one_hot_of(y, dim) if hard else y
+    return out.to(logits.dtype).reshape(logits.shape), y.reshape(logits.shape)
+
+
+# ----------------------------------------------------------------------------------------
+# gradients: torch ops (differentiable: double backward), or the backward kernel
+
+
+def soft_vjp(g, y, tau, dim):
+    """``(d loss / d logits, per-row d loss / d tau (keepdims))`` from ``g = d loss / d y``:
+    ``y (g - <g, y>) / tau`` and ``-<g - <g, y>, y log y> / tau`` (``0 log 0 = 0``)."""
+    s = (g * y).sum(dim, keepdim=True)
+    d = g - s
+    gl = y * d / tau
+    gt = -(d * torch.xlogy(y, y)).sum(dim, keepdim=True) / tau
+    return gl, gt
+
+
+def soft_jvp(dx, dtau, y, tau, dim):
+    """Tangent of ``y`` for tangents ``dx`` of the logits and ``dtau`` of tau (either may be
+    ``None``): ``a - y <a, 1>`` with ``a = (y dx - y log(y) dtau) / tau``."""
+    a = None if dx is None else y * dx
+    if dtau is not None:
+        b = torch.xlogy(y, y) * dtau
+        a = -b if a is None else a - b
+    if a is None:
+        return torch.zeros_like(y)
+    a = a / tau
+    return a - y * a.sum(dim, keepdim=True)
+
+
+def backward_kernel(g, y, tau, dim):
+    """``(grad_logits, grad_tau)`` of a scalar float ``tau`` by the backward kernel."""
+    G = g if g.dtype == y.dtype else g.to(y.dtype)
+    gl, gt = _core.softmax_backward(G.detach().numpy(), tau, y.detach().numpy(), None, None,
+                                    dim, "default", "cpu")
+    return torch.from_numpy(np.ascontiguousarray(gl)), torch.tensor(float(gt), dtype=y.dtype)
+
+
+def backward_fast(g, y, tau, dim):
+    """``d loss / d logits`` alone (tau takes no gradient), by torch's fused softmax
+    backward."""
+    G = g if g.dtype == y.dtype else g.to(y.dtype)
+    return torch.ops.aten._softmax_backward_data(G, y, dim, y.dtype).div_(tau)
