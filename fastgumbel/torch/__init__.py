@@ -136,11 +136,12 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
     hard = _args.hard_flag(hard)
     if torch.compiler.is_compiling():
         return _traced_softmax(logits, tau, hard, dim, generator)
-    tau_t, value = _args.tau_args(tau, logits, dim)
     if _autograd._transforms_active is None or _autograd._transforms_active():
+        tau_t, value = _args.tau_args(tau, logits, dim, read=False)
         key = _keys.resolve(generator, True)
         out = _autograd.GumbelSoftmax.apply(logits, tau_t, key, hard, dim, value)
         return out[0] if hard else out
+    tau_t, value = _args.tau_args(tau, logits, dim)
     key = _keys.resolve(generator, False)
     if _needs_autograd(logits, tau_t):
         out = _autograd.apply(_autograd.GumbelSoftmax, logits, tau_t, key, hard, dim, value)

@@ -43,11 +43,13 @@ def hard_flag(hard):
     return hard if type(hard) is bool else chk.flag_like(hard, "hard")
 
 
-def tau_args(tau, logits, dim):
+def tau_args(tau, logits, dim, read=True):
     """``(tau_t, value)``: the tensor that takes tau's gradient (or ``None``) and tau's
     value for the kernel: a float, or an array of the compute dtype in keepdims form
     (per-row temperatures, ``chk.tau_keepdims_shape``). A per-row ``tau_t`` is reshaped to
-    the keepdims form (a view: its gradient reaches the caller's tensor)."""
+    the keepdims form (a view: its gradient reaches the caller's tensor). ``read=False``
+    (under torch.func transforms, whose tensors have no values here): the value of a float
+    tensor is ``None``, read later from the unwrapped tensor."""
     cdt = COMPUTE[logits.dtype]
     if type(tau) is float or (isinstance(tau, numbers.Real) and not isinstance(tau, torch.Tensor)
                               and np.ndim(tau) == 0):
@@ -58,12 +60,14 @@ def tau_args(tau, logits, dim):
         raise TypeError(f"tau must be a positive real number or a tensor; got {tau!r}")
     if tau.dtype == torch.bool or tau.is_complex():
         raise TypeError(f"tau must be a real tensor; got dtype {tau.dtype}")
-    tau_t = tau if tau.requires_grad else None
+    tau_t = tau if tau.is_floating_point() else None     # may carry a gradient or tangent
+    read = read or tau_t is None
     if tau.dim() == 0:
-        return tau_t, (1.0 if tau.is_meta else chk.tau_value(tau.item(), cdt))
+        return tau_t, (1.0 if tau.is_meta else chk.tau_value(tau.item(), cdt) if read else None)
     keep = chk.tau_keepdims_shape(tau.shape, logits.shape, dim)
     tau_k = tau.reshape(keep)
-    value = None if tau.is_meta else chk.tau_values(tau_k.detach().numpy(), cdt)
+    value = (None if tau.is_meta or not read
+             else chk.tau_values(tau_k.detach().numpy(), cdt))
     return (tau_k if tau_t is not None else None), value
 
 

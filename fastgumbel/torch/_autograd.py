@@ -13,6 +13,7 @@ import torch
 
 from .. import _discrete
 from . import _sample
+from ._args import tau_args
 from ._keys import key_of
 
 try:        # autograd's C++ entry point (what Function.apply ends in) and its guard
@@ -41,12 +42,9 @@ def _tau_tensor(tau_t, tau):
     return tau if isinstance(tau, float) else torch.from_numpy(tau)
 
 
-def _tau_of(tau_t, tau, logits):
-    """The kernel's tau value of a call (recomputed from ``tau_t`` inside a vmap slice)."""
-    if tau is not None:
-        return tau
-    from ._args import tau_args
-    return tau_args(tau_t, logits, -1)[1]
+def _tau_of(tau_t, tau, logits, dim):
+    """The kernel's tau value of a call (read from ``tau_t`` under torch.func transforms)."""
+    return tau if tau is not None else tau_args(tau_t, logits, dim)[1]
 
 
 def _slice(a, d, i):
@@ -60,7 +58,7 @@ class GumbelSoftmax(torch.autograd.Function):
 
     @staticmethod
     def forward(logits, tau_t, key, hard, dim, tau):
-        tau = _tau_of(tau_t, tau, logits)
+        tau = _tau_of(tau_t, tau, logits, dim)
         out, y = _sample.forward(logits, tau, key_of(key), hard, dim, True)
         return (out, y) if hard else out
 
@@ -70,7 +68,7 @@ class GumbelSoftmax(torch.autograd.Function):
         y = output[1] if hard else output
         ctx.set_materialize_grads(False)
         ctx.hard, ctx.dim = hard, dim
-        ctx.tau = _tau_of(tau_t, tau, logits) if tau_t is None else None
+        ctx.tau = _tau_of(tau_t, tau, logits, dim) if tau_t is None else None
         ctx.out_dtype = logits.dtype
         ctx.save_for_backward(y, tau_t)
         ctx.save_for_forward(y, tau_t)
@@ -83,12 +81,19 @@ class GumbelSoftmax(torch.autograd.Function):
             return None, None, None, None, None, None
         need_tau = ctx.needs_input_grad[1]
         tau = _tau_tensor(tau_t, ctx.tau)
-        if torch.is_grad_enabled() or (need_tau and tau_t.dim() > 0):
-            gl, gt = _sample.soft_vjp(g.to(y.dtype), y, tau, ctx.dim)
+        gl = None
+        if (torch.is_grad_enabled() or _C_APPLY is None or _transforms_active()
+                or (need_tau and tau_t.dim() > 0)):     # a graph of the gradient, or vmap
+            pass
         elif need_tau and y.dtype in (torch.float32, torch.float64):
-            gl, gt = _sample.backward_kernel(g, y, tau_t.item(), ctx.dim)
+            try:
+                gl, gt = _sample.backward_kernel(g, y, tau_t.item(), ctx.dim)
+            except RuntimeError:    # a batched gradient (legacy vmap) has no NumPy view
+                pass
         else:
             gl, gt = _sample.backward_fast(g, y, tau, ctx.dim), None
+        if gl is None:
+            gl, gt = _sample.soft_vjp(g.to(y.dtype), y, tau, ctx.dim)
         gl = gl.to(ctx.out_dtype)
         if need_tau:
             gt = gt.sum_to_size(tau_t.shape).to(tau_t.dtype)
