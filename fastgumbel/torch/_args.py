@@ -82,7 +82,11 @@ def tau_graph(tau, logits, dim):
         return tau.reshape(chk.tau_keepdims_shape(tau.shape, logits.shape, dim))
     if isinstance(tau, np.ndarray) and tau.ndim:
         return tau_graph(torch.from_numpy(tau), logits, dim)
-    return torch.as_tensor(tau, dtype=torch.float64)
+    if isinstance(tau, (np.ndarray, np.generic)):     # Dynamo reads these as tensors
+        return torch.as_tensor(tau, dtype=torch.float64)
+    # a product keeps a Python float symbolic: Dynamo passes it as a graph input after the
+    # first recompile (torch.tensor / scalar_tensor / full would guard on its value)
+    return torch.ones((), dtype=torch.float64) * tau
 
 
 def count(n, name):
