@@ -11,8 +11,8 @@ no recompile when tau changes. Tensors cross into NumPy and back through shared 
 copies); CPU tensors only in this version (float16, bfloat16, float32, float64; bfloat16
 and float16 are computed in float32), and meta tensors (shapes only).
 
-Supported torch: 2.4 and later (tested with 2.11 and 2.13). Before 2.10 (no opaque objects
-in torch) a :class:`Generator` draws its key outside the compiled graph (a graph break).
+Supported torch: 2.4 and later (tested with 2.13). Without torch's opaque objects (before
+2.10) a :class:`Generator` draws its key outside the compiled graph (a graph break).
 
 The ``generator`` argument
 --------------------------

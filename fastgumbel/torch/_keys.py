@@ -84,8 +84,8 @@ if OPAQUE:
         return torch.empty(3, dtype=torch.int64)
 
 
-@torch.compiler.disable
 def _eager_next_key(gen):
+    """The key of a Generator drawn outside the graph (torch without opaque objects)."""
     return torch.tensor(gen.next_key().words, dtype=torch.int64)
 
 
@@ -108,7 +108,7 @@ def resolve(generator, as_tensor):
     if isinstance(generator, Generator) and torch.compiler.is_compiling():
         if OPAQUE:
             return torch.ops.fastgumbel.next_key(generator)
-        return _eager_next_key(generator)
+        return torch.compiler.disable(_eager_next_key)(generator)
     if isinstance(generator, _Generator):
         if torch.compiler.is_compiling():
             raise TypeError("a fastgumbel.Generator cannot be advanced inside torch.compile "
