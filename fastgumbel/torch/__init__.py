@@ -68,18 +68,19 @@ from ._keys import Generator, default_rng, key_tensor
 __all__ = ["gumbel_softmax", "gumbel_max", "categorical", "Generator", "default_rng",
            "key_tensor"]
 
-_fwd_unpack = torch.autograd.forward_ad.unpack_dual
+_fwAD = torch.autograd.forward_ad
 
 
-def _needs_autograd(*tensors):
+def _needs_autograd(logits, tau_t):
     """Whether a call must record autograd (reverse or forward mode); torch.func transforms
     are checked before."""
-    grad = torch.is_grad_enabled()
-    for t in tensors:
-        if isinstance(t, torch.Tensor) and ((grad and t.requires_grad)
-                                            or _fwd_unpack(t).tangent is not None):
-            return True
-    return False
+    if torch.is_grad_enabled() and (logits.requires_grad
+                                    or (tau_t is not None and tau_t.requires_grad)):
+        return True
+    if getattr(_fwAD, "_current_level", 0) < 0:       # no forward-mode level: no dual tensors
+        return False
+    return any(t is not None and _fwAD.unpack_dual(t).tangent is not None
+               for t in (logits, tau_t))
 
 
 def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=None):

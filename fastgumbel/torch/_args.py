@@ -31,7 +31,7 @@ def logits_dim(logits, dim):
     if logits.dtype not in COMPUTE:
         raise TypeError(f"logits must be a float16, bfloat16, float32 or float64 tensor; got "
                         f"dtype {logits.dtype} (convert with .float())")
-    if logits.device.type not in ("cpu", "meta"):
+    if not logits.is_cpu and not logits.is_meta:
         raise TypeError(f"logits is on device {logits.device}; fastgumbel.torch runs on CPU "
                         "tensors (use a CPU tensor)")
     if type(dim) is int and -1 <= dim < logits.dim():
@@ -51,6 +51,8 @@ def tau_args(tau, logits, dim, read=True):
     (under torch.func transforms, whose tensors have no values here): the value of a float
     tensor is ``None``, read later from the unwrapped tensor."""
     cdt = COMPUTE[logits.dtype]
+    if type(tau) is int:        # torch's default tau=1
+        tau = float(tau)
     if type(tau) is float or (isinstance(tau, numbers.Real) and not isinstance(tau, torch.Tensor)
                               and np.ndim(tau) == 0):
         return None, chk.tau_value(tau, cdt)

@@ -14,7 +14,7 @@ import torch
 from .. import _discrete
 from . import _sample
 from ._args import tau_args
-from ._keys import key_of
+from ._keys import key_of, words_of
 
 try:        # autograd's C++ entry point (what Function.apply ends in) and its guard
     _C_APPLY = torch._C._FunctionBase.__dict__["apply"]
@@ -59,7 +59,7 @@ class GumbelSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(logits, tau_t, key, hard, dim, tau):
         tau = _tau_of(tau_t, tau, logits, dim)
-        out, y = _sample.forward(logits, tau, key_of(key), hard, dim, True)
+        out, y = _sample.forward(logits, tau, words_of(key), hard, dim, True)
         return (out, y) if hard else out
 
     @staticmethod
@@ -131,7 +131,7 @@ class Discrete(torch.autograd.Function):
 
     @staticmethod
     def forward(logits, key, n, dim):
-        return draws(logits, key_of(key), n, dim)
+        return draws(logits, words_of(key), n, dim)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -157,6 +157,7 @@ def draws(logits, key, n, dim):
     if logits.is_meta:
         return torch.empty(shape, dtype=torch.int64, device="meta")
     x = _sample._rows(logits)
+    key = key_of(key)
     if n < 0:
         res = _discrete.gumbel_max(x.numpy(), dim, key, None, "default", "cpu")
     else:

@@ -65,12 +65,20 @@ def key_tensor(key):
     return torch.tensor(key.words, dtype=torch.int64)
 
 
-def key_of(key):
-    """The :class:`fastgumbel.Key` of a key (a Key already, or a key tensor)."""
-    if isinstance(key, Key):
+def words_of(key):
+    """``(k0, k1, stream)`` of a key: words already, a :class:`fastgumbel.Key`, or a key
+    tensor."""
+    if isinstance(key, (tuple, list)):
         return key
-    k0, k1, stream = (int(v) for v in key.tolist())
-    return Key(k0 | (k1 << 32), stream)
+    if isinstance(key, Key):
+        return key.words
+    return key.tolist()
+
+
+def key_of(words):
+    """The :class:`fastgumbel.Key` of key words."""
+    k0, k1, stream = words_of(words)
+    return Key(int(k0) | (int(k1) << 32), int(stream))
 
 
 if OPAQUE:
@@ -94,17 +102,17 @@ def _random_words():
 
 
 def resolve(generator, as_tensor):
-    """The key of ``generator``: a :class:`Key` (eager calls) or, with ``as_tensor`` (graph
-    tracing and torch.func transforms), an int64 tensor ``[k0, k1, stream]``."""
+    """The key of ``generator``: its words ``(k0, k1, stream)`` (eager calls) or, with
+    ``as_tensor`` (graph tracing and torch.func transforms), an int64 tensor of them."""
     if generator is None:   # torch's RNG: manual_seed applies; vmap's randomness= applies
         words = _random_words()
-        return words if as_tensor else key_of(words)
+        return words if as_tensor else words.tolist()
     if isinstance(generator, torch.Tensor):
         if generator.shape != (3,) or generator.dtype not in (torch.int64, torch.int32):
             raise ValueError("a key tensor must be int64 [k0, k1, stream] of shape (3,) "
                              f"(see fastgumbel.torch.key_tensor); got {generator.dtype} "
                              f"of shape {tuple(generator.shape)}")
-        return generator.to(torch.int64) if as_tensor else key_of(generator)
+        return generator.to(torch.int64) if as_tensor else generator.tolist()
     if isinstance(generator, Generator) and torch.compiler.is_compiling():
         if OPAQUE:
             return torch.ops.fastgumbel.next_key(generator)
@@ -129,4 +137,4 @@ def resolve(generator, as_tensor):
         raise TypeError("generator must be None, a fastgumbel.torch.Generator, a fastgumbel."
                         f"Generator, a fastgumbel.Key, an int seed or a key tensor; got "
                         f"{generator!r}")
-    return torch.tensor(key.words, dtype=torch.int64) if as_tensor else key
+    return torch.tensor(key.words, dtype=torch.int64) if as_tensor else key.words

@@ -8,7 +8,7 @@ import torch
 from . import _sample
 from ._args import COMPUTE, tau_args
 from ._autograd import draws
-from ._keys import key_of
+from ._keys import words_of
 from ._sample import _TORCH_OF
 
 
@@ -17,7 +17,7 @@ def gumbel_softmax(logits: torch.Tensor, tau: torch.Tensor, key: torch.Tensor, h
                    dim: int) -> torch.Tensor:
     """Soft sample, or hard sample without gradient."""
     value = tau_args(tau.detach(), logits, dim)[1]
-    return _sample.forward(logits, value, key_of(key), hard, dim, False)[0]
+    return _sample.forward(logits, value, words_of(key), hard, dim, False)[0]
 
 
 @gumbel_softmax.register_fake
@@ -31,7 +31,7 @@ def gumbel_softmax_st(logits: torch.Tensor, tau: torch.Tensor, key: torch.Tensor
     """Straight-through: the hard sample and the soft sample it comes from (kept for the
     gradient, in the compute dtype)."""
     value = tau_args(tau.detach(), logits, dim)[1]
-    return _sample.forward(logits, value, key_of(key), True, dim, True)
+    return _sample.forward(logits, value, words_of(key), True, dim, True)
 
 
 @gumbel_softmax_st.register_fake
@@ -76,7 +76,7 @@ gumbel_softmax_st.register_autograd(_backward_st, setup_context=_setup_st)
 @torch.library.custom_op("fastgumbel::categorical", mutates_args=())
 def categorical(logits: torch.Tensor, key: torch.Tensor, n: int, dim: int) -> torch.Tensor:
     """Gumbel-max (``n < 0``) or ``n`` categorical draws per row."""
-    return draws(logits, key_of(key), n, dim)
+    return draws(logits, words_of(key), n, dim)
 
 
 @categorical.register_fake

@@ -7,10 +7,16 @@ the one-hot of its first maximum (``docs/rng.md``: the hard kernel's own answer)
 import numpy as np
 import torch
 
-from .. import _core
+from .. import _backends, _core
 from ._args import COMPUTE
+from ._keys import key_of
 
 _TORCH_OF = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+_DIRECT = (torch.float32, torch.float64)
+#: torch's fused softmax backward, ``y * (g - <g, y>)`` (the binding in torch's namespace is
+#: the cheapest call; the op itself where it is not there)
+_softmax_backward_data = getattr(torch, "_softmax_backward_data",
+                                 torch.ops.aten._softmax_backward_data)
 
 
 def _rows(logits):
@@ -23,9 +29,30 @@ def _rows(logits):
 
 
 def _kernel(x, tau, mode, dim, key):
-    """One kernel call: ``x`` in its compute dtype, scalar ``tau``; a new tensor."""
-    out = torch.empty(x.shape, dtype=x.dtype)
-    _core.softmax_family(x.numpy(), tau, mode, dim, key, out.numpy(), "default", "cpu")
+    """One kernel call: ``x`` (float16/32/64, no grad), a float ``tau`` checked for the
+    compute dtype, ``key`` words; a new tensor, through the core (any layout)."""
+    out = torch.empty_like(x, memory_format=torch.contiguous_format)
+    _core.softmax_family(x.numpy(), tau, mode, dim, key_of(key), out.numpy(), "default",
+                         "cpu")
+    return out
+
+
+def _direct(logits, tau, mode, key):
+    """The common call straight to the CPU kernel: ``logits`` float32/64, C-contiguous,
+    non-empty, sampled along its last dim; its arguments checked by the caller. A new
+    tensor."""
+    x = logits.detach() if logits.requires_grad else logits
+    out = torch.empty_like(x)
+    xn, on = x.numpy(), out.numpy()
+    if xn.ndim != 2:
+        K = xn.shape[-1]
+        xn, on = xn.reshape(-1, K), on.reshape(-1, K)
+    k0, k1, stream = key
+    posinf = _backends.cpu().softmax_rows(xn, on, 0, np.uint64(k0), np.uint64(k1),
+                                          np.uint64(stream), x.dtype == torch.float64, tau,
+                                          mode)
+    if posinf:
+        _core.raise_bad_rows(0, posinf)
     return out
 
 
@@ -45,7 +72,13 @@ def forward(logits, tau, key, hard, dim, keep_soft):
     """``(out, y_soft)``: the sample in the logits' dtype and shape, and (``keep_soft``, or
     when it is the output) the soft sample in the compute dtype, else ``None``.
 
-    ``tau`` is a float or a keepdims array of the compute dtype; ``key`` a Key."""
+    ``tau`` is a float or a keepdims array of the compute dtype; ``key`` its words."""
+    if (type(tau) is float and logits.dtype in _DIRECT and dim == logits.dim() - 1
+            and logits.is_contiguous() and logits.numel() and not logits.is_meta):
+        if hard and not keep_soft:
+            return _direct(logits, tau, _core.HARD, key), None
+        y = _direct(logits, tau, _core.SOFT, key)
+        return (one_hot_of(y, dim) if hard else y), y
     if logits.is_meta:
         out = torch.empty(logits.shape, dtype=logits.dtype, device="meta")
         return out, (out.to(_TORCH_OF[COMPUTE[logits.dtype]]) if keep_soft or not hard
@@ -103,4 +136,5 @@ def backward_fast(g, y, tau, dim):
     """``d loss / d logits`` alone (tau takes no gradient), by torch's fused softmax
     backward."""
     G = g if g.dtype == y.dtype else g.to(y.dtype)
-    return torch.ops.aten._softmax_backward_data(G, y, dim, y.dtype).div_(tau)
+    gl = _softmax_backward_data(G, y, dim, y.dtype)
+    return gl if type(tau) is float and tau == 1.0 else gl.div_(tau)
