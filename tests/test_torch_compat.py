@@ -256,3 +256,15 @@ def test_bad_tau_values_name_tau():
         fgt.gumbel_softmax(x, torch.tensor(True))
     with pytest.raises(TypeError, match="tau must be a positive real number"):
         fgt.gumbel_softmax(x, "0.5")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hard_with_and_without_grad_agree_on_special_rows(dtype):
+    """NaN rows are NaN, all -inf rows are 0, in the straight-through forward as in the
+    hard kernel's."""
+    x = torch.tensor([[0.0, float("nan"), 1.0], [-float("inf")] * 3, [0.0, 1.0, 2.0],
+                      [-float("inf"), 3.0, -float("inf")]], dtype=dtype)
+    plain = fgt.gumbel_softmax(x, 0.5, hard=True, generator=KEY)
+    st = fgt.gumbel_softmax(x.clone().requires_grad_(), 0.5, hard=True, generator=KEY)
+    torch.testing.assert_close(st.detach(), plain, rtol=0, atol=0, equal_nan=True)
+    assert plain[0].isnan().all() and (plain[1] == 0).all() and plain[3].tolist() == [0, 1, 0]

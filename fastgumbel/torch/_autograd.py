@@ -82,16 +82,16 @@ class GumbelSoftmax(torch.autograd.Function):
         need_tau = ctx.needs_input_grad[1]
         tau = _tau_tensor(tau_t, ctx.tau)
         gl = None
-        if (torch.is_grad_enabled() or _C_APPLY is None or _transforms_active()
-                or (need_tau and tau_t.dim() > 0)):     # a graph of the gradient, or vmap
-            pass
-        elif need_tau and y.dtype in (torch.float32, torch.float64):
+        plain = not (torch.is_grad_enabled() or _C_APPLY is None or _transforms_active()
+                     or (need_tau and tau_t.dim() > 0))    # no graph of the gradient, no vmap
+        if plain and not need_tau:
+            gl, gt = _sample.backward_fast(g, y, tau, ctx.dim), None
+        elif (plain and y.dtype in (torch.float32, torch.float64)
+              and _sample.categories(y, ctx.dim) > _sample.SHORT_ROWS):
             try:
                 gl, gt = _sample.backward_kernel(g, y, tau_t.item(), ctx.dim)
             except RuntimeError:    # a batched gradient (legacy vmap) has no NumPy view
                 pass
-        else:
-            gl, gt = _sample.backward_fast(g, y, tau, ctx.dim), None
         if gl is None:
             gl, gt = _sample.soft_vjp(g.to(y.dtype), y, tau, ctx.dim)
         gl = gl.to(ctx.out_dtype)

@@ -13,6 +13,10 @@ from ._keys import key_of
 
 _TORCH_OF = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 _DIRECT = (torch.float32, torch.float64)
+#: rows this short (categories) take the gradient in torch ops rather than a row loop: the
+#: backward kernel and torch's fused softmax backward cost per row (measured crossover
+#: between 33 and 64 categories with tau's gradient, bench/RESULTS.md)
+SHORT_ROWS = 32
 #: torch's fused softmax backward, ``y * (g - <g, y>)`` (the binding in torch's namespace is
 #: the cheapest call; the op itself where it is not there)
 _softmax_backward_data = getattr(torch, "_softmax_backward_data",
@@ -56,9 +60,21 @@ def _direct(logits, tau, mode, key):
     return out
 
 
+def categories(y, dim):
+    """Size of the category dim (1 for a 0-d tensor)."""
+    return y.shape[dim] if y.dim() else 1
+
+
 def one_hot_of(y, dim):
-    """The one-hot of the first maximum of ``y`` along ``dim``."""
-    return torch.zeros_like(y).scatter_(dim, y.argmax(dim, keepdim=True), 1.0)
+    """The one-hot of the first maximum of the soft sample ``y`` along ``dim``, as the hard
+    kernel gives it: a row of ``y`` that is all 0 (logits all ``-inf``) stays 0, a NaN row
+    is NaN."""
+    top, idx = y.max(dim, keepdim=True)
+    h = torch.zeros_like(y).scatter_(dim, idx, 1.0)
+    live = top > 0
+    if not bool(live.all()):
+        h.mul_(live).add_(top - top)
+    return h
 
 
 def _soft_per_row(x, tau, dim, key):
@@ -136,5 +152,11 @@ def backward_fast(g, y, tau, dim):
     """``d loss / d logits`` alone (tau takes no gradient), by torch's fused softmax
     backward."""
     G = g if g.dtype == y.dtype else g.to(y.dtype)
-    gl = _softmax_backward_data(G, y, dim, y.dtype)
+    if categories(y, dim) <= 2 * SHORT_ROWS and y.numel() >= 4096:
+        # many short rows: four elementwise ops beat the fused op's per-row loop
+        # (3000 x 10 float32, 1 thread: 37 us against 211 us; bench/RESULTS.md)
+        yg = y * G
+        gl = torch.addcmul(yg, y, yg.sum(dim, keepdim=True), value=-1)
+    else:
+        gl = _softmax_backward_data(G, y, dim, y.dtype)
     return gl if type(tau) is float and tau == 1.0 else gl.div_(tau)
