@@ -126,8 +126,12 @@ def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
     ----------
     logits : array_like of float16/32/64
         Unnormalized log-probabilities; ``-inf`` masks a category (probability exactly 0).
-    tau : float
-        Temperature, finite and > 0. Small tau approaches one-hot samples.
+    tau : float or array_like
+        Temperature, finite and > 0. Small tau approaches one-hot samples. A per-row
+        temperature is an array constant along ``axis``: either with size 1 there (torch's
+        ``(B, 1)`` for ``(B, K)`` logits) or without that axis (TFP's batch shape ``(B,)``),
+        broadcasting to the logits' rows. Row r gives the bits of the scalar call with its
+        own tau (the same noise).
     hard : bool
         Return the one-hot of the soft sample's argmax instead (the forward value of the
         straight-through estimator; pair it with :func:`gumbel_softmax_backward`).
@@ -163,7 +167,8 @@ def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precisio
     """Log of the Gumbel-Softmax sample, ``log_softmax((logits + g) / tau)``, computed directly.
 
     Accurate where the soft sample underflows to 0 (large logit gaps or small tau). A row
-    whose logits are all ``-inf`` is all ``-inf``; NaN rows are NaN.
+    whose logits are all ``-inf`` is all ``-inf``; NaN rows are NaN. ``tau`` may be per row,
+    as for :func:`gumbel_softmax`.
 
     Examples
     --------
@@ -322,8 +327,10 @@ def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, ax
     -------
     grad_logits : ndarray, shape of ``grad``, dtype of ``y_soft`` or ``logits``
         ``y * (grad - sum(grad * y)) / tau`` along ``axis``.
-    grad_tau : numpy scalar of the same dtype
-        ``-sum(y * (grad - sum(grad * y)) * log(y)) / tau`` summed over all rows.
+    grad_tau : numpy scalar of the same dtype, or an array of ``tau``'s shape
+        ``-sum(y * (grad - sum(grad * y)) * log(y)) / tau`` per row, summed over all rows for
+        a scalar ``tau``; for a per-row ``tau`` (as in :func:`gumbel_softmax`), summed over
+        the rows that share each element of ``tau``.
 
     ``grad`` is cast to the forward's dtype (that of ``y_soft`` or ``logits``).
 
@@ -351,7 +358,9 @@ def concrete_log_prob(y, logits, tau, *, axis=-1, backend="auto"):
     ``torch.distributions.RelaxedOneHotCategorical(tau, logits=l).log_prob`` computes.
     Computed in float64, returned in the inputs' dtype. ``y`` and ``logits`` broadcast.
     Points with any ``y_k <= 0``, and rows whose logits are all ``-inf``, give ``-inf``;
-    the sum-to-one constraint is not checked.
+    the sum-to-one constraint is not checked. ``tau`` may be per row (TFP's batched
+    temperatures): size 1 along ``axis``, or a batch shape without it, which broadcasts
+    with the batch shape of ``y`` and ``logits`` (and may extend it).
 
     Examples
     --------

@@ -125,6 +125,53 @@ def tau_value(tau, dtype, name="tau"):
     return t
 
 
+def tau_batch(tau, ndim, axis, lead, dtype, name="tau", grow=False):
+    """A per-row temperature (an array-like with ``np.ndim(tau) > 0``) for an array of
+    ``ndim`` dimensions sampled along ``axis`` (normalized), whose other dimensions are
+    ``lead``. Returns ``(batch, shape)``: the values as a float64 array without the category
+    axis, and the batch shape it broadcasts to (``lead``, or larger if ``grow``).
+
+    Two forms: ``ndim(tau) == ndim`` with size 1 along ``axis`` (torch's ``(B, 1)``), or
+    ``ndim(tau) < ndim``, broadcasting against ``lead`` (TFP's batch shape ``(B,)``). Every
+    value must be finite and > 0 once rounded to ``dtype`` (a positive normal number)."""
+    a = np.asarray(tau)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a positive real number or an array of them; got "
+                        f"an array of dtype {a.dtype}")
+    if a.ndim == ndim:
+        if a.shape[axis] != 1:
+            raise ValueError(
+                f"{name} has shape {a.shape}, which varies along the category axis {axis} of "
+                f"the logits (shape {lead[:axis] + ('K',) + lead[axis:]}); a per-row "
+                f"temperature has size 1 there (e.g. {lead[:axis] + (1,) + lead[axis:]}) or "
+                f"leaves that axis out (e.g. {lead})")
+        b = a.reshape(a.shape[:axis] + a.shape[axis + 1:])
+    elif a.ndim < ndim:
+        b = a
+    else:
+        raise ValueError(f"{name} has shape {a.shape}: more dimensions than the logits "
+                         f"({ndim}); a per-row temperature has the logits' shape without "
+                         f"the categories, {lead}, or size 1 along the category axis")
+    try:
+        full = np.broadcast_shapes(b.shape, lead)
+    except ValueError:
+        full = None
+    if full is None or (full != tuple(lead) and not grow):
+        raise ValueError(f"{name} of shape {a.shape} does not broadcast to the rows of the "
+                         f"logits, whose shape without the category axis {axis} is "
+                         f"{tuple(lead)}")
+    bf = b.astype(np.float64)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        tc = bf.astype(dtype)
+        ok = np.isfinite(bf) & (bf > 0) & np.isfinite(tc) & (tc >= np.finfo(dtype).tiny)
+    if not ok.all():
+        where = tuple(int(i) for i in np.argwhere(~ok.reshape(b.shape))[0])
+        raise ValueError(f"{name} must be finite and > 0 (a positive normal "
+                         f"{np.dtype(dtype)} number) in every element; got "
+                         f"{b[where]!r} at index {where} of {name} (shape {a.shape})")
+    return bf, full
+
+
 def count(n, name, *, allow_none=False):
     if n is None and allow_none:
         return None
