@@ -240,9 +240,10 @@ def flag_like(value, name):
 
 def tau_keepdims_shape(tau_shape, shape, axis, name="tau"):
     """The shape of a per-row ``tau`` as a keepdims array for ``shape`` with categories on
-    ``axis`` (``docs``: the per-row temperature contract): form A (same number of dimensions,
-    size 1 along ``axis``) or form B (fewer dimensions, broadcast against ``shape`` without
-    ``axis``). ValueError naming ``tau`` and its shape when it is neither."""
+    ``axis``: form A (same number of dimensions, size 1 along ``axis``) or form B (fewer
+    dimensions, broadcast against ``shape`` without ``axis``); the shapes alone (a traced
+    tensor has no values), :func:`tau_batch` checks the values. ValueError naming ``tau``
+    and its shape when it is neither."""
     tau_shape, shape = tuple(tau_shape), tuple(shape)
     nd = len(shape)
     if len(tau_shape) == nd:
@@ -263,18 +264,3 @@ def tau_keepdims_shape(tau_shape, shape, axis, name="tau"):
         raise ValueError(f"{name} of shape {tau_shape} does not broadcast against logits "
                          f"{shape} without their category axis {axis}") from None
     return keep
-
-
-def tau_values(tau, dtype, name="tau"):
-    """Every element of an array ``tau`` finite and > 0 once rounded to ``dtype``."""
-    t = np.asarray(tau)
-    if t.dtype.kind not in "fiu":
-        raise TypeError(f"{name} must hold real numbers; got dtype {t.dtype}")
-    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        tc = t.astype(dtype)
-        bad = ~((tc >= np.finfo(dtype).tiny) & (tc < np.inf))
-    if bad.any():
-        raise ValueError(f"{name} must be finite and > 0 (a positive normal {np.dtype(dtype)} "
-                         f"number) in every element; got {t.reshape(-1)[bad.reshape(-1)][0]!r} "
-                         f"among the values of shape {t.shape}")
-    return tc

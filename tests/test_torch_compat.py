@@ -163,13 +163,19 @@ def test_per_row_tau_equals_the_reference(shape, tau_shape, dim):
         assert F.gumbel_softmax(x, tau.reshape(keep), dim=dim).shape == x.shape
 
 
-def test_per_row_tau_rows_equal_scalar_calls():
-    x = x34()
-    tau = torch.tensor([[0.3], [1.0], [2.5]], dtype=torch.float64)
-    y = fgt.gumbel_softmax(x, tau, generator=KEY)
-    for r in range(3):
-        yr = fgt.gumbel_softmax(x, float(tau[r]), generator=KEY)[r]
-        torch.testing.assert_close(y[r], yr, rtol=1e-13, atol=1e-15)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hard", [False, True])
+def test_per_row_tau_rows_equal_scalar_calls_bit_for_bit(dtype, hard):
+    """The per-row contract: row r with tau[r] is the scalar call with tau[r] on that row,
+    also with a gradient (the straight-through forward)."""
+    x = x34(dtype)
+    for tau in (torch.tensor([[0.3], [1.0], [2.5]], dtype=torch.float64),
+                torch.tensor([0.3, 1.0, 2.5], requires_grad=True)):
+        y = fgt.gumbel_softmax(x, tau, hard=hard, generator=KEY)
+        for r in range(3):
+            yr = fgt.gumbel_softmax(x, float(tau.detach().reshape(-1)[r]), hard=hard,
+                                    generator=KEY)
+            assert torch.equal(y[r].detach(), yr[r])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -68,8 +68,12 @@ def tau_args(tau, logits, dim, read=True):
         return tau_t, (1.0 if tau.is_meta else chk.tau_value(tau.item(), cdt) if read else None)
     keep = chk.tau_keepdims_shape(tau.shape, logits.shape, dim)
     tau_k = tau.reshape(keep)
-    value = (None if tau.is_meta or not read
-             else chk.tau_values(tau_k.detach().numpy(), cdt))
+    value = None
+    if read and not tau.is_meta:
+        shape = tuple(logits.shape)
+        lead = shape[:dim] + shape[dim + 1:]
+        value = chk.tau_batch(tau_k.detach().numpy(), len(shape), dim, lead, cdt)[0]
+        value = value.reshape(keep)
     return (tau_k if tau_t is not None else None), value
 
 

@@ -33,8 +33,9 @@ def _rows(logits):
 
 
 def _kernel(x, tau, mode, dim, key):
-    """One kernel call: ``x`` (float16/32/64, no grad), a float ``tau`` checked for the
-    compute dtype, ``key`` words; a new tensor, through the core (any layout)."""
+    """One kernel call: ``x`` (float16/32/64, no grad), ``tau`` a float checked for the
+    compute dtype or a keepdims float64 array (per-row), ``key`` words; a new tensor,
+    through the core (any layout)."""
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     _core.softmax_family(x.numpy(), tau, mode, dim, key_of(key), out.numpy(), "default",
                          "cpu")
@@ -77,13 +78,6 @@ def one_hot_of(y, dim):
     return h
 
 
-def _soft_per_row(x, tau, dim, key):
-    """Soft sample with a keepdims array ``tau``: ``softmax(log_softmax(x + g) / tau)``,
-    the same function as ``softmax((x + g) / tau)`` (a row constant cancels)."""
-    lg = _kernel(x, 1.0, _core.LOG, dim, key)
-    return torch.softmax(lg / torch.from_numpy(tau), dim)
-
-
 def forward(logits, tau, key, hard, dim, keep_soft):
     """``(out, y_soft)``: the sample in the logits' dtype and shape, and (``keep_soft``, or
     when it is the output) the soft sample in the compute dtype, else ``None``.
@@ -101,14 +95,11 @@ def forward(logits, tau, key, hard, dim, keep_soft):
                      else None)
     x = _rows(logits)
     direct = x.dtype == logits.dtype or logits.dtype == torch.float16
-    if isinstance(tau, float):
-        if hard and not keep_soft:
-            src = logits.detach().reshape(x.shape) if direct else x
-            out = _kernel(src, tau, _core.HARD, dim, key)
-            return out.to(logits.dtype).reshape(logits.shape), None
-        y = _kernel(x, tau, _core.SOFT, dim, key)
-    else:
-        y = _soft_per_row(x, tau, dim, key)
+    if hard and not keep_soft:
+        src = logits.detach().reshape(x.shape) if direct else x
+        out = _kernel(src, tau, _core.HARD, dim, key)
+        return out.to(logits.dtype).reshape(logits.shape), None
+    y = _kernel(x, tau, _core.SOFT, dim, key)
     out = one_hot_of(y, dim) if hard else y
     return out.to(logits.dtype).reshape(logits.shape), y.reshape(logits.shape)
 
