@@ -77,7 +77,7 @@ def _needs_autograd(logits, tau_t):
     if torch.is_grad_enabled() and (logits.requires_grad
                                     or (tau_t is not None and tau_t.requires_grad)):
         return True
-    if getattr(_fwAD, "_current_level", 0) < 0:       # no forward-mode level: no dual tensors
+    if not _autograd._forward_mode():          # no forward-mode level: no dual tensors
         return False
     return any(t is not None and _fwAD.unpack_dual(t).tangent is not None
                for t in (logits, tau_t))

@@ -34,6 +34,12 @@ def apply(cls, *args):
     return direct(*args)
 
 
+def _forward_mode():
+    """Whether forward-mode AD may run: a forward_ad dual level or a torch.func transform."""
+    return (getattr(torch.autograd.forward_ad, "_current_level", 0) >= 0
+            or _C_APPLY is None or _transforms_active())
+
+
 def _tau_tensor(tau_t, tau):
     """tau as what the formulas divide by: the tensor that takes its gradient, else the
     kernel's value (a float, or a keepdims array as a tensor)."""
@@ -71,7 +77,8 @@ class GumbelSoftmax(torch.autograd.Function):
         ctx.tau = _tau_of(tau_t, tau, logits, dim) if tau_t is None else None
         ctx.out_dtype = logits.dtype
         ctx.save_for_backward(y, tau_t)
-        ctx.save_for_forward(y, tau_t)
+        if _forward_mode():     # only then can jvp be asked for
+            ctx.save_for_forward(y, tau_t)
 
     @staticmethod
     def backward(ctx, g_out, g_soft=None):
