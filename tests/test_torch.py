@@ -21,7 +21,7 @@ def noise(shape, dtype, key, dim=-1):
     moved = list(shape)
     moved.append(moved.pop(dim))
     np_dt = {torch.float32: np.float32, torch.float64: np.float64}[dtype]
-    g = torch.from_numpy(fg.gumbel(tuple(moved), dtype=np_dt, rng=key))
+    g = torch.from_numpy(fg.gumbel(size=tuple(moved), dtype=np_dt, rng=key))
     return torch.movedim(g, -1, dim)
 
 

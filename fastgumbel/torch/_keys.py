@@ -34,7 +34,10 @@ class Generator(_Generator, OpaqueBase):
 
 
 if OPAQUE:
-    register_opaque_type(Generator, typ="reference")
+    try:
+        register_opaque_type(Generator, typ="reference")
+    except TypeError:   # a torch whose private API differs: the graph-break path
+        OPAQUE = False
 
 
 def default_rng(seed=None):
@@ -81,15 +84,22 @@ def key_of(words):
     return Key(int(k0) | (int(k1) << 32), int(stream))
 
 
-if OPAQUE:
-    @torch.library.custom_op("fastgumbel::next_key", mutates_args=(),
-                             tags=(torch.Tag.nondeterministic_seeded,))
-    def _next_key(gen: Generator) -> torch.Tensor:
+def _register_next_key():
+    """The graph op that advances a :class:`Generator` (False where torch cannot take an
+    opaque object as an op argument)."""
+    def next_key(gen: Generator) -> torch.Tensor:
         return torch.tensor(gen.next_key().words, dtype=torch.int64)
 
-    @_next_key.register_fake
-    def _(gen):
-        return torch.empty(3, dtype=torch.int64)
+    try:
+        op = torch.library.custom_op("fastgumbel::next_key", mutates_args=(),
+                                     tags=(torch.Tag.nondeterministic_seeded,))(next_key)
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    op.register_fake(lambda gen: torch.empty(3, dtype=torch.int64))
+    return True
+
+
+OPAQUE = OPAQUE and _register_next_key()
 
 
 def _eager_next_key(gen):
