@@ -6,13 +6,14 @@ returns gradients from the analytic backward kernel (:func:`fastgumbel.gumbel_so
 Eager calls run the kernels through one ``torch.autograd.Function`` (reverse mode, forward
 mode, ``torch.func`` transforms, double backward); traced calls (``torch.compile``) use
 ``torch.library`` custom ops (``torch.ops.fastgumbel.*``) with fake (meta) implementations,
-tau and the key as graph inputs, so they work under ``torch.compile(fullgraph=True)`` with
-no recompile when tau changes. Tensors cross into NumPy and back through shared memory (no
+tau and the key as graph inputs, so they work under ``torch.compile(fullgraph=True)`` and a
+changing tau compiles once (a Python float: twice, Dynamo's automatic dynamic). Tensors cross into NumPy and back through shared memory (no
 copies); CPU tensors only in this version (float16, bfloat16, float32, float64; bfloat16
 and float16 are computed in float32), and meta tensors (shapes only).
 
-Supported torch: 2.4 and later (tested with 2.13). Without torch's opaque objects (before
-2.10) a :class:`Generator` draws its key outside the compiled graph (a graph break).
+Supported torch: 2.4 and later (tested with 2.13). On a torch without opaque objects (a
+private API of recent versions) a :class:`Generator` draws its key outside the compiled
+graph (a graph break).
 
 The ``generator`` argument
 --------------------------

@@ -7,7 +7,7 @@ import torch
 from ..random import Generator as _Generator
 from ..random import Key
 
-try:    # torch >= 2.10: opaque reference objects, so that compiled graphs advance a Generator
+try:    # recent torch: opaque reference objects, so that compiled graphs advance a Generator
     from torch._library.opaque_object import OpaqueBase, register_opaque_type
 except ImportError:     # older torch: a plain subclass; compiled code breaks the graph for it
     OpaqueBase, register_opaque_type = object, None
@@ -22,7 +22,7 @@ class Generator(_Generator, OpaqueBase):
     Under ``torch.compile`` each call of a compiled function advances it at run time (the
     key draw is the op ``torch.ops.fastgumbel.next_key``), exactly as in eager mode. It is
     also accepted by every NumPy-style function as ``rng=``. (On torch without opaque
-    objects, before 2.10, compiled code draws its key outside the graph: a graph break.)
+    objects, compiled code draws its key outside the graph: a graph break.)
 
     Examples
     --------
