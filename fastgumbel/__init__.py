@@ -7,14 +7,18 @@ The NumPy-style API (all functions take ``rng=``; see :mod:`fastgumbel.random`):
 - discrete samples: :func:`gumbel_max`, :func:`categorical`, :func:`multinomial`,
   :func:`gumbel_topk`
 - gradients and density: :func:`gumbel_softmax_backward`, :func:`concrete_log_prob`
+- CPU threads: :func:`threads` (a context manager), :func:`set_num_threads`,
+  :func:`get_num_threads`
 """
 from . import random
 from ._api import (categorical, concrete_log_prob, gumbel, gumbel_log_softmax, gumbel_max,
                    gumbel_softmax, gumbel_softmax_backward, gumbel_topk, multinomial, uniform)
+from ._backends import get_num_threads, set_num_threads, threads
 from .random import Generator, Key, default_rng
 
 __version__ = "0.1.0"
 
 __all__ = ["Generator", "Key", "default_rng", "random", "uniform", "gumbel", "gumbel_softmax",
            "gumbel_log_softmax", "gumbel_max", "categorical", "multinomial", "gumbel_topk",
-           "gumbel_softmax_backward", "concrete_log_prob", "__version__"]
+           "gumbel_softmax_backward", "concrete_log_prob", "threads", "set_num_threads",
+           "get_num_threads", "__version__"]

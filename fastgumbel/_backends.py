@@ -112,3 +112,33 @@ def backend_for(backend, *arrays, name="logits"):
         else:
             chosen = "cupy"
     return load(chosen)
+
+
+# the CPU kernels' thread count (fastgumbel.threads, set_num_threads, get_num_threads): here,
+# where the CPU backend is loaded on first use, so that ``import fastgumbel`` stays light
+
+
+def threads(n):
+    """Context manager: run the block with ``n`` CPU kernel threads in the calling thread,
+    then restore the previous count. Results are the same bits for any thread count.
+
+    Examples
+    --------
+    >>> import numpy as np, fastgumbel as fg
+    >>> with fg.threads(1):
+    ...     y = fg.gumbel_softmax(np.zeros((4, 8)), 0.5, rng=0)
+    ...     fg.get_num_threads()
+    1
+    """
+    return cpu().threads(n)
+
+
+def set_num_threads(n):
+    """Use ``n`` CPU kernel threads in the calling thread from now on (Numba's setting,
+    which is per thread); ``1 <= n <=`` the pool size (``NUMBA_NUM_THREADS``)."""
+    cpu().set_num_threads(n)
+
+
+def get_num_threads():
+    """The CPU kernels' thread count in the calling thread."""
+    return cpu().get_num_threads()

@@ -184,6 +184,16 @@ def count(n, name, *, allow_none=False):
     return int(n)
 
 
+def thread_count(n, limit, name="n"):
+    """A thread count: an integer in [1, limit] (``limit``: the size of Numba's pool)."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"{name} must be an integer number of threads; got {n!r}")
+    if not 1 <= n <= limit:
+        raise ValueError(f"{name}={n} threads is outside [1, {limit}] (the pool size, set by "
+                         "NUMBA_NUM_THREADS before the first kernel)")
+    return int(n)
+
+
 def size_shape(size, name="size"):
     if size is None:
         return ()

@@ -29,8 +29,7 @@ class NeedsHost(Exception):
 
 
 def key_args(key):
-    k0, k1, stream = key.words
-    return np.uint64(k0), np.uint64(k1), np.uint64(stream)
+    return key.kernel_words()
 
 
 def softmax_mode(hard):
@@ -218,9 +217,7 @@ def _fast_out(out, shape, dtype, logits):
 
 def _fast_key_args(rng, dtype, precision):
     """The kernel's key words and bits64 on the fast path (advances a Generator)."""
-    k0, k1, stream = resolve_key(rng).words
-    return (np.uint64(k0), np.uint64(k1), np.uint64(stream),
-            precision == "high" or dtype == np.float64)
+    return (*resolve_key(rng).kernel_words(), precision == "high" or dtype == np.float64)
 
 
 def softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):

@@ -63,7 +63,7 @@ class Key:
     True
     """
 
-    __slots__ = ("_seed", "_stream")
+    __slots__ = ("_seed", "_stream", "_kernel_words")
 
     def __init__(self, seed, stream=0):
         self._seed = _check_seed(seed)
@@ -72,6 +72,7 @@ class Key:
         if not 0 <= int(stream) < _STREAM_LIMIT:
             raise ValueError(f"stream must be an integer in [0, 2**32), got {stream}")
         self._stream = int(stream)
+        self._kernel_words = None
 
     @property
     def seed(self):
@@ -85,6 +86,14 @@ class Key:
     def words(self):
         """``(k0, k1, stream)``: the Philox key words and the stream word, as Python ints."""
         return self._seed & 0xFFFFFFFF, self._seed >> 32, self._stream
+
+    def kernel_words(self):
+        """:attr:`words` as ``numpy.uint64`` scalars, the kernels' argument type (made once
+        per key: a replayed key skips the conversions)."""
+        kw = self._kernel_words
+        if kw is None:
+            kw = self._kernel_words = tuple(np.uint64(w) for w in self.words)
+        return kw
 
     def __eq__(self, other):
         return isinstance(other, Key) and (self._seed, self._stream) == (other._seed, other._stream)

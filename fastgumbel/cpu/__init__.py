@@ -38,10 +38,11 @@ from ._counts import multinomial_gumbel, multinomial_rows  # noqa: E402
 from ._noise import CHUNK, fill_noise  # noqa: E402
 from ._softmax import softmax_by_chunk, softmax_by_row, softmax_rows  # noqa: E402
 from ._softmax_steps import HARD, LOG, SOFT  # noqa: E402
+from ._threading import get_num_threads, set_num_threads, threads  # noqa: E402
 from ._topk import topk_rows  # noqa: E402
 
 __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
            "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
            "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows",
            "SOFT", "LOG", "HARD", "softmax_by_row", "softmax_by_chunk", "argmax_by_row",
-           "argmax_by_chunk"]
+           "argmax_by_chunk", "threads", "set_num_threads", "get_num_threads"]

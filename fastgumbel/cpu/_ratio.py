@@ -1,11 +1,14 @@
-"""Soft and hard samples at tau == 1 with one log per element instead of two: w = exp(x - mc)
-/ E, where E = -log(U) is the exponential variate whose -log is the Gumbel noise."""
+"""Samples with one log per element instead of two: soft and hard samples at tau == 1 (w =
+exp(x - mc) / E, where E = -log(U) is the exponential variate whose -log is the Gumbel
+noise), and the hard sample at any tau (x + g only where a bound read off E's bits allows
+the maximum)."""
 from __future__ import annotations
 
 import numpy as np
 
 from .._numba import helper, inline_always
-from .._scalar import exp_nonpos_any, exponential_bits32, exponential_bits64
+from .._scalar import (exp_nonpos_any, exponential_bits32, exponential_bits64, gumbel_bits32,
+                       gumbel_bits64)
 from ._argmax import bound_chunk, bound_threshold
 from ._dtypes import eps_of, typed
 from ._noise import CHUNK, _exponential_chunk
@@ -95,6 +98,50 @@ def _ratio_hard(xr, K, k0, k1, stream, row, bits64, wbuf, C, o):
     c = next_at_least(o, K, thr, 0)
     while c >= 0:
         near += 1 if _ratio_w(xr, c, mc, bits64, wbuf, o) - best > lim else 0
+        c = next_at_least(o, K, thr, c + 1)
+    return first if near == 1 else -1
+
+
+@helper
+def _perturbed(xr, c, bits64, wbuf, like):
+    """x + g of column c, computed as :func:`._noise._perturb_chunk` computes it (the same
+    operations, so the same bits), from the words ``wbuf`` holds."""
+    if bits64:
+        return xr[c] + typed(gumbel_bits64(wbuf[2 * c], wbuf[2 * c + 1]), like)
+    return xr[c] + typed(gumbel_bits32(wbuf[c]), like)
+
+
+@helper
+def _hard_any_tau(xr, K, k0, k1, stream, row, bits64, wbuf, t, o):
+    """The hard sample's index at temperature t (>= 2**19 times the smallest normal) for a
+    row of K <= CHUNK columns, with one log per element for almost all of them; -1 where the
+    row takes the full computation of :func:`._softmax._softmax_row`.
+
+    That computation returns the first j with s_j = x_j + g_j equal to M = max s when every
+    other s_j - M is at most lim = -2**-19 t (:func:`_sole_max`). Here s is computed only
+    for the entries whose bound u (:func:`bound_chunk`) reaches :func:`bound_threshold`
+    lowered by 4 |lim|: the others lie more than 2 |lim| below M, so they are neither the
+    max nor near it, and the same index comes out (or -1 for the same rows)."""
+    _prefetch_span(xr, K)     # the logits load while the noise is computed
+    _exponential_chunk(k0, k1, stream, row, 0, K, bits64, wbuf, o)
+    top, nan, _ = bound_chunk(xr, K, o, False)
+    if nan or not abs(top) < np.inf:
+        return -1
+    lim = -t * typed(2.0 ** -19, o)
+    thr = bound_threshold(top, o) + typed(4, o) * lim
+    best = typed(-np.inf, o)
+    first = -1
+    c = next_at_least(o, K, thr, 0)
+    while c >= 0:
+        v = _perturbed(xr, c, bits64, wbuf, o)
+        if v > best:
+            best = v
+            first = c
+        c = next_at_least(o, K, thr, c + 1)
+    near = 0
+    c = next_at_least(o, K, thr, 0)
+    while c >= 0:
+        near += 1 if _perturbed(xr, c, bits64, wbuf, o) - best > lim else 0
         c = next_at_least(o, K, thr, c + 1)
     return first if near == 1 else -1
 

@@ -9,7 +9,7 @@ from numba import prange
 from .._numba import helper, inline_always, kernel
 from ._dtypes import _U, exp_shift, tau_at, tiny_of, typed
 from ._noise import CHUNK, _perturb_chunk
-from ._ratio import _ratio_chunk, _ratio_row
+from ._ratio import _hard_any_tau, _ratio_chunk, _ratio_row
 from ._reduce import _lanes, _max_nan
 from ._schedule import _blocks, _claim
 from ._softmax_steps import HARD, LOG, SOFT, _exp_chunk, _finish_chunk, _sole_max, _special_row
@@ -27,6 +27,13 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc, x
     if mode != LOG and t == 1 and C > 0:
         return _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc, x, out, rn)
     K = xr.shape[0]
+    hard_search = mode == HARD and t >= tiny_of(o) * typed(2.0 ** 19, o)
+    if hard_search and K <= CHUNK:
+        first = _hard_any_tau(xr, K, k0, k1, stream, row, bits64, wbuf, t, o)
+        if first >= 0:
+            o[:] = 0
+            o[first] = 1
+            return False
     if K <= CHUNK:
         M, nan = _perturb_chunk(xr, 0, K, k0, k1, stream, row, bits64, wbuf, o)
     else:
@@ -41,20 +48,20 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc, x
     if done:
         return inf
     one = typed(1, o)
-    if mode == HARD and t >= tiny_of(o) * typed(2.0 ** 19, o):
+    if hard_search:
         first = _sole_max(o, K, M, -t * typed(2.0 ** -19, o))
         if first >= 0:
             o[:] = 0
             o[first] = 1
             return False
     if K <= CHUNK:
-        S = _exp_chunk(o, K, M, t, mode, ebuf, acc)
+        S = _exp_chunk(o, K, M, t, mode, ebuf, acc, x, out, rn)
         first = _finish_chunk(o, K, M, t, S, mode, True, one)
     else:
         S = typed(0, o)
         for c0 in range(0, K, CHUNK):
             n = min(CHUNK, K - c0)
-            S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf, acc)
+            S += _exp_chunk(o[c0:c0 + n], n, M, t, mode, ebuf, acc, x, out, -1)
         first = -1
         for c0 in range(0, K, CHUNK):
             n = min(CHUNK, K - c0)
@@ -217,7 +224,7 @@ def _chunk_kernel(mode):
                 else:
                     ebuf = np.empty(n if mode == LOG else 0, out.dtype)
                     part[r, item % nb] = _exp_chunk(seg, n, Ms[r], t, mode, ebuf,
-                                                    _lanes(seg))
+                                                    _lanes(seg), x, out, -1)
         _row_totals(part, top)
         for item in prange(rows * nb):
             r = item // nb

@@ -14,33 +14,46 @@ A row with a NaN gives NaN; a row whose logits are all -inf gives 0 (soft, hard)
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .._numba import helper
 from .._scalar import exp_nonpos_any, log_any
 from ._dtypes import typed
+from ._prefetch import prefetch_next_row
 from ._reduce import LANES, _first_equal, _lanes_total
 
 SOFT, LOG, HARD = 0, 1, 2
 
 
 @helper
-def _exp_chunk(seg, n, M, t, mode, ebuf, acc):
+def _exp_chunk(seg, n, M, t, mode, ebuf, acc, x, out, r):
     """exp((s - M) / t) over the chunk: in place (soft, hard) or into ebuf (log, which keeps
     s for step 3); returns the chunk's sum, added up in the same loop in the fixed lane order
     (``LANES``). Each destination has its own loop written on that array alone: a
     loop whose load and store go through two names of one array needs LLVM's runtime alias
-    check, which then fails, and runs scalar (6x slower, measured). tau == 1 skips the
-    division ((s - M) / 1 is exact)."""
+    check, which then fails, and runs scalar (6x slower, measured). A power-of-two t
+    multiplies by 1 / t, which is exact, so the same bits as the division (tau == 1 skips
+    it). Prefetches row r of x and out (:func:`prefetch_next_row`; none for r < 0)."""
     acc[:] = 0
+    inv = typed(1, seg) / t
+    pow2 = inv * t == typed(1, seg) and _is_pow2(inv)
     for b0 in range(0, n, LANES):
         m = min(LANES, n - b0)
+        if r >= 0:
+            prefetch_next_row(x, out, r, b0, LANES)
         sb = seg[b0:b0 + m]
         if mode == LOG:
             eb = ebuf[b0:b0 + m]
             if t == 1:
                 for j in range(m):
                     e = exp_nonpos_any(sb[j] - M)
+                    eb[j] = e
+                    acc[j] += e
+            elif pow2:
+                for j in range(m):
+                    e = exp_nonpos_any((sb[j] - M) * inv)
                     eb[j] = e
                     acc[j] += e
             else:
@@ -53,12 +66,23 @@ def _exp_chunk(seg, n, M, t, mode, ebuf, acc):
                 e = exp_nonpos_any(sb[j] - M)
                 sb[j] = e
                 acc[j] += e
+        elif pow2:
+            for j in range(m):
+                e = exp_nonpos_any((sb[j] - M) * inv)
+                sb[j] = e
+                acc[j] += e
         else:
             for j in range(m):
                 e = exp_nonpos_any((sb[j] - M) / t)
                 sb[j] = e
                 acc[j] += e
     return _lanes_total(acc)
+
+
+@helper
+def _is_pow2(v):
+    """True if the positive finite normal ``v`` is a power of two (mantissa 0.5)."""
+    return math.frexp(v)[0] == 0.5
 
 
 @helper

@@ -16,6 +16,7 @@ TBB library is found (then the layer is Numba's default: OpenMP on Linux; use th
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -99,3 +100,38 @@ def _configure():
             return f"loaded {path}; numba will use tbb"
     return ("no TBB runtime found (pip install tbb); numba default layer, which on Linux "
             "is GNU OpenMP: not fork-safe")
+
+
+# ----------------------------------------------------------------------------------------
+# the thread count of the CPU kernels (public as fastgumbel.threads / set_num_threads /
+# get_num_threads)
+
+
+def get_num_threads():
+    """Threads the CPU kernels use in the calling thread (Numba's ``get_num_threads``)."""
+    configure()
+    import numba
+    return numba.get_num_threads()
+
+
+def set_num_threads(n):
+    """Let the CPU kernels use ``n`` threads (1 <= n <= the pool size, ``NUMBA_NUM_THREADS``)
+    in the calling thread: Numba's setting is per thread, so other threads keep theirs.
+    Results do not depend on it (bit-identical for any thread count)."""
+    configure()
+    import numba
+
+    from .._checks import thread_count
+    numba.set_num_threads(thread_count(n, numba.config.NUMBA_NUM_THREADS))
+
+
+@contextlib.contextmanager
+def threads(n):
+    """Run the block with at most ``n`` CPU kernel threads (in the calling thread), then
+    restore the previous count."""
+    old = get_num_threads()
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        set_num_threads(old)

@@ -165,9 +165,10 @@ def draws(logits, key, n, dim):
         return torch.empty(shape, dtype=torch.int64, device="meta")
     x = _sample._rows(logits)
     key = key_of(key)
-    if n < 0:
-        res = _discrete.gumbel_max(x.numpy(), dim, key, None, "default", "cpu")
-    else:
-        res = _discrete.categorical(x.numpy(), n, dim, key, "gumbel", "default", "cpu")
+    with _sample.torch_threads():
+        if n < 0:
+            res = _discrete.gumbel_max(x.numpy(), dim, key, None, "default", "cpu")
+        else:
+            res = _discrete.categorical(x.numpy(), n, dim, key, "gumbel", "default", "cpu")
     return torch.from_numpy(np.ascontiguousarray(res)).reshape(shape)
 

@@ -4,6 +4,8 @@ CPU tensors (no copies for float32/float64), and the gradient formulas in torch 
 Notation: ``y = softmax((x + g) / tau)`` along ``dim`` (the soft sample); the hard sample is
 the one-hot of its first maximum (``docs/rng.md``: the hard kernel's own answer).
 """
+import contextlib
+
 import numpy as np
 import torch
 
@@ -32,13 +34,22 @@ def _rows(logits):
     return x if x.dtype == cdt else x.to(cdt)
 
 
+def torch_threads():
+    """The CPU kernels run with at most ``torch.get_num_threads()`` threads."""
+    n = torch.get_num_threads()
+    if n >= _backends.get_num_threads():
+        return contextlib.nullcontext()
+    return _backends.threads(max(n, 1))
+
+
 def _kernel(x, tau, mode, dim, key):
     """One kernel call: ``x`` (float16/32/64, no grad), ``tau`` a float checked for the
     compute dtype or a keepdims float64 array (per-row), ``key`` words; a new tensor,
     through the core (any layout)."""
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    _core.softmax_family(x.numpy(), tau, mode, dim, key_of(key), out.numpy(), "default",
-                         "cpu")
+    with torch_threads():
+        _core.softmax_family(x.numpy(), tau, mode, dim, key_of(key), out.numpy(), "default",
+                             "cpu")
     return out
 
 
@@ -53,9 +64,10 @@ def _direct(logits, tau, mode, key):
         K = xn.shape[-1]
         xn, on = xn.reshape(-1, K), on.reshape(-1, K)
     k0, k1, stream = key
-    posinf = _backends.cpu().softmax_rows(xn, on, 0, np.uint64(k0), np.uint64(k1),
-                                          np.uint64(stream), x.dtype == torch.float64, tau,
-                                          mode)
+    with torch_threads():
+        posinf = _backends.cpu().softmax_rows(xn, on, 0, np.uint64(k0), np.uint64(k1),
+                                              np.uint64(stream), x.dtype == torch.float64,
+                                              tau, mode)
     if posinf:
         _core.raise_bad_rows(0, posinf)
     return out
@@ -134,8 +146,9 @@ def soft_jvp(dx, dtau, y, tau, dim):
 def backward_kernel(g, y, tau, dim):
     """``(grad_logits, grad_tau)`` of a scalar float ``tau`` by the backward kernel."""
     G = g if g.dtype == y.dtype else g.to(y.dtype)
-    gl, gt = _core.softmax_backward(G.detach().numpy(), tau, y.detach().numpy(), None, None,
-                                    dim, "default", "cpu")
+    with torch_threads():
+        gl, gt = _core.softmax_backward(G.detach().numpy(), tau, y.detach().numpy(), None,
+                                        None, dim, "default", "cpu")
     return torch.from_numpy(np.ascontiguousarray(gl)), torch.tensor(float(gt), dtype=y.dtype)
 
 
