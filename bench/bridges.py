@@ -1,19 +1,23 @@
 """Framework bridges against the frameworks' own Gumbel-Softmax, side by side in one run.
 
-    python bench/bridges.py [--repeats 21] [--sizes 8x16,64x1024,4096x1024] [--threads N]
-                            [--frameworks torch,jax,jax-tau]
+    python bench/bridges.py [--repeats 21] [--sizes 8x16,64x1024,4096x1024] [--threads 1,2]
+                            [--peers torch,jax,jax-tau]
+
+The torch table of bench/RESULTS.md (issue 18's sizes, 1 and 2 threads):
+
+    python bench/bridges.py --peers torch --sizes 8x16,20x30x10,100x30x10,64x1024 --threads 1,2
 
 torch: ``fastgumbel.torch.gumbel_softmax`` against ``torch.nn.functional.gumbel_softmax``,
-forward only and forward + backward (autograd, gradient w.r.t. the logits); JAX:
+forward only and forward + backward (autograd, gradient w.r.t. the logits; the logits
+require grad in both), soft and hard, float32 (a size ``AxBxK`` samples along ``K``); JAX:
 ``fastgumbel.jax.gumbel_softmax`` (a ``buffer_callback`` into the kernel, tangent rule in
 jnp) against a jitted pure-JAX ``softmax((x + jax.random.gumbel(key)) / tau)``, both under
-``jax.jit``, forward and forward + backward (``jax.vjp``, gradient w.r.t. the logits); ``jax-tau``: the same with a
+``jax.jit``, forward and forward + backward (``jax.vjp``); ``jax-tau``: the same with a
 per-row tau of shape (rows, 1), forward + backward into the logits and tau. Median of alternating runs (each implementation once per
 round, in turn); "ratio" is peer time / fastgumbel time (> 1: fastgumbel is faster).
 The small sizes show the per-call overhead of each bridge.
 """
 import argparse
-import functools
 import os
 import sys
 
@@ -28,15 +32,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 from fastgumbel._bench import median_alternating  # noqa: E402  (after the path and policy)
 
 
-def torch_cases(rows, K, hard):
+def torch_cases(shape, hard):
     import torch
     import torch.nn.functional as F
 
     import fastgumbel.torch as fgt
 
     rs = np.random.default_rng(0)
-    x = torch.from_numpy(rs.standard_normal((rows, K)).astype(np.float32))
-    gy = torch.from_numpy(rs.standard_normal((rows, K)).astype(np.float32))
+    x = torch.from_numpy(rs.standard_normal(shape).astype(np.float32))
+    gy = torch.from_numpy(rs.standard_normal(shape).astype(np.float32))
     xg = x.clone().requires_grad_(True)
 
     def fwd_bwd(fn):
@@ -101,25 +105,26 @@ def jax_cases(rows, K, hard, per_row=False):
     }
 
 
-def run(sizes, repeats, threads=None, frameworks=("torch", "jax")):
+def run(sizes, repeats, threads=None, peers=("torch", "jax")):
     import numba
 
     if threads is not None:
         numba.set_num_threads(threads)
-        if "torch" in frameworks:
-            import torch
-            torch.set_num_threads(threads)
-    per_row = functools.partial(jax_cases, per_row=True)
-    builders = [b for f, b in (("torch", torch_cases), ("jax", jax_cases),
-                               ("jax-tau", per_row)) if f in frameworks]
+        import torch
+        torch.set_num_threads(threads)
     rows_out = []
-    for rows, K in sizes:
+    for shape in sizes:
+        rows, K = int(np.prod(shape[:-1])), shape[-1]
         for hard in (False, True):
-            for cases in (b(rows, K, hard) for b in builders):
+            groups = ([torch_cases(shape, hard)] if "torch" in peers else []) + (
+                [jax_cases(rows, K, hard)] if "jax" in peers else []) + (
+                [jax_cases(rows, K, hard, per_row=True)] if "jax-tau" in peers else [])
+            for cases in groups:
                 for case, impls in cases.items():
                     t = median_alternating(impls, repeats, warmup=2)
                     ours_name, peer_name = list(impls)
-                    rows_out.append((f"{rows}x{K}", case, t[ours_name], peer_name, t[peer_name]))
+                    rows_out.append(("x".join(map(str, shape)), case, t[ours_name],
+                                     peer_name, t[peer_name]))
     return rows_out
 
 
@@ -127,29 +132,29 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=21)
     p.add_argument("--sizes", default="8x16,64x1024,4096x1024")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--frameworks", default="torch,jax")
+    p.add_argument("--threads", default=None, help="comma-separated thread counts")
+    p.add_argument("--peers", "--frameworks", dest="peers", default="torch,jax")
     a = p.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
-    frameworks = tuple(a.frameworks.split(","))
+    peers = tuple(a.peers.split(","))
     import numba
-
-    table = run(sizes, a.repeats, a.threads, frameworks)
-    versions = []
-    for name in dict.fromkeys(f.split("-")[0] for f in frameworks):
-        mod = __import__(name)
-        versions.append(f"{name} {mod.__version__}")
-        if name == "torch":
-            versions.append(f"torch threads={mod.get_num_threads()}")
-    taus = "tau=1" + (" (jax-tau: per-row tau in [0.3, 3])" if "jax-tau" in frameworks else "")
-    print(f"float32, {taus}, numba threads={numba.get_num_threads()}, "
-          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, {', '.join(versions)}; "
-          f"median of {a.repeats} alternating runs")
-    print(f"| size | case | fastgumbel ms | peer | peer ms | ratio (peer / ours) |")
-    print("|---|---|---:|---|---:|---:|")
-    for size, case, ours, peer, theirs in table:
-        print(f"| {size} | {case} | {ours * 1e3:.4f} | {peer} | {theirs * 1e3:.4f} | "
-              f"{theirs / ours:.2f} |")
+    import torch
+    versions = f"torch {torch.__version__}"
+    if {"jax", "jax-tau"} & set(peers):
+        import jax
+        versions += f", jax {jax.__version__}"
+    for threads in ([None] if a.threads is None else [int(t) for t in a.threads.split(",")]):
+        table = run(sizes, a.repeats, threads, peers)
+        taus = "tau=1" + (" (jax-tau: per-row tau in [0.3, 3])" if "jax-tau" in peers else "")
+        print(f"float32, {taus}, numba threads={numba.get_num_threads()}, torch threads="
+              f"{torch.get_num_threads()}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, "
+              f"{versions}; median of {a.repeats} alternating runs")
+        print("| size | case | fastgumbel ms | peer | peer ms | ratio (peer / ours) |")
+        print("|---|---|---:|---|---:|---:|")
+        for size, case, ours, peer, theirs in table:
+            print(f"| {size} | {case} | {ours * 1e3:.4f} | {peer} | {theirs * 1e3:.4f} | "
+                  f"{theirs / ours:.2f} |")
+        print(flush=True)
 
 
 if __name__ == "__main__":

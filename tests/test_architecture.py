@@ -10,7 +10,7 @@ PKG = pathlib.Path(__file__).resolve().parent.parent / "fastgumbel"
 #: A name ending in "." covers a subpackage.
 LAYERS = [
     ("fastgumbel", "fastgumbel.__main__", "fastgumbel._bench", "fastgumbel._demo",
-     "fastgumbel.torch", "fastgumbel.jax", "fastgumbel.jax."),
+     "fastgumbel.torch", "fastgumbel.torch.", "fastgumbel.jax", "fastgumbel.jax."),
     ("fastgumbel._api",),
     ("fastgumbel._route", "fastgumbel.dask", "fastgumbel._dask_cols"),
     ("fastgumbel._core", "fastgumbel._creation", "fastgumbel._discrete", "fastgumbel._rao",
@@ -18,7 +18,8 @@ LAYERS = [
     ("fastgumbel._backends", "fastgumbel.random"),
     ("fastgumbel.cpu", "fastgumbel.cpu.", "fastgumbel.cuda", "fastgumbel.cuda.",
      "fastgumbel.cupy", "fastgumbel.cupy.", "fastgumbel._gpu_common"),
-    ("fastgumbel._arrays", "fastgumbel._checks", "fastgumbel._numba", "fastgumbel._scalar",
+    ("fastgumbel._arrays", "fastgumbel._checks", "fastgumbel._checks.", "fastgumbel._numba",
+     "fastgumbel._scalar",
      "fastgumbel._scalar."),
 ]
 MAX_MODULE_LINES = 500

@@ -43,18 +43,21 @@ def test_torch_bridge_uses_at_most_torch_threads(monkeypatch):
     torch = pytest.importorskip("torch")
     import fastgumbel.torch as fgt
     seen = []
-    real = fgt._api.gumbel_softmax
+    cpu = fg._backends.cpu()
+    real = cpu.softmax_rows
 
     def spy(*args, **kwargs):
         seen.append(fg.get_num_threads())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(fgt._api, "gumbel_softmax", spy)
+    monkeypatch.setattr(cpu, "softmax_rows", spy)
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        fgt.gumbel_softmax(torch.zeros(4, 5), 0.5, generator=fg.Key(0))
+        fgt.gumbel_softmax(torch.zeros(4, 5), 0.5, generator=fg.Key(0))      # eager kernel
+        x = torch.zeros(4, 5, dtype=torch.float16, requires_grad=True)       # through the core
+        fgt.gumbel_softmax(x, 0.5, generator=fg.Key(0)).sum().backward()
     finally:
         torch.set_num_threads(old)
-    assert seen == [1]
+    assert seen == [1, 1]
     assert fg.get_num_threads() == numba.config.NUMBA_NUM_THREADS

@@ -260,231 +260,6 @@ def jax_mode(mode, default, name="mode"):
         raise ValueError(f"{name} must be None, 'low', 'high' or 'highest'; got {mode!r}")
     return JAX_MODES[m]
 
-#: Conditional field (docs/rng.md): rows below 2**40, samples per row below 2**23.
-CONDITIONAL_ROWS = 1 << 40
-CONDITIONAL_SAMPLES = 1 << 23
-
-
-def conditional_samples(samples, *, allow_none=True):
-    """``samples`` of a conditional call: None (one sample, no leading axis) or 1 .. 2**23-1."""
-    if samples is None and allow_none:
-        return None
-    if samples is None or isinstance(samples, (bool, np.bool_)) \
-            or not isinstance(samples, numbers.Integral):
-        raise TypeError(f"samples must be a positive integer; got {samples!r}")
-    if not 1 <= samples < CONDITIONAL_SAMPLES:
-        raise ValueError(f"samples must be in [1, 2**23); got {samples}")
-    return int(samples)
-
-
-def argmax_index(index, lead, K, rows):
-    """``index`` (one category per row, the shape of logits without the sampling axis) as a
-    flat int64 array of ``rows`` values in [0, K)."""
-    idx = np.asarray(index)
-    if idx.dtype.kind not in "iu":
-        raise TypeError(f"index must be an integer array; got dtype {idx.dtype}")
-    if idx.shape != tuple(lead):
-        raise ValueError(f"index has shape {idx.shape}; the logits without their sampling "
-                         f"axis have shape {tuple(lead)}")
-    if rows >= CONDITIONAL_ROWS:
-        raise ValueError(f"{rows} rows exceed the 2**40 rows of the conditional field")
-    flat = idx.reshape(rows).astype(np.int64)
-    bad = (flat < 0) | (flat >= K)
-    if bad.any():
-        raise ValueError(f"index must lie in [0, {K}); got {int(flat[np.argmax(bad)])}")
-    return np.ascontiguousarray(flat)
-
-
-def conditional_logits(x, idx, dtype):
-    """Rows ``x`` (rows, K) that the conditional law is defined for: no NaN, no +inf, and a
-    finite logit at ``idx`` (a -inf logit has probability 0 of being the argmax)."""
-    top = x.max(axis=1)                  # one pass, no input-sized temporary; NaN propagates
-    if np.isnan(top).any():
-        raise ValueError("logits contain NaN: the argmax, and so the conditional law, is "
-                         "not defined")
-    if np.isposinf(top).any():
-        raise ValueError("logits contain +inf: the distribution is not defined; use a large "
-                         "finite logit, or mask the others with -inf")
-    sel = x[np.arange(x.shape[0]), idx]
-    if np.isneginf(sel).any():
-        r = int(np.argmax(np.isneginf(sel)))
-        raise ValueError(f"index {int(idx[r])} of row {r} points at a -inf logit: that "
-                         "category has probability 0 of being the argmax")
-    over = conditional_undefined(top, sel, dtype)
-    if over.any():
-        r = int(np.argmax(over))
-        raise ValueError(f"logit {float(sel[r])!r} at index {int(idx[r])} of row {r} lies "
-                         f"{float(top[r])!r} - ({float(sel[r])!r}) below the row's maximum: "
-                         f"its conditional noise would overflow {np.dtype(dtype)}")
-
-
-def conditional_undefined(top, sel, dtype):
-    """Rows (their maximum ``top``, their logit ``sel`` at the index) whose conditional law
-    is undefined or whose noise would overflow ``dtype``: NaN or ``+inf`` in the row, a
-    ``-inf`` logit at the index, or a gap ``top - sel`` beyond the dtype's range."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        gap = (top - sel) + 128              # the noise at the index exceeds the gap by < 64
-    return ~(gap <= np.finfo(dtype).max)
-
-
-def estimator(name, hard, samples):
-    """``samples`` of a bridge's ``gumbel_softmax(estimator=name, samples=samples)``: an int
-    for ``"gumbel-rao"`` (needs ``hard=True``), ``None`` for ``"straight-through"``."""
-    if not isinstance(name, str) or name not in ("straight-through", "gumbel-rao"):
-        raise ValueError(f"estimator must be 'straight-through' or 'gumbel-rao'; got {name!r}")
-    if name == "straight-through" and samples is not None:
-        raise ValueError(f"samples is for estimator='gumbel-rao'; got samples={samples!r} "
-                         "with estimator='straight-through'")
-    if name == "straight-through":
-        return None
-    if not hard:    # it replaces the straight-through backward of the one-hot sample
-        raise ValueError("estimator='gumbel-rao' needs hard=True; got hard=False")
-    if samples is None:
-        raise TypeError("estimator='gumbel-rao' needs samples=K (conditional samples per "
-                        "backward, a positive integer); got samples=None")
-    return conditional_samples(samples, allow_none=False)
-
-
-# distribution parameters (fastgumbel.gumbel / uniform and the Generator methods)
-
-
-def _real_param(v, name):
-    arr = np.asarray(v)
-    if arr.dtype.kind not in "fiu" or arr.dtype == np.bool_:
-        raise TypeError(f"{name} must be a real number or array; got {v!r}")
-    return arr
-
-
-def gumbel_params(loc, scale, scale_name="scale"):
-    """``loc`` and ``scale`` as arrays, checked: real, ``loc`` finite, ``scale`` finite > 0."""
-    loc_a = _real_param(loc, "loc")
-    scale_a = _real_param(scale, scale_name)
-    if not np.all(np.isfinite(loc_a)):
-        raise ValueError(f"loc must be finite; got {loc!r}")
-    if not np.all(scale_a > 0) or not np.all(np.isfinite(scale_a)):
-        raise ValueError(f"{scale_name} must be finite and > 0; got {scale!r}")
-    return loc_a, scale_a
-
-
-def uniform_bounds(low, high):
-    """``low`` and ``high`` as float64 arrays with ``high - low`` finite and >= 0
-    (NumPy's ``Generator.uniform`` rules: ``OverflowError``, ``ValueError``)."""
-    lo = _real_param(low, "low").astype(np.float64, copy=False)
-    hi = _real_param(high, "high").astype(np.float64, copy=False)
-    with np.errstate(all="ignore"):
-        span = hi - lo
-    if not np.all(np.isfinite(span)):
-        raise OverflowError(f"high - low must be finite; got low={low!r}, high={high!r}")
-    if np.any(span < 0):
-        raise ValueError(f"high must be >= low; got low={low!r}, high={high!r}")
-    return lo, hi
-
-
-def params_shape(size, out_shape, **params):
-    """The result shape of a call with array parameters: ``size``, else ``out``'s shape,
-    else the parameters' broadcast shape; the parameters must broadcast to it (NumPy)."""
-    shapes = {name: np.shape(v) for name, v in params.items()}
-    desc = " and ".join(f"{name} {s}" for name, s in shapes.items())
-    try:
-        together = np.broadcast_shapes(*shapes.values())
-    except ValueError:
-        raise ValueError(f"{desc} do not broadcast together") from None
-    if size is None and out_shape is None:
-        return together
-    shape = size_shape(size) if size is not None else tuple(out_shape)
-    try:
-        ok = np.broadcast_shapes(shape, together) == shape
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(f"{desc} do not broadcast to size {shape}")
-    return shape
-
-
-def generator_dtype(dtype, method):
-    """A ``Generator`` method's float dtype: float32 or float64, as NumPy's."""
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in FLOATS[1:]:
-        raise TypeError(f"dtype must be numpy.float32 or numpy.float64 for {method}; "
-                        f"got {dtype!r}")
-    return dt
-
-
-
-def generator_out(out, size, dtype):
-    """``out=`` of a ``Generator`` method, as NumPy checks it: an ndarray of ``dtype``,
-    C-contiguous and writable, of shape ``size`` when both are given."""
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray; got {type(out).__name__}")
-    if out.dtype != dtype:
-        raise TypeError(f"out has dtype {out.dtype}; expected {np.dtype(dtype)} (the dtype "
-                        "argument)")
-    if not (out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):
-        raise ValueError("out must be C-contiguous, writable and aligned")
-    if size is not None and size_shape(size) != out.shape:
-        raise ValueError(f"size {size!r} must match out.shape {out.shape} when both are given")
-    return out
-
-
-def choice_population(a, axis, n):
-    """``(pop_size, array or None, axis)`` of ``Generator.choice``'s ``a``: an integer (or
-    0-d array holding one) is ``range(a)``; an array-like is sampled along ``axis``."""
-    arr = np.asarray(a)
-    if arr.ndim == 0:
-        try:
-            pop = operator.index(arr.item())
-        except TypeError:
-            raise ValueError(f"a must be a sequence or an integer; got {a!r}") from None
-        if pop <= 0 and n:
-            raise ValueError(f"a must be a positive integer unless no samples are taken; "
-                             f"got {a!r}")
-        return pop, None, 0
-    ax = axis_index(axis, arr.ndim)
-    pop = arr.shape[ax]
-    if pop == 0 and n:
-        raise ValueError(f"a cannot be empty unless no samples are taken; got shape "
-                         f"{arr.shape} along axis {axis}")
-    return pop, arr, ax
-
-
-def choice_p(p, pop):
-    """``p`` as float64 probabilities: 1-D, one per population item, finite, >= 0, summing
-    to 1 within ``sqrt(eps)`` of its float dtype (NumPy's rule)."""
-    arr = np.asarray(p)
-    if arr.dtype.kind not in "fiu":
-        raise TypeError(f"p must be real probabilities; got dtype {arr.dtype}")
-    atol = math.sqrt(np.finfo(np.float64).eps)
-    if arr.dtype.kind == "f":
-        atol = max(atol, math.sqrt(np.finfo(arr.dtype).eps))
-    arr = arr.astype(np.float64)
-    if arr.ndim != 1:
-        raise ValueError(f"p must be 1-dimensional; got shape {arr.shape}")
-    if arr.size != pop:
-        raise ValueError(f"a and p must have the same size; got {pop} items and {arr.size} "
-                         "probabilities")
-    if np.isnan(arr).any():
-        raise ValueError(f"p contains NaN: {p!r}")
-    if (arr < 0).any():
-        raise ValueError(f"p must be non-negative; got {p!r}")
-    total = math.fsum(arr)
-    if not abs(total - 1.0) <= atol:
-        raise ValueError(f"p must sum to 1 (within {atol:.3g}); its sum is {total!r}")
-    return arr
-
-
-def choice_count(n, pop, p, replace):
-    """Draws without replacement need enough items (with non-zero probability)."""
-    if replace:
-        return
-    if n > pop:
-        raise ValueError(f"cannot take a larger sample ({n}) than the population ({pop}) "
-                         "when replace is False")
-    if p is not None and n > np.count_nonzero(p):
-        raise ValueError(f"fewer non-zero entries in p ({np.count_nonzero(p)}) than size "
-                         f"({n}) when replace is False")
 
 def draw_chunks(value, name="draw_chunks"):
     """Draws per task of a Dask graph: ``None`` / ``"auto"`` (None) or an int >= 1."""
@@ -494,3 +269,45 @@ def draw_chunks(value, name="draw_chunks"):
     if d == 0:
         raise ValueError(f"{name} must be >= 1 (draws per task) or 'auto'; got 0")
     return d
+
+def flag_like(value, name):
+    """A bool from what Python's ``if`` would read as one flag: ``True``/``False``,
+    ``numpy.bool_``, the integers 0 and 1, or a 0-d bool/integer tensor or array holding
+    0 or 1 (``operator.index``). Anything else raises, naming the argument."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be True or False; got {value!r}") from None
+    if v not in (0, 1):
+        raise ValueError(f"{name} must be True or False (or 0 or 1); got {value!r}")
+    return bool(v)
+
+
+def tau_keepdims_shape(tau_shape, shape, axis, name="tau"):
+    """The shape of a per-row ``tau`` as a keepdims array for ``shape`` with categories on
+    ``axis``: form A (same number of dimensions, size 1 along ``axis``) or form B (fewer
+    dimensions, broadcast against ``shape`` without ``axis``); the shapes alone (a traced
+    tensor has no values), :func:`tau_batch` checks the values. ValueError naming ``tau``
+    and its shape when it is neither."""
+    tau_shape, shape = tuple(tau_shape), tuple(shape)
+    nd = len(shape)
+    if len(tau_shape) == nd:
+        keep = tau_shape
+        if keep[axis] != 1:
+            raise ValueError(f"{name} of shape {tau_shape} varies along the category axis "
+                             f"{axis} of logits {shape}; a per-row tau has size 1 there "
+                             "(keepdims) or leaves that axis out")
+    elif len(tau_shape) < nd:
+        lead = (1,) * (nd - 1 - len(tau_shape)) + tau_shape
+        keep = lead[:axis] + (1,) + lead[axis:]
+    else:
+        raise ValueError(f"{name} of shape {tau_shape} has more dimensions than logits "
+                         f"{shape}")
+    try:
+        np.broadcast_shapes(keep, shape)
+    except ValueError:
+        raise ValueError(f"{name} of shape {tau_shape} does not broadcast against logits "
+                         f"{shape} without their category axis {axis}") from None
+    return keep
