@@ -63,7 +63,8 @@ Examples
 
 import torch
 
-from . import _args, _autograd, _keys, _sample
+from .. import _checks as chk
+from . import _args, _autograd, _keys, _rao, _sample
 from ._keys import Generator, default_rng, key_tensor
 
 __all__ = ["gumbel_softmax", "gumbel_max", "categorical", "Generator", "default_rng",
@@ -84,7 +85,8 @@ def _needs_autograd(logits, tau_t):
                for t in (logits, tau_t))
 
 
-def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=None):
+def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=None,
+                   estimator="straight-through", samples=None):
     """Gumbel-Softmax sample ``softmax((logits + g) / tau)``, differentiable in logits and tau.
 
     A drop-in for :func:`torch.nn.functional.gumbel_softmax` (same positional order; ``eps``
@@ -111,6 +113,16 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
     generator : None, fastgumbel.torch.Generator, fastgumbel.Generator, Key, int or Tensor
         Source of the key; keyword only. See the module docstring (``None`` uses torch's
         global RNG).
+    estimator : "straight-through" (default) or "gumbel-rao"
+        The gradient of a ``hard=True`` sample. ``"gumbel-rao"`` (needs ``hard=True``): the
+        same one-hot forward as with the same key; the backward for logits and tau is
+        :func:`fastgumbel.gumbel_rao_backward` with that key and ``index`` the one-hot's
+        category: the soft sample's vector-Jacobian product averaged over ``samples``
+        conditional Gumbel samples (``docs/gumbel_rao.md``). Reverse mode only (no jvp,
+        torch.func.vmap or double backward); two custom ops under ``torch.compile``. NaN
+        or ``+inf`` logits give NaN gradients in their rows, an all ``-inf`` row zeros.
+    samples : int
+        Conditional samples per backward, required by ``"gumbel-rao"`` (in [1, 2**23)).
 
     Returns
     -------
@@ -136,6 +148,9 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
         _args.warn_eps(eps)
     dim = _args.logits_dim(logits, dim)
     hard = _args.hard_flag(hard)
+    S = chk.estimator(estimator, hard, samples)
+    if S is not None:
+        return _gumbel_rao(logits, tau, dim, generator, S)
     if torch.compiler.is_compiling():
         return _traced_softmax(logits, tau, hard, dim, generator)
     if _autograd._transforms_active is None or _autograd._transforms_active():
@@ -149,6 +164,19 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
         out = _autograd.apply(_autograd.GumbelSoftmax, logits, tau_t, key, hard, dim, value)
         return out[0] if hard else out
     return _sample.forward(logits, value, key, hard, dim, False)[0]
+
+
+def _gumbel_rao(logits, tau, dim, generator, samples):
+    """``estimator="gumbel-rao"``: a custom op pair in traced code, else :mod:`._rao`."""
+    if torch.compiler.is_compiling():
+        from . import _ops
+        key = _keys.resolve(generator, True)
+        return _ops.gumbel_softmax_rao(logits, _args.tau_graph(tau, logits, dim), key, dim,
+                                       samples)
+    transforms = _autograd._transforms_active is None or _autograd._transforms_active()
+    tau_t, value = _args.tau_args(tau, logits, dim, read=not transforms)
+    key = _keys.resolve(generator, transforms)
+    return _rao.GumbelRao.apply(logits, tau_t, key, dim, value, samples)
 
 
 def _traced_softmax(logits, tau, hard, dim, generator):

@@ -5,7 +5,7 @@ recompiles), and gradient formulas in torch ops, which Inductor compiles with th
 Eager calls do not come here (:mod:`fastgumbel.torch._autograd` serves them directly)."""
 import torch
 
-from . import _sample
+from . import _rao, _sample
 from ._args import COMPUTE, tau_args
 from ._autograd import draws
 from ._keys import words_of
@@ -83,3 +83,50 @@ def categorical(logits: torch.Tensor, key: torch.Tensor, n: int, dim: int) -> to
 def _(logits, key, n, dim):
     lead = tuple(s for i, s in enumerate(logits.shape) if i != dim % max(logits.dim(), 1))
     return logits.new_empty(lead + ((n,) if n >= 0 else ()), dtype=torch.int64)
+
+
+# ----------------------------------------------------------------------------------------
+# Gumbel-Rao (estimator="gumbel-rao"): the hard sample, and its backward as a second op
+
+
+@torch.library.custom_op("fastgumbel::gumbel_softmax_rao", mutates_args=())
+def gumbel_softmax_rao(logits: torch.Tensor, tau: torch.Tensor, key: torch.Tensor, dim: int,
+                       samples: int) -> torch.Tensor:
+    """The hard sample (as ``hard=True``); its gradient is :func:`gumbel_rao_backward`."""
+    value = tau_args(tau.detach(), logits, dim)[1]
+    return _sample.forward(logits, value, words_of(key), True, dim, False)[0]
+
+
+@gumbel_softmax_rao.register_fake
+def _(logits, tau, key, dim, samples):
+    return torch.empty_like(logits, memory_format=torch.contiguous_format)
+
+
+@torch.library.custom_op("fastgumbel::gumbel_rao_backward", mutates_args=())
+def gumbel_rao_backward(g: torch.Tensor, logits: torch.Tensor, hot: torch.Tensor,
+                        tau: torch.Tensor, key: torch.Tensor, dim: int,
+                        samples: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(grad_logits, grad_tau in tau's shape and dtype) of the Gumbel-Rao estimator."""
+    value = tau_args(tau.detach(), logits, dim)[1]
+    gl, gt = _rao.host_backward(g, logits, hot, value, words_of(key), dim, samples)
+    return gl, _rao.tau_grad(gt, tau)
+
+
+@gumbel_rao_backward.register_fake
+def _(g, logits, hot, tau, key, dim, samples):
+    return torch.empty_like(logits, memory_format=torch.contiguous_format), torch.empty_like(tau)
+
+
+def _setup_rao(ctx, inputs, output):
+    logits, tau, key, dim, samples = inputs
+    ctx.dim, ctx.samples = dim, samples
+    ctx.save_for_backward(logits, output, tau, key)
+
+
+def _backward_rao(ctx, g):
+    logits, hot, tau, key = ctx.saved_tensors
+    gl, gt = gumbel_rao_backward(g, logits, hot, tau, key, ctx.dim, ctx.samples)
+    return gl, (gt if ctx.needs_input_grad[1] else None), None, None, None
+
+
+gumbel_softmax_rao.register_autograd(_backward_rao, setup_context=_setup_rao)
