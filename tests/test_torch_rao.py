@@ -91,3 +91,14 @@ def test_argument_errors(kw, err, match):
     kw.setdefault("hard", True)
     with pytest.raises(err, match=match):
         fgt.gumbel_softmax(torch.zeros(2, 3), 1.0, generator=0, **kw)
+
+
+def test_torch_func_transforms_raise_and_autograd_grad_works():
+    x = torch.randn(3, 5, dtype=torch.float64)
+    G = torch.randn(3, 5, dtype=torch.float64)
+    f = lambda v: (_rao(v, 0.5, fg.Key(3)) * G).sum()
+    with pytest.raises(TypeError, match="torch.func transforms"):
+        torch.func.grad(f)(x)
+    xx = x.clone().requires_grad_()
+    (g,) = torch.autograd.grad(f(xx), xx)
+    assert np.array_equal(g.numpy(), _reference(x, G, 0.5, fg.Key(3), 4)[0])

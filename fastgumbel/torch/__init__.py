@@ -119,7 +119,7 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
         :func:`fastgumbel.gumbel_rao_backward` with that key and ``index`` the one-hot's
         category: the soft sample's vector-Jacobian product averaged over ``samples``
         conditional Gumbel samples (``docs/gumbel_rao.md``). Reverse mode only (no jvp,
-        torch.func.vmap or double backward); two custom ops under ``torch.compile``. NaN
+        torch.func transforms or double backward); custom ops under ``torch.compile``. NaN
         or ``+inf`` logits give NaN gradients in their rows, an all ``-inf`` row zeros.
     samples : int
         Conditional samples per backward, required by ``"gumbel-rao"`` (in [1, 2**23)).
@@ -173,10 +173,13 @@ def _gumbel_rao(logits, tau, dim, generator, samples):
         key = _keys.resolve(generator, True)
         return _ops.gumbel_softmax_rao(logits, _args.tau_graph(tau, logits, dim), key, dim,
                                        samples)
-    transforms = _autograd._transforms_active is None or _autograd._transforms_active()
-    tau_t, value = _args.tau_args(tau, logits, dim, read=not transforms)
-    key = _keys.resolve(generator, transforms)
-    return _rao.GumbelRao.apply(logits, tau_t, key, dim, value, samples)
+    if _autograd._transforms_active is not None and _autograd._transforms_active():
+        raise TypeError("estimator='gumbel-rao' does not run under torch.func transforms "
+                        "(grad, vjp, vmap, jvp, jacrev): its backward reads the tensors' "
+                        "values on the host; use loss.backward() or torch.autograd.grad")
+    tau_t, value = _args.tau_args(tau, logits, dim)
+    return _rao.GumbelRao.apply(logits, tau_t, _keys.resolve(generator, False), dim, value,
+                                samples)
 
 
 def _traced_softmax(logits, tau, hard, dim, generator):

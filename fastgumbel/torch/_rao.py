@@ -4,8 +4,9 @@ backward, :func:`fastgumbel.gumbel_rao_backward` with ``index`` the one-hot's ca
 (Paulus, Maddison and Krause 2020; ``docs/gumbel_rao.md``). Eager calls use
 :class:`GumbelRao`; traced code (``torch.compile``) the custom ops in :mod:`._ops`.
 
-Reverse mode only: forward-mode AD (``jvp``) and ``torch.func.vmap`` are not defined for
-it and raise torch's errors; there is no double backward. A row whose conditional law is
+Reverse mode only: forward-mode AD (``jvp``) is not defined for it and raises torch's
+error, ``torch.func`` transforms raise a ``TypeError`` (the backward reads the tensors'
+values on the host), and there is no double backward. A row whose conditional law is
 undefined (NaN or ``+inf`` logits) gets NaN gradients, an all ``-inf`` row zeros.
 """
 import numpy as np
