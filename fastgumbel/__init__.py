@@ -6,15 +6,17 @@ The NumPy-style API (all functions take ``rng=``; see :mod:`fastgumbel.random`):
 - relaxed samples: :func:`gumbel_softmax` (soft or hard), :func:`gumbel_log_softmax`
 - discrete samples: :func:`gumbel_max`, :func:`categorical`, :func:`multinomial`,
   :func:`gumbel_topk`
+- serving: :func:`sample_logits` (temperature, top-k, top-p, min-p, per-row keys)
 - gradients and density: :func:`gumbel_softmax_backward`, :func:`concrete_log_prob`
 """
 from . import random
 from ._api import (categorical, concrete_log_prob, gumbel, gumbel_log_softmax, gumbel_max,
-                   gumbel_softmax, gumbel_softmax_backward, gumbel_topk, multinomial, uniform)
+                   gumbel_softmax, gumbel_softmax_backward, gumbel_topk, multinomial, sample_logits,
+                   uniform)
 from .random import Generator, Key, default_rng
 
 __version__ = "0.1.0"
 
 __all__ = ["Generator", "Key", "default_rng", "random", "uniform", "gumbel", "gumbel_softmax",
            "gumbel_log_softmax", "gumbel_max", "categorical", "multinomial", "gumbel_topk",
-           "gumbel_softmax_backward", "concrete_log_prob", "__version__"]
+           "gumbel_softmax_backward", "concrete_log_prob", "sample_logits", "__version__"]

@@ -16,11 +16,11 @@ import inspect
 
 import numpy as np
 
-from . import _core, _discrete, _route
+from . import _core, _discrete, _route, _sampling
 
 __all__ = ["uniform", "gumbel", "gumbel_softmax", "gumbel_log_softmax", "gumbel_max",
            "categorical", "multinomial", "gumbel_topk", "gumbel_softmax_backward",
-           "concrete_log_prob"]
+           "concrete_log_prob", "sample_logits"]
 
 
 def routed(f=None, *, dask=True):
@@ -302,6 +302,62 @@ def gumbel_topk(logits, k, *, axis=-1, rng=None, precision="default", backend="a
     True
     """
     return _discrete.gumbel_topk(logits, k, axis, rng, precision, backend)
+
+
+@routed(dask=False)
+def sample_logits(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None, axis=-1,
+                  rng=None, positions=None, return_logprobs=False, out=None):
+    """Sample one token per row of ``logits`` as a language-model server does.
+
+    ``p = softmax(logits / temperature)`` per row, then the filters, each off by default:
+    ``top_k`` keeps the tokens with fewer than k strictly larger probabilities; ``top_p``
+    then keeps, in the renormalized top-k distribution, the tokens whose strictly larger
+    kept tokens hold less than ``top_p`` of the mass; ``min_p`` keeps ``p_i >= min_p * max
+    p``. Equal probabilities are kept or dropped together. The token is the first argmax
+    over kept tokens of ``logits / temperature + g`` (Gumbel-max: exact sampling from the
+    renormalized kept distribution); a row with temperature 0 takes its argmax (greedy).
+    No sort of the vocabulary: thresholds are found by bisection with vectorized counts.
+
+    Parameters
+    ----------
+    logits : array_like, float16/32/64 (bfloat16 as a torch tensor or an ml_dtypes array)
+    temperature : float or array of the batch shape, >= 0
+    top_k : int or int array of the batch shape, optional (None or 0: off)
+    top_p : float or array of the batch shape in (0, 1], optional (None or 1: off)
+    min_p : float or array of the batch shape in [0, 1], optional (None or 0: off)
+    axis : int
+    rng : None, int, Generator, Key, numpy.random.Generator, or per-row keys
+        One key: batch row ``r`` reads noise row ``r`` (``positions[r]`` if given), so with
+        no filter the result equals ``gumbel_max(x / t, rng=key)`` (``t`` in x's dtype).
+        Per-row keys: an integer array of seeds with the batch shape (``Key(seed, 0)``
+        each) or a sequence of :class:`fastgumbel.Key`, one per row: row ``r`` reads noise
+        row ``positions[r]`` (0 without positions) of its own key, whatever the batch
+        around it (docs/rng.md, "Per-row keys").
+    positions : int array of the batch shape, optional
+        The noise row of each row (e.g. the token's index in its sequence).
+    return_logprobs : bool
+        Also return the log-probability of each token in the filtered, renormalized
+        distribution (0 for greedy rows), float32 (float64 for float64 logits).
+    out : ndarray of int64 with the batch shape, optional
+
+    Returns
+    -------
+    ids : ndarray of int64, the batch shape (-1 for an all ``-inf`` row)
+    logprobs : ndarray, only with ``return_logprobs=True``
+
+    Examples
+    --------
+    >>> import numpy as np, fastgumbel as fg
+    >>> x = np.log(np.array([[0.5, 0.3, 0.1, 0.1]], np.float32))
+    >>> ids, lp = fg.sample_logits(x, top_k=2, rng=np.array([7]), return_logprobs=True)
+    >>> int(ids[0]) in (0, 1), round(float(lp[0]), 3) in (round(np.log(0.5 / 0.8), 3),
+    ...                                                  round(np.log(0.3 / 0.8), 3))
+    (True, True)
+    >>> int(fg.sample_logits(x, temperature=0.0)[0])
+    0
+    """
+    return _sampling.sample_logits(logits, temperature, top_k, top_p, min_p, axis, rng,
+                                   positions, return_logprobs, out)
 
 
 @routed(dask=False)

@@ -20,7 +20,7 @@ Modules: building blocks (:mod:`._dtypes`, :mod:`._schedule`, :mod:`._prefetch`,
 (:mod:`._argmax`); the softmax family (:mod:`._softmax_steps`, :mod:`._ratio` for tau == 1,
 :mod:`._softmax`); gradients and density (:mod:`._backward`, :mod:`._concrete`); many draws
 (:mod:`._cdf` inverse CDF, :mod:`._binomial`, :mod:`._counts` Gumbel-max counts,
-:mod:`._topk`).
+:mod:`._topk`); serving-style token sampling (:mod:`._threshold`, :mod:`._sample`).
 """
 from __future__ import annotations
 
@@ -38,10 +38,11 @@ from ._counts import multinomial_gumbel, multinomial_rows  # noqa: E402
 from ._noise import CHUNK, fill_noise  # noqa: E402
 from ._softmax import softmax_by_chunk, softmax_by_row, softmax_rows  # noqa: E402
 from ._softmax_steps import HARD, LOG, SOFT  # noqa: E402
+from ._sample import sample_rows  # noqa: E402
 from ._topk import topk_rows  # noqa: E402
 
 __all__ = ["CHUNK", "fill_noise", "softmax_rows", "argmax_rows", "multinomial_rows", "topk_rows",
            "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
            "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows",
            "SOFT", "LOG", "HARD", "softmax_by_row", "softmax_by_chunk", "argmax_by_row",
-           "argmax_by_chunk"]
+           "argmax_by_chunk", "sample_rows"]
