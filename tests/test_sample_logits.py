@@ -251,3 +251,25 @@ def test_torch_tensors_through_dlpack():
     assert isinstance(ids, torch.Tensor) and ids.dtype == torch.int64
     ref = fg.sample_logits(x.numpy(), top_k=10, rng=np.array([1, 2, 3, 4]))
     assert (ids.numpy() == ref).all() and lp.dtype == torch.float32
+
+
+def test_torch_wrapper():
+    torch = pytest.importorskip("torch")
+    from fastgumbel._torch_sampling import sample_logits
+    x = torch.randn(6, 300, requires_grad=True)
+    seeds = torch.arange(6)
+    kw = dict(temperature=torch.full((6,), 0.7), top_k=torch.tensor([0, 5, 10, 0, 3, 50]),
+              top_p=0.8, positions=torch.arange(6) * 3)
+    ids, lp = sample_logits(x, rng=seeds, return_logprobs=True, **kw)
+    ref, rlp = fg.sample_logits(x.detach().numpy(), rng=seeds.numpy(), return_logprobs=True,
+                                **{k: (v.numpy() if isinstance(v, torch.Tensor) else v)
+                                   for k, v in kw.items()})
+    assert (ids.numpy() == ref).all() and (lp.numpy() == rlp).all()
+    out = torch.empty(6, dtype=torch.int64)
+    assert sample_logits(x.bfloat16(), rng=seeds, out=out, **kw) is out
+    torch.manual_seed(0)
+    a = sample_logits(x)
+    torch.manual_seed(0)
+    assert (sample_logits(x) == a).all()
+    with pytest.raises(TypeError, match="int64 tensor"):
+        sample_logits(x, out=torch.empty(6))
