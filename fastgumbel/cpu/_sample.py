@@ -19,9 +19,9 @@ from numba import prange
 from .._numba import helper, kernel
 from .._scalar import MASK32, SH32, exp_nonpos_any, gumbel_bits32, gumbel_bits64, philox_block
 from ._argmax import _row_argmax
-from ._dtypes import _U, typed
+from ._dtypes import _U, key_value, order_key, typed
 from ._noise import CHUNK
-from ._reduce import LANES, _first_equal, _max_nan
+from ._reduce import LANES, _first_equal, _max_nan, next_at_least
 from ._schedule import _blocks, _claim
 from ._threshold import CAP, search, tally
 
@@ -40,11 +40,14 @@ def _scale(xr, K, t, y):
         for j in range(K):
             y[j] = xr[j] / tt
     m, nan = _max_nan(y, K)
-    lo = typed(np.inf, y)
-    for j in range(K):
-        v = y[j]
-        lo = v if (v < lo and v > -np.inf) else lo
-    return m, lo, nan
+    kinf = order_key(typed(np.inf, y))
+    kninf = order_key(typed(-np.inf, y))
+    kmin = kinf
+    for j in range(K):              # on order keys: an integer min vectorizes
+        kv = order_key(y[j])
+        kv = kv if kv > kninf else kinf
+        kmin = kv if kv < kmin else kmin
+    return m, key_value(kmin), nan
 
 
 @helper
@@ -66,12 +69,13 @@ def _draw(y, K, T, kept, k0, k1, stream, row, bits64, wbuf, gbuf):
     if kept <= FEW and 8 * kept <= K:
         best = typed(-np.inf, y)
         bi = -1
-        for j in range(K):
-            if y[j] >= T:
-                s = y[j] + _noise_at(k0, k1, stream, row, j, bits64, y)
-                if s > best:
-                    best = s
-                    bi = j
+        j = next_at_least(y, K, T, 0)
+        while j >= 0:
+            s = y[j] + _noise_at(k0, k1, stream, row, j, bits64, y)
+            if s > best:
+                best = s
+                bi = j
+            j = next_at_least(y, K, T, j + 1)
         return bi
     ninf = typed(-np.inf, y)
     for j in range(K):
@@ -89,7 +93,7 @@ def _min_p_value(m, mp, y):
 
 
 @helper
-def _threshold(y, e, K, m, ylo, k, tp, mp, acc, cv, cw):
+def _threshold(y, e, K, m, ylo, k, tp, mp, acc, cv, cw, zy, ze):
     """(T, kept, Z): the filters' threshold, the entries at or above it, their mass
     sum exp(y - m) (float64; the count when e is not filled, tp == 1)."""
     mass = tp < 1.0
@@ -102,7 +106,8 @@ def _threshold(y, e, K, m, ylo, k, tp, mp, acc, cv, cw):
         else:
             c_T, _ = tally(y, e, K, ylo, False, acc)
             if c_T > k:
-                T = search(y, e, K, ylo, m, c_T, c_m, float(c_m), float(k), False, acc, cv, cw)
+                T = search(y, e, K, ylo, m, c_T, c_m, float(c_m), float(k), False, acc, cv, cw,
+                           zy, ze)
     if mp > 0.0:
         Tm = _min_p_value(m, mp, y)
     else:
@@ -116,7 +121,7 @@ def _threshold(y, e, K, m, ylo, k, tp, mp, acc, cv, cw):
         if w_m >= P:
             T = m
         elif w_s >= P:
-            T = search(y, e, K, start, m, c_s, c_m, w_m, P, True, acc, cv, cw)
+            T = search(y, e, K, start, m, c_s, c_m, w_m, P, True, acc, cv, cw, zy, ze)
         else:
             T = Tm
     elif Tm > T:
@@ -137,7 +142,7 @@ def _greedy(xr, K):
 @helper
 def _sample_row(xr, K, t, k, tp, mp, logp, k0, k1, stream, row, bits64, bufs):
     """(token, log-probability, NaN, +inf) of one row; ``bufs``: the thread's buffers."""
-    y, e, acc, cv, cw, wbuf, gbuf = bufs
+    y, e, acc, cv, cw, wbuf, gbuf, zy, ze = bufs
     if t == 0.0:
         i, nan = _greedy(xr, K)
         return i, (0.0 if i >= 0 else -np.inf), nan, False
@@ -149,7 +154,7 @@ def _sample_row(xr, K, t, k, tp, mp, logp, k0, k1, stream, row, bits64, bufs):
         for j in range(K):
             e[j] = exp_nonpos_any(y[j] - m)
     if filtered:
-        T, kept, Z = _threshold(y, e, K, m, ylo, k, tp, mp, acc, cv, cw)
+        T, kept, Z = _threshold(y, e, K, m, ylo, k, tp, mp, acc, cv, cw, zy, ze)
         if logp and tp == 1.0:
             _, Z = tally(y, e, K, T, True, acc)
         i = _draw(y, K, T, kept, k0, k1, stream, row, bits64, wbuf, gbuf)
@@ -177,7 +182,8 @@ def sample_rows(x, temp, topk, topp, minp, k0s, k1s, streams, nrows, bits64, idx
     for w in prange(nw):
         bufs = (np.empty(K, x.dtype), np.empty(K, x.dtype), np.empty(LANES, np.float64),
                 np.empty(CAP, x.dtype), np.empty(CAP, np.float64),
-                np.empty(2 * CHUNK, np.uint32), np.empty(min(CHUNK, K), x.dtype))
+                np.empty(2 * CHUNK, np.uint32), np.empty(min(CHUNK, K), x.dtype),
+                np.empty(K // 8 + 1, x.dtype), np.empty(K // 8 + 1, x.dtype))
         nans = 0
         infs = 0
         b = _claim(counter)

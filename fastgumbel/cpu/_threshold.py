@@ -53,35 +53,86 @@ def _resolve(y, e, n, lo, hi, w_hi, target, mass, cv, cw):
     descending order, their weights added to W(hi) = ``w_hi`` group by group of equal
     values; the first value where the sum reaches ``target``."""
     m = 0
-    for j in range(n):
-        v = y[j]
-        if v >= lo and v < hi:
-            cv[m] = v
-            cw[m] = np.float64(e[j]) if mass else 1.0
-            m += 1
-    order = np.argsort(cv[:m])
+    for b0 in range(0, n, LANES):     # blocks tested with a vectorized any first
+        ys = y[b0:min(b0 + LANES, n)]
+        hit = False
+        for j in range(ys.shape[0]):
+            hit |= (ys[j] >= lo) & (ys[j] < hi)
+        if hit:
+            for j in range(ys.shape[0]):
+                v = ys[j]
+                if v >= lo and v < hi:
+                    cv[m] = v
+                    cw[m] = np.float64(e[b0 + j]) if mass else 1.0
+                    m += 1
+    _sort_down(cv, cw, m)
     acc = w_hi
-    q = m - 1
-    while q >= 0:
-        v = cv[order[q]]
-        while q >= 0 and cv[order[q]] == v:
-            acc += cw[order[q]]
-            q -= 1
+    q = 0
+    while q < m:
+        v = cv[q]
+        while q < m and cv[q] == v:
+            acc += cw[q]
+            q += 1
         if acc >= target:
             return v
     return lo
 
 
 @helper
-def search(y, e, n, lo, hi, c_lo, c_hi, w_hi, target, mass, acc, cv, cw):
+def _sort_down(cv, cw, m):
+    """Sort cv[:m] in descending order, cw[:m] along (Shell sort, Ciura's gaps: a few
+    hundred entries; NumPy's argsort under Numba was 10x slower here)."""
+    for gap in (132, 57, 23, 10, 4, 1):
+        for i in range(gap, m):
+            v = cv[i]
+            w = cw[i]
+            j = i
+            while j >= gap and cv[j - gap] < v:
+                cv[j] = cv[j - gap]
+                cw[j] = cw[j - gap]
+                j -= gap
+            cv[j] = v
+            cw[j] = w
+
+
+@helper
+def _compact(y, e, n, lo, hi, mass, zy, ze):
+    """Copy the entries of y[:n] in [lo, hi) (and their e) to zy, ze; returns how many."""
+    m = 0
+    for j in range(n):
+        v = y[j]
+        zy[m] = v
+        if mass:
+            ze[m] = e[j]
+        m += 1 if (v >= lo and v < hi) else 0
+    return m
+
+
+@helper
+def search(y, e, n, lo, hi, c_lo, c_hi, w_hi, target, mass, acc, cv, cw, zy, ze):
     """The largest value v of y[:n] with W(v) >= target, given a bracket: W(lo) >= target
     (``c_lo`` entries at or above lo), W(hi) = ``w_hi`` < target (``c_hi`` entries), lo < hi,
-    both finite. Bisection on the value; the last bracket is sorted (:func:`_resolve`)."""
+    both finite. Bisection on the value; once the bracket holds at most an eighth of the
+    entries they are copied to ``zy``/``ze`` (as large as y) and the passes run over those
+    (W there is W(hi) at the copy plus their own sum); the last bracket is sorted
+    (:func:`_resolve`)."""
+    c0 = 0                       # entries and weight above the copied bracket
+    w0 = 0.0
+    copied = False
     while c_lo - c_hi > CAP:
+        if not copied and 8 * (c_lo - c_hi) <= n:
+            n = _compact(y, e, n, lo, hi, mass, zy, ze)
+            c0 = c_hi
+            w0 = w_hi
+            copied = True
+        ya = zy if copied else y
+        ea = ze if copied else e
         mid = y.dtype.type(np.float64(lo) + (np.float64(hi) - np.float64(lo)) * 0.5)
         if not (mid > lo and mid < hi):
             return lo               # adjacent values: lo is the only one in the bracket
-        c, w = tally(y, e, n, mid, mass, acc)
+        c, w = tally(ya, ea, n, mid, mass, acc)
+        c += c0
+        w += w0
         if w >= target:
             lo = mid
             c_lo = c
@@ -89,4 +140,6 @@ def search(y, e, n, lo, hi, c_lo, c_hi, w_hi, target, mass, acc, cv, cw):
             hi = mid
             c_hi = c
             w_hi = w
+    if copied:
+        return _resolve(zy, ze, n, lo, hi, w_hi, target, mass, cv, cw)
     return _resolve(y, e, n, lo, hi, w_hi, target, mass, cv, cw)
