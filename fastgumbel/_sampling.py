@@ -7,7 +7,7 @@ addition of ``docs/rng.md``):
 - one key (``rng`` as everywhere else): ``key[r]`` is that key, ``nrow[r] = r`` (so with no
   filter the call is ``gumbel_max(x / t, rng=key)``), or ``positions[r]`` when given;
 - per-row keys (an integer array of seeds with the batch shape: ``Key(seed, 0)`` each; or a
-  sequence of :class:`fastgumbel.Key`): ``key[r]`` is row r's, ``nrow[r] = positions[r]``,
+  sequence of :class:`fastgumbel.Key`; a list of ints is an array of seeds): ``key[r]`` is row r's, ``nrow[r] = positions[r]``,
   or 0 without positions. A row's token then depends on its key, position and logits only.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ def row_keys(rng, lead, rows, positions):
     """(k0, k1, stream, noise row) per row, uint64 arrays of length ``rows``."""
     pos = None if positions is None else chk.row_integers(positions, lead, "positions")
     if per_row(rng):
-        if isinstance(rng, np.ndarray):
+        if isinstance(rng, np.ndarray) or not any(isinstance(k, Key) for k in rng):  # seeds
             seeds = chk.row_integers(rng, lead, "rng")
             k0 = seeds & np.uint64(0xFFFFFFFF)
             k1 = seeds >> np.uint64(32)
@@ -38,7 +38,8 @@ def row_keys(rng, lead, rows, positions):
             chk.key_sequence(rng, rows)
             for k in rng:
                 if not isinstance(k, Key):
-                    raise TypeError("rng as a sequence must hold fastgumbel.Key objects; got "
+                    raise TypeError("rng as a sequence of keys must hold only fastgumbel.Key "
+                                    "objects; got "
                                     f"{type(k).__name__} {k!r}")
             k0, k1, stream = np.array([k.words for k in rng], np.uint64).reshape(rows, 3).T
         nrow = np.zeros(rows, np.uint64) if pos is None else pos

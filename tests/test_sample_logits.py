@@ -189,6 +189,7 @@ def test_per_row_seeds_are_honoured():
     x = np.zeros((2, 1000), np.float32)
     same = fg.sample_logits(x, rng=np.array([5, 5]))
     assert same[0] == same[1]                             # equal seed, equal position
+    assert (fg.sample_logits(x, rng=[5, 6]) == fg.sample_logits(x, rng=np.array([5, 6]))).all()
     a = np.array([fg.sample_logits(x, rng=np.array([5, 6]), positions=np.array([p, p]))
                   for p in range(20)])
     assert (a[:, 0] != a[:, 1]).sum() >= 18               # different seeds, different noise
@@ -231,7 +232,7 @@ def test_out_and_special_rows():
     (dict(rng=np.array([1.0, 2.0])), TypeError, "rng"),
     (dict(rng=np.array([-1, 2])), ValueError, "rng"),
     (dict(rng=[fg.Key(1)]), ValueError, "one per row"),
-    (dict(rng=[1, 2]), TypeError, "Key"),
+    (dict(rng=[fg.Key(1), 2]), TypeError, "Key"),
     (dict(rng=0, positions=np.array([1])), ValueError, "positions"),
     (dict(return_logprobs=1), TypeError, "return_logprobs"),
     (dict(out=np.empty(2, np.int32)), TypeError, "out"),
