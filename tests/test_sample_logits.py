@@ -274,3 +274,20 @@ def test_torch_wrapper():
     assert (sample_logits(x) == a).all()
     with pytest.raises(TypeError, match="int64 tensor"):
         sample_logits(x, out=torch.empty(6))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_filtered_draw_reads_the_same_noise_field(dtype):
+    """Filtering only masks tokens: the draw is gumbel_max of the masked scaled logits, bit
+    for bit, whether the kept tokens' noise is made one by one (few kept) or by the row
+    kernel (many kept)."""
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((12, 5000)).astype(dtype)
+    key = fg.Key(21, 4)
+    for kw in (dict(top_k=7), dict(top_k=300), dict(top_p=0.6), dict(min_p=0.2),
+               dict(top_k=40, top_p=0.9, min_p=0.01)):
+        y = x / dtype(0.9)
+        keep = np.stack([reference(r, 0.9, kw.get("top_k", 0), kw.get("top_p", 1.0),
+                                   kw.get("min_p", 0.0)) > 0 for r in x])
+        want = fg.gumbel_max(np.where(keep, y, -np.inf).astype(dtype), rng=key)
+        assert (fg.sample_logits(x, temperature=0.9, rng=key, **kw) == want).all(), kw
