@@ -11,6 +11,8 @@ def _absent(name):
 
 
 collect_ignore = [f"fastgumbel/{name}.py" for name in ("torch", "jax") if _absent(name)]
+if _absent("torch"):
+    collect_ignore.append("fastgumbel/_torch_sampling.py")
 if _absent("cupy"):
     collect_ignore.append("fastgumbel/cupy")
 if _absent("numba_cuda"):
