@@ -1,16 +1,19 @@
 """Framework bridges against the frameworks' own Gumbel-Softmax, side by side in one run.
 
     python bench/bridges.py [--repeats 21] [--sizes 8x16,64x1024,4096x1024] [--threads N]
+                            [--frameworks torch,jax,jax-tau]
 
 torch: ``fastgumbel.torch.gumbel_softmax`` against ``torch.nn.functional.gumbel_softmax``,
 forward only and forward + backward (autograd, gradient w.r.t. the logits); JAX:
-``fastgumbel.jax.gumbel_softmax`` (pure_callback) against a jitted pure-JAX
-``softmax((x + jax.random.gumbel(key)) / tau)``, both under ``jax.jit``, forward and
-forward + backward (``jax.vjp``). Median of alternating runs (each implementation once per
+``fastgumbel.jax.gumbel_softmax`` (a ``buffer_callback`` into the kernel, tangent rule in
+jnp) against a jitted pure-JAX ``softmax((x + jax.random.gumbel(key)) / tau)``, both under
+``jax.jit``, forward and forward + backward (``jax.vjp``, gradient w.r.t. the logits); ``jax-tau``: the same with a
+per-row tau of shape (rows, 1), forward + backward into the logits and tau. Median of alternating runs (each implementation once per
 round, in turn); "ratio" is peer time / fastgumbel time (> 1: fastgumbel is faster).
 The small sizes show the per-call overhead of each bridge.
 """
 import argparse
+import functools
 import os
 import sys
 
@@ -53,7 +56,9 @@ def torch_cases(rows, K, hard):
     }
 
 
-def jax_cases(rows, K, hard):
+def jax_cases(rows, K, hard, per_row=False):
+    """JAX cases at tau = 1; ``per_row``: a (rows, 1) tau in [0.3, 3], fwd+bwd into the
+    logits and tau."""
     import jax
     import jax.numpy as jnp
 
@@ -72,37 +77,45 @@ def jax_cases(rows, K, hard):
     rs = np.random.default_rng(0)
     x = jnp.asarray(rs.standard_normal((rows, K)).astype(np.float32))
     gy = jnp.asarray(rs.standard_normal((rows, K)).astype(np.float32))
+    tau = jnp.asarray(rs.uniform(0.3, 3.0, (rows, 1)).astype(np.float32)) if per_row else 1.0
     key = jax.random.key(1)
 
     def fwd(fn):
-        f = jax.jit(lambda k, x: fn(k, x, 1.0))
-        return lambda: f(key, x).block_until_ready()
+        f = jax.jit(lambda k, x, t: fn(k, x, t))
+        return lambda: f(key, x, tau).block_until_ready()
 
     def fwd_bwd(fn):
-        def g(k, x):
-            y, vjp = jax.vjp(lambda x: fn(k, x, 1.0), x)
+        def g(k, x, t):
+            if per_row:
+                y, vjp = jax.vjp(lambda x, t: fn(k, x, t), x, t)
+                return y, vjp(gy)
+            y, vjp = jax.vjp(lambda x: fn(k, x, t), x)
             return y, vjp(gy)[0]
         f = jax.jit(g)
-        return lambda: jax.block_until_ready(f(key, x))
+        return lambda: jax.block_until_ready(f(key, x, tau))
 
-    tag = "hard" if hard else "soft"
+    tag = ("hard" if hard else "soft") + (", per-row tau" if per_row else "")
     return {
         f"jax {tag} forward (jit)": {"fastgumbel.jax": fwd(ours), "pure JAX": fwd(pure)},
         f"jax {tag} fwd+bwd (jit)": {"fastgumbel.jax": fwd_bwd(ours), "pure JAX": fwd_bwd(pure)},
     }
 
 
-def run(sizes, repeats, threads=None):
+def run(sizes, repeats, threads=None, frameworks=("torch", "jax")):
     import numba
 
     if threads is not None:
         numba.set_num_threads(threads)
-        import torch
-        torch.set_num_threads(threads)
+        if "torch" in frameworks:
+            import torch
+            torch.set_num_threads(threads)
+    per_row = functools.partial(jax_cases, per_row=True)
+    builders = [b for f, b in (("torch", torch_cases), ("jax", jax_cases),
+                               ("jax-tau", per_row)) if f in frameworks]
     rows_out = []
     for rows, K in sizes:
         for hard in (False, True):
-            for cases in (torch_cases(rows, K, hard), jax_cases(rows, K, hard)):
+            for cases in (b(rows, K, hard) for b in builders):
                 for case, impls in cases.items():
                     t = median_alternating(impls, repeats, warmup=2)
                     ours_name, peer_name = list(impls)
@@ -115,16 +128,22 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=21)
     p.add_argument("--sizes", default="8x16,64x1024,4096x1024")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--frameworks", default="torch,jax")
     a = p.parse_args(argv)
     sizes = [tuple(int(v) for v in s.split("x")) for s in a.sizes.split(",")]
+    frameworks = tuple(a.frameworks.split(","))
     import numba
-    import jax
-    import torch
 
-    table = run(sizes, a.repeats, a.threads)
-    print(f"float32, tau=1, numba threads={numba.get_num_threads()}, torch threads="
-          f"{torch.get_num_threads()}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, torch "
-          f"{torch.__version__}, jax {jax.__version__}; "
+    table = run(sizes, a.repeats, a.threads, frameworks)
+    versions = []
+    for name in dict.fromkeys(f.split("-")[0] for f in frameworks):
+        mod = __import__(name)
+        versions.append(f"{name} {mod.__version__}")
+        if name == "torch":
+            versions.append(f"torch threads={mod.get_num_threads()}")
+    taus = "tau=1" + (" (jax-tau: per-row tau in [0.3, 3])" if "jax-tau" in frameworks else "")
+    print(f"float32, {taus}, numba threads={numba.get_num_threads()}, "
+          f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, {', '.join(versions)}; "
           f"median of {a.repeats} alternating runs")
     print(f"| size | case | fastgumbel ms | peer | peer ms | ratio (peer / ours) |")
     print("|---|---|---:|---|---:|---:|")

@@ -8,15 +8,17 @@ The NumPy-style API (all functions take ``rng=``; see :mod:`fastgumbel.random`):
   :func:`gumbel_topk`
 - serving: :func:`sample_logits` (temperature, top-k, top-p, min-p, per-row keys)
 - gradients and density: :func:`gumbel_softmax_backward`, :func:`concrete_log_prob`
+- lower-variance gradients: :func:`conditional_gumbel`, :func:`gumbel_rao_backward`
 """
 from . import random
-from ._api import (categorical, concrete_log_prob, gumbel, gumbel_log_softmax, gumbel_max,
-                   gumbel_softmax, gumbel_softmax_backward, gumbel_topk, multinomial, sample_logits,
-                   uniform)
+from ._api import (categorical, concrete_log_prob, conditional_gumbel, gumbel, gumbel_log_softmax, gumbel_max,
+                   gumbel_rao_backward, gumbel_softmax, gumbel_softmax_backward, gumbel_topk,
+                   multinomial, sample_logits, uniform)
 from .random import Generator, Key, default_rng
 
 __version__ = "0.1.0"
 
 __all__ = ["Generator", "Key", "default_rng", "random", "uniform", "gumbel", "gumbel_softmax",
            "gumbel_log_softmax", "gumbel_max", "categorical", "multinomial", "gumbel_topk",
-           "gumbel_softmax_backward", "concrete_log_prob", "sample_logits", "__version__"]
+           "gumbel_softmax_backward", "concrete_log_prob", "conditional_gumbel",
+           "gumbel_rao_backward", "sample_logits", "__version__"]

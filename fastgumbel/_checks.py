@@ -125,6 +125,53 @@ def tau_value(tau, dtype, name="tau"):
     return t
 
 
+def tau_batch(tau, ndim, axis, lead, dtype, name="tau", grow=False):
+    """A per-row temperature (an array-like with ``np.ndim(tau) > 0``) for an array of
+    ``ndim`` dimensions sampled along ``axis`` (normalized), whose other dimensions are
+    ``lead``. Returns ``(batch, shape)``: the values as a float64 array without the category
+    axis, and the batch shape it broadcasts to (``lead``, or larger if ``grow``).
+
+    Two forms: ``ndim(tau) == ndim`` with size 1 along ``axis`` (torch's ``(B, 1)``), or
+    ``ndim(tau) < ndim``, broadcasting against ``lead`` (TFP's batch shape ``(B,)``). Every
+    value must be finite and > 0 once rounded to ``dtype`` (a positive normal number)."""
+    a = np.asarray(tau)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a positive real number or an array of them; got "
+                        f"an array of dtype {a.dtype}")
+    if a.ndim == ndim:
+        if a.shape[axis] != 1:
+            raise ValueError(
+                f"{name} has shape {a.shape}, which varies along the category axis {axis} of "
+                f"the logits (shape {lead[:axis] + ('K',) + lead[axis:]}); a per-row "
+                f"temperature has size 1 there (e.g. {lead[:axis] + (1,) + lead[axis:]}) or "
+                f"leaves that axis out (e.g. {lead})")
+        b = a.reshape(a.shape[:axis] + a.shape[axis + 1:])
+    elif a.ndim < ndim:
+        b = a
+    else:
+        raise ValueError(f"{name} has shape {a.shape}: more dimensions than the logits "
+                         f"({ndim}); a per-row temperature has the logits' shape without "
+                         f"the categories, {lead}, or size 1 along the category axis")
+    try:
+        full = np.broadcast_shapes(b.shape, lead)
+    except ValueError:
+        full = None
+    if full is None or (full != tuple(lead) and not grow):
+        raise ValueError(f"{name} of shape {a.shape} does not broadcast to the rows of the "
+                         f"logits, whose shape without the category axis {axis} is "
+                         f"{tuple(lead)}")
+    bf = b.astype(np.float64)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        tc = bf.astype(dtype)
+        ok = np.isfinite(bf) & (bf > 0) & np.isfinite(tc) & (tc >= np.finfo(dtype).tiny)
+    if not ok.all():
+        where = tuple(int(i) for i in np.argwhere(~ok.reshape(b.shape))[0])
+        raise ValueError(f"{name} must be finite and > 0 (a positive normal "
+                         f"{np.dtype(dtype)} number) in every element; got "
+                         f"{b[where]!r} at index {where} of {name} (shape {a.shape})")
+    return bf, full
+
+
 def count(n, name, *, allow_none=False):
     if n is None and allow_none:
         return None
@@ -175,6 +222,92 @@ def out_array(out, shape, dtype, name="out"):
         raise ValueError(f"{name} is read-only")
     return out
 
+
+# ----------------------------------------------------------------------------------------
+# framework bridges
+
+
+def bridge_float_dtype(dtype, name):
+    """``dtype`` of a bridge's float operand: float16/32/64, or bfloat16 (float32 math)."""
+    dt = np.dtype(dtype)
+    if dt.name == "bfloat16":
+        return dt
+    try:
+        return float_dtype(dt, name)
+    except TypeError:
+        raise TypeError(f"{name} must be a bfloat16, float16, float32 or float64 array; got "
+                        f"dtype {dt}") from None
+
+
+#: JAX's ``mode`` values of ``jax.random.gumbel`` / ``categorical`` -> our ``precision``.
+JAX_MODES = {"low": "default", "high": "high", "highest": "high"}
+
+
+def jax_mode(mode, default, name="mode"):
+    """The ``precision`` of a JAX ``mode`` (``None``: ``default``, JAX's configured mode)."""
+    m = default if mode is None else mode
+    if not isinstance(m, str) or m not in JAX_MODES:
+        raise ValueError(f"{name} must be None, 'low', 'high' or 'highest'; got {mode!r}")
+    return JAX_MODES[m]
+
+#: Conditional field (docs/rng.md): rows below 2**40, samples per row below 2**23.
+CONDITIONAL_ROWS = 1 << 40
+CONDITIONAL_SAMPLES = 1 << 23
+
+
+def conditional_samples(samples, *, allow_none=True):
+    """``samples`` of a conditional call: None (one sample, no leading axis) or 1 .. 2**23-1."""
+    if samples is None and allow_none:
+        return None
+    if samples is None or isinstance(samples, (bool, np.bool_)) \
+            or not isinstance(samples, numbers.Integral):
+        raise TypeError(f"samples must be a positive integer; got {samples!r}")
+    if not 1 <= samples < CONDITIONAL_SAMPLES:
+        raise ValueError(f"samples must be in [1, 2**23); got {samples}")
+    return int(samples)
+
+
+def argmax_index(index, lead, K, rows):
+    """``index`` (one category per row, the shape of logits without the sampling axis) as a
+    flat int64 array of ``rows`` values in [0, K)."""
+    idx = np.asarray(index)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"index must be an integer array; got dtype {idx.dtype}")
+    if idx.shape != tuple(lead):
+        raise ValueError(f"index has shape {idx.shape}; the logits without their sampling "
+                         f"axis have shape {tuple(lead)}")
+    if rows >= CONDITIONAL_ROWS:
+        raise ValueError(f"{rows} rows exceed the 2**40 rows of the conditional field")
+    flat = idx.reshape(rows).astype(np.int64)
+    bad = (flat < 0) | (flat >= K)
+    if bad.any():
+        raise ValueError(f"index must lie in [0, {K}); got {int(flat[np.argmax(bad)])}")
+    return np.ascontiguousarray(flat)
+
+
+def conditional_logits(x, idx, dtype):
+    """Rows ``x`` (rows, K) that the conditional law is defined for: no NaN, no +inf, and a
+    finite logit at ``idx`` (a -inf logit has probability 0 of being the argmax)."""
+    top = x.max(axis=1)                  # one pass, no input-sized temporary; NaN propagates
+    if np.isnan(top).any():
+        raise ValueError("logits contain NaN: the argmax, and so the conditional law, is "
+                         "not defined")
+    if np.isposinf(top).any():
+        raise ValueError("logits contain +inf: the distribution is not defined; use a large "
+                         "finite logit, or mask the others with -inf")
+    sel = x[np.arange(x.shape[0]), idx]
+    if np.isneginf(sel).any():
+        r = int(np.argmax(np.isneginf(sel)))
+        raise ValueError(f"index {int(idx[r])} of row {r} points at a -inf logit: that "
+                         "category has probability 0 of being the argmax")
+    with np.errstate(over="ignore"):
+        gap = (top - sel) + 128              # the noise at the index exceeds the gap by < 64
+    over = ~(gap <= np.finfo(dtype).max)
+    if over.any():
+        r = int(np.argmax(over))
+        raise ValueError(f"logit {float(sel[r])!r} at index {int(idx[r])} of row {r} lies "
+                         f"{float(top[r])!r} - ({float(sel[r])!r}) below the row's maximum: "
+                         f"its conditional noise would overflow {np.dtype(dtype)}")
 
 # ----------------------------------------------------------------------------------------
 # sample_logits: per-row parameters, seeds and positions (batch shape ``lead``)

@@ -100,6 +100,37 @@ class Rows:
         return device_empty(self.device, shape, dtype)
 
 
+def kernel_tau(tau, rows, dtype, mod):
+    """``tau`` as the kernels take it, and the shape of its batch (``None`` for a scalar).
+
+    A scalar gives a float (:func:`_checks.tau_value`); a per-row array
+    (:func:`_checks.tau_batch`) one float64 per row of ``rows``, or a float when it holds a
+    single value (the same bits either way: row r reads its own tau only)."""
+    if type(tau) is float or np.ndim(tau) == 0:
+        return chk.tau_value(tau, dtype), None
+    b, _ = chk.tau_batch(tau, len(rows.lead) + 1, rows.axis, rows.lead, dtype)
+    if b.size == 1:
+        return float(b.reshape(-1)[0]), b.shape
+    if _backends.name_of(mod) != "cpu":
+        raise TypeError(f"a per-row tau (shape {np.shape(tau)}) runs on the CPU backend only; "
+                        f"the {_backends.name_of(mod)} kernels take a scalar tau (call once "
+                        "per temperature, or use backend='cpu' on host arrays)")
+    return np.ascontiguousarray(np.broadcast_to(b, rows.lead)).reshape(-1), b.shape
+
+
+def tau_grad(gtau, rows, batch_shape, tau_shape, dtype, cdtype):
+    """Sum the per-row tau gradients ``gtau`` to the shape of tau (``tau_shape``; batch
+    ``batch_shape`` without the category axis; ``None``: a scalar tau)."""
+    if batch_shape is None:
+        return cdtype.type(np.sum(gtau, dtype=np.float64)).astype(dtype)
+    g = gtau.reshape(rows.lead).astype(np.float64)
+    extra = g.ndim - len(batch_shape)
+    g = g.sum(axis=tuple(range(extra)))
+    g = g.sum(axis=tuple(i for i, n in enumerate(batch_shape) if n == 1 and g.shape[i] != 1),
+              keepdims=True)
+    return g.astype(cdtype).astype(dtype).reshape(tau_shape)
+
+
 def alloc(out, moved_shape, axis, dtype, kdtype, inputs, name="out", device=None):
     """Kernel target ``(rows, cols)`` and a ``finish()`` that returns the result.
 
@@ -340,7 +371,7 @@ def softmax_general(logits, tau, mode, axis, rng, out, precision, backend, row0=
     rows = Rows(logits, axis, mod)
     if rows.device is not None and out is not None:
         raise NeedsHost
-    t = chk.tau_value(tau, rows.cdtype)
+    t, _ = kernel_tau(tau, rows, rows.cdtype, mod)
     bits64 = chk.precision_bits64(precision, rows.dtype)
     key = resolve_key(rng)
     buf, finish = alloc(out, rows.lead + (rows.K,), rows.axis, rows.dtype, rows.cdtype,
@@ -382,7 +413,7 @@ def softmax_backward(grad, tau, y_soft, logits, rng, axis, precision, backend):
     dt = src.dtype
     gr = Rows(Gd, axis, name="grad")
     sr = Rows(src, axis, name=src_name)
-    t = chk.tau_value(tau, gr.cdtype)
+    t, tb = kernel_tau(tau, gr, gr.cdtype, mod)
     if y_soft is None:
         if not isinstance(rng, (Key, int, np.integer)) or isinstance(rng, bool):
             raise ValueError("recompute mode needs the replayable rng of the forward pass "
@@ -397,7 +428,19 @@ def softmax_backward(grad, tau, y_soft, logits, rng, axis, precision, backend):
                                                              *key_args(key), bits64, t))
         else:
             mod.softmax_backward_rows(gr.x, sr.x, gx, gtau, t)
-    return finish(), gr.cdtype.type(np.sum(gtau, dtype=np.float64)).astype(dt)
+    return finish(), tau_grad(gtau, gr, tb, np.shape(tau), dt, gr.cdtype)
+
+
+def _concrete_shape(shape, tau, axis):
+    """(shape, axis) of a density call after a per-row ``tau`` (TFP's batch temperatures)
+    broadcast the batch shape of ``y`` and ``logits``: ``shape`` may grow."""
+    ndim = len(shape)
+    chk.has_categories_axis(ndim, "y")
+    a = chk.axis_index(axis, ndim)
+    lead = shape[:a] + shape[a + 1:]
+    _, full = chk.tau_batch(tau, ndim, a, lead, np.float64, grow=True)
+    pos = len(full) - (ndim - 1 - a)       # the category axis keeps its place from the end
+    return full[:pos] + (shape[a],) + full[pos:], pos
 
 
 def concrete_log_prob(y, logits, tau, axis, backend):
@@ -407,6 +450,8 @@ def concrete_log_prob(y, logits, tau, axis, backend):
     Y = chk.float_array(y, "y")
     L = chk.float_array(logits, "logits")
     shape = np.broadcast_shapes(Y.shape, L.shape)
+    if type(tau) is not float and np.ndim(tau) != 0:
+        shape, axis = _concrete_shape(shape, tau, axis)
     # broadcast copies, not broadcast views: kernels get plain arrays
     Y, L = (a if a.shape == shape else np.array(np.broadcast_to(a, shape)) for a in (Y, L))
     dt = np.result_type(Y.dtype, L.dtype)
@@ -414,12 +459,16 @@ def concrete_log_prob(y, logits, tau, axis, backend):
         raise ValueError("logits contain +inf: the distribution is not defined")
     yr = Rows(Y, axis, name="y")
     lr = Rows(L, axis, name="logits")
-    t = chk.tau_value(tau, np.float64)
+    t, _ = kernel_tau(tau, yr, np.float64, mod)
     res = np.empty(yr.rows, np.float64)
     if yr.rows:
         mod.concrete_rows(yr.x, lr.x, res, t)
     K = yr.K
-    res += math.lgamma(K) + (K - 1) * math.log(t) if K else 0.0
+    if isinstance(t, float):
+        res += math.lgamma(K) + (K - 1) * math.log(t) if K else 0.0
+    elif K:     # math.log per value, as the scalar call takes it (np.log may differ by an ulp)
+        u, inv = np.unique(t, return_inverse=True)
+        res += math.lgamma(K) + (K - 1) * np.array([math.log(v) for v in u.tolist()])[inv]
     with np.errstate(over="ignore"):     # a float64 density beyond the dtype: -inf
         out = res.reshape(yr.lead).astype(dt)
     return out[()] if out.ndim == 0 else out

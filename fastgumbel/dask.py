@@ -77,9 +77,11 @@ class _RowBlocks:
         return res
 
 
-def _map(view, fn, dtype, last, *args):
+def _map(view, fn, dtype, last, *args, aligned=None):
     """map_blocks over whole-row blocks; ``last`` is the length of the result's last axis
-    (``None``: the last axis is dropped)."""
+    (``None``: the last axis is dropped). ``aligned``: a dask array of ``view.m``'s shape
+    but for size 1 along the last axis, chunked as ``view.m``; its block goes to ``fn``
+    after the logits block."""
     m = view.m
     starts = [view.row0((i,)) for i in range(len(m.chunks[0]))]
     kw = {}
@@ -88,6 +90,9 @@ def _map(view, fn, dtype, last, *args):
         kw["drop_axis"] = m.ndim - 1
     else:
         chunks = m.chunks[:-1] + ((last,),)
+    if aligned is not None:
+        return da.map_blocks(_call_aligned, m, aligned, fn, starts, *args, dtype=dtype,
+                             chunks=chunks, meta=np.empty((0,) * len(chunks), dtype), **kw)
     return da.map_blocks(_call, m, fn, starts, *args, dtype=dtype, chunks=chunks,
                          meta=np.empty((0,) * len(chunks), dtype), **kw)
 
@@ -96,11 +101,16 @@ def _call(block, fn, starts, *args, block_id=None):
     return fn(block, starts[block_id[0]], *args)
 
 
+def _call_aligned(block, other, fn, starts, *args, block_id=None):
+    return fn(block, starts[block_id[0]], other, *args)
+
+
 # ----------------------------------------------------------------------------------------
 # block functions (module level: they travel to the workers by reference)
 
 
 def _b_softmax(block, row0, tau, mode, key, precision, backend):
+    """``tau``: a float, or a block of per-row temperatures (size 1 along the last axis)."""
     return _core.softmax_family(block, tau, mode, -1, key, None, precision, backend, row0)
 
 
@@ -136,11 +146,39 @@ def softmax_family(logits, tau, mode, axis, rng, out, precision, backend):
     _float_dask(logits)
     view = _RowBlocks(logits, axis)
     dt = np.dtype(logits.dtype)
+    if isinstance(tau, da.Array) or np.ndim(tau) != 0:
+        aligned = _row_taus(view, tau, logits.ndim, chk.compute_dtype(dt))
+        chk.precision_bits64(precision, dt)
+        key = resolve_key(rng)
+        res = _map(view, _b_softmax, dt, view.K, mode, key, precision, backend,
+                   aligned=aligned)
+        return view.finish(res, True)
     t = chk.tau_value(tau, chk.compute_dtype(dt))
     chk.precision_bits64(precision, dt)
     key = resolve_key(rng)
     res = _map(view, _b_softmax, dt, view.K, t, mode, key, precision, backend)
     return view.finish(res, True)
+
+
+def _row_taus(view, tau, ndim, cdtype):
+    """A per-row ``tau`` as a dask array aligned with the row blocks of ``view`` (its shape
+    but 1 along the category axis). NumPy-like values are checked now; a dask array's shape
+    now and its values when the blocks run (the NumPy core checks them)."""
+    lead = view.m.shape[:-1][1:] if view.squeeze else view.m.shape[:-1]
+    ax = view.axis
+    if isinstance(tau, da.Array):
+        if tau.dtype.kind not in "iuf":
+            raise TypeError(f"tau must be a positive real number or an array of them; got "
+                            f"an array of dtype {tau.dtype}")
+        probe = np.broadcast_to(1.0, tau.shape)     # shapes only: the values come later
+        chk.tau_batch(probe, ndim, ax, lead, cdtype)
+        b = da.squeeze(tau, axis=ax) if tau.ndim == ndim else tau
+    else:
+        b = da.from_array(chk.tau_batch(tau, ndim, ax, lead, cdtype)[0])
+    t = da.broadcast_to(b, lead).reshape(lead + (1,))
+    if view.squeeze:
+        t = t[None]
+    return t.astype(np.float64).rechunk(view.m.chunks[:-1] + ((1,),))
 
 
 def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,

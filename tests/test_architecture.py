@@ -10,10 +10,12 @@ PKG = pathlib.Path(__file__).resolve().parent.parent / "fastgumbel"
 #: A name ending in "." covers a subpackage.
 LAYERS = [
     ("fastgumbel", "fastgumbel.__main__", "fastgumbel._bench", "fastgumbel._demo",
-     "fastgumbel.torch", "fastgumbel.jax", "fastgumbel._torch_sampling"),
+     "fastgumbel.torch", "fastgumbel.jax", "fastgumbel.jax.",
+     "fastgumbel._torch_sampling"),
     ("fastgumbel._api",),
     ("fastgumbel._route", "fastgumbel.dask"),
-    ("fastgumbel._core", "fastgumbel._discrete", "fastgumbel._sampling"),
+    ("fastgumbel._core", "fastgumbel._discrete", "fastgumbel._rao",
+     "fastgumbel._sampling"),
     ("fastgumbel._backends", "fastgumbel.random"),
     ("fastgumbel.cpu", "fastgumbel.cpu.", "fastgumbel.cuda", "fastgumbel.cuda.",
      "fastgumbel.cupy", "fastgumbel.cupy.", "fastgumbel._gpu_common"),

@@ -36,6 +36,7 @@ PROBE = textwrap.dedent("""
     fg.gumbel_max(s, rng=key, out=np.empty(4, np.int64))
     fg.gumbel_softmax_backward(s, 0.5, logits=s, rng=key)
     fg.gumbel_softmax_backward(s, 0.5, y_soft=fg.gumbel_softmax(s, 0.5, rng=key))
+    fg.gumbel_rao_backward(s, s, 0.5, np.zeros(4, np.int64), samples=2, rng=key)
 
     def filled(seed):
         # filled in row blocks: no input-sized temporary raises the peak before we measure
@@ -88,6 +89,10 @@ PROBE = textwrap.dedent("""
         y = np.zeros_like(x)
         fg.gumbel_softmax(x, 0.5, rng=key, out=y)
         run = lambda: fg.gumbel_softmax_backward(g, 0.5, y_soft=y)
+    elif op == "bwd_gumbel_rao":
+        g = filled(2)
+        idx = fg.gumbel_max(x, rng=key)
+        run = lambda: fg.gumbel_rao_backward(g, x, 0.5, idx, samples=2, rng=key)
     reset_peak()
     before = peak_kib()
     now = rss_kib()
@@ -126,9 +131,15 @@ def test_recompute_backward_allocates_only_its_result():
     assert SIZE - 1 < grew < SIZE + 64, f"backward grew the peak by {grew:.0f} MiB"
 
 
+def test_gumbel_rao_backward_allocates_only_its_result():
+    grew = probe("bwd_gumbel_rao")
+    # K conditional samples per row are made and consumed in registers and row buffers
+    assert SIZE - 1 < grew < SIZE + 64, f"Gumbel-Rao backward grew the peak by {grew:.0f} MiB"
+
+
 def _figures():
     for op in ("soft_out", "log_out", "hard_out", "max_out", "soft_new", "bwd_recompute",
-               "bwd_saved"):
+               "bwd_saved", "bwd_gumbel_rao"):
         print(f"{op:15s} peak RSS growth {probe(op):7.1f} MiB (input {SIZE:.0f} MiB)")
 
 

@@ -7,12 +7,11 @@ from numba import prange
 
 from .._numba import helper, kernel
 from .._scalar import log_any
-from ._dtypes import _U, tiny_of, typed
+from ._dtypes import _U, tau_at, tiny_of, typed
 from ._noise import CHUNK
 from ._reduce import LANES, _lanes, _lanes_total
 from ._schedule import _blocks, _claim
-from ._softmax import _softmax_row
-from ._softmax_steps import SOFT
+from ._softmax import _soft_row
 
 
 @helper
@@ -49,14 +48,13 @@ def softmax_backward_rows(G, y, gx, gtau, tau):
     """Gradients of saved soft Gumbel-softmax samples ``y`` (see :func:`_backward_row`);
     gtau[r] is row r's share of the tau gradient."""
     rows, K = y.shape
-    t = typed(tau, gx)
     nw, rb, nb, counter = _blocks(rows, K)
     for w in prange(nw):
         acc = _lanes(gx)
         b = _claim(counter)
         while b < nb:
             for r in range(b * rb, min(rows, (b + 1) * rb)):
-                gtau[r] = _backward_row(G[r], y[r], gx[r], t, acc)
+                gtau[r] = _backward_row(G[r], y[r], gx[r], typed(tau_at(tau, r), gx), acc)
             b = _claim(counter)
 
 
@@ -66,7 +64,6 @@ def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau
     (into a per-thread row buffer, so nothing input-sized is stored). Returns the number of
     rows whose max(x + g) is +inf (the caller raises)."""
     rows, K = x.shape
-    t = typed(tau, gx)
     posinf = 0
     nw, rb, nb, counter = _blocks(rows, K)
     for w in prange(nw):
@@ -78,8 +75,9 @@ def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau
         b = _claim(counter)
         while b < nb:
             for r in range(b * rb, min(rows, (b + 1) * rb)):
-                inf = _softmax_row(x[r], yrow, _U(row0 + r), k0, k1, stream, bits64, t, SOFT,
-                                   wbuf, ebuf, acc, x, x, -1)
+                t = typed(tau_at(tau, r), gx)
+                inf = _soft_row(x[r], yrow, _U(row0 + r), k0, k1, stream, bits64, t, wbuf, ebuf,
+                                acc, x, x, -1)
                 found += 1 if inf else 0
                 gtau[r] = _backward_row(G[r], yrow, gx[r], t, acc)
             b = _claim(counter)

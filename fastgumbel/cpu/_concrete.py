@@ -7,11 +7,12 @@ import numpy as np
 from numba import prange
 
 from .._numba import kernel
+from ._dtypes import tau_at
 
 
 @kernel
 def concrete_rows(y, logits, out, tau):
-    """Per-row part of the Concrete log-density, in float64:
+    """Per-row part of the Concrete log-density, in float64 (``tau``: a float, or one per row):
 
     sum(l) - (tau + 1) * sum(log y) - K * logsumexp(l - tau * log y).
     Rows with any y <= 0, or whose logits are all -inf, give -inf; NaN propagates.
@@ -19,6 +20,7 @@ def concrete_rows(y, logits, out, tau):
     """
     rows, K = y.shape
     for r in prange(rows):
+        t = np.float64(tau_at(tau, r))
         yr = y[r]
         lr = logits[r]
         sum_l = 0.0
@@ -32,7 +34,7 @@ def concrete_rows(y, logits, out, tau):
             lj = np.float64(lr[j])
             sum_l += lj
             sum_ly += ly
-            a = lj - tau * ly
+            a = lj - t * ly
             M = a if a > M else M
         if outside:
             out[r] = -np.inf
@@ -41,10 +43,10 @@ def concrete_rows(y, logits, out, tau):
             out[r] = -np.inf
             continue
         if M == np.inf:
-            out[r] = sum_l - (tau + 1.0) * sum_ly - K * M
+            out[r] = sum_l - (t + 1.0) * sum_ly - K * M
             continue
         S = 0.0
         for j in range(K):
             yj = np.float64(yr[j])
-            S += math.exp(np.float64(lr[j]) - tau * math.log(yj) - M)
-        out[r] = sum_l - (tau + 1.0) * sum_ly - K * (M + math.log(S))
+            S += math.exp(np.float64(lr[j]) - t * math.log(yj) - M)
+        out[r] = sum_l - (t + 1.0) * sum_ly - K * (M + math.log(S))

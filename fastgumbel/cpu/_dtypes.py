@@ -108,3 +108,17 @@ def _log2_bound(v):
         return lambda v: np.float32(f32_as_i32(v)) * np.float32(2.0 ** -23) - np.float32(127)
     return lambda v: (np.float64(np.int32(f64_as_i64(v) >> np.int64(32))) * 2.0 ** -20
                       - 1023.0)
+
+
+def tau_at(tau, r):
+    """The temperature of row ``r``: ``tau`` itself for a scalar, ``tau[r]`` for a per-row
+    float64 array (compiled code only). Each kernel is compiled once per kind, so the
+    scalar kernels are the code they were before per-row temperatures."""
+    raise NotImplementedError
+
+
+@overload(tau_at)
+def _tau_at(tau, r):
+    if isinstance(tau, types.Array):
+        return lambda tau, r: tau[r]
+    return lambda tau, r: tau

@@ -6,8 +6,8 @@ import numba
 import numpy as np
 from numba import prange
 
-from .._numba import inline_always, kernel
-from ._dtypes import _U, exp_shift, tiny_of, typed
+from .._numba import helper, inline_always, kernel
+from ._dtypes import _U, exp_shift, tau_at, tiny_of, typed
 from ._noise import CHUNK, _perturb_chunk
 from ._ratio import _ratio_chunk, _ratio_row
 from ._reduce import _lanes, _max_nan
@@ -65,6 +65,25 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc, x
     return False
 
 
+# The row function for each mode, compiled as a function of its own (which LLVM inlines):
+# with the row code inlined at the Numba IR level into the prange body, and tau read per
+# row, Numba's parfor pass made the hard samples at tau == 1 all zero (found by
+# tests/test_fingerprint.py; the serial build was right).
+@helper
+def _soft_row(xr, o, row, k0, k1, stream, bits64, t, wbuf, ebuf, acc, x, out, rn):
+    return _softmax_row(xr, o, row, k0, k1, stream, bits64, t, SOFT, wbuf, ebuf, acc, x, out, rn)
+
+
+@helper
+def _log_row(xr, o, row, k0, k1, stream, bits64, t, wbuf, ebuf, acc, x, out, rn):
+    return _softmax_row(xr, o, row, k0, k1, stream, bits64, t, LOG, wbuf, ebuf, acc, x, out, rn)
+
+
+@helper
+def _hard_row(xr, o, row, k0, k1, stream, bits64, t, wbuf, ebuf, acc, x, out, rn):
+    return _softmax_row(xr, o, row, k0, k1, stream, bits64, t, HARD, wbuf, ebuf, acc, x, out, rn)
+
+
 def _row_kernel(mode):
     """The softmax-family kernel parallel over rows for one ``mode`` (SOFT, LOG, HARD).
 
@@ -78,7 +97,6 @@ def _row_kernel(mode):
     def by_row(x, out, row0, k0, k1, stream, bits64, tau):
         """Parallel over rows; each row stays in cache through the three steps."""
         rows, K = x.shape
-        t = typed(tau, out)
         posinf = 0
         nw, rb, nb, counter = _blocks(rows, K)
         for w in prange(nw):
@@ -89,8 +107,16 @@ def _row_kernel(mode):
             b = _claim(counter)
             while b < nb:
                 for r in range(b * rb, min(rows, (b + 1) * rb)):
-                    inf = _softmax_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
-                                       mode, wbuf, ebuf, acc, x, out, r + 1)
+                    t = typed(tau_at(tau, r), out)
+                    if mode == SOFT:
+                        inf = _soft_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
+                                        wbuf, ebuf, acc, x, out, r + 1)
+                    elif mode == LOG:
+                        inf = _log_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
+                                       wbuf, ebuf, acc, x, out, r + 1)
+                    else:
+                        inf = _hard_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
+                                        wbuf, ebuf, acc, x, out, r + 1)
                     found += 1 if inf else 0
                 b = _claim(counter)
             posinf += found
@@ -156,9 +182,7 @@ def _chunk_kernel(mode):
         """Parallel over (row, chunk) items in three passes. Same bits as ``by_row`` (at
         tau == 1 the soft and hard samples take the passes of :func:`_ratio_row`)."""
         rows, K = x.shape
-        t = typed(tau, out)
         C = exp_shift(out, bits64)
-        ratio = mode != LOG and t == 1 and C > 0
         nb = (K + CHUNK - 1) // CHUNK
         part = np.empty((rows, nb), out.dtype)      # chunk max, then chunk sum
         top = np.ones((rows, nb), out.dtype)        # chunk's largest e (ratio: max w)
@@ -167,7 +191,7 @@ def _chunk_kernel(mode):
             r = item // nb
             c0 = (item % nb) * CHUNK
             n = min(CHUNK, K - c0)
-            if ratio:
+            if mode != LOG and typed(tau_at(tau, r), out) == 1 and C > 0:
                 m, nn = _max_nan(x[r][c0:c0 + n], n)
             else:
                 wbuf = np.empty(2 * CHUNK, np.uint32)
@@ -182,7 +206,8 @@ def _chunk_kernel(mode):
             n = min(CHUNK, K - c0)
             if live[r]:
                 seg = out[r][c0:c0 + n]
-                if ratio:
+                t = typed(tau_at(tau, r), out)
+                if mode != LOG and t == 1 and C > 0:
                     wbuf = np.empty(2 * CHUNK, np.uint32)
                     part[r, item % nb] = _ratio_chunk(x[r], c0, n, k0, k1, stream,
                                                       _U(row0 + r), bits64, wbuf, Ms[r] - C, seg,
@@ -199,7 +224,8 @@ def _chunk_kernel(mode):
             c0 = (item % nb) * CHUNK
             n = min(CHUNK, K - c0)
             if live[r]:
-                flag[r, item % nb] = _finish_chunk(out[r][c0:c0 + n], n, Ms[r], t, part[r, 0],
+                flag[r, item % nb] = _finish_chunk(out[r][c0:c0 + n], n, Ms[r],
+                                                   typed(tau_at(tau, r), out), part[r, 0],
                                                    mode, True, top[r, 0])
         if mode == HARD:
             _hard_ones(out, flag, live)

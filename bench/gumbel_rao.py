@@ -1,0 +1,114 @@
+"""Gumbel-Rao backward (issue 23): time per backward against K, peak memory at K = 100,
+and the variance of the gradient over seeds against straight-through.
+
+    python bench/gumbel_rao.py time      # 4096x1024 float32, K = 1..16, ST backward beside
+    python bench/gumbel_rao.py memory    # peak RSS growth of one K = 100 backward
+    python bench/gumbel_rao.py variance  # variance over seeds, ST vs GR, tau 0.5 and 1
+
+Timings are medians of interleaved rounds (every K and the straight-through backward in
+turn, in one process); figures go into bench/RESULTS.md.
+"""
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+
+import fastgumbel as fg
+
+ROWS, COLS = 4096, 1024
+
+
+def bench_time(rounds=7, ks=(1, 2, 4, 8, 16)):
+    rs = np.random.default_rng(0)
+    x = rs.standard_normal((ROWS, COLS), dtype=np.float32)
+    G = rs.standard_normal((ROWS, COLS), dtype=np.float32)
+    key = fg.Key(3)
+    idx = fg.gumbel_max(x, rng=key)
+    calls = {"ST (recompute)": lambda: fg.gumbel_softmax_backward(G, 0.5, logits=x, rng=key)}
+    for k in ks:
+        calls[f"GR K={k}"] = (lambda k=k: fg.gumbel_rao_backward(G, x, 0.5, idx, samples=k,
+                                                                 rng=key))
+    for f in calls.values():
+        f()
+    times = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, f in calls.items():
+            t0 = time.perf_counter()
+            f()
+            times[name].append(time.perf_counter() - t0)
+    base = np.median(times["GR K=1"])
+    print(f"{ROWS}x{COLS} float32, tau 0.5, median of {rounds} interleaved rounds")
+    print("| call | ms | / GR K=1 | per sample, ms |")
+    print("|---|---:|---:|---:|")
+    for name, ts in times.items():
+        med = np.median(ts)
+        k = int(name.split("=")[1]) if "=" in name else 1
+        print(f"| {name} | {med * 1e3:.1f} | {med / base:.2f} | {med * 1e3 / k:.1f} |")
+
+
+PROBE = textwrap.dedent("""
+    import json, resource, sys
+    import numpy as np
+    import fastgumbel as fg
+    R, K, S = {rows}, {cols}, int(sys.argv[1])
+    s = np.zeros((4, 300), np.float32)
+    fg.gumbel_rao_backward(s, s, 0.5, np.zeros(4, np.int64), samples=2, rng=1)
+    rs = np.random.default_rng(0)
+    x = rs.standard_normal((R, K), dtype=np.float32)
+    G = rs.standard_normal((R, K), dtype=np.float32)
+    idx = fg.gumbel_max(x, rng=5)
+    def peak_kib():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = peak_kib()
+    gx, gt = fg.gumbel_rao_backward(G, x, 0.5, idx, samples=S, rng=5)
+    print(json.dumps(dict(grew_mib=(peak_kib() - before) / 1024, out_mib=gx.nbytes / 2**20)))
+""").format(rows=ROWS, cols=COLS)
+
+
+def bench_memory(samples=100):
+    t0 = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", PROBE, str(samples)], capture_output=True,
+                       text=True, check=True)
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    print(f"K={samples} at {ROWS}x{COLS} float32: peak RSS grew {r['grew_mib']:.1f} MiB; "
+          f"output {r['out_mib']:.1f} MiB (probe took {time.perf_counter() - t0:.0f} s)")
+
+
+def gradients(x, G, tau, key, samples):
+    """(straight-through, Gumbel-Rao) gradients w.r.t. the logits for one key."""
+    st = fg.gumbel_softmax_backward(G, tau, logits=x, rng=key)[0]
+    idx = fg.gumbel_max(x, rng=key)
+    return st, fg.gumbel_rao_backward(G, x, tau, idx, samples=samples, rng=key)[0]
+
+
+def bench_variance(seeds=400, rows=32, cats=10, ks=(1, 4, 16, 64)):
+    rs = np.random.default_rng(1)
+    x = rs.standard_normal((rows, cats)) * 2
+    G = rs.standard_normal((rows, cats))
+    print(f"{rows} rows x {cats} categories, logits N(0, 4), upstream gradient N(0, 1), "
+          f"float64, {seeds} seeds; mean over elements of the variance over seeds")
+    print("| tau | ST | " + " | ".join(f"GR K={k}" for k in ks) + " | ST / GR K=" + str(ks[-1])
+          + " |")
+    print("|---" * (len(ks) + 3) + "|")
+    for tau in (0.5, 1.0):
+        res = {}
+        for k in ks:
+            st, gr = zip(*(gradients(x, G, tau, fg.Key(s, 7), k) for s in range(seeds)))
+            res["ST"] = np.var(np.array(st), axis=0).mean()
+            res[k] = np.var(np.array(gr), axis=0).mean()
+        cells = " | ".join(f"{res[k]:.4g}" for k in ks)
+        print(f"| {tau} | {res['ST']:.4g} | {cells} | {res['ST'] / res[ks[-1]]:.1f}x |")
+
+
+if __name__ == "__main__":
+    what = sys.argv[1:] or ["time", "memory", "variance"]
+    for w in what:
+        {"time": bench_time, "memory": bench_memory, "variance": bench_variance}[w]()

@@ -1,0 +1,255 @@
+"""Conditional Gumbel noise (fg.conditional_gumbel) and the Gumbel-Rao backward
+(fg.gumbel_rao_backward): exact against a float64 / long-double reference written from
+docs/rng.md (conditional field) and the formulas; laws checked by KS tests with fixed
+seeds; the gradient against an independent rejection-sampling estimate of the conditional
+expectation."""
+import numpy as np
+import pytest
+from scipy import stats
+
+import fastgumbel as fg
+from conftest import fold, ref_words
+
+COND = 1 << 63
+SHIFT = 40
+
+
+def ref_exponential(key, rows, K, bits64, sample):
+    """E = -log(U) of the conditional field, sample ``sample``, rows 0 .. rows-1."""
+    s, t = fold(ref_words(key, rows, K, bits64, row0=COND | (sample << SHIFT)), bits64)
+    return np.where(s, -np.log1p(-t), -np.log(t))
+
+
+def ref_conditional(x, idx, key, sample, bits64):
+    """The conditional noise of docs/rng.md in long double; x (rows, K), idx (rows,)."""
+    x = x.astype(np.longdouble)
+    rows, K = x.shape
+    E = ref_exponential(key, rows, K, bits64, sample)
+    r = np.arange(rows)
+    m = x.max(axis=1, keepdims=True)
+    Z = (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
+    gj = Z - x[r, idx] - np.log(E[r, idx])
+    M = x[r, idx] + gj
+    g = -np.log(E + np.exp(x - M[:, None]))
+    g[r, idx] = gj
+    return g
+
+
+def ref_vjp(G, x, g, tau):
+    """(grad_x, grad_tau per row) of <G, softmax((x + g) / tau)> in float64."""
+    z = (x + g) / tau
+    z = z - z.max(axis=-1, keepdims=True)
+    y = np.exp(z)
+    y /= y.sum(axis=-1, keepdims=True)
+    gz = y * (G - (G * y).sum(axis=-1, keepdims=True))
+    gt = -(gz * np.where(y > 0, z, 0.0)).sum(axis=-1) / tau
+    return gz / tau, gt
+
+
+def random_logits(rs, shape, dtype, masked=0.0):
+    x = (rs.standard_normal(shape) * 3).astype(dtype)
+    if masked:
+        x[rs.random(shape) < masked] = -np.inf
+        x[..., 0] = np.where(np.isneginf(x[..., 0]), 0, x[..., 0])   # a finite logit per row
+    return x
+
+
+def finite_index(rs, x):
+    """A random index per row among the finite logits."""
+    w = np.where(np.isfinite(x), rs.random(x.shape), -1.0)
+    return np.argmax(w, axis=-1)
+
+
+@pytest.mark.parametrize("dtype,precision", [(np.float32, "default"), (np.float32, "high"),
+                                             (np.float64, "default")])
+def test_matches_reference_and_keeps_argmax(dtype, precision):
+    rs = np.random.default_rng()
+    x = random_logits(rs, (37, 300), dtype, masked=0.2)
+    idx = finite_index(rs, x)
+    key = fg.Key(int(rs.integers(2**63)), int(rs.integers(2**32)))
+    g = fg.conditional_gumbel(x, idx, rng=key, samples=3, precision=precision)
+    assert g.shape == (3,) + x.shape and g.dtype == dtype and np.isfinite(g).all()
+    bits64 = precision == "high" or dtype == np.float64
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for s in range(3):
+        assert (np.argmax(x + g[s], axis=-1) == idx).all()
+        ref = ref_conditional(x, idx, key, s, bits64).astype(np.float64)
+        scale = 1 + np.abs(np.where(np.isfinite(x), x, 0))
+        assert np.all(np.abs(g[s] - ref) <= tol * (scale + np.abs(ref))), s
+    # masked categories: the perturbed value is -inf, the noise the unconditional variate
+    m = np.isneginf(x)
+    E = ref_exponential(key, *x.shape, bits64, 0)
+    assert np.allclose(g[0][m], -np.log(E[m]).astype(np.float64), rtol=tol, atol=tol)
+    assert np.array_equal(fg.conditional_gumbel(x, idx, rng=key, precision=precision), g[0])
+
+
+def test_axis_float16_and_shapes():
+    rs = np.random.default_rng(1)
+    x = rs.standard_normal((5, 2, 7)).astype(np.float16)
+    idx = rs.integers(0, 5, (2, 7))
+    g = fg.conditional_gumbel(x, idx, axis=0, rng=3, samples=2)
+    assert g.shape == (2, 5, 2, 7) and g.dtype == np.float16
+    g32 = fg.conditional_gumbel(np.moveaxis(x, 0, -1).astype(np.float32), idx, rng=3,
+                                samples=2)
+    # computed in float32, rounded once; where rounding ties the maximum, lowered below it
+    same = np.moveaxis(g, 1, -1) == g32.astype(np.float16)
+    assert same.mean() > 0.95
+    assert (np.argmax(x + g, axis=1) == idx).all()
+    assert fg.conditional_gumbel(np.zeros((0, 4)), np.zeros(0, int), rng=1).shape == (0, 4)
+    assert fg.conditional_gumbel(np.zeros(4), 2, rng=1).shape == (4,)
+
+
+@pytest.mark.parametrize("dtype,big,gap", [(np.float32, 1e8, 5), (np.float64, 1e17, 20),
+                                           (np.float16, 3e4, 16)])
+def test_rounding_ties_keep_the_argmax(dtype, big, gap):
+    """Logits so large that x + g rounds onto the maximum: the tie is broken downward."""
+    x = np.full((200, 50), big, dtype)
+    x[:, ::3] -= dtype(gap)
+    x[:, 7] = -np.inf
+    idx = np.random.default_rng(0).integers(0, 6, 200)
+    g = fg.conditional_gumbel(x, idx, rng=2, samples=4)
+    assert np.isfinite(g).all()
+    assert (np.argmax(x + g, axis=-1) == idx).all()
+
+
+def test_independent_of_forward_noise():
+    x = np.zeros((4, 64), np.float32)
+    key = fg.Key(9)
+    idx = fg.gumbel_max(x, rng=key)
+    g = fg.conditional_gumbel(x, idx, rng=key)
+    assert not np.isclose(g, fg.gumbel(x.shape, rng=key)).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_laws_of_maximum_and_truncated_coordinates(dtype):
+    x = np.array([1.0, -0.5, 0.3, 2.0, -np.inf], dtype)
+    j = 1
+    N = 20000
+    g = fg.conditional_gumbel(x, j, rng=fg.Key(21), samples=N).astype(np.float64)
+    v = x.astype(np.float64) + g
+    Z = np.logaddexp.reduce(x.astype(np.float64))
+    M = v[:, j]
+    assert stats.kstest(M - Z, "gumbel_r").pvalue > 1e-3
+    for i in (0, 2, 3):
+        # P(V <= v | M) = exp(e^{x_i - M} - e^{x_i - v}) for v <= M: uniform under the law
+        u = np.exp(np.exp(x[i] - M) - np.exp(x[i] - v[:, i]))
+        assert stats.kstest(u, "uniform").pvalue > 1e-3, i
+    assert np.isneginf(v[:, 4]).all() and np.isfinite(g[:, 4]).all()
+    assert stats.kstest(g[:, 4], "gumbel_r").pvalue > 1e-3
+
+
+def test_mixture_over_index_is_unconditional_gumbel():
+    x = np.array([0.5, -1.0, 2.0, 0.0, -3.0], np.float32)
+    N = 30000
+    rs = np.random.default_rng(5)
+    p = np.exp(x - np.logaddexp.reduce(x))
+    idx = rs.choice(5, size=N, p=p / p.sum())
+    g = fg.conditional_gumbel(np.broadcast_to(x, (N, 5)), idx, rng=fg.Key(8)).astype(np.float64)
+    for i in range(5):
+        assert stats.kstest(g[:, i], "gumbel_r").pvalue > 1e-3, i
+    # and the perturbed maximum is Gumbel(logsumexp) whatever the index
+    assert stats.kstest((x + g).max(axis=1) - np.logaddexp.reduce(x), "gumbel_r").pvalue > 1e-3
+
+
+@pytest.mark.parametrize("bad,err,match", [
+    (dict(x=[0.0, np.nan], index=0), ValueError, "NaN"),
+    (dict(x=[0.0, np.inf], index=0), ValueError, r"\+inf"),
+    (dict(x=[0.0, -np.inf], index=1), ValueError, "index 1 of row 0 points at a -inf"),
+    (dict(x=[0.0, 1.0], index=2), ValueError, r"index must lie in \[0, 2\); got 2"),
+    (dict(x=[0.0, 1.0], index=-1), ValueError, "got -1"),
+    (dict(x=[[0.0, 1.0]], index=[0, 1]), ValueError, "index has shape"),
+    (dict(x=[0.0, 1.0], index=0.5), TypeError, "integer array"),
+    (dict(x=[0.0, 1.0], index=0, samples=0), ValueError, "samples must be in"),
+    (dict(x=[0.0, 1.0], index=0, samples=2.0), TypeError, "samples must be a positive"),
+    (dict(x=[1, 2], index=0), TypeError, "logits"),
+    (dict(x=np.array([3e38, -3e38], np.float32), index=1), ValueError, "would overflow"),
+    (dict(x=np.array([6e4, -6e4], np.float16), index=1), ValueError, "overflow float16"),
+])
+def test_errors(bad, err, match):
+    kw = dict(bad)
+    x = np.array(kw.pop("x"))
+    index = kw.pop("index")
+    with pytest.raises(err, match=match):
+        fg.conditional_gumbel(x, index, rng=1, **kw)
+
+
+def test_backward_errors():
+    x = np.zeros((2, 3))
+    with pytest.raises(TypeError, match="samples must be a positive"):
+        fg.gumbel_rao_backward(x, x, 1.0, [0, 0], samples=None, rng=1)
+    with pytest.raises(ValueError, match="tau must be"):
+        fg.gumbel_rao_backward(x, x, -1.0, [0, 0], samples=2, rng=1)
+    with pytest.raises(ValueError, match="grad has shape"):
+        fg.gumbel_rao_backward(x[:1], x, 1.0, [0, 0], samples=2, rng=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("tau", [0.5, 1.0, 2.3])
+def test_backward_matches_mean_of_reference_vjps(dtype, tau):
+    rs = np.random.default_rng()
+    x = random_logits(rs, (9, 130), dtype, masked=0.1)
+    G = rs.standard_normal(x.shape).astype(dtype)
+    key = fg.Key(int(rs.integers(2**63)))
+    idx = fg.gumbel_max(x, rng=key)
+    S = 5
+    gx, gt = fg.gumbel_rao_backward(G, x, tau, idx, samples=S, rng=key)
+    assert gx.dtype == dtype and gt.dtype == dtype
+    bits64 = dtype == np.float64
+    ref_x = np.zeros(x.shape)
+    ref_t = 0.0
+    for s in range(S):
+        g = ref_conditional(x, idx, key, s, bits64).astype(np.float64)
+        a, b = ref_vjp(G.astype(np.float64), x.astype(np.float64), g, tau)
+        ref_x += a / S
+        ref_t += b.sum() / S
+    tol = 1e-10 if dtype == np.float64 else 2e-4
+    scale = np.abs(G).max() / tau
+    assert np.abs(gx - ref_x).max() <= tol * scale
+    assert abs(float(gt) - ref_t) <= tol * (1 + abs(ref_t)) * 10 * x.shape[0]
+    # the same samples as conditional_gumbel with the same key
+    g = fg.conditional_gumbel(x, idx, rng=key, samples=S).astype(np.float64)
+    alt = np.mean([ref_vjp(G.astype(np.float64), x.astype(np.float64), g[s], tau)[0]
+                   for s in range(S)], axis=0)
+    assert np.abs(gx - alt).max() <= tol * scale * 10
+
+
+def test_tau_gradient_is_the_derivative():
+    rs = np.random.default_rng(3)
+    x = rs.standard_normal((1, 6))
+    G = rs.standard_normal((1, 6))
+    g = fg.conditional_gumbel(x, [2], rng=4).astype(np.float64)
+    f = lambda t: float((G * np.exp((x + g) / t - np.logaddexp.reduce((x + g) / t, axis=-1))).sum())
+    h = 1e-6
+    _, gt = ref_vjp(G, x, g, 0.7)
+    assert abs((f(0.7 + h) - f(0.7 - h)) / (2 * h) - gt[0]) < 1e-7
+    gx, gt1 = fg.gumbel_rao_backward(G, x, 0.7, [2], samples=1, rng=4)
+    assert abs(float(gt1) - gt[0]) < 1e-12
+
+
+def test_forward_index_is_hard_sample_argmax():
+    rs = np.random.default_rng()
+    x = rs.standard_normal((50, 40)).astype(np.float32)
+    key = fg.Key(int(rs.integers(2**63)))
+    for tau in (0.5, 1.0):
+        hard = fg.gumbel_softmax(x, tau, hard=True, rng=key)
+        assert np.array_equal(np.argmax(hard, axis=-1), fg.gumbel_max(x, rng=key))
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.0])
+def test_backward_agrees_with_rejection_sampling(tau):
+    """Independent float64 estimate of E[vjp(y) | argmax = j]: unconditional NumPy Gumbel
+    noise kept where the argmax is j. Agreement within 5 standard errors."""
+    x = np.array([[0.4, -0.3, 1.1, -1.0]])
+    G = np.array([[1.0, -0.5, 0.25, 2.0]])
+    rs = np.random.default_rng(11)
+    for j in (0, 2, 3):
+        n = 400_000
+        g = rs.gumbel(size=(n, 4))
+        keep = np.argmax(x + g, axis=1) == j
+        a, b = ref_vjp(G, x, g[keep], tau)
+        S = 200_000
+        gx, gt = fg.gumbel_rao_backward(G, x, tau, [j], samples=S, rng=fg.Key(40 + j))
+        se = a.std(axis=0) * np.sqrt(1 / keep.sum() + 1 / S)
+        assert np.all(np.abs(gx[0] - a.mean(axis=0)) <= 5 * se + 1e-12), (j, gx, a.mean(0), se)
+        se_t = b.std() * np.sqrt(1 / keep.sum() + 1 / S)
+        assert abs(float(gt) - b.mean()) <= 5 * se_t, (j, gt, b.mean(), se_t)
