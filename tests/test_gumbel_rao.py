@@ -117,7 +117,7 @@ def test_independent_of_forward_noise():
     key = fg.Key(9)
     idx = fg.gumbel_max(x, rng=key)
     g = fg.conditional_gumbel(x, idx, rng=key)
-    assert not np.isclose(g, fg.gumbel(x.shape, rng=key)).any()
+    assert not np.isclose(g, fg.gumbel(size=x.shape, rng=key)).any()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -65,9 +65,10 @@ import torch
 
 from . import _args, _autograd, _keys, _sample
 from ._keys import Generator, default_rng, key_tensor
+from ._sample_logits import sample_logits
 
-__all__ = ["gumbel_softmax", "gumbel_max", "categorical", "Generator", "default_rng",
-           "key_tensor"]
+__all__ = ["gumbel_softmax", "gumbel_max", "categorical", "sample_logits", "Generator",
+           "default_rng", "key_tensor"]
 
 _fwAD = torch.autograd.forward_ad
 
