@@ -10,7 +10,7 @@ def _absent(name):
         return True
 
 
-collect_ignore = [f"fastgumbel/{name}.py" for name in ("torch", "jax") if _absent(name)]
+collect_ignore = [f"fastgumbel/{name}" for name in ("torch", "jax") if _absent(name)]
 if _absent("cupy"):
     collect_ignore.append("fastgumbel/cupy")
 if _absent("numba_cuda"):

@@ -11,10 +11,10 @@ PKG = pathlib.Path(__file__).resolve().parent.parent / "fastgumbel"
 LAYERS = [
     ("fastgumbel", "fastgumbel.__main__", "fastgumbel._bench", "fastgumbel._demo",
      "fastgumbel.torch", "fastgumbel.torch.", "fastgumbel.jax", "fastgumbel.jax."),
-    ("fastgumbel._api",),
+    ("fastgumbel._api", "fastgumbel._api_grad"),
     ("fastgumbel._route", "fastgumbel.dask", "fastgumbel._dask_cols"),
     ("fastgumbel._core", "fastgumbel._creation", "fastgumbel._discrete", "fastgumbel._rao",
-     "fastgumbel._colblocks"),
+     "fastgumbel._colblocks", "fastgumbel._sampling"),
     ("fastgumbel._backends", "fastgumbel.random"),
     ("fastgumbel.cpu", "fastgumbel.cpu.", "fastgumbel.cuda", "fastgumbel.cuda.",
      "fastgumbel.cupy", "fastgumbel.cupy.", "fastgumbel._gpu_common"),

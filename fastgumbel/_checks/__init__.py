@@ -8,3 +8,4 @@ from ._base import *  # noqa: F401,F403
 from ._base import _NORMAL_RANGE  # noqa: F401
 from ._conditional import *  # noqa: F401,F403
 from ._params import *  # noqa: F401,F403
+from ._sampling import *  # noqa: F401,F403

@@ -21,7 +21,7 @@ Modules: building blocks (:mod:`._dtypes`, :mod:`._schedule`, :mod:`._prefetch`,
 :mod:`._softmax`); gradients and density (:mod:`._backward`, :mod:`._concrete`); many draws
 (:mod:`._cdf` inverse CDF, :mod:`._binomial`, :mod:`._counts` Gumbel-max counts,
 :mod:`._topk`); Gumbel noise given the argmax and the Gumbel-Rao backward
-(:mod:`._conditional`).
+(:mod:`._conditional`); serving-style token sampling (:mod:`._threshold`, :mod:`._sample`).
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ from ._counts import multinomial_gumbel, multinomial_rows  # noqa: E402
 from ._noise import CHUNK, fill_noise, fill_noise_at  # noqa: E402
 from ._softmax import softmax_by_chunk, softmax_by_row, softmax_rows  # noqa: E402
 from ._softmax_steps import HARD, LOG, SOFT  # noqa: E402
+from ._sample import sample_rows  # noqa: E402
 from ._threading import get_num_threads, set_num_threads, threads  # noqa: E402
 from ._topk import topk_rows  # noqa: E402
 
@@ -48,4 +49,4 @@ __all__ = ["CHUNK", "fill_noise", "fill_noise_at", "softmax_rows", "argmax_rows"
            "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows",
            "conditional_rows", "gumbel_rao_rows",
            "SOFT", "LOG", "HARD", "softmax_by_row", "softmax_by_chunk", "argmax_by_row",
-           "argmax_by_chunk", "threads", "set_num_threads", "get_num_threads"]
+           "argmax_by_chunk", "sample_rows", "threads", "set_num_threads", "get_num_threads"]

@@ -66,9 +66,10 @@ import torch
 from .. import _checks as chk
 from . import _args, _autograd, _keys, _rao, _sample
 from ._keys import Generator, default_rng, key_tensor
+from ._sample_logits import sample_logits
 
-__all__ = ["gumbel_softmax", "gumbel_max", "categorical", "Generator", "default_rng",
-           "key_tensor"]
+__all__ = ["gumbel_softmax", "gumbel_max", "categorical", "sample_logits", "Generator",
+           "default_rng", "key_tensor"]
 
 _fwAD = torch.autograd.forward_ad
 
