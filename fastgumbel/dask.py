@@ -112,21 +112,17 @@ def softmax_family(logits, tau, mode, axis, rng, out, precision, backend):
     _no_out(out)
     check_backend(backend)
     _float_dask(logits)
-    view = _view(logits, axis, merge_columns=False)
+    per_row = isinstance(tau, da.Array) or np.ndim(tau) != 0
+    # a per-row tau takes whole-row blocks (the category-chunked path takes a scalar tau)
+    view = _view(logits, axis, merge_columns=per_row)
     dt = np.dtype(logits.dtype)
-    if isinstance(tau, da.Array) or np.ndim(tau) != 0:
-        # per-row tau: whole-row blocks (the category-chunked path takes a scalar tau only)
-        view = _view(logits, axis)
-        aligned = _row_taus(view, tau, logits.ndim, chk.compute_dtype(dt))
-        chk.precision_bits64(precision, dt)
-        key = resolve_key(rng)
-        res = _map(view, _b_softmax, dt, view.K, mode, key, precision, backend,
-                   aligned=aligned)
-        return view.finish(res, True)
-    t = chk.tau_value(tau, chk.compute_dtype(dt))
+    cdt = chk.compute_dtype(dt)
+    t = _row_taus(view, tau, logits.ndim, cdt) if per_row else chk.tau_value(tau, cdt)
     bits64 = chk.precision_bits64(precision, dt)
     key = resolve_key(rng)
-    if _chunked(view):
+    if per_row:
+        res = _map(view, _b_softmax, dt, view.K, mode, key, precision, backend, aligned=t)
+    elif _chunked(view):
         res = _dask_cols.softmax_cols(view, t, mode == _core.LOG, mode == _core.HARD, key,
                                       bits64, dt)
     else:
