@@ -95,3 +95,11 @@ def fresh_logits():
         return (rs.standard_normal(shape) * scale).astype(dtype)
 
     return make
+
+
+@pytest.fixture
+def x64():
+    """JAX in 64-bit mode for the test (jax imported only by tests that use it)."""
+    import jax
+    with jax.enable_x64(True):
+        yield

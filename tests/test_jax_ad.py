@@ -11,12 +11,6 @@ jnp = pytest.importorskip("jax.numpy")
 fgj = pytest.importorskip("fastgumbel.jax")
 
 
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield
-
-
 def _inputs(seed, shape=(3, 5)):
     rs = np.random.default_rng(seed)
     return jnp.asarray(rs.standard_normal(shape)), jnp.asarray(rs.standard_normal(shape))

@@ -12,12 +12,6 @@ fgj = pytest.importorskip("fastgumbel.jax")
 from fastgumbel.jax._keys import fg_key  # noqa: E402
 
 
-@pytest.fixture
-def x64():
-    with jax.enable_x64(True):
-        yield
-
-
 def _rao(key, x, tau, samples=4, axis=-1):
     return fgj.gumbel_softmax(key, x, tau, hard=True, axis=axis, estimator="gumbel-rao",
                               samples=samples)
