@@ -18,7 +18,8 @@ from ._api import (categorical, gumbel, gumbel_log_softmax, gumbel_max, gumbel_s
 from ._api_grad import (concrete_log_prob, conditional_gumbel, gumbel_rao_backward,
                         gumbel_softmax_backward)
 from ._backends import get_num_threads, set_num_threads, threads
-from .random import Generator, Key, default_rng
+from ._generator import Generator, default_rng
+from .random import Key
 
 __version__ = "0.1.0"
 

@@ -19,7 +19,7 @@ import numpy as np
 from . import _backends
 from . import _checks as chk
 from ._arrays import c_contiguous, device_empty, device_kind, empty_aligned
-from .random import Generator, Key, resolve_key
+from .random import KEY_TYPES, Key, resolve_key
 
 SOFT, LOG, HARD = 0, 1, 2
 
@@ -206,7 +206,7 @@ def _fast_rows(logits, axis, rng, precision, backend):
             or type(axis) is not int or (axis != -1 and axis != logits.ndim - 1)
             or (backend != "auto" and backend != "cpu")
             or (precision != "default" and precision != "high")
-            or not (rng is None or type(rng) is Key or type(rng) is Generator)):
+            or not (rng is None or type(rng) in KEY_TYPES)):
         return None
     return logits if logits.ndim == 2 else logits.reshape(-1, logits.shape[-1])
 

@@ -29,12 +29,19 @@ from . import _backends
 from ._arrays import (PLAIN, copy_into, describe, device_kind, is_dask, is_foreign, library,
                       to_device, to_host)
 from ._core import NeedsHost
-from .random import Generator, Key
+from .random import KEY_TYPES, Key
 
 __all__ = ["scan", "DEVICE", "DLPACK", "DASK", "to_numpy", "from_numpy"]
 
 DEVICE, DLPACK, DASK = "device", "dlpack", "dask"
-_PLAIN = PLAIN | {Key, Generator}
+_PLAIN = PLAIN | {Key}
+
+
+def _plain(a):
+    """True for NumPy / Python values and key sources (never routed)."""
+    t = type(a)
+    return t in _PLAIN or t in KEY_TYPES
+
 _CPU_DEVICES = (1, 3)          # kDLCPU, kDLCUDAHost (pinned host memory)
 _NOT_TEMPLATES = ("tau",)      # converted, but never decides the result type
 
@@ -43,17 +50,17 @@ def scan(args, kwargs):
     """``None`` when every argument is plain (NumPy or Python), else the first kind that
     must serve the call: :data:`DEVICE`, then :data:`DLPACK`, then :data:`DASK`."""
     for a in args:
-        if type(a) not in _PLAIN:
+        if not _plain(a):
             break
     else:
         for a in kwargs.values():
-            if type(a) not in _PLAIN:
+            if not _plain(a):
                 break
         else:
             return None
     kinds = set()
     for a in (*args, *kwargs.values()):
-        if type(a) in _PLAIN:
+        if _plain(a):
             continue
         if device_kind(a) is not None:
             return DEVICE

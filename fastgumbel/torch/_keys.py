@@ -4,7 +4,7 @@ import numbers
 
 import torch
 
-from ..random import Generator as _Generator
+from .._generator import Generator as _Generator
 from ..random import Key
 
 try:    # recent torch: opaque reference objects, so that compiled graphs advance a Generator
