@@ -121,38 +121,47 @@ def _sample_top(xr, j, m, lse, crow, k0, k1, stream, bits64, wbuf, e4):
 
 
 @helper
-def _rao_sample(xr, Gr, p, j, M, sM, it, crow, k0, k1, stream, bits64, wbuf, yb, lb, aY, aA):
+def _rao_sample(xr, p, j, M, sM, it, crow, k0, k1, stream, bits64, wbuf, yb, lb):
     """First pass of one conditional sample: ``lb = lr = x + g - M`` (0 at ``j``; ``-inf``
-    made the lowest finite value) and ``yb = exp(lr / tau)``, the soft sample times
-    ``exp(-max z)``; returns ``(sum yb, sum G * yb)`` (fixed lane order).
+    made finite, :data:`LOWEST`) and ``yb = exp(lr / tau)``, the soft sample times
+    ``exp(-max z)`` (so ``yb[j] = 1``).
 
-    With ``E`` the sample's exponentials and ``p = exp(x - m)`` made once per row,
-    ``lr = (x - M) - log(E + p exp(m - M))`` for ``c != j`` (docs/rng.md): one Philox word,
-    two logs and one exp per element, in one vectorized loop; ``E`` goes through ``lb``."""
+    With ``E`` the sample's exponentials (through ``lb``) and ``p = exp(x - m)`` made once
+    per row, ``lr = (x - M) - log(E + p exp(m - M))`` for ``c != j`` (docs/rng.md): one
+    Philox word, two logs and one exp per element. The loop writes two arrays and keeps no
+    sums: LLVM vectorizes a loop only while its runtime overlap checks between the arrays
+    it writes and reads stay few (the sums are :func:`_rao_sums`)."""
     K = xr.shape[0]
-    aY[:] = 0
-    aA[:] = 0
-    zero = typed(0.0, yb)
     lo = typed(LOWEST, yb)
     for c0 in range(0, K, CHUNK):
         n = min(CHUNK, K - c0)
         _exponential_chunk(k0, k1, stream, crow, c0, n, bits64, wbuf, lb[c0:c0 + n])
-        for b0 in range(c0, c0 + n, LANES):
-            w = min(LANES, c0 + n - b0)
-            xs = xr[b0:b0 + w]
-            ps = p[b0:b0 + w]
-            Gs = Gr[b0:b0 + w]
-            ys = yb[b0:b0 + w]
-            ls = lb[b0:b0 + w]
-            jb = j - b0
-            for i in range(w):
-                lr = (xs[i] - M) - log_any(ls[i] + ps[i] * sM)
-                lr = zero if i == jb else lr
-                y = exp_nonpos_any(lr * it)
-                ys[i] = y
-                ls[i] = lr if lr > lo else lo
-                aY[i] += y
-                aA[i] += Gs[i] * y
+        xs = xr[c0:c0 + n]
+        ps = p[c0:c0 + n]
+        ys = yb[c0:c0 + n]
+        ls = lb[c0:c0 + n]
+        for i in range(n):
+            lr = (xs[i] - M) - log_any(ls[i] + ps[i] * sM)
+            ys[i] = exp_nonpos_any(lr * it)
+            ls[i] = lr if lr > lo else lo
+    yb[j] = typed(1.0, yb)
+    lb[j] = typed(0.0, yb)
+
+
+@helper
+def _rao_sums(Gr, yb, aY, aA):
+    """(sum yb, sum G * yb) in the fixed lane order."""
+    K = Gr.shape[0]
+    aY[:] = 0
+    aA[:] = 0
+    for b0 in range(0, K, LANES):
+        w = min(LANES, K - b0)
+        Gs = Gr[b0:b0 + w]
+        ys = yb[b0:b0 + w]
+        for i in range(w):
+            y = ys[i]
+            aY[i] += y
+            aA[i] += Gs[i] * y
     return _lanes_total(aY), _lanes_total(aA)
 
 
@@ -191,8 +200,8 @@ def _gumbel_rao_row(Gr, xr, j, o, samples, row, k0, k1, stream, bits64, t, wbuf,
     for s in range(samples):
         crow = _cond_word(row, s)
         M, sM = _sample_top(xr, j, m, lse, crow, k0, k1, stream, bits64, wbuf, e4)
-        Y, A = _rao_sample(xr, Gr, p, j, M, sM, it, crow, k0, k1, stream, bits64, wbuf, yb,
-                           lb, aY, aA)
+        _rao_sample(xr, p, j, M, sM, it, crow, k0, k1, stream, bits64, wbuf, yb, lb)
+        Y, A = _rao_sums(Gr, yb, aY, aA)
         a = one / Y                     # Y >= 1: the term at j is exp(0)
         tsum += _rao_add(Gr, yb, lb, o, a, A * a * a, acc)
     scale = it / typed(samples, o)
