@@ -50,7 +50,7 @@ def bench_time(rounds=7, ks=(1, 2, 4, 8, 16)):
 
 
 PROBE = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys, tracemalloc
     import numpy as np
     import fastgumbel as fg
     R, K, S = {rows}, {cols}, int(sys.argv[1])
@@ -65,21 +65,37 @@ PROBE = textwrap.dedent("""
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1])
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    before = peak_kib()
-    gx, gt = fg.gumbel_rao_backward(G, x, 0.5, idx, samples=S, rng=5)
-    print(json.dumps(dict(grew_mib=(peak_kib() - before) / 1024, out_mib=gx.nbytes / 2**20)))
+    def one_call():
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = peak_kib()
+        tracemalloc.start()
+        gx, gt = fg.gumbel_rao_backward(G, x, 0.5, idx, samples=S, rng=5)
+        traced = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak_kib() - before, traced / 1024, gx.nbytes / 1024
+    first = one_call()
+    second = one_call()
+    print(json.dumps(dict(first=first, second=second)))
 """).format(rows=ROWS, cols=COLS)
 
 
 def bench_memory(samples=100):
+    """Peak RSS growth (VmHWM, reset just before) and the peak of tracemalloc's traced
+    allocations (NumPy's; Numba's per-thread buffers are not traced) of one call, for the
+    first call at this size in the process and a second one."""
+    import os
     t0 = time.perf_counter()
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
     p = subprocess.run([sys.executable, "-c", PROBE, str(samples)], capture_output=True,
-                       text=True, check=True)
+                       text=True, check=True, cwd=root)
     r = json.loads(p.stdout.strip().splitlines()[-1])
-    print(f"K={samples} at {ROWS}x{COLS} float32: peak RSS grew {r['grew_mib']:.1f} MiB; "
-          f"output {r['out_mib']:.1f} MiB (probe took {time.perf_counter() - t0:.0f} s)")
+    for name in ("first", "second"):
+        rss, traced, out = r[name]
+        print(f"K={samples} at {ROWS}x{COLS} float32, {name} call: peak RSS grew {rss:.0f} KiB "
+              f"(output {out:.0f} KiB, extra {rss - out:+.0f} KiB); traced peak "
+              f"{traced:.0f} KiB (extra {traced - out:+.0f} KiB)")
+    print(f"(probe took {time.perf_counter() - t0:.0f} s)")
 
 
 def gradients(x, G, tau, key, samples):

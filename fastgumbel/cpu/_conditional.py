@@ -221,7 +221,7 @@ def gumbel_rao_rows(G, x, idx, gx, gtau, samples, row0, k0, k1, stream, bits64, 
     nw, rb, nb, counter = _blocks(rows, K * samples)
     nwb = 4 * ((min(K, CHUNK) + 3) // 4)
     for w in prange(nw):
-        wbuf = np.empty(2 * nwb, np.uint32)
+        wbuf = np.empty((2 if bits64 else 1) * nwb, np.uint32)
         e4 = np.empty(4, x.dtype)
         p = np.empty(K, x.dtype)
         yb = np.empty(K, x.dtype)
