@@ -2,6 +2,7 @@
 and the variance of the gradient over seeds against straight-through.
 
     python bench/gumbel_rao.py time      # 4096x1024 float32, K = 1..16, ST backward beside
+    python bench/gumbel_rao.py time --old REV   # ... and REV's backward at K = 1 and 16
     python bench/gumbel_rao.py memory    # peak RSS growth of one K = 100 backward
     python bench/gumbel_rao.py variance  # variance over seeds, ST vs GR, tau 0.5 and 1
 
@@ -9,19 +10,24 @@ Timings are medians of interleaved rounds (every K and the straight-through back
 turn, in one process); figures go into bench/RESULTS.md.
 """
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
 import numpy as np
 
-import fastgumbel as fg
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+import fastgumbel as fg  # noqa: E402  (this checkout's, not an installed one)
 
 ROWS, COLS = 4096, 1024
 
 
-def bench_time(rounds=7, ks=(1, 2, 4, 8, 16)):
+def bench_time(rounds=7, ks=(1, 2, 4, 8, 16), old=None):
+    """``old``: a git revision whose Gumbel-Rao backward is timed in the same rounds (K = 1
+    and the largest K; exported beside this checkout as ab_versions.py does)."""
     rs = np.random.default_rng(0)
     x = rs.standard_normal((ROWS, COLS), dtype=np.float32)
     G = rs.standard_normal((ROWS, COLS), dtype=np.float32)
@@ -31,6 +37,16 @@ def bench_time(rounds=7, ks=(1, 2, 4, 8, 16)):
     for k in ks:
         calls[f"GR K={k}"] = (lambda k=k: fg.gumbel_rao_backward(G, x, 0.5, idx, samples=k,
                                                                  rng=key))
+    if old is not None:
+        import pathlib
+        from ab_versions import export_old
+        tmp = tempfile.mkdtemp()
+        export_old(old, pathlib.Path(tmp))
+        sys.path.insert(0, tmp)
+        import fastgumbel_old as fo
+        for k in (ks[0], ks[-1]):
+            calls[f"{old} GR K={k}"] = (lambda k=k: fo.gumbel_rao_backward(
+                G, x, 0.5, idx, samples=k, rng=fo.Key(3)))
     for f in calls.values():
         f()
     times = {name: [] for name in calls}
@@ -45,7 +61,7 @@ def bench_time(rounds=7, ks=(1, 2, 4, 8, 16)):
     print("|---|---:|---:|---:|")
     for name, ts in times.items():
         med = np.median(ts)
-        k = int(name.split("=")[1]) if "=" in name else 1
+        k = int(name.split("=")[-1]) if "=" in name else 1
         print(f"| {name} | {med * 1e3:.1f} | {med / base:.2f} | {med * 1e3 / k:.1f} |")
 
 
@@ -125,6 +141,14 @@ def bench_variance(seeds=400, rows=32, cats=10, ks=(1, 4, 16, 64)):
 
 
 if __name__ == "__main__":
-    what = sys.argv[1:] or ["time", "memory", "variance"]
-    for w in what:
-        {"time": bench_time, "memory": bench_memory, "variance": bench_variance}[w]()
+    args = sys.argv[1:]
+    rev = None
+    if "--old" in args:         # python bench/gumbel_rao.py time --old REV
+        i = args.index("--old")
+        rev = args[i + 1]
+        del args[i:i + 2]
+    for w in args or ["time", "memory", "variance"]:
+        if w == "time":
+            bench_time(old=rev)
+        else:
+            {"memory": bench_memory, "variance": bench_variance}[w]()
