@@ -126,11 +126,15 @@ def _rao_sample(xr, p, j, M, sM, it, crow, k0, k1, stream, bits64, wbuf, yb, lb)
     made finite, :data:`LOWEST`) and ``yb = exp(lr / tau)``, the soft sample times
     ``exp(-max z)`` (so ``yb[j] = 1``).
 
-    With ``E`` the sample's exponentials (through ``lb``) and ``p = exp(x - m)`` made once
-    per row, ``lr = (x - M) - log(E + p exp(m - M))`` for ``c != j`` (docs/rng.md): one
-    Philox word, two logs and one exp per element. The loop writes two arrays and keeps no
-    sums: LLVM vectorizes a loop only while its runtime overlap checks between the arrays
-    it writes and reads stay few (the sums are :func:`_rao_sums`)."""
+    With ``E`` the sample's exponentials (through ``lb``), ``p = exp(x - m)`` made once per
+    row and ``q = p exp(m - M)``, ``lr = (x - M) - log(E + q)`` for ``c != j``
+    (docs/rng.md): one Philox word and two logs per element, and ``exp(lr / tau)``, which
+    at ``1 / tau`` = 1 or 2 is ``r`` or ``r * r`` with ``r = q / (E + q)`` (one division
+    instead of an exp; where ``p`` underflows, ``x - m < -87`` in float32, such an entry
+    is 0 where the exp could give up to ``e**-61`` at tau = 1, and 0 either way at
+    tau = 0.5). The loops write two arrays and keep no sums: LLVM vectorizes a loop only
+    while its runtime overlap checks between the arrays it writes and reads stay few (the
+    sums are :func:`_rao_sums`)."""
     K = xr.shape[0]
     lo = typed(LOWEST, yb)
     for c0 in range(0, K, CHUNK):
@@ -140,10 +144,26 @@ def _rao_sample(xr, p, j, M, sM, it, crow, k0, k1, stream, bits64, wbuf, yb, lb)
         ps = p[c0:c0 + n]
         ys = yb[c0:c0 + n]
         ls = lb[c0:c0 + n]
-        for i in range(n):
-            lr = (xs[i] - M) - log_any(ls[i] + ps[i] * sM)
-            ys[i] = exp_nonpos_any(lr * it)
-            ls[i] = lr if lr > lo else lo
+        if it == 2:
+            for i in range(n):
+                q = ps[i] * sM
+                w = ls[i] + q
+                lr = (xs[i] - M) - log_any(w)
+                r = q / w
+                ys[i] = r * r
+                ls[i] = lr if lr > lo else lo
+        elif it == 1:
+            for i in range(n):
+                q = ps[i] * sM
+                w = ls[i] + q
+                lr = (xs[i] - M) - log_any(w)
+                ys[i] = q / w
+                ls[i] = lr if lr > lo else lo
+        else:
+            for i in range(n):
+                lr = (xs[i] - M) - log_any(ls[i] + ps[i] * sM)
+                ys[i] = exp_nonpos_any(lr * it)
+                ls[i] = lr if lr > lo else lo
     yb[j] = typed(1.0, yb)
     lb[j] = typed(0.0, yb)
 
