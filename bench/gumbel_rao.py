@@ -2,6 +2,7 @@
 and the variance of the gradient over seeds against straight-through.
 
     python bench/gumbel_rao.py time      # 4096x1024 float32, K = 1..16, ST backward beside
+    python bench/gumbel_rao.py time --old REV   # ... and REV's backward at K = 1 and 16
     python bench/gumbel_rao.py memory    # peak RSS growth of one K = 100 backward
     python bench/gumbel_rao.py variance  # variance over seeds, ST vs GR, tau 0.5 and 1
 
@@ -9,19 +10,24 @@ Timings are medians of interleaved rounds (every K and the straight-through back
 turn, in one process); figures go into bench/RESULTS.md.
 """
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
 import numpy as np
 
-import fastgumbel as fg
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+import fastgumbel as fg  # noqa: E402  (this checkout's, not an installed one)
 
 ROWS, COLS = 4096, 1024
 
 
-def bench_time(rounds=7, ks=(1, 2, 4, 8, 16)):
+def bench_time(rounds=7, ks=(1, 2, 4, 8, 16), old=None):
+    """``old``: a git revision whose Gumbel-Rao backward is timed in the same rounds (K = 1
+    and the largest K; exported beside this checkout as ab_versions.py does)."""
     rs = np.random.default_rng(0)
     x = rs.standard_normal((ROWS, COLS), dtype=np.float32)
     G = rs.standard_normal((ROWS, COLS), dtype=np.float32)
@@ -31,6 +37,16 @@ def bench_time(rounds=7, ks=(1, 2, 4, 8, 16)):
     for k in ks:
         calls[f"GR K={k}"] = (lambda k=k: fg.gumbel_rao_backward(G, x, 0.5, idx, samples=k,
                                                                  rng=key))
+    if old is not None:
+        import pathlib
+        from ab_versions import export_old
+        tmp = tempfile.mkdtemp()
+        export_old(old, pathlib.Path(tmp))
+        sys.path.insert(0, tmp)
+        import fastgumbel_old as fo
+        for k in (ks[0], ks[-1]):
+            calls[f"{old} GR K={k}"] = (lambda k=k: fo.gumbel_rao_backward(
+                G, x, 0.5, idx, samples=k, rng=fo.Key(3)))
     for f in calls.values():
         f()
     times = {name: [] for name in calls}
@@ -45,12 +61,12 @@ def bench_time(rounds=7, ks=(1, 2, 4, 8, 16)):
     print("|---|---:|---:|---:|")
     for name, ts in times.items():
         med = np.median(ts)
-        k = int(name.split("=")[1]) if "=" in name else 1
+        k = int(name.split("=")[-1]) if "=" in name else 1
         print(f"| {name} | {med * 1e3:.1f} | {med / base:.2f} | {med * 1e3 / k:.1f} |")
 
 
 PROBE = textwrap.dedent("""
-    import json, resource, sys
+    import json, sys, tracemalloc
     import numpy as np
     import fastgumbel as fg
     R, K, S = {rows}, {cols}, int(sys.argv[1])
@@ -65,21 +81,37 @@ PROBE = textwrap.dedent("""
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1])
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    before = peak_kib()
-    gx, gt = fg.gumbel_rao_backward(G, x, 0.5, idx, samples=S, rng=5)
-    print(json.dumps(dict(grew_mib=(peak_kib() - before) / 1024, out_mib=gx.nbytes / 2**20)))
+    def one_call():
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = peak_kib()
+        tracemalloc.start()
+        gx, gt = fg.gumbel_rao_backward(G, x, 0.5, idx, samples=S, rng=5)
+        traced = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return peak_kib() - before, traced / 1024, gx.nbytes / 1024
+    first = one_call()
+    second = one_call()
+    print(json.dumps(dict(first=first, second=second)))
 """).format(rows=ROWS, cols=COLS)
 
 
 def bench_memory(samples=100):
+    """Peak RSS growth (VmHWM, reset just before) and the peak of tracemalloc's traced
+    allocations (NumPy's; Numba's per-thread buffers are not traced) of one call, for the
+    first call at this size in the process and a second one."""
+    import os
     t0 = time.perf_counter()
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
     p = subprocess.run([sys.executable, "-c", PROBE, str(samples)], capture_output=True,
-                       text=True, check=True)
+                       text=True, check=True, cwd=root)
     r = json.loads(p.stdout.strip().splitlines()[-1])
-    print(f"K={samples} at {ROWS}x{COLS} float32: peak RSS grew {r['grew_mib']:.1f} MiB; "
-          f"output {r['out_mib']:.1f} MiB (probe took {time.perf_counter() - t0:.0f} s)")
+    for name in ("first", "second"):
+        rss, traced, out = r[name]
+        print(f"K={samples} at {ROWS}x{COLS} float32, {name} call: peak RSS grew {rss:.0f} KiB "
+              f"(output {out:.0f} KiB, extra {rss - out:+.0f} KiB); traced peak "
+              f"{traced:.0f} KiB (extra {traced - out:+.0f} KiB)")
+    print(f"(probe took {time.perf_counter() - t0:.0f} s)")
 
 
 def gradients(x, G, tau, key, samples):
@@ -109,6 +141,14 @@ def bench_variance(seeds=400, rows=32, cats=10, ks=(1, 4, 16, 64)):
 
 
 if __name__ == "__main__":
-    what = sys.argv[1:] or ["time", "memory", "variance"]
-    for w in what:
-        {"time": bench_time, "memory": bench_memory, "variance": bench_variance}[w]()
+    args = sys.argv[1:]
+    rev = None
+    if "--old" in args:         # python bench/gumbel_rao.py time --old REV
+        i = args.index("--old")
+        rev = args[i + 1]
+        del args[i:i + 2]
+    for w in args or ["time", "memory", "variance"]:
+        if w == "time":
+            bench_time(old=rev)
+        else:
+            {"memory": bench_memory, "variance": bench_variance}[w]()

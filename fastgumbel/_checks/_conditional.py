@@ -33,16 +33,27 @@ def argmax_index(index, lead, K, rows):
                          f"axis have shape {tuple(lead)}")
     if rows >= CONDITIONAL_ROWS:
         raise ValueError(f"{rows} rows exceed the 2**40 rows of the conditional field")
-    flat = idx.reshape(rows).astype(np.int64)
-    bad = (flat < 0) | (flat >= K)
-    if bad.any():
+    flat = np.ascontiguousarray(idx.reshape(rows).astype(np.int64, copy=False))
+    if rows and (flat.min() < 0 or flat.max() >= K):   # no temporaries: O(1) extra memory
+        bad = (flat < 0) | (flat >= K)
         raise ValueError(f"index must lie in [0, {K}); got {int(flat[np.argmax(bad)])}")
-    return np.ascontiguousarray(flat)
+    return flat
+
+
+#: Rows per block of :func:`conditional_logits`: its temporaries are a few arrays of this
+#: many elements, whatever the input's size.
+CHECK_ROWS = 1024
 
 
 def conditional_logits(x, idx, dtype):
     """Rows ``x`` (rows, K) that the conditional law is defined for: no NaN, no +inf, and a
-    finite logit at ``idx`` (a -inf logit has probability 0 of being the argmax)."""
+    finite logit at ``idx`` (a -inf logit has probability 0 of being the argmax). Checked
+    in blocks of :data:`CHECK_ROWS` rows (the error names the row in the whole array)."""
+    for r0 in range(0, x.shape[0], CHECK_ROWS):
+        _conditional_block(x[r0:r0 + CHECK_ROWS], idx[r0:r0 + CHECK_ROWS], dtype, r0)
+
+
+def _conditional_block(x, idx, dtype, r0):
     top = x.max(axis=1)                  # one pass, no input-sized temporary; NaN propagates
     if np.isnan(top).any():
         raise ValueError("logits contain NaN: the argmax, and so the conditional law, is "
@@ -50,15 +61,15 @@ def conditional_logits(x, idx, dtype):
     if np.isposinf(top).any():
         raise ValueError("logits contain +inf: the distribution is not defined; use a large "
                          "finite logit, or mask the others with -inf")
-    sel = x[np.arange(x.shape[0]), idx]
+    sel = np.take_along_axis(x, idx[:, None], axis=1)[:, 0]
     if np.isneginf(sel).any():
         r = int(np.argmax(np.isneginf(sel)))
-        raise ValueError(f"index {int(idx[r])} of row {r} points at a -inf logit: that "
+        raise ValueError(f"index {int(idx[r])} of row {r0 + r} points at a -inf logit: that "
                          "category has probability 0 of being the argmax")
     over = conditional_undefined(top, sel, dtype)
     if over.any():
         r = int(np.argmax(over))
-        raise ValueError(f"logit {float(sel[r])!r} at index {int(idx[r])} of row {r} lies "
+        raise ValueError(f"logit {float(sel[r])!r} at index {int(idx[r])} of row {r0 + r} lies "
                          f"{float(top[r])!r} - ({float(sel[r])!r}) below the row's maximum: "
                          f"its conditional noise would overflow {np.dtype(dtype)}")
 
@@ -68,7 +79,8 @@ def conditional_undefined(top, sel, dtype):
     is undefined or whose noise would overflow ``dtype``: NaN or ``+inf`` in the row, a
     ``-inf`` logit at the index, or a gap ``top - sel`` beyond the dtype's range."""
     with np.errstate(over="ignore", invalid="ignore"):
-        gap = (top - sel) + 128              # the noise at the index exceeds the gap by < 64
+        gap = np.subtract(top, sel)
+        gap += 128                           # the noise at the index exceeds the gap by < 64
     return ~(gap <= np.finfo(dtype).max)
 
 

@@ -24,27 +24,30 @@ from .._numba import helper, kernel
 from .._scalar import exp_nonpos_any, log_any
 from ._dtypes import _U, tau_at, typed
 from ._noise import CHUNK, _exponential_chunk
-from ._reduce import LANES, _lanes, _lanes_total
+from ._reduce import LANES, _lanes, _lanes_total, _max_nan
 from ._schedule import _blocks, _claim
 
 #: The conditional field's row word: bit 63 set, sample number in bits 40..62, row below.
 COND_BIT = 1 << 63
 SAMPLE_SHIFT = 40
+#: Where the backward's ``lr`` stands in for ``-inf`` (a masked logit), so that its product
+#: with a zero soft-sample entry is 0, not NaN: the lowest float32, finite in both dtypes.
+LOWEST = float(-np.finfo(np.float32).max)
 
 
 @helper
 def _row_prep(xr, p, acc):
     """p[:K] = exp(x - max x); returns (max x, log sum p). The row has a finite max."""
     K = xr.shape[0]
-    m = xr[0]
-    for c in range(K):
-        m = xr[c] if xr[c] > m else m
+    m = _max_nan(xr, K)[0]
     acc[:] = 0
     for b0 in range(0, K, LANES):
         n = min(LANES, K - b0)
+        xs = xr[b0:b0 + n]
+        ps = p[b0:b0 + n]
         for j in range(n):
-            v = exp_nonpos_any(xr[b0 + j] - m)
-            p[b0 + j] = v
+            v = exp_nonpos_any(xs[j] - m)
+            ps[j] = v
             acc[j] += v
     return m, log_any(_lanes_total(acc))
 
@@ -108,61 +111,123 @@ def conditional_rows(x, idx, out, row0, k0, k1, stream, bits64):
 
 
 @helper
-def _soft_vjp_add(Gr, xr, g, M, yb, t, o, acc):
-    """With z = (x + g) / t and y = softmax(z) (into ``yb``; ``g`` becomes z - max z):
-    o += y * (G - <G, y>); returns sum(y * (G - <G, y>) * (z - max z)) for the tau gradient
-    (terms with y == 0 left out: their z may be -inf). ``M`` is max(x + g), so max z is
-    M / t without a max pass."""
+def _sample_top(xr, j, m, lse, crow, k0, k1, stream, bits64, wbuf, e4):
+    """(M, exp(m - M)) of one conditional sample: the maximum ``M = x_j + g_j`` as
+    :func:`_conditional_row` makes it, from the Philox block of column ``j`` alone."""
+    c0 = j - j % 4
+    _exponential_chunk(k0, k1, stream, crow, c0, j - c0 + 1, bits64, wbuf, e4)
+    M = xr[j] + (((m - xr[j]) + lse) - log_any(e4[j - c0]))
+    return M, exp_nonpos_any(m - M)
+
+
+@helper
+def _rao_sample(xr, p, j, M, sM, it, crow, k0, k1, stream, bits64, wbuf, yb, lb):
+    """First pass of one conditional sample: ``lb = lr = x + g - M`` (0 at ``j``; ``-inf``
+    made finite, :data:`LOWEST`) and ``yb = exp(lr / tau)``, the soft sample times
+    ``exp(-max z)`` (so ``yb[j] = 1``).
+
+    With ``E`` the sample's exponentials (through ``lb``), ``p = exp(x - m)`` made once per
+    row and ``q = p exp(m - M)``, ``lr = (x - M) - log(E + q)`` for ``c != j``
+    (docs/rng.md): one Philox word and two logs per element, and ``exp(lr / tau)``, which
+    at ``1 / tau`` = 1 or 2 is ``r`` or ``r * r`` with ``r = q / (E + q)`` (one division
+    instead of an exp; where ``p`` underflows, ``x - m < -87`` in float32, such an entry
+    is 0 where the exp could give up to ``e**-61`` at tau = 1, and 0 either way at
+    tau = 0.5). The loops write two arrays and keep no sums: LLVM vectorizes a loop only
+    while its runtime overlap checks between the arrays it writes and reads stay few (the
+    sums are :func:`_rao_sums`)."""
     K = xr.shape[0]
-    zmax = M / t
+    lo = typed(LOWEST, yb)
+    for c0 in range(0, K, CHUNK):
+        n = min(CHUNK, K - c0)
+        _exponential_chunk(k0, k1, stream, crow, c0, n, bits64, wbuf, lb[c0:c0 + n])
+        xs = xr[c0:c0 + n]
+        ps = p[c0:c0 + n]
+        ys = yb[c0:c0 + n]
+        ls = lb[c0:c0 + n]
+        if it == 2:
+            for i in range(n):
+                q = ps[i] * sM
+                w = ls[i] + q
+                lr = (xs[i] - M) - log_any(w)
+                r = q / w
+                ys[i] = r * r
+                ls[i] = lr if lr > lo else lo
+        elif it == 1:
+            for i in range(n):
+                q = ps[i] * sM
+                w = ls[i] + q
+                lr = (xs[i] - M) - log_any(w)
+                ys[i] = q / w
+                ls[i] = lr if lr > lo else lo
+        else:
+            for i in range(n):
+                lr = (xs[i] - M) - log_any(ls[i] + ps[i] * sM)
+                ys[i] = exp_nonpos_any(lr * it)
+                ls[i] = lr if lr > lo else lo
+    yb[j] = typed(1.0, yb)
+    lb[j] = typed(0.0, yb)
+
+
+@helper
+def _rao_sums(Gr, yb, aY, aA):
+    """(sum yb, sum G * yb) in the fixed lane order."""
+    K = Gr.shape[0]
+    aY[:] = 0
+    aA[:] = 0
+    for b0 in range(0, K, LANES):
+        w = min(LANES, K - b0)
+        Gs = Gr[b0:b0 + w]
+        ys = yb[b0:b0 + w]
+        for i in range(w):
+            y = ys[i]
+            aY[i] += y
+            aA[i] += Gs[i] * y
+    return _lanes_total(aY), _lanes_total(aA)
+
+
+@helper
+def _rao_add(Gr, yb, lb, o, a, b, acc):
+    """Second pass of one sample: ``o += gz`` with ``gz = yb * (a G - b)`` (the soft
+    sample's VJP times tau); returns ``sum(gz * lb)``."""
+    K = Gr.shape[0]
     acc[:] = 0
     for b0 in range(0, K, LANES):
-        n = min(LANES, K - b0)
-        for j in range(n):
-            z = (xr[b0 + j] + g[b0 + j]) / t - zmax
-            g[b0 + j] = z
-            v = exp_nonpos_any(z)
-            yb[b0 + j] = v
-            acc[j] += v
-    inv = 1 / _lanes_total(acc)
-    acc[:] = 0
-    for b0 in range(0, K, LANES):
-        n = min(LANES, K - b0)
-        for j in range(n):
-            y = yb[b0 + j] * inv
-            yb[b0 + j] = y
-            acc[j] += Gr[b0 + j] * y
-    dot = _lanes_total(acc)
-    acc[:] = 0
-    zero = typed(0.0, o)
-    for b0 in range(0, K, LANES):
-        n = min(LANES, K - b0)
-        for j in range(n):
-            c = b0 + j
-            y = yb[c]
-            gz = y * (Gr[c] - dot)
-            o[c] += gz
-            acc[j] += gz * g[c] if y > zero else zero
+        w = min(LANES, K - b0)
+        Gs = Gr[b0:b0 + w]
+        ys = yb[b0:b0 + w]
+        ls = lb[b0:b0 + w]
+        os = o[b0:b0 + w]
+        for i in range(w):
+            gz = ys[i] * (a * Gs[i] - b)
+            os[i] += gz
+            acc[i] += gz * ls[i]
     return _lanes_total(acc)
 
 
 @helper
-def _gumbel_rao_row(Gr, xr, j, o, samples, row, k0, k1, stream, bits64, t, wbuf, p, g, yb,
-                    acc):
-    """One row of :func:`gumbel_rao_rows`; returns the row's tau gradient."""
+def _gumbel_rao_row(Gr, xr, j, o, samples, row, k0, k1, stream, bits64, t, wbuf, e4, p, yb,
+                    lb, acc, aY, aA):
+    """One row of :func:`gumbel_rao_rows`; returns the row's tau gradient. What the samples
+    share (the loads, ``exp(x - m)``, the row's logsumexp) is made once per row."""
     K = xr.shape[0]
     m, lse = _row_prep(xr, p, acc)
+    zero = typed(0.0, o)
     for c in range(K):
-        o[c] = 0
-    tsum = typed(0.0, o)
+        o[c] = zero
+    one = typed(1.0, o)
+    it = one / t
+    tsum = zero
     for s in range(samples):
-        M = _conditional_row(xr, p, j, m, lse, _cond_word(row, s), k0, k1, stream, bits64,
-                             wbuf, g)
-        tsum += _soft_vjp_add(Gr, xr, g, M, yb, t, o, acc)
-    scale = 1 / (typed(samples, o) * t)
+        crow = _cond_word(row, s)
+        M, sM = _sample_top(xr, j, m, lse, crow, k0, k1, stream, bits64, wbuf, e4)
+        _rao_sample(xr, p, j, M, sM, it, crow, k0, k1, stream, bits64, wbuf, yb, lb)
+        Y, A = _rao_sums(Gr, yb, aY, aA)
+        a = one / Y                     # Y >= 1: the term at j is exp(0)
+        tsum += _rao_add(Gr, yb, lb, o, a, A * a * a, acc)
+    scale = it / typed(samples, o)
     for c in range(K):
         o[c] *= scale
-    return -tsum * scale
+    return -tsum * scale * it
 
 
 @kernel
@@ -170,19 +235,25 @@ def gumbel_rao_rows(G, x, idx, gx, gtau, samples, row0, k0, k1, stream, bits64, 
     """Gumbel-Rao gradients: gx[r] = mean over ``samples`` conditional samples of
     ``y * (G - <G, y>) / tau``; gtau[r] = that mean of ``-sum(y * (G - <G, y>) * z) / tau``
     with ``z = (x + g) / tau`` (any shift of z gives the same: the terms sum to 0). ``tau``:
-    a float, or one float64 per row (:func:`~fastgumbel.cpu._dtypes.tau_at`)."""
+    a float, or one float64 per row (:func:`~fastgumbel.cpu._dtypes.tau_at`). Per thread:
+    three row buffers and one Philox buffer of at most a chunk."""
     rows, K = x.shape
     nw, rb, nb, counter = _blocks(rows, K * samples)
+    nwb = 4 * ((min(K, CHUNK) + 3) // 4)
     for w in prange(nw):
-        wbuf = np.empty(2 * CHUNK, np.uint32)
+        wbuf = np.empty((2 if bits64 else 1) * nwb, np.uint32)
+        e4 = np.empty(4, x.dtype)
         p = np.empty(K, x.dtype)
-        g = np.empty(K, x.dtype)
         yb = np.empty(K, x.dtype)
+        lb = np.empty(K, x.dtype)
         acc = _lanes(x)
+        aY = _lanes(x)
+        aA = _lanes(x)
         b = _claim(counter)
         while b < nb:
             for r in range(b * rb, min(rows, (b + 1) * rb)):
                 t = typed(tau_at(tau, r), gx)
                 gtau[r] = _gumbel_rao_row(G[r], x[r], idx[r], gx[r], samples, row0 + r, k0,
-                                          k1, stream, bits64, t, wbuf, p, g, yb, acc)
+                                          k1, stream, bits64, t, wbuf, e4, p, yb, lb, acc, aY,
+                                          aA)
             b = _claim(counter)
