@@ -152,7 +152,7 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
     S = chk.estimator(estimator, hard, samples)
     if S is not None:
         return _gumbel_rao(logits, tau, dim, generator, S)
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or logits.is_cuda:
         return _traced_softmax(logits, tau, hard, dim, generator)
     if _autograd._transforms_active is None or _autograd._transforms_active():
         tau_t, value = _args.tau_args(tau, logits, dim, read=False)
@@ -169,6 +169,10 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
 
 def _gumbel_rao(logits, tau, dim, generator, samples):
     """``estimator="gumbel-rao"``: a custom op pair in traced code, else :mod:`._rao`."""
+    if logits.is_cuda:
+        raise TypeError("estimator='gumbel-rao' runs on CPU tensors only in this version "
+                        f"(logits are on {logits.device}); use estimator='straight-through'"
+                        " on CUDA")
     if torch.compiler.is_compiling():
         from . import _ops
         key = _keys.resolve(generator, True)
@@ -186,10 +190,18 @@ def _gumbel_rao(logits, tau, dim, generator, samples):
 def _traced_softmax(logits, tau, hard, dim, generator):
     from . import _ops
     tau_t = _args.tau_graph(tau, logits, dim)
-    key = _keys.resolve(generator, True)
+    key = _key_tensor(generator, logits)
     if hard and (logits.requires_grad or tau_t.requires_grad):
         return _ops.gumbel_softmax_st(logits, tau_t, key, dim)[0]
     return _ops.gumbel_softmax(logits, tau_t, key, hard, dim)
+
+
+def _key_tensor(generator, logits):
+    """The key tensor of a traced call, or of a call on CUDA tensors (:mod:`._cuda_keys`)."""
+    if logits.is_cuda:
+        from . import _cuda_keys
+        return _cuda_keys.resolve(generator, logits)
+    return _keys.resolve(generator, True)
 
 
 # ----------------------------------------------------------------------------------------
@@ -213,9 +225,9 @@ def categorical(logits, num_samples=None, dim=-1, generator=None):
     """
     dim = _args.logits_dim(logits, dim)
     n = _args.count(num_samples, "num_samples")
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or logits.is_cuda:
         from . import _ops
-        return _ops.categorical(logits.detach(), _keys.resolve(generator, True), n, dim)
+        return _ops.categorical(logits.detach(), _key_tensor(generator, logits), n, dim)
     if _autograd._transforms_active is None or _autograd._transforms_active():
         return _autograd.Discrete.apply(logits, _keys.resolve(generator, True), n, dim)
     return _autograd.draws(logits, _keys.resolve(generator, False), n, dim)
