@@ -8,8 +8,9 @@ mode, ``torch.func`` transforms, double backward); traced calls (``torch.compile
 ``torch.library`` custom ops (``torch.ops.fastgumbel.*``) with fake (meta) implementations,
 tau and the key as graph inputs, so they work under ``torch.compile(fullgraph=True)`` and a
 changing tau compiles once (a Python float: twice, Dynamo's automatic dynamic). Tensors cross into NumPy and back through shared memory (no
-copies); CPU tensors only in this version (float16, bfloat16, float32, float64; bfloat16
-and float16 are computed in float32), and meta tensors (shapes only).
+copies); float16, bfloat16, float32, float64 (bfloat16 and float16 are computed in float32),
+CPU and CUDA tensors (the GPU kernels on torch's current stream, no host sync, CUDA-graph
+safe: ``docs/gpu.md``), and meta tensors (shapes only).
 
 Supported torch: 2.4 and later (tested with 2.13). On a torch without opaque objects (a
 private API of recent versions) a :class:`Generator` draws its key outside the compiled
@@ -98,7 +99,7 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
 
     Parameters
     ----------
-    logits : Tensor (CPU or meta; float16, bfloat16, float32, float64)
+    logits : Tensor (CPU, CUDA or meta; float16, bfloat16, float32, float64)
         A 0-d tensor is one category (the sample is 1, as in torch).
     tau : float, NumPy scalar, or Tensor
         Temperature > 0: a number, a 0-d tensor of any real dtype, or a per-row tensor that
