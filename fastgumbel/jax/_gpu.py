@@ -176,7 +176,7 @@ def draws(words, x, kind, n, axis, precision):
 
     def body(ctx, outs, w, xb):
         for key_ptr, (o, v) in _per_element(w, [(outs[0], (rows, D), "<i8"),
-                                                (xb, (rows, K))]):
+                                                (xb, (rows, K)) + (("<u2",) if bf16 else ())]):
             if rows * D:
                 _launch(ctx, name, [v, o], 0, 0, 0, 0, bits64, key_ptr=key_ptr,
                         dtype_bf16=bf16)
