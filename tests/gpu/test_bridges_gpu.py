@@ -93,10 +93,11 @@ def test_no_host_sync_in_forward_and_backward():
         _step(x, tau, True, g, w)
         _step(x, 0.5, False, None, w)
         fgt.categorical(x, 4, generator=g)
+    gens = (None, g, fg.Key(3), fgt.key_tensor(5).cuda())    # the copy before the check
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        for gen in (None, g, fg.Key(3), fgt.key_tensor(5).cuda()):
+        for gen in gens:
             for hard in (False, True):
                 _step(x, tau, hard, gen, w)
                 _step(x, 0.5, hard, gen, w)
