@@ -11,6 +11,7 @@ The NumPy-style API (all functions take ``rng=``; see :mod:`fastgumbel.random`):
 - lower-variance gradients: :func:`conditional_gumbel`, :func:`gumbel_rao_backward`
 - CPU threads: :func:`threads` (a context manager), :func:`set_num_threads`,
   :func:`get_num_threads`
+- GPU results: :func:`gpu_checks` (opt-in check for NaN / +inf rows; docs/gpu.md)
 """
 from . import random
 from ._api import (categorical, gumbel, gumbel_log_softmax, gumbel_max, gumbel_softmax,
@@ -19,6 +20,7 @@ from ._api_grad import (concrete_log_prob, conditional_gumbel, gumbel_rao_backwa
                         gumbel_softmax_backward)
 from ._backends import get_num_threads, set_num_threads, threads
 from ._generator import Generator, default_rng
+from ._gpu_state import gpu_checks, gpu_checks_enabled
 from .random import Key
 
 __version__ = "0.1.0"
@@ -27,4 +29,4 @@ __all__ = ["Generator", "Key", "default_rng", "random", "uniform", "gumbel", "gu
            "gumbel_log_softmax", "gumbel_max", "categorical", "multinomial", "gumbel_topk",
            "gumbel_softmax_backward", "concrete_log_prob", "conditional_gumbel",
            "gumbel_rao_backward", "sample_logits", "threads", "set_num_threads",
-           "get_num_threads", "__version__"]
+           "get_num_threads", "gpu_checks", "gpu_checks_enabled", "__version__"]

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _backends
 from . import _checks as chk
+from . import _gpu_state
 from ._arrays import c_contiguous, device_empty, device_kind, empty_aligned
 from .random import KEY_TYPES, Key, resolve_key
 
@@ -43,6 +44,20 @@ def raise_bad_rows(nan_rows, inf_rows, name="logits"):
     if inf_rows:
         raise ValueError(f"{name} contain +inf in {inf_rows} row(s): the distribution is not "
                          "defined; use a large finite logit, or mask the others with -inf")
+
+
+def launch(fn, device, *args):
+    """``fn(*args)``, a backend wrapper, with the GPU keywords of the calling thread
+    (``check``, ``cuda_stream``; :mod:`fastgumbel._gpu_state`); ``device``: whether the
+    arrays are device arrays. Its result: bad-row counts, or ``None`` when not checked."""
+    return fn(*args, **_gpu_state.gpu_kwargs(fn, device is not None))
+
+
+def bad_rows(counts, name="logits"):
+    """:func:`raise_bad_rows` for the ``(NaN rows, +inf rows)`` of a kernel (``None``: a GPU
+    call that was not checked)."""
+    if counts is not None:
+        raise_bad_rows(*counts, name=name)
 
 
 def host_only(*arrays):
@@ -284,7 +299,8 @@ def softmax_general(logits, tau, mode, axis, rng, out, precision, backend, row0=
     buf, finish = alloc(out, rows.lead + (rows.K,), rows.axis, rows.dtype, rows.cdtype,
                         (logits,), device=rows.device)
     if buf.size:
-        posinf = mod.softmax_rows(rows.x, buf, int(row0), *key_args(key), bits64, t, mode)
+        posinf = launch(mod.softmax_rows, rows.device, rows.x, buf, int(row0),
+                        *key_args(key), bits64, t, mode)
         raise_bad_rows(0, posinf)
     return finish()
 
@@ -331,8 +347,8 @@ def softmax_backward(grad, tau, y_soft, logits, rng, axis, precision, backend):
     gtau = np.zeros(gr.rows, gr.cdtype)
     if gx.size:
         if y_soft is None:
-            raise_bad_rows(0, mod.softmax_backward_recompute(gr.x, sr.x, gx, gtau, 0,
-                                                             *key_args(key), bits64, t))
+            raise_bad_rows(0, launch(mod.softmax_backward_recompute, None, gr.x, sr.x, gx,
+                                     gtau, 0, *key_args(key), bits64, t))
         else:
             mod.softmax_backward_rows(gr.x, sr.x, gx, gtau, t)
     return finish(), tau_grad(gtau, gr, tb, np.shape(tau), dt, gr.cdtype)

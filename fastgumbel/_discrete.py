@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _backends
 from . import _checks as chk
-from ._core import NeedsHost, Rows, gumbel_max_fast, alloc, key_args, raise_bad_rows
+from ._core import NeedsHost, Rows, gumbel_max_fast, alloc, bad_rows, key_args, launch
 from .random import resolve_key
 
 METHODS = ("gumbel", "inverse_cdf", "auto")
@@ -97,7 +97,8 @@ def gumbel_max_general(logits, axis, rng, out, precision, backend, row0=0):
     target = None if out is None else chk.out_array(out, rows.lead, i64)[..., None]
     buf, finish = alloc(target, rows.lead + (1,), None, i64, i64, (rows.x,), device=rows.device)
     if rows.rows:
-        raise_bad_rows(*mod.argmax_rows(rows.x, buf, int(row0), *key_args(key), bits64))
+        bad_rows(launch(mod.argmax_rows, rows.device, rows.x, buf, int(row0),
+                        *key_args(key), bits64))
     res = finish()
     return res.reshape(rows.lead) if out is None else out
 
@@ -115,11 +116,12 @@ def categorical(logits, n, axis, rng, method, precision, backend, row0=0):
     idx = rows.empty((rows.rows, cols), np.int64)
     if rows.rows * cols:
         if how == "gumbel":
-            bad = mod.argmax_rows(rows.x, idx, int(row0), *key_args(key), bits64)
+            bad = launch(mod.argmax_rows, rows.device, rows.x, idx, int(row0),
+                         *key_args(key), bits64)
         else:
             bad = _backends.kernel(mod, "categorical_cdf")(rows.x, idx, int(row0),
                                                            *key_args(key))
-        raise_bad_rows(*bad)
+        bad_rows(bad)
     return idx.reshape(rows.lead if n_ is None else rows.lead + (n_,))
 
 
@@ -137,12 +139,13 @@ def multinomial(logits, n, axis, rng, method, precision, backend, row0=0):
     if counts.size and n_:
         if how == "gumbel":
             kern = getattr(mod, "multinomial_gumbel", mod.multinomial_rows)
-            bad = kern(rows.x, counts, n_, int(row0), *key_args(key), bits64)
+            bad = launch(kern, rows.device, rows.x, counts, n_, int(row0), *key_args(key),
+                         bits64)
         else:
             kern = _backends.kernel(mod, "multinomial_binomial" if how == "binomial"
                                     else "multinomial_cdf")
             bad = kern(rows.x, counts, n_, int(row0), *key_args(key))
-        raise_bad_rows(*bad)
+        bad_rows(bad)
     res = counts.reshape(rows.lead + (rows.K,))
     return res if rows.axis == len(rows.lead) else np.moveaxis(res, -1, rows.axis)
 
@@ -155,5 +158,6 @@ def gumbel_topk(logits, k, axis, rng, precision, backend, row0=0):
     key = resolve_key(rng)
     idx = rows.empty((rows.rows, k_), np.int64)
     if idx.size:
-        raise_bad_rows(*mod.topk_rows(rows.x, idx, int(row0), *key_args(key), bits64))
+        bad_rows(launch(mod.topk_rows, rows.device, rows.x, idx, int(row0), *key_args(key),
+                        bits64))
     return idx.reshape(rows.lead + (k_,))

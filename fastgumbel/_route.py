@@ -7,6 +7,10 @@
   ``like=`` or ``out=``); anything else (another axis, a strided array, the backward, the
   density) is staged: inputs copied to the host, the GPU backend run on them, results
   copied to a device array of the input's kind.
+- A torch CUDA tensor or JAX GPU array: viewed as a CuPy array (``cupy.from_dlpack``), or
+  a Numba device array where CuPy is not installed, no copy; then served as a device array,
+  launched on torch's current stream for a torch tensor; results come back in the caller's
+  library (``from_dlpack``).
 - A CPU array of another library with ``__dlpack__`` (torch, JAX): viewed as NumPy without
   a copy, the call run, results handed back through the library's ``from_dlpack``: they take
   the type of ``like=`` if that is a framework array, else of the first framework array
@@ -21,11 +25,12 @@ through ``sys.modules`` (:mod:`fastgumbel._arrays`).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import numpy as np
 
-from . import _backends
+from . import _backends, _gpu_state
 from ._arrays import (PLAIN, copy_into, describe, device_kind, is_dask, is_foreign, library,
                       to_device, to_host)
 from ._core import NeedsHost
@@ -34,6 +39,7 @@ from .random import KEY_TYPES, Key
 __all__ = ["scan", "DEVICE", "DLPACK", "DASK", "to_numpy", "from_numpy"]
 
 DEVICE, DLPACK, DASK = "device", "dlpack", "dask"
+_CUDA = 2                      # kDLCUDA
 _PLAIN = PLAIN | {Key}
 
 
@@ -44,6 +50,10 @@ def _plain(a):
 
 _CPU_DEVICES = (1, 3)          # kDLCPU, kDLCUDAHost (pinned host memory)
 _NOT_TEMPLATES = ("tau",)      # converted, but never decides the result type
+
+
+class OnGPU(Exception):
+    """A DLPack argument lives on a CUDA GPU (served by :func:`call_gpu`)."""
 
 
 def scan(args, kwargs):
@@ -94,10 +104,11 @@ def to_numpy(obj, name="array"):
         raise TypeError(f"{name} ({describe(obj)}) cannot be read through DLPack: {e}{hint}"
                         ) from None
     if int(dev[0]) not in _CPU_DEVICES:
-        raise TypeError(f"{name} is a {lib} array on a GPU (DLPack device {tuple(map(int, dev))})"
-                        "; the NumPy-style functions read framework arrays on the CPU only: "
-                        "move it to the CPU (e.g. tensor.cpu()), or pass a CuPy or Numba "
-                        "device array")
+        if int(dev[0]) == _CUDA:
+            raise OnGPU
+        raise TypeError(f"{name} is a {lib} array on DLPack device {tuple(map(int, dev))}; the "
+                        "NumPy-style functions read framework arrays on the CPU and on CUDA "
+                        "GPUs only")
     try:
         return np.from_dlpack(obj)
     except Exception as e:
@@ -131,9 +142,28 @@ def _convert_result(res, template):
 
 def call_dlpack(f, bound):
     """Run ``f`` on ``bound`` (a ``BoundArguments``) with its DLPack arguments viewed as
-    NumPy; results come back as the template's type."""
-    template = None
-    out_obj = None
+    NumPy; results come back as the template's type. Arrays on a CUDA GPU go to
+    :func:`call_gpu` instead."""
+    try:
+        return _call_host(f, bound)
+    except OnGPU:
+        pass
+    return call_gpu(f, bound)
+
+
+def _host_view(val, name, out=False):
+    view = to_numpy(val, name)
+    if out and not view.flags.writeable:
+        raise ValueError(f"out ({describe(val)}) is read-only")
+    return view
+
+
+def convert_args(bound, convert):
+    """Replace the DLPack arguments of ``bound`` by ``convert(value, name, out=...)`` (all
+    converted before any is replaced); returns ``(template, out_obj)``: the argument whose
+    type results take, and a framework ``out=``."""
+    template = out_obj = None
+    views = {}
     for name, val in bound.arguments.items():
         if not is_foreign(val):
             continue
@@ -142,19 +172,27 @@ def call_dlpack(f, bound):
                 raise TypeError("out is a JAX array; JAX arrays are immutable and cannot be "
                                 "written in place (leave out=None to get a new JAX array)")
             out_obj = val
-            view = to_numpy(val, "out")
-            if not view.flags.writeable:
-                raise ValueError(f"out ({describe(val)}) is read-only")
+            views[name] = convert(val, "out", out=True)
         else:
-            view = to_numpy(val, name)
+            views[name] = convert(val, name)
             if template is None and name not in _NOT_TEMPLATES or name == "like":
                 template = val
-        bound.arguments[name] = view
-    res = f(*bound.args, **bound.kwargs)
+    bound.arguments.update(views)
+    return template, out_obj
+
+
+def finish(res, bound, template, out_obj, back):
+    """The result of a converted call: ``out_obj`` when the call wrote ``out=``, else ``res``
+    as ``back(res, template)``."""
     out = bound.arguments.get("out")
     if out is not None and res is out:
         return res if out_obj is None else out_obj
-    return res if template is None else _convert_result(res, template)
+    return res if template is None else back(res, template)
+
+
+def _call_host(f, bound):
+    template, out_obj = convert_args(bound, _host_view)
+    return finish(f(*bound.args, **bound.kwargs), bound, template, out_obj, _convert_result)
 
 
 # ----------------------------------------------------------------------------------------
@@ -196,3 +234,97 @@ def call_device(core, routed, bound):
     if isinstance(res, tuple):
         return tuple(to_device(r, kind) if isinstance(r, np.ndarray) else r for r in res)
     return to_device(res, kind) if isinstance(res, np.ndarray) else res
+
+
+# ----------------------------------------------------------------------------------------
+# torch CUDA tensors and JAX GPU arrays
+
+
+def _cupy():
+    return importlib.import_module("cupy") if importlib.util.find_spec("cupy") else None
+
+
+def gpu_view(obj, name="array", out=False):
+    """A device array viewing ``obj`` (a CUDA DLPack array), no copy: CuPy's, else Numba's;
+    a framework array on the CPU among them is viewed as NumPy."""
+    try:
+        return _host_view(obj, name, out)
+    except OnGPU:
+        pass
+    try:
+        return device_view(obj)
+    except Exception as e:
+        raise TypeError(f"{name} ({describe(obj)}, dtype {getattr(obj, 'dtype', '?')}) cannot "
+                        f"be read as a CUDA device array: {e}") from None
+
+
+def device_view(obj):
+    """``obj`` (on a CUDA GPU) as a CuPy array, else a Numba device array (no copy)."""
+    cp = _cupy()
+    if cp is not None:
+        return cp.from_dlpack(obj)
+    return importlib.import_module("numba.cuda").as_cuda_array(obj)
+
+
+def to_torch(res, template):
+    """A device result as a torch CUDA tensor (zero-copy)."""
+    torch = sys.modules["torch"]
+    if hasattr(res, "__dlpack__"):
+        return torch.from_dlpack(res)
+    return torch.as_tensor(res, device=template.device)
+
+
+def to_jax(res, template):
+    """A device result as a JAX array (zero-copy from CuPy; a Numba array goes through the
+    host, as JAX reads no ``__cuda_array_interface__``)."""
+    if hasattr(res, "__dlpack__"):
+        return importlib.import_module("jax.dlpack").from_dlpack(res)
+    return sys.modules["jax"].device_put(res.copy_to_host(), next(iter(template.devices())))
+
+
+def from_gpu(res, template):
+    """A device result (CuPy or Numba array; tuples, NumPy values pass through) in the
+    library of ``template``, zero-copy through DLPack / ``__cuda_array_interface__``."""
+    if isinstance(res, tuple):
+        return tuple(from_gpu(r, template) for r in res)
+    if isinstance(res, (np.ndarray, np.generic)):
+        return from_numpy(res, template)
+    if device_kind(res) is None:
+        return res
+    lib = library(template)
+    return {"torch": to_torch, "jax": to_jax}.get(lib, lambda r, t: r)(res, template)
+
+
+class caller_stream:    # noqa: N801
+    """Context manager: launches of this thread go to the current stream of ``template``
+    (a torch CUDA tensor: torch's current stream); nothing for other arrays."""
+
+    def __init__(self, template):
+        self.ctx = None
+        if library(template) != "torch" or not getattr(template, "is_cuda", False):
+            return
+        ptr = sys.modules["torch"].cuda.current_stream(template.device).cuda_stream
+        cp = _cupy()
+        if cp is not None:
+            self.ctx = cp.cuda.ExternalStream(ptr)
+        else:
+            cuda = importlib.import_module("numba.cuda")
+            self.ctx = _gpu_state.using_stream(cuda.external_stream(ptr))
+
+    def __enter__(self):
+        if self.ctx is not None:
+            self.ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return False if self.ctx is None else self.ctx.__exit__(*exc)
+
+
+def call_gpu(f, bound):
+    """Run ``f`` with the CUDA DLPack arguments of ``bound`` as device arrays, on the
+    caller's stream; results in the template's library (a framework ``out=`` written in
+    place)."""
+    template, out_obj = convert_args(bound, gpu_view)
+    with caller_stream(template):
+        res = f(*bound.args, **bound.kwargs)
+    return finish(res, bound, template, out_obj, from_gpu)

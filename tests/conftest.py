@@ -13,7 +13,9 @@ import fastgumbel as fg
 # tests/cuda runs in its own process (simulator or real GPU): see tests/cuda/conftest.py
 if not (os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
         or os.environ.get("FASTGUMBEL_GPU_TESTS") == "1"):
-    collect_ignore = ["cuda"]
+    collect_ignore = ["cuda", "gpu"]
+elif os.environ.get("FASTGUMBEL_GPU_TESTS") != "1":
+    collect_ignore = ["gpu"]     # tests/gpu: the bridges on a real GPU only
 
 M0, M1, W0, W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 

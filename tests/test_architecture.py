@@ -17,7 +17,7 @@ LAYERS = [
      "fastgumbel._colblocks", "fastgumbel._sampling"),
     ("fastgumbel._backends", "fastgumbel.random"),
     ("fastgumbel.cpu", "fastgumbel.cpu.", "fastgumbel.cuda", "fastgumbel.cuda.",
-     "fastgumbel.cupy", "fastgumbel.cupy.", "fastgumbel._gpu_common"),
+     "fastgumbel.cupy", "fastgumbel.cupy.", "fastgumbel._gpu_common", "fastgumbel._gpu_state"),
     ("fastgumbel._arrays", "fastgumbel._checks", "fastgumbel._checks.", "fastgumbel._numba",
      "fastgumbel._scalar",
      "fastgumbel._scalar."),

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _api
 from .. import _checks as chk
-from . import _args
+from . import _args, _gpu
 from ._call import host_call
 from ._keys import fg_key, key_words
 
@@ -44,6 +44,8 @@ def _draws(words, x, kind, n, axis, precision):
     lead = x.shape[:axis] + x.shape[axis + 1:]
     chk.categories(x.shape[axis], math.prod(lead), axis)
     chk.noise_rows(math.prod(lead), n or 1)
+    if _gpu.active():
+        return _gpu.draws(words, x, kind, n, axis, precision)
     shape = lead if kind == "max" else lead + (n,)
     spec = jax.ShapeDtypeStruct(shape, jax.dtypes.canonicalize_dtype(np.int64))
     body = functools.partial(_draw_body, kind=kind, n=n, axis=axis, precision=precision)
@@ -166,5 +168,7 @@ def gumbel(key, shape=(), dtype=float, mode=None):
         raise ValueError(f"dtype must be a float dtype (dtype argument to gumbel); got {dt}")
     chk.bridge_float_dtype(dt, "dtype")
     shape = chk.size_shape(shape, "shape")
+    if _gpu.active():
+        return _gpu.gumbel(words, shape, dt, _args.precision(mode))
     body = functools.partial(_gumbel_body, shape=shape, precision=_args.precision(mode))
     return host_call(body, [jax.ShapeDtypeStruct(shape, dt)], words)[0]

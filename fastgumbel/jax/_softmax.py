@@ -22,7 +22,7 @@ from jax.scipy.special import xlogy
 
 from .. import _api
 from .. import _checks as chk
-from . import _args
+from . import _args, _gpu
 from ._call import host_call
 from ._keys import fg_key
 
@@ -83,6 +83,8 @@ def _softmax_body(outs, words, x, tau, *, hard, axis, precision):
 
 def _sample(words, x, tau, hard, axis, precision, with_hard=False):
     """The soft or hard sample; ``with_hard``: the soft sample and its one-hot."""
+    if _gpu.active():
+        return _gpu.softmax(words, x, tau, hard, axis, precision, with_hard)
     body = functools.partial(_softmax_body, hard=hard, axis=axis, precision=precision)
     spec = jax.ShapeDtypeStruct(x.shape, x.dtype)
     res = host_call(body, [spec, spec] if with_hard else [spec], words, x, tau)

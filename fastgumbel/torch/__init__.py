@@ -8,8 +8,9 @@ mode, ``torch.func`` transforms, double backward); traced calls (``torch.compile
 ``torch.library`` custom ops (``torch.ops.fastgumbel.*``) with fake (meta) implementations,
 tau and the key as graph inputs, so they work under ``torch.compile(fullgraph=True)`` and a
 changing tau compiles once (a Python float: twice, Dynamo's automatic dynamic). Tensors cross into NumPy and back through shared memory (no
-copies); CPU tensors only in this version (float16, bfloat16, float32, float64; bfloat16
-and float16 are computed in float32), and meta tensors (shapes only).
+copies); float16, bfloat16, float32, float64 (bfloat16 and float16 are computed in float32),
+CPU and CUDA tensors (the GPU kernels on torch's current stream, no host sync, CUDA-graph
+safe: ``docs/gpu.md``), and meta tensors (shapes only).
 
 Supported torch: 2.4 and later (tested with 2.13). On a torch without opaque objects (a
 private API of recent versions) a :class:`Generator` draws its key outside the compiled
@@ -98,7 +99,7 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
 
     Parameters
     ----------
-    logits : Tensor (CPU or meta; float16, bfloat16, float32, float64)
+    logits : Tensor (CPU, CUDA or meta; float16, bfloat16, float32, float64)
         A 0-d tensor is one category (the sample is 1, as in torch).
     tau : float, NumPy scalar, or Tensor
         Temperature > 0: a number, a 0-d tensor of any real dtype, or a per-row tensor that
@@ -152,7 +153,7 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
     S = chk.estimator(estimator, hard, samples)
     if S is not None:
         return _gumbel_rao(logits, tau, dim, generator, S)
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or logits.is_cuda:
         return _traced_softmax(logits, tau, hard, dim, generator)
     if _autograd._transforms_active is None or _autograd._transforms_active():
         tau_t, value = _args.tau_args(tau, logits, dim, read=False)
@@ -169,6 +170,10 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
 
 def _gumbel_rao(logits, tau, dim, generator, samples):
     """``estimator="gumbel-rao"``: a custom op pair in traced code, else :mod:`._rao`."""
+    if logits.is_cuda:
+        raise TypeError("estimator='gumbel-rao' runs on CPU tensors only in this version "
+                        f"(logits are on {logits.device}); use estimator='straight-through'"
+                        " on CUDA")
     if torch.compiler.is_compiling():
         from . import _ops
         key = _keys.resolve(generator, True)
@@ -186,10 +191,18 @@ def _gumbel_rao(logits, tau, dim, generator, samples):
 def _traced_softmax(logits, tau, hard, dim, generator):
     from . import _ops
     tau_t = _args.tau_graph(tau, logits, dim)
-    key = _keys.resolve(generator, True)
+    key = _key_tensor(generator, logits)
     if hard and (logits.requires_grad or tau_t.requires_grad):
         return _ops.gumbel_softmax_st(logits, tau_t, key, dim)[0]
     return _ops.gumbel_softmax(logits, tau_t, key, hard, dim)
+
+
+def _key_tensor(generator, logits):
+    """The key tensor of a traced call, or of a call on CUDA tensors (:mod:`._cuda_keys`)."""
+    if logits.is_cuda:
+        from . import _cuda_keys
+        return _cuda_keys.resolve(generator, logits)
+    return _keys.resolve(generator, True)
 
 
 # ----------------------------------------------------------------------------------------
@@ -213,9 +226,9 @@ def categorical(logits, num_samples=None, dim=-1, generator=None):
     """
     dim = _args.logits_dim(logits, dim)
     n = _args.count(num_samples, "num_samples")
-    if torch.compiler.is_compiling():
+    if torch.compiler.is_compiling() or logits.is_cuda:
         from . import _ops
-        return _ops.categorical(logits.detach(), _keys.resolve(generator, True), n, dim)
+        return _ops.categorical(logits.detach(), _key_tensor(generator, logits), n, dim)
     if _autograd._transforms_active is None or _autograd._transforms_active():
         return _autograd.Discrete.apply(logits, _keys.resolve(generator, True), n, dim)
     return _autograd.draws(logits, _keys.resolve(generator, False), n, dim)

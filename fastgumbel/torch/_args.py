@@ -24,16 +24,16 @@ def warn_eps(eps):
 
 
 def logits_dim(logits, dim):
-    """Check ``logits`` (a CPU or meta float tensor); ``dim`` normalized (0-d logits count
+    """Check ``logits`` (a CPU, CUDA or meta float tensor); ``dim`` normalized (0-d logits count
     as one category, as in ``torch.softmax``)."""
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"logits must be a torch.Tensor; got {type(logits).__name__}")
     if logits.dtype not in COMPUTE:
         raise TypeError(f"logits must be a float16, bfloat16, float32 or float64 tensor; got "
                         f"dtype {logits.dtype} (convert with .float())")
-    if not logits.is_cpu and not logits.is_meta:
+    if not logits.is_cpu and not logits.is_meta and not logits.is_cuda:
         raise TypeError(f"logits is on device {logits.device}; fastgumbel.torch runs on CPU "
-                        "tensors (use a CPU tensor)")
+                        "and CUDA tensors")
     if type(dim) is int and -1 <= dim < logits.dim():
         return dim % max(logits.dim(), 1)
     return chk.axis_index(dim, max(logits.dim(), 1), "dim")

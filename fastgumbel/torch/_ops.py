@@ -5,7 +5,7 @@ recompiles), and gradient formulas in torch ops, which Inductor compiles with th
 Eager calls do not come here (:mod:`fastgumbel.torch._autograd` serves them directly)."""
 import torch
 
-from . import _rao, _sample
+from . import _cuda, _rao, _sample
 from ._args import COMPUTE, tau_args
 from ._autograd import draws
 from ._keys import words_of
@@ -42,7 +42,8 @@ def _(logits, tau, key, dim):
 
 def _grads(ctx, g, y, tau):
     gl, gt = _sample.soft_vjp(g.to(y.dtype), y, tau.to(y.dtype), ctx.dim)
-    gt = gt.sum_to_size(tau.shape).to(tau.dtype) if ctx.needs_input_grad[1] else None
+    gt = (gt.sum_to_size(tau.shape).to(device=tau.device, dtype=tau.dtype)
+          if ctx.needs_input_grad[1] else None)
     return gl.to(ctx.dtype), gt
 
 
@@ -83,6 +84,9 @@ def categorical(logits: torch.Tensor, key: torch.Tensor, n: int, dim: int) -> to
 def _(logits, key, n, dim):
     lead = tuple(s for i, s in enumerate(logits.shape) if i != dim % max(logits.dim(), 1))
     return logits.new_empty(lead + ((n,) if n >= 0 else ()), dtype=torch.int64)
+
+
+_cuda.register(gumbel_softmax, gumbel_softmax_st, categorical)     # their CUDA kernels
 
 
 # ----------------------------------------------------------------------------------------
