@@ -1,4 +1,4 @@
-"""Dask at scale (issue 21): ``python bench/dask_scale.py [throughput|draws|all]``.
+"""Dask at scale (issue 21): ``python bench/dask_scale.py [throughput|rows|draws|all]``.
 
 throughput: a 4096 x 1024 float32 array in 8 row chunks through Dask (threads scheduler)
 against the NumPy call on the same array, interleaved, medians of the repeats (per round,
@@ -39,7 +39,7 @@ def _cases(k):
     return soft + draws + noise
 
 
-def throughput(reps=15, rounds=3):
+def throughput(reps=15, rounds=3, chunkings=((512, 1024), (512, 256))):
     """Per case: NumPy call, Dask (threads scheduler) with the task thread policy, and Dask
     with every task's kernel on all threads (the old behaviour), interleaved; medians."""
     import dask.array as da
@@ -49,9 +49,10 @@ def throughput(reps=15, rounds=3):
     k = fg.Key(1)
     policy = _dask_graph.task_threads
     print(f"load average at start: {_load():.1f}")
-    print("| call | chunks | NumPy ms | Dask ms | Dask / NumPy | Dask, all threads per task / "
-          "NumPy | load |\n|---|---|---|---|---|---|---|")
-    for chunks in [(512, 1024), (512, 256)]:
+    print("| call | chunks | NumPy ms | Dask ms | Dask / NumPy | all threads per task / NumPy "
+          "| CPU time: Dask / NumPy | CPU: all threads / NumPy | load |\n"
+          "|---|---|---|---|---|---|---|---|---|")
+    for chunks in chunkings:
         dx = da.from_array(x, chunks=chunks)
         for name, f in _cases(k):
             lazy = f(dx)
@@ -65,18 +66,22 @@ def throughput(reps=15, rounds=3):
             fns = [lambda: f(x), lambda: lazy.compute(scheduler="threads"), old]
             for fn in fns:
                 fn()                                  # warm: kernels loaded
-            ratios = []
+            ratios, cpu = [], []
             for _ in range(rounds):
                 times = [[] for _ in fns]
+                cpus = [[] for _ in fns]
                 for _ in range(reps):                 # interleaved: the load hits all alike
-                    for t, fn in zip(times, fns):
-                        t0 = time.perf_counter()
+                    for t, c, fn in zip(times, cpus, fns):
+                        t0, c0 = time.perf_counter(), time.process_time()
                         fn()
                         t.append(time.perf_counter() - t0)
+                        c.append(time.process_time() - c0)
                 ratios.append([statistics.median(t) for t in times])
+                cpu.append([statistics.median(c) for c in cpus])
             tn, td, to = (statistics.median(r[i] for r in ratios) for i in range(3))
+            cn, cd, co = (statistics.median(r[i] for r in cpu) for i in range(3))
             print(f"| {name} | {chunks} | {tn * 1e3:.1f} | {td * 1e3:.1f} | {td / tn:.2f} | "
-                  f"{to / tn:.2f} | {_load():.1f} |", flush=True)
+                  f"{to / tn:.2f} | {cd / cn:.2f} | {co / cn:.2f} | {_load():.1f} |", flush=True)
 
 
 def _warm():
@@ -140,5 +145,7 @@ if __name__ == "__main__":
     print(f"machine: {os.cpu_count()} cores (shared, contended)")
     if what in ("throughput", "all"):
         throughput()
+    if what == "rows":
+        throughput(chunkings=((512, 1024),))
     if what in ("draws", "all"):
         draws()

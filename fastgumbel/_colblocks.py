@@ -34,7 +34,9 @@ NOISE_BUDGET = 1 << 22
 def _noise_at(shape, row0, col0, key, cdt, bits64, uniform=False):
     """Noise (Gumbel, or uniforms) of rows row0 .. and columns col0 .. as a ``cdt`` array."""
     g = np.empty(shape, cdt)
-    if g.size:
+    if g.size and col0 == 0:       # whole rows: the NumPy call's kernel (the same bits)
+        _backends.cpu().fill_noise(g, int(row0), *key_args(key), bits64, uniform, 0.0, 1.0)
+    elif g.size:
         _backends.cpu().fill_noise_at(g, int(row0), int(col0), *key_args(key), bits64, uniform)
     return g
 
