@@ -108,7 +108,16 @@ def _timed(compute, reps=3):
         t = time.perf_counter()
         r = compute()
         ts.append(time.perf_counter() - t)
-    return statistics.median(ts), r
+    return statistics.median(ts), r, sum(ts)
+
+
+def _busy(records):
+    """(seconds of task compute over all workers, tasks per worker) of a task stream."""
+    busy, per = 0.0, {}
+    for r in records:
+        per[r["worker"]] = per.get(r["worker"], 0) + 1
+        busy += sum(s["stop"] - s["start"] for s in r["startstops"] if s["action"] == "compute")
+    return busy, "/".join(str(v) for v in sorted(per.values(), reverse=True))
 
 
 def draws():
@@ -119,7 +128,8 @@ def draws():
     p = np.random.default_rng(21).dirichlet(np.ones(1000))
     x = da.from_array(np.log(p)[None, :], chunks=(1, 1000))
     print(f"load average at start: {_load():.1f}")
-    print("| case | where | time s | speed-up over 1 worker | load |\n|---|---|---|---|---|")
+    print("| case | where | time s | speed-up over 1 worker | tasks running at once (mean) "
+          "| tasks per worker | load |\n|---|---|---|---|---|---|---|")
     for name, lazy, ok in _draw_cases(x):
         times = {}
         for workers in (1, 2):
@@ -129,15 +139,17 @@ def draws():
                                           env={"NUMBA_NUM_THREADS": "1"}) as cluster:
                 with distributed.Client(cluster) as c:
                     c.run(_warm)                          # every worker loads the kernels
-                    t, r = _timed(lambda: c.compute(lazy, sync=True))
+                    with distributed.get_task_stream(c) as ts:
+                        t, r, total = _timed(lambda: c.compute(lazy, sync=True))
+                    busy, tasks = _busy(ts.data)
             assert ok(r)
             times[workers] = t
             print(f"| {name} | {workers} worker(s) | {t:.2f} | {times[1] / t:.2f} | "
-                  f"{_load():.1f} |", flush=True)
-        t, r = _timed(lambda: lazy.compute(scheduler="threads"))
+                  f"{busy / total:.2f} | {tasks} | {_load():.1f} |", flush=True)
+        t, r, _ = _timed(lambda: lazy.compute(scheduler="threads"))
         assert ok(r)
         print(f"| {name} | threads scheduler ({os.cpu_count()} threads) | {t:.2f} | "
-              f"{times[1] / t:.2f} | {_load():.1f} |", flush=True)
+              f"{times[1] / t:.2f} | | | {_load():.1f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,13 @@ not depend on the thread count.
 - :func:`argmax_cols`: the first maximum of x + g and its global column, per row and draw
   (one log per element for almost all elements, as :func:`._argmax.chunk_argmax`).
 - :func:`softmax_cols`: the maximum M of x + g and S = sum of exp((x + g - M) / tau)
-  (float64), per row.
+  (summed in float64), per row.
 - :func:`softmax_cols_finish`: the soft sample (or its log) of the block from (M, S), the
   noise generated again.
 x + g is computed exactly as the row kernels compute it (the same bits), so indices agree
-with the NumPy call; the soft values are computed in float64 from those x + g.
+with the NumPy call; the soft values are computed from those x + g with the row kernels'
+general formula, so they agree with the NumPy call's to rounding (S is summed in another
+order, and at tau == 1 the row kernels use another formula).
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from .._scalar import exp_nonpos_any, gumbel_bits32, gumbel_bits64
 from ._argmax import bound_chunk, bound_threshold
 from ._dtypes import _U, typed
 from ._noise import CHUNK, _exponential_chunk, _gumbel_chunk
+from ._schedule import _blocks, _claim
 
 
 @helper
@@ -90,22 +93,27 @@ def argmax_cols(x, vals, idx, row0, n, d0, col0, k0, k1, stream, bits64):
     wm = np.empty((Q, nw), x.dtype)
     wi = np.empty((Q, nw), np.int64)
     wn = np.zeros((Q, nw), np.bool_)
-    for item in prange(Q * nw):
-        q = item // nw
-        w = item % nw
-        s = w * CHUNK
-        m = min(CHUNK, span - s)
+    nwk, ib, nb, counter = _blocks(Q * nw, min(span, CHUNK))
+    for wk in prange(nwk):
         wbuf = np.empty(2 * CHUNK, np.uint32)
-        gbuf = np.empty(m, x.dtype)
-        xb = np.empty(m, x.dtype)
-        _x_window(x[q // D], s, m, off, xb)
-        c = col0 - off + s
-        best, bi, nan = _window_argmax(xb, m, k0, k1, stream,
-                                       _U((row0 + q // D) * n + d0 + q % D), c, bits64,
-                                       wbuf, gbuf)
-        wm[q, w] = best
-        wi[q, w] = c + bi if bi >= 0 else -1
-        wn[q, w] = nan
+        gbuf = np.empty(min(span, CHUNK), x.dtype)
+        xb = np.empty(min(span, CHUNK), x.dtype)
+        b = _claim(counter)
+        while b < nb:
+            for item in range(b * ib, min(Q * nw, (b + 1) * ib)):
+                q = item // nw
+                w = item % nw
+                s = w * CHUNK
+                m = min(CHUNK, span - s)
+                _x_window(x[q // D], s, m, off, xb)
+                c = col0 - off + s
+                best, bi, nan = _window_argmax(xb, m, k0, k1, stream,
+                                               _U((row0 + q // D) * n + d0 + q % D), c,
+                                               bits64, wbuf, gbuf)
+                wm[q, w] = best
+                wi[q, w] = c + bi if bi >= 0 else -1
+                wn[q, w] = nan
+            b = _claim(counter)
     return _fold_windows(wm, wi, wn, vals, idx)
 
 
@@ -155,50 +163,61 @@ def _window_perturb(xb, m, k0, k1, stream, row, c, bits64, wbuf, gbuf):
 def softmax_cols(x, M, S, row0, col0, tau, k0, k1, stream, bits64):
     """M[r] = max of x[r] + g over this block's columns, S[r] = sum of
     exp((x + g - M) / tau) (float64; M = -inf, S = 0 for an all -inf block; NaN for a row
-    with NaN), by windows (each its own max and sum), combined in column order. Returns the
-    rows whose max is +inf."""
+    with NaN), by windows (each its own max and sum, the exponentials in the compute dtype
+    as the row kernels compute them), combined in column order. Returns the rows whose max
+    is +inf."""
     R, C = x.shape
     off = col0 % (2 if bits64 else 4)
     span = C + off
     nw = (span + CHUNK - 1) // CHUNK
     wm = np.empty((R, nw), np.float64)
     ws = np.empty((R, nw), np.float64)
-    for item in prange(R * nw):
-        r = item // nw
-        s = (item % nw) * CHUNK
-        m = min(CHUNK, span - s)
+    t = typed(tau, x)
+    nwk, ib, nb, counter = _blocks(R * nw, min(span, CHUNK))
+    for wk in prange(nwk):
         wbuf = np.empty(2 * CHUNK, np.uint32)
-        gbuf = np.empty(m, x.dtype)
-        xb = np.empty(m, x.dtype)
-        _x_window(x[r], s, m, off, xb)
-        best, nan = _window_perturb(xb, m, k0, k1, stream, _U(row0 + r), col0 - off + s,
-                                    bits64, wbuf, gbuf)
-        mw = np.float64(best)
-        acc = 0.0
-        if nan:
-            mw = np.nan
-            acc = np.nan
-        elif mw > -np.inf:
-            for j in range(m):
-                acc += exp_nonpos_any((np.float64(gbuf[j]) - mw) / tau)
-        wm[r, item % nw] = mw
-        ws[r, item % nw] = acc
+        gbuf = np.empty(min(span, CHUNK), x.dtype)
+        xb = np.empty(min(span, CHUNK), x.dtype)
+        b = _claim(counter)
+        while b < nb:
+            for item in range(b * ib, min(R * nw, (b + 1) * ib)):
+                r = item // nw
+                s = (item % nw) * CHUNK
+                m = min(CHUNK, span - s)
+                _x_window(x[r], s, m, off, xb)
+                best, nan = _window_perturb(xb, m, k0, k1, stream, _U(row0 + r),
+                                            col0 - off + s, bits64, wbuf, gbuf)
+                acc = 0.0
+                if nan:
+                    acc = np.nan
+                elif best > -np.inf:
+                    for j in range(m):
+                        acc += np.float64(exp_nonpos_any((gbuf[j] - best) / t))
+                wm[r, item % nw] = np.nan if nan else np.float64(best)
+                ws[r, item % nw] = acc
+            b = _claim(counter)
+    return _fold_sums(wm, ws, M, S, tau)
+
+
+@helper
+def _fold_sums(wm, ws, M, S, tau):
+    """(M, S) of each row from its windows' (max, sum), in column order; the rows whose
+    max is +inf."""
     inf_rows = 0
-    for r in range(R):
+    for r in range(wm.shape[0]):
         top = -np.inf
         nan = False
-        for w in range(nw):
+        for w in range(wm.shape[1]):
             nan |= wm[r, w] != wm[r, w]
             top = max(top, wm[r, w])
-        top = np.nan if nan else top
         total = 0.0
-        if top == top and top > -np.inf:
-            for w in range(nw):
+        if not nan and top > -np.inf:
+            for w in range(wm.shape[1]):
                 if wm[r, w] > -np.inf:
                     total += ws[r, w] * math.exp((wm[r, w] - top) / tau)
-        M[r] = top
-        S[r] = total if top == top else np.nan
-        inf_rows += 1 if top == np.inf else 0
+        M[r] = np.nan if nan else top
+        S[r] = np.nan if nan else total
+        inf_rows += 1 if top == np.inf and not nan else 0
     return inf_rows
 
 
@@ -211,28 +230,40 @@ def softmax_cols_finish(x, out, row0, col0, tau, M, S, log, k0, k1, stream, bits
     off = col0 % (2 if bits64 else 4)
     span = C + off
     nw = (span + CHUNK - 1) // CHUNK
-    for item in prange(R * nw):
-        r = item // nw
-        s = (item % nw) * CHUNK
-        m = min(CHUNK, span - s)
+    t = typed(tau, x)
+    nwk, ib, nb, counter = _blocks(R * nw, min(span, CHUNK))
+    for wk in prange(nwk):
         wbuf = np.empty(2 * CHUNK, np.uint32)
-        gbuf = np.empty(m, x.dtype)
-        xb = np.empty(m, x.dtype)
-        _x_window(x[r], s, m, off, xb)
-        _window_perturb(xb, m, k0, k1, stream, _U(row0 + r), col0 - off + s, bits64, wbuf,
-                        gbuf)
-        o = out[r]
-        top = M[r]
-        lead = max(0, off - s)
-        if top == -np.inf:
-            for j in range(lead, m):
-                o[s - off + j] = typed(-np.inf if log else 0.0, o)
-        elif log:
-            ls = math.log(S[r])
-            for j in range(lead, m):
-                o[s - off + j] = typed((np.float64(gbuf[j]) - top) / tau - ls, o)
-        else:
-            inv = 1.0 / S[r]
-            for j in range(lead, m):
-                o[s - off + j] = typed(exp_nonpos_any((np.float64(gbuf[j]) - top) / tau) * inv,
-                                       o)
+        gbuf = np.empty(min(span, CHUNK), x.dtype)
+        xb = np.empty(min(span, CHUNK), x.dtype)
+        b = _claim(counter)
+        while b < nb:
+            for item in range(b * ib, min(R * nw, (b + 1) * ib)):
+                r = item // nw
+                s = (item % nw) * CHUNK
+                m = min(CHUNK, span - s)
+                _x_window(x[r], s, m, off, xb)
+                _window_perturb(xb, m, k0, k1, stream, _U(row0 + r), col0 - off + s, bits64,
+                                wbuf, gbuf)
+                lead = max(0, off - s)
+                _finish_window(gbuf, m, lead, out[r][s - off + lead:], typed(M[r], x), S[r],
+                               t, log)
+            b = _claim(counter)
+
+
+@helper
+def _finish_window(v, m, lead, o, top, total, t, log):
+    """o[: m - lead] = the soft sample (or its log) of v[lead:m] = x + g, in the compute
+    dtype as the row kernels compute it: exp((v - M) / t) * (1 / S), or (v - M) / t - log S
+    (M = -inf: 0, or -inf)."""
+    if top == -np.inf:
+        for j in range(lead, m):
+            o[j - lead] = typed(-np.inf if log else 0.0, o)
+    elif log:
+        ls = typed(math.log(total), o)
+        for j in range(lead, m):
+            o[j - lead] = (v[j] - top) / t - ls
+    else:
+        inv = typed(1.0 / total, o)
+        for j in range(lead, m):
+            o[j - lead] = exp_nonpos_any((v[j] - top) / t) * inv
