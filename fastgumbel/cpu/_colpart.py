@@ -11,8 +11,9 @@ not depend on the thread count.
 
 - :func:`argmax_cols`: the first maximum of x + g and its global column, per row and draw
   (one log per element for almost all elements, as :func:`._argmax.chunk_argmax`).
-- :func:`softmax_cols`: the maximum M of x + g and S = sum of exp((x + g - M) / tau)
-  (summed in float64), per row.
+- :func:`softmax_cols`: the maximum M of x + g and S = sum of exp((x + g - M) / tau) per
+  row (each window's sum formed as the row kernels form a chunk's, the windows' sums
+  combined in float64).
 - :func:`softmax_cols_finish`: the soft sample (or its log) of the block from (M, S), the
   noise generated again.
 x + g is computed exactly as the row kernels compute it (the same bits), so indices agree
@@ -28,11 +29,13 @@ import numpy as np
 from numba import prange
 
 from .._numba import helper, kernel
-from .._scalar import exp_nonpos_any, gumbel_bits32, gumbel_bits64
+from .._scalar import gumbel_bits32, gumbel_bits64
 from ._argmax import bound_chunk, bound_threshold
-from ._dtypes import _U, typed
+from ._dtypes import _U, key_value, order_key, typed
 from ._noise import CHUNK, _exponential_chunk, _gumbel_chunk
+from ._reduce import LANES
 from ._schedule import _blocks, _claim
+from ._softmax_steps import SOFT, _exp_chunk
 
 
 @helper
@@ -147,24 +150,29 @@ def _fold_windows(wm, wi, wn, vals, idx):
 
 @helper
 def _window_perturb(xb, m, k0, k1, stream, row, c, bits64, wbuf, gbuf):
-    """gbuf[:m] = xb[:m] + g (global columns c ..); returns (max, any NaN)."""
+    """gbuf[:m] = xb[:m] + g (global columns c ..); returns (max, any NaN), the max
+    meaningful only without NaN: :func:`._noise._perturb_chunk` with the logits in a window
+    buffer (its max and NaN test on order keys, which vectorize)."""
     _gumbel_chunk(k0, k1, stream, row, c, m, bits64, wbuf, gbuf)
-    best = typed(-np.inf, gbuf)
-    nan = False
+    kinf = order_key(typed(np.inf, gbuf))
+    kninf = order_key(typed(-np.inf, gbuf))
+    kmax = kninf
+    kmin = kinf
     for j in range(m):
         v = xb[j] + gbuf[j]
         gbuf[j] = v
-        nan |= v != v
-        best = v if v > best else best
-    return best, nan
+        kv = order_key(v)
+        kmax = kv if kv > kmax else kmax
+        kmin = kv if kv < kmin else kmin
+    return key_value(kmax), kmax > kinf or kmin < kninf
 
 
 @kernel
 def softmax_cols(x, M, S, row0, col0, tau, k0, k1, stream, bits64):
     """M[r] = max of x[r] + g over this block's columns, S[r] = sum of
     exp((x + g - M) / tau) (float64; M = -inf, S = 0 for an all -inf block; NaN for a row
-    with NaN), by windows (each its own max and sum, the exponentials in the compute dtype
-    as the row kernels compute them), combined in column order. Returns the rows whose max
+    with NaN), by windows (each its own max, and its sum by the row kernels' exp step),
+    combined in column order. Returns the rows whose max
     is +inf."""
     R, C = x.shape
     off = col0 % (2 if bits64 else 4)
@@ -178,6 +186,7 @@ def softmax_cols(x, M, S, row0, col0, tau, k0, k1, stream, bits64):
         wbuf = np.empty(2 * CHUNK, np.uint32)
         gbuf = np.empty(min(span, CHUNK), x.dtype)
         xb = np.empty(min(span, CHUNK), x.dtype)
+        acc = np.empty(LANES, x.dtype)
         b = _claim(counter)
         while b < nb:
             for item in range(b * ib, min(R * nw, (b + 1) * ib)):
@@ -187,14 +196,13 @@ def softmax_cols(x, M, S, row0, col0, tau, k0, k1, stream, bits64):
                 _x_window(x[r], s, m, off, xb)
                 best, nan = _window_perturb(xb, m, k0, k1, stream, _U(row0 + r),
                                             col0 - off + s, bits64, wbuf, gbuf)
-                acc = 0.0
+                total = 0.0
                 if nan:
-                    acc = np.nan
-                elif best > -np.inf:
-                    for j in range(m):
-                        acc += np.float64(exp_nonpos_any((gbuf[j] - best) / t))
+                    total = np.nan
+                elif best > -np.inf:     # the row kernels' exp step and fixed-order sum
+                    total = np.float64(_exp_chunk(gbuf, m, best, t, SOFT, gbuf, acc, x, x, -1))
                 wm[r, item % nw] = np.nan if nan else np.float64(best)
-                ws[r, item % nw] = acc
+                ws[r, item % nw] = total
             b = _claim(counter)
     return _fold_sums(wm, ws, M, S, tau)
 
@@ -236,6 +244,7 @@ def softmax_cols_finish(x, out, row0, col0, tau, M, S, log, k0, k1, stream, bits
         wbuf = np.empty(2 * CHUNK, np.uint32)
         gbuf = np.empty(min(span, CHUNK), x.dtype)
         xb = np.empty(min(span, CHUNK), x.dtype)
+        acc = np.empty(LANES, x.dtype)
         b = _claim(counter)
         while b < nb:
             for item in range(b * ib, min(R * nw, (b + 1) * ib)):
@@ -247,12 +256,12 @@ def softmax_cols_finish(x, out, row0, col0, tau, M, S, log, k0, k1, stream, bits
                                 wbuf, gbuf)
                 lead = max(0, off - s)
                 _finish_window(gbuf, m, lead, out[r][s - off + lead:], typed(M[r], x), S[r],
-                               t, log)
+                               t, log, acc, x)
             b = _claim(counter)
 
 
 @helper
-def _finish_window(v, m, lead, o, top, total, t, log):
+def _finish_window(v, m, lead, o, top, total, t, log, acc, x):
     """o[: m - lead] = the soft sample (or its log) of v[lead:m] = x + g, in the compute
     dtype as the row kernels compute it: exp((v - M) / t) * (1 / S), or (v - M) / t - log S
     (M = -inf: 0, or -inf)."""
@@ -265,5 +274,6 @@ def _finish_window(v, m, lead, o, top, total, t, log):
             o[j - lead] = (v[j] - top) / t - ls
     else:
         inv = typed(1.0 / total, o)
+        _exp_chunk(v, m, top, t, SOFT, v, acc, x, x, -1)   # x: no prefetch (row -1)
         for j in range(lead, m):
-            o[j - lead] = exp_nonpos_any((v[j] - top) / t) * inv
+            o[j - lead] = v[j] * inv
