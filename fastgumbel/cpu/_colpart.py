@@ -167,19 +167,39 @@ def _window_perturb(xb, m, k0, k1, stream, row, c, bits64, wbuf, gbuf):
     return key_value(kmax), kmax > kinf or kmin < kninf
 
 
-@kernel
 def softmax_cols(x, M, S, row0, col0, tau, k0, k1, stream, bits64):
     """M[r] = max of x[r] + g over this block's columns, S[r] = sum of
     exp((x + g - M) / tau) (float64; M = -inf, S = 0 for an all -inf block; NaN for a row
     with NaN), by windows (each its own max, and its sum by the row kernels' exp step),
-    combined in column order. Returns the rows whose max
-    is +inf."""
+    combined in column order. Returns the rows whose max is +inf."""
+    nw = _windows(x.shape[1], col0, bits64)
+    wm = np.empty((x.shape[0], nw), np.float64)
+    ws = np.empty((x.shape[0], nw), np.float64)
+    _softmax_windows(x, x, wm, ws, M, S, row0, col0, tau, False, False, k0, k1, stream, bits64)
+    return _fold_sums(wm, ws, M, S, tau)
+
+
+def softmax_cols_finish(x, out, row0, col0, tau, M, S, log, k0, k1, stream, bits64):
+    """out = the soft sample exp((x + g - M) / tau) / S of this block (``log``: its log,
+    (x + g - M) / tau - log S), rows' (M, S) from :func:`softmax_cols`; an all -inf row
+    gives 0 (log: -inf), a NaN row NaN."""
+    w = np.empty((0, 0), np.float64)
+    _softmax_windows(x, out, w, w, M, S, row0, col0, tau, log, True, k0, k1, stream, bits64)
+
+
+def _windows(C, col0, bits64):
+    return (C + col0 % (2 if bits64 else 4) + CHUNK - 1) // CHUNK
+
+
+@kernel
+def _softmax_windows(x, out, wm, ws, M, S, row0, col0, tau, log, finish, k0, k1, stream,
+                     bits64):
+    """The windows of the softmax partial (``finish`` False: each window's max and sum
+    into wm, ws) or of the normalize pass (``finish``: out from the rows' M, S)."""
     R, C = x.shape
     off = col0 % (2 if bits64 else 4)
     span = C + off
     nw = (span + CHUNK - 1) // CHUNK
-    wm = np.empty((R, nw), np.float64)
-    ws = np.empty((R, nw), np.float64)
     t = typed(tau, x)
     nwk, ib, nb, counter = _blocks(R * nw, min(span, CHUNK))
     for wk in prange(nwk):
@@ -196,6 +216,11 @@ def softmax_cols(x, M, S, row0, col0, tau, k0, k1, stream, bits64):
                 _x_window(x[r], s, m, off, xb)
                 best, nan = _window_perturb(xb, m, k0, k1, stream, _U(row0 + r),
                                             col0 - off + s, bits64, wbuf, gbuf)
+                if finish:
+                    lead = max(0, off - s)
+                    _finish_window(gbuf, m, lead, out[r][s - off + lead:], typed(M[r], x),
+                                   S[r], t, log, acc, x)
+                    continue
                 total = 0.0
                 if nan:
                     total = np.nan
@@ -204,7 +229,6 @@ def softmax_cols(x, M, S, row0, col0, tau, k0, k1, stream, bits64):
                 wm[r, item % nw] = np.nan if nan else np.float64(best)
                 ws[r, item % nw] = total
             b = _claim(counter)
-    return _fold_sums(wm, ws, M, S, tau)
 
 
 @helper
@@ -227,37 +251,6 @@ def _fold_sums(wm, ws, M, S, tau):
         S[r] = np.nan if nan else total
         inf_rows += 1 if top == np.inf and not nan else 0
     return inf_rows
-
-
-@kernel
-def softmax_cols_finish(x, out, row0, col0, tau, M, S, log, k0, k1, stream, bits64):
-    """out = the soft sample exp((x + g - M) / tau) / S of this block (``log``: its log,
-    (x + g - M) / tau - log S), rows' (M, S) from :func:`softmax_cols`; an all -inf row
-    gives 0 (log: -inf), a NaN row NaN."""
-    R, C = x.shape
-    off = col0 % (2 if bits64 else 4)
-    span = C + off
-    nw = (span + CHUNK - 1) // CHUNK
-    t = typed(tau, x)
-    nwk, ib, nb, counter = _blocks(R * nw, min(span, CHUNK))
-    for wk in prange(nwk):
-        wbuf = np.empty(2 * CHUNK, np.uint32)
-        gbuf = np.empty(min(span, CHUNK), x.dtype)
-        xb = np.empty(min(span, CHUNK), x.dtype)
-        acc = np.empty(LANES, x.dtype)
-        b = _claim(counter)
-        while b < nb:
-            for item in range(b * ib, min(R * nw, (b + 1) * ib)):
-                r = item // nw
-                s = (item % nw) * CHUNK
-                m = min(CHUNK, span - s)
-                _x_window(x[r], s, m, off, xb)
-                _window_perturb(xb, m, k0, k1, stream, _U(row0 + r), col0 - off + s, bits64,
-                                wbuf, gbuf)
-                lead = max(0, off - s)
-                _finish_window(gbuf, m, lead, out[r][s - off + lead:], typed(M[r], x), S[r],
-                               t, log, acc, x)
-            b = _claim(counter)
 
 
 @helper
