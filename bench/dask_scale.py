@@ -1,12 +1,15 @@
-"""Dask at scale (issue 21): ``python bench/dask_scale.py [throughput|draws|all]``.
+"""Dask at scale (issue 21): ``python bench/dask_scale.py [throughput|rows|draws|all]``.
 
 throughput: a 4096 x 1024 float32 array in 8 row chunks through Dask (threads scheduler)
-against the NumPy call on the same array, interleaved, medians of the repeats; also the
-category axis in 4 chunks (the column-chunked graphs).
+against the NumPy call on the same array, interleaved, medians of the repeats (per round,
+then the median of 3 rounds); also the category axis in 4 chunks (the column-chunked
+graphs). A third column runs the same graph with every task's kernel on all threads (no
+task thread policy, ``fastgumbel._dask_graph.task_threads``).
 
-draws: multinomial of n inverse-CDF draws over 1000 categories (2**29) split into tasks of 2**25
-draws, on a LocalCluster of 1 and of 2 worker processes (1 thread each, Numba limited to 1
-thread per worker): the time and the speed-up from the second worker.
+draws: multinomial of 2**29 inverse-CDF draws over 1000 categories in tasks of 2**25 draws,
+and categorical of 2**18 Gumbel-max draws over 1000 categories in tasks of 2**14 (16 tasks
+each), on a LocalCluster of 1 and of 2 worker processes (1 thread each, Numba limited to 1
+thread per worker) and on the threads scheduler: the time and the speed-up over 1 worker.
 """
 import os
 import statistics
@@ -18,62 +21,135 @@ import numpy as np
 import fastgumbel as fg
 
 
-def _median_pair(f_np, f_dask, reps=9):
-    a, b = [], []
-    for _ in range(reps):          # interleaved: the machine's load hits both alike
-        t = time.perf_counter()
-        f_np()
-        a.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        f_dask()
-        b.append(time.perf_counter() - t)
-    return statistics.median(a), statistics.median(b)
+def _load():
+    return os.getloadavg()[0]
 
 
-def throughput():
+def _cases(k):
     import dask.array as da
+    soft = [("gumbel_softmax(tau=0.5)", lambda a: fg.gumbel_softmax(a, 0.5, rng=k)),
+            ("gumbel_softmax(tau=1)", lambda a: fg.gumbel_softmax(a, rng=k)),
+            ("gumbel_softmax(tau=0.5, hard=True)",
+             lambda a: fg.gumbel_softmax(a, 0.5, hard=True, rng=k))]
+    draws = [("gumbel_max", lambda a: fg.gumbel_max(a, rng=k)),
+             ("categorical(n=4)", lambda a: fg.categorical(a, 4, rng=k))]
+    noise = [("gumbel(size, like=)", lambda a: fg.gumbel(size=a.shape, rng=k,
+                                                         like=a if isinstance(a, da.Array)
+                                                         else None))]
+    return soft + draws + noise
+
+
+def throughput(reps=15, rounds=3, chunkings=((512, 1024), (512, 256))):
+    """Per case: NumPy call, Dask (threads scheduler) with the task thread policy, and Dask
+    with every task's kernel on all threads (the old behaviour), interleaved; medians."""
+    import dask.array as da
+
+    from fastgumbel import _dask_graph
     x = np.random.default_rng(0).standard_normal((4096, 1024)).astype(np.float32)
     k = fg.Key(1)
-    print("| call | chunks | NumPy ms | Dask ms | Dask / NumPy |\n|---|---|---|---|---|")
-    for chunks in [(512, 1024), (512, 256)]:
+    policy = _dask_graph.task_threads
+    print(f"load average at start: {_load():.1f}")
+    print("| call | chunks | NumPy ms | Dask ms | Dask / NumPy | all threads per task / NumPy "
+          "| CPU time: Dask / NumPy | CPU: all threads / NumPy | load |\n"
+          "|---|---|---|---|---|---|---|---|---|")
+    for chunks in chunkings:
         dx = da.from_array(x, chunks=chunks)
-        for name, f in [("gumbel_softmax(tau=0.5)", lambda a: fg.gumbel_softmax(a, 0.5, rng=k)),
-                        ("gumbel_softmax(tau=1)", lambda a: fg.gumbel_softmax(a, rng=k)),
-                        ("gumbel_max", lambda a: fg.gumbel_max(a, rng=k)),
-                        ("gumbel_topk(k=16)", lambda a: fg.gumbel_topk(a, 16, rng=k))]:
+        for name, f in _cases(k):
             lazy = f(dx)
-            lazy.compute(scheduler="threads")         # warm: kernels loaded
-            f(x)
-            tn, td = _median_pair(lambda: f(x), lambda: lazy.compute(scheduler="threads"))
-            print(f"| {name} | {chunks} | {tn * 1e3:.1f} | {td * 1e3:.1f} | {td / tn:.2f} |")
+
+            def old():
+                _dask_graph.task_threads = lambda: None
+                try:
+                    return lazy.compute(scheduler="threads")
+                finally:
+                    _dask_graph.task_threads = policy
+            fns = [lambda: f(x), lambda: lazy.compute(scheduler="threads"), old]
+            for fn in fns:
+                fn()                                  # warm: kernels loaded
+            ratios, cpu = [], []
+            for _ in range(rounds):
+                times = [[] for _ in fns]
+                cpus = [[] for _ in fns]
+                for _ in range(reps):                 # interleaved: the load hits all alike
+                    for t, c, fn in zip(times, cpus, fns):
+                        t0, c0 = time.perf_counter(), time.process_time()
+                        fn()
+                        t.append(time.perf_counter() - t0)
+                        c.append(time.process_time() - c0)
+                ratios.append([statistics.median(t) for t in times])
+                cpu.append([statistics.median(c) for c in cpus])
+            tn, td, to = (statistics.median(r[i] for r in ratios) for i in range(3))
+            cn, cd, co = (statistics.median(r[i] for r in cpu) for i in range(3))
+            print(f"| {name} | {chunks} | {tn * 1e3:.1f} | {td * 1e3:.1f} | {td / tn:.2f} | "
+                  f"{to / tn:.2f} | {cd / cn:.2f} | {co / cn:.2f} | {_load():.1f} |", flush=True)
 
 
 def _warm():
     fg.multinomial(np.zeros(1000), 2**20, rng=1, method="inverse_cdf")
+    fg.categorical(np.zeros((1, 1000)), 2**10, rng=1, method="gumbel")
 
 
-def draws(n=2**29, per_task=2**25):
+def _draw_cases(x):
+    """(name, lazy result, expected) of the many-draws cases: 16 tasks each."""
+    n_cdf, n_gum = 2**29, 2**18
+    return [
+        ("multinomial inverse_cdf, n = 2**29, tasks of 2**25",
+         fg.multinomial(x, n_cdf, rng=fg.Key(5), method="inverse_cdf", draw_chunks=2**25),
+         lambda r: int(r.sum()) == n_cdf),
+        ("categorical gumbel, n = 2**18, tasks of 2**14 (index sum)",
+         fg.categorical(x, n_gum, rng=fg.Key(6), method="gumbel", draw_chunks=2**14).sum(),
+         lambda r: 0 <= int(r) <= n_gum * 999),
+    ]
+
+
+def _timed(compute, reps=3):
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        r = compute()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts), r, sum(ts)
+
+
+def _busy(records):
+    """(seconds of task compute over all workers, tasks per worker) of a task stream."""
+    busy, per = 0.0, {}
+    for r in records:
+        per[r["worker"]] = per.get(r["worker"], 0) + 1
+        busy += sum(s["stop"] - s["start"] for s in r["startstops"] if s["action"] == "compute")
+    return busy, "/".join(str(v) for v in sorted(per.values(), reverse=True))
+
+
+def draws():
+    """The many-draws cases on a LocalCluster of 1 and 2 worker processes (1 thread each,
+    NUMBA_NUM_THREADS=1) and on the threads scheduler; medians of 3."""
     import dask.array as da
     import distributed
     p = np.random.default_rng(21).dirichlet(np.ones(1000))
-    x = da.from_array(np.log(p), chunks=1000)
-    lazy = fg.multinomial(x, n, rng=fg.Key(5), method="inverse_cdf", draw_chunks=per_task)
-    print(f"multinomial inverse_cdf, n = {n} over 1000 categories, {n // per_task} tasks")
-    times = {}
-    for workers in (1, 2):
-        with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                      dashboard_address=None, silence_logs=40,
-                                      env={"NUMBA_NUM_THREADS": "1"}) as cluster:
-            with distributed.Client(cluster) as c:
-                c.run(_warm)                          # every worker loads the kernels
-                c.compute(fg.multinomial(x, 2**20, rng=1, method="inverse_cdf"), sync=True)
-                t = time.perf_counter()
-                counts = c.compute(lazy, sync=True)
-                times[workers] = time.perf_counter() - t
-        assert int(counts.sum()) == n
-        print(f"{workers} worker(s): {times[workers]:.2f} s "
-              f"({n / times[workers] / 1e6:.0f} M draws/s)")
-    print(f"speed-up from the second worker: {times[1] / times[2]:.2f}x")
+    x = da.from_array(np.log(p)[None, :], chunks=(1, 1000))
+    print(f"load average at start: {_load():.1f}")
+    print("| case | where | time s | speed-up over 1 worker | tasks running at once (mean) "
+          "| tasks per worker | load |\n|---|---|---|---|---|---|---|")
+    for name, lazy, ok in _draw_cases(x):
+        times = {}
+        for workers in (1, 2):
+            with distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                          processes=True, dashboard_address=None,
+                                          silence_logs=40,
+                                          env={"NUMBA_NUM_THREADS": "1"}) as cluster:
+                with distributed.Client(cluster) as c:
+                    c.run(_warm)                          # every worker loads the kernels
+                    with distributed.get_task_stream(c) as ts:
+                        t, r, total = _timed(lambda: c.compute(lazy, sync=True))
+                    busy, tasks = _busy(ts.data)
+            assert ok(r)
+            times[workers] = t
+            print(f"| {name} | {workers} worker(s) | {t:.2f} | {times[1] / t:.2f} | "
+                  f"{busy / total:.2f} | {tasks} | {_load():.1f} |", flush=True)
+        t, r, _ = _timed(lambda: lazy.compute(scheduler="threads"))
+        assert ok(r)
+        print(f"| {name} | threads scheduler ({os.cpu_count()} threads) | {t:.2f} | "
+              f"{times[1] / t:.2f} | | | {_load():.1f} |", flush=True)
 
 
 if __name__ == "__main__":
@@ -81,5 +157,7 @@ if __name__ == "__main__":
     print(f"machine: {os.cpu_count()} cores (shared, contended)")
     if what in ("throughput", "all"):
         throughput()
+    if what == "rows":
+        throughput(chunkings=((512, 1024),))
     if what in ("draws", "all"):
         draws()

@@ -4,16 +4,20 @@ Each function here gets one NumPy block (``(R, C)`` logits: rows ``row0 ..`` of 
 ``(rows, K)`` view, columns ``col0 ..``) and returns a *partial* result that a tree of
 combine steps finishes (:mod:`fastgumbel._dask_cols` builds the graph). The noise of an
 element is that of its global ``(row, column)`` (stream spec v1, ``docs/rng.md``): the CPU
-kernel ``fill_noise_at`` generates a column block of a noise row with the same bits as the
-full-row kernels, so indices do not depend on the chunking.
+kernels of ``fastgumbel.cpu._colpart`` (``argmax_cols``, ``softmax_cols``,
+``softmax_cols_finish``: one fused pass per block with a column offset) and ``fill_noise_at``
+generate a column block of a noise row with the same bits as the full-row kernels, so
+indices do not depend on the chunking.
 
 Draw ranges (:func:`categorical_range`, :func:`multinomial_range`): draws ``d0 .. d1 - 1``
 of ``n`` per row, exactly the draws of the NumPy call with all ``n``: Gumbel-max draw ``d``
 of row ``r`` reads noise row ``r * n + d``, an inverse-CDF draw reads element ``d`` of its
 row's draw field; counts of disjoint ranges add up to the counts of the whole.
 
-Memory: a block function holds its block, its result and at most ``NOISE_BUDGET`` noise
-elements beyond the block's own size.
+Memory: a block function holds its block (a copy when it is not C-contiguous in the compute
+dtype), its result and, for the arg-max and softmax partials, a few buffers of ``CHUNK``
+elements per thread and a few numbers per ``CHUNK`` columns; the top-k partial and the noise
+functions hold at most ``NOISE_BUDGET`` noise elements beyond the block's own size.
 """
 from __future__ import annotations
 
@@ -30,7 +34,9 @@ NOISE_BUDGET = 1 << 22
 def _noise_at(shape, row0, col0, key, cdt, bits64, uniform=False):
     """Noise (Gumbel, or uniforms) of rows row0 .. and columns col0 .. as a ``cdt`` array."""
     g = np.empty(shape, cdt)
-    if g.size:
+    if g.size and col0 == 0:       # whole rows: the NumPy call's kernel (the same bits)
+        _backends.cpu().fill_noise(g, int(row0), *key_args(key), bits64, uniform, 0.0, 1.0)
+    elif g.size:
         _backends.cpu().fill_noise_at(g, int(row0), int(col0), *key_args(key), bits64, uniform)
     return g
 
@@ -64,40 +70,22 @@ def _check_rows(v):
         raise_bad_rows(0, int(inf.any(axis=-1).sum()))
 
 
-def _best(v, col0):
-    """(max, first argmax + col0, or -1 where the max is -inf) along the last axis."""
-    m = v.max(axis=-1)
-    i = v.argmax(axis=-1).astype(np.int64) + col0
-    i[m == -np.inf] = -1
-    return m, i
-
-
 def argmax_part(x, row0, col0, n, d0, d1, key, bits64, strict=True):
     """(best value, its global column) of draws d0 .. d1 - 1 of each row over this block's
-    columns: arrays of shape (R, d1 - d0). ``n`` is the draws per row (1 for gumbel_max).
-    NaN raises as in the NumPy call; with ``strict=False`` (hard soft samples) the value is
-    NaN instead."""
-    check = _check_rows if strict else _no_posinf
+    columns: arrays of shape (R, d1 - d0). ``n`` is the draws per row (1 for gumbel_max);
+    draw d of row r reads noise row r * n + d. One fused kernel (``cpu.argmax_cols``); NaN
+    raises as in the NumPy call; with ``strict=False`` (hard soft samples) the value is NaN
+    instead."""
     R, C = x.shape
-    D = d1 - d0
     cdt = chk.compute_dtype(x.dtype)
-    vals = np.empty((R, D), cdt)
-    idx = np.empty((R, D), np.int64)
-    step = max(1, NOISE_BUDGET // max(C, 1))
-    if n == 1:                    # noise rows = logits rows: batches of rows
-        for a in range(0, R, step):
-            v = _perturbed(x[a:a + step], row0 + a, col0, key, bits64)
-            check(v)
-            vals[a:a + step, 0], idx[a:a + step, 0] = _best(v, col0)
-        return vals, idx
-    for r in range(R):            # draws of one row: consecutive noise rows
-        base = (row0 + r) * n + d0
-        for a in range(0, D, step):
-            b = min(D, a + step)
-            v = _noise_at((b - a, C), base + a, col0, key, cdt, bits64)
-            v += x[r]
-            check(v)
-            vals[r, a:b], idx[r, a:b] = _best(v, col0)
+    x = np.ascontiguousarray(x, dtype=cdt)
+    vals = np.empty((R, d1 - d0), cdt)
+    idx = np.empty((R, d1 - d0), np.int64)
+    if vals.size:
+        nan_rows, inf_rows = _backends.cpu().argmax_cols(x, vals, idx, int(row0), int(n),
+                                                         int(d0), int(col0), *key_args(key),
+                                                         bits64)
+        raise_bad_rows(nan_rows if strict else 0, inf_rows)
     return vals, idx
 
 
@@ -121,21 +109,19 @@ def counts_part(idx, col0, C):
 
 
 def softmax_part(x, row0, col0, tau, key, bits64):
-    """(max of x + g, sum of exp((x + g - max) / tau)) per row of a block (float64 sums;
-    an all -inf block gives (-inf, 0), a NaN anywhere gives NaN)."""
-    v = _perturbed(x, row0, col0, key, bits64)
-    _no_posinf(v)
-    m = v.max(axis=-1)
-    with np.errstate(invalid="ignore"):
-        z = np.exp((v - m[:, None]).astype(np.float64) / tau)
-    z[np.isneginf(m)] = 0.0
-    return m.astype(np.float64), z.sum(axis=-1)
-
-
-def _no_posinf(v):
-    inf = np.isposinf(v)
-    if inf.any():
-        raise_bad_rows(0, int(inf.any(axis=-1).sum()))
+    """(max of x + g, float64 sum of exp((x + g - max) / tau)) per row of a block (an all
+    -inf block gives (-inf, 0), a NaN anywhere gives NaN): one fused kernel
+    (``cpu.softmax_cols``)."""
+    R = x.shape[0]
+    x = np.ascontiguousarray(x, dtype=chk.compute_dtype(x.dtype))
+    m = np.empty(R, np.float64)
+    s = np.empty(R, np.float64)
+    if x.size:
+        raise_bad_rows(0, _backends.cpu().softmax_cols(x, m, s, int(row0), int(col0),
+                                                       float(tau), *key_args(key), bits64))
+    else:
+        m[:], s[:] = -np.inf, 0.0
+    return m, s
 
 
 def softmax_combine(left, right, tau):
@@ -148,18 +134,15 @@ def softmax_combine(left, right, tau):
 
 
 def softmax_finish(x, row0, col0, tau, log, key, bits64, total):
-    """The soft sample (or its log) of a block from the row totals (max, sum)."""
+    """The soft sample (or its log) of a block from the row totals (max, sum): one fused
+    kernel (``cpu.softmax_cols_finish``), the noise generated again."""
     m, s = total
-    v = _perturbed(x, row0, col0, key, bits64).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = (v - m[:, None]) / tau
-        if log:
-            y = z - np.log(s)[:, None]
-            y[np.isneginf(m)] = -np.inf
-        else:
-            y = np.exp(z) / s[:, None]
-            y[np.isneginf(m)] = 0.0
-    return y.astype(x.dtype)
+    xc = np.ascontiguousarray(x, dtype=chk.compute_dtype(x.dtype))
+    y = np.empty(xc.shape, xc.dtype)
+    if y.size:
+        _backends.cpu().softmax_cols_finish(xc, y, int(row0), int(col0), float(tau), m, s,
+                                            bool(log), *key_args(key), bits64)
+    return y.astype(x.dtype, copy=False)
 
 
 def hard_finish(x, col0, best):

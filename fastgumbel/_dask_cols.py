@@ -22,102 +22,18 @@ gathers a row or all draws.
 from __future__ import annotations
 
 import functools
-import math
 
-import dask.array as da
 import numpy as np
-from dask.base import tokenize
-from dask.highlevelgraph import HighLevelGraph
 
 from . import _checks as chk
 from . import _colblocks as cb
+from ._dask_graph import Graph
 
-#: Parts folded by one combine task.
-SPLIT_EVERY = 8
 #: Default draws per task ("auto"): Gumbel-max work (draws x columns) per task, and
 #: inverse-CDF draws per task for indices and for counts.
 GUMBEL_WORK = 1 << 26
 CDF_DRAWS = 1 << 22
 CDF_COUNT_DRAWS = 1 << 26
-
-
-class Grid:
-    """A dask array seen as (rows, K) blocks: sampling axis last, inner batch axes whole.
-
-    ``merge_columns``: one chunk along the category axis (the row path)."""
-
-    def __init__(self, x, axis, merge_columns=False):
-        self.axis = chk.axis_index(axis, x.ndim)
-        m = da.moveaxis(x, self.axis, -1)
-        self.squeeze = m.ndim == 1
-        if self.squeeze:
-            m = m[None, :]
-        spec = {i: -1 for i in range(1, m.ndim - 1)}
-        if merge_columns:
-            spec[m.ndim - 1] = -1
-        self.m = m.rechunk(spec) if spec else m
-        self.K = self.m.shape[-1]
-        self.inner = math.prod(self.m.shape[1:-1])
-        rc, cc = self.m.chunks[0], self.m.chunks[-1]
-        self.rows = [(int(s) * self.inner, c * self.inner)
-                     for s, c in zip(np.cumsum((0,) + rc[:-1]), rc)]
-        self.cols = [(int(s), c) for s, c in zip(np.cumsum((0,) + cc[:-1]), cc)]
-        self.lead = [(c,) + self.m.shape[1:-1] for c in rc]
-        self.pad = (0,) * (self.m.ndim - 2)
-
-    def inkey(self, i, j):
-        return (self.m.name, i) + self.pad + (j,)
-
-    def outkey(self, name, i, *last):
-        return (name, i) + self.pad + last
-
-    def finish(self, res, last_is_category):
-        """Undo the view: drop the added row axis, put the category axis back."""
-        if self.squeeze:
-            res = res[0]
-        if last_is_category:
-            res = da.moveaxis(res, -1, self.axis)
-        return res
-
-
-class Graph:
-    """Tasks of one result, written as a dict; ``array`` wraps them as a dask array."""
-
-    def __init__(self, op, *token):
-        self.name = f"fastgumbel-{op}-" + tokenize(op, *token)
-        self.dsk = {}
-        self.n = 0
-
-    def add(self, fn, *args):
-        """A task ``fn(*args)`` (``args`` may hold keys of other tasks); returns its key."""
-        self.n += 1
-        key = (self.name + "-t", self.n)
-        self.dsk[key] = (fn,) + args
-        return key
-
-    def put(self, key, fn, *args):
-        self.dsk[key] = (fn,) + args
-
-    def fold(self, keys, fn):
-        """Combine ``keys`` in order with ``fn(left, right)``, a tree of combine tasks."""
-        while len(keys) > 1:
-            keys = [keys[g] if g + 1 == min(g + SPLIT_EVERY, len(keys)) else
-                    self.add(functools.partial(_fold, fn), *keys[g:g + SPLIT_EVERY])
-                    for g in range(0, len(keys), SPLIT_EVERY)]
-        return keys[0]
-
-    def array(self, grid, chunks, dtype):
-        graph = HighLevelGraph.from_collections(self.name, self.dsk, dependencies=[grid.m])
-        return da.Array(graph, self.name, chunks, dtype=dtype,
-                        meta=np.empty((0,) * len(chunks), dtype))
-
-
-def _fold(fn, *parts):
-    acc = parts[0]
-    for p in parts[1:]:
-        acc = fn(acc, p)
-    return acc
-
 
 def _view(block, R, C, dtype=None):
     """A block as (R, C) rows in the compute dtype (C-contiguous)."""

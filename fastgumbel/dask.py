@@ -27,7 +27,7 @@ import dask.array as da
 import numpy as np
 
 from . import _checks as chk
-from . import _core, _creation, _dask_cols, _discrete
+from . import _core, _creation, _dask_cols, _dask_graph, _discrete
 from ._arrays import is_dask
 from ._backends import check_backend
 from .random import resolve_key
@@ -50,7 +50,7 @@ def _float_dask(x, name="logits"):
 
 
 def _view(x, axis, merge_columns=True):
-    return _dask_cols.Grid(x, axis, merge_columns)
+    return _dask_graph.Grid(x, axis, merge_columns)
 
 
 def _chunked(view):
@@ -59,31 +59,8 @@ def _chunked(view):
 
 
 def _map(view, fn, dtype, last, *args, aligned=None):
-    """map_blocks over whole-row blocks; ``last`` is the length of the result's last axis
-    (``None``: the last axis is dropped). ``aligned``: a dask array of ``view.m``'s shape
-    but for size 1 along the last axis, chunked as ``view.m``; its block goes to ``fn``
-    after the logits block."""
-    m = view.m
-    starts = [row0 for row0, _ in view.rows]
-    kw = {}
-    if last is None:
-        chunks = m.chunks[:-1]
-        kw["drop_axis"] = m.ndim - 1
-    else:
-        chunks = m.chunks[:-1] + ((last,),)
-    if aligned is not None:
-        return da.map_blocks(_call_aligned, m, aligned, fn, starts, *args, dtype=dtype,
-                             chunks=chunks, meta=np.empty((0,) * len(chunks), dtype), **kw)
-    return da.map_blocks(_call, m, fn, starts, *args, dtype=dtype, chunks=chunks,
-                         meta=np.empty((0,) * len(chunks), dtype), **kw)
-
-
-def _call(block, fn, starts, *args, block_id=None):
-    return fn(block, starts[block_id[0]], *args)
-
-
-def _call_aligned(block, other, fn, starts, *args, block_id=None):
-    return fn(block, starts[block_id[0]], other, *args)
+    """One task per block of whole rows (``_dask_graph.rows_map``)."""
+    return _dask_graph.rows_map(view, fn, dtype, last, *args, aligned=aligned)
 
 
 # ----------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ LAYERS = [
     ("fastgumbel", "fastgumbel.__main__", "fastgumbel._bench", "fastgumbel._demo",
      "fastgumbel.torch", "fastgumbel.torch.", "fastgumbel.jax", "fastgumbel.jax."),
     ("fastgumbel._api", "fastgumbel._api_grad", "fastgumbel._generator"),
-    ("fastgumbel._route", "fastgumbel.dask", "fastgumbel._dask_cols"),
+    ("fastgumbel._route", "fastgumbel.dask", "fastgumbel._dask_cols", "fastgumbel._dask_graph"),
     ("fastgumbel._core", "fastgumbel._creation", "fastgumbel._discrete", "fastgumbel._rao",
      "fastgumbel._colblocks", "fastgumbel._sampling"),
     ("fastgumbel._backends", "fastgumbel.random"),

@@ -132,6 +132,12 @@ def test_category_chunks_float16_float64_high_precision_and_noise_offsets():
                   lambda a: fg.gumbel_softmax(a, 0.5, hard=True, rng=k, precision=prec),
                   lambda a: fg.categorical(a, 5, rng=k, precision=prec)):
             assert np.array_equal(f(dx).compute(scheduler="sync"), f(x))
+        for tau in (1.0, 0.3):            # fused column-offset kernels: rounding only
+            for f, log in ((fg.gumbel_softmax, False), (fg.gumbel_log_softmax, True)):
+                e = f(x, tau, rng=k, precision=prec).astype(np.float64)
+                g = f(dx, tau, rng=k, precision=prec).compute(scheduler="threads")
+                tol = 4 * float(np.finfo(dt).eps) * (np.abs(e).max() if log else 1.0)
+                np.testing.assert_allclose(g, e, rtol=4 * float(np.finfo(dt).eps), atol=tol)
         for f in (fg.gumbel, fg.uniform):
             e = f(size=(3, 4101), dtype=dt, rng=k, precision=prec)
             g = f(size=(3, 4101), dtype=dt, rng=k, precision=prec, like=dx)
@@ -190,3 +196,33 @@ def test_one_dimensional_and_errors():
         fg.gumbel_max(da.zeros(3, dtype=np.int64))
     with pytest.raises(ValueError, match="NaN"):
         fg.gumbel_max(da.from_array(np.array([0.0, np.nan]))).compute(scheduler="sync")
+
+
+def test_task_kernel_threads(client):
+    """Tasks run their kernels on their share of the threads (docs/dask.md): all of them on
+    the calling thread, T // pool on a pool thread, T // nthreads in a worker."""
+    import threading
+
+    import dask
+
+    from fastgumbel._dask_graph import task_threads
+    from dask.system import CPU_COUNT
+    T = fg.get_num_threads()
+    assert task_threads() is None
+    seen = {}
+
+    def probe(name):
+        seen[name] = task_threads()
+        with dask.config.set(num_workers=1):
+            seen[name + "1"] = task_threads()
+    t = threading.Thread(target=probe, args=("pool",))
+    t.start()
+    t.join()
+    assert seen == {"pool": max(1, T // CPU_COUNT), "pool1": T}
+    # a worker with 1 thread: its whole Numba pool
+    n = client.compute(dask.delayed(task_threads)(), sync=True)
+    assert n == client.compute(dask.delayed(fg.get_num_threads)(), sync=True)
+    x = np.random.default_rng(2).standard_normal((64, 300)).astype(np.float32)
+    dx = da.from_array(x, chunks=(8, 300))
+    for f in (lambda a: fg.gumbel_softmax(a, 0.5, rng=3), lambda a: fg.gumbel_max(a, rng=3)):
+        assert np.array_equal(f(dx).compute(scheduler="threads"), f(x))

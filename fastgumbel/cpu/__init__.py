@@ -20,7 +20,8 @@ Modules: building blocks (:mod:`._dtypes`, :mod:`._schedule`, :mod:`._prefetch`,
 (:mod:`._argmax`); the softmax family (:mod:`._softmax_steps`, :mod:`._ratio` for tau == 1,
 :mod:`._softmax`); gradients and density (:mod:`._backward`, :mod:`._concrete`); many draws
 (:mod:`._cdf` inverse CDF, :mod:`._binomial`, :mod:`._counts` Gumbel-max counts,
-:mod:`._topk`); Gumbel noise given the argmax and the Gumbel-Rao backward
+:mod:`._topk`); partials of a column block of longer rows, for the Dask category chunks
+(:mod:`._colpart`); Gumbel noise given the argmax and the Gumbel-Rao backward
 (:mod:`._conditional`); serving-style token sampling (:mod:`._threshold`, :mod:`._sample`).
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ._argmax import argmax_by_chunk, argmax_by_row, argmax_rows  # noqa: E402
 from ._backward import softmax_backward_recompute, softmax_backward_rows  # noqa: E402
 from ._binomial import multinomial_binomial  # noqa: E402
 from ._cdf import categorical_cdf, multinomial_cdf  # noqa: E402
+from ._colpart import argmax_cols, softmax_cols, softmax_cols_finish  # noqa: E402
 from ._concrete import concrete_rows  # noqa: E402
 from ._conditional import conditional_rows, gumbel_rao_rows  # noqa: E402
 from ._counts import multinomial_gumbel, multinomial_rows  # noqa: E402
@@ -49,4 +51,5 @@ __all__ = ["CHUNK", "fill_noise", "fill_noise_at", "softmax_rows", "argmax_rows"
            "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows",
            "conditional_rows", "gumbel_rao_rows",
            "SOFT", "LOG", "HARD", "softmax_by_row", "softmax_by_chunk", "argmax_by_row",
-           "argmax_by_chunk", "sample_rows", "threads", "set_num_threads", "get_num_threads"]
+           "argmax_by_chunk", "sample_rows", "threads", "set_num_threads", "get_num_threads",
+           "argmax_cols", "softmax_cols", "softmax_cols_finish"]
