@@ -168,6 +168,7 @@ PHILOX_M0 = _U(0xD2511F53)
 PHILOX_M1 = _U(0xCD9E8D57)
 PHILOX_W0 = _U(0x9E3779B9)
 PHILOX_W1 = _U(0xBB67AE85)
+_ALL = _U(0xFFFFFFFFFFFFFFFF)
 
 
 @intrinsic
@@ -188,20 +189,37 @@ def mul32_wide(typingctx, a, b):
 
 
 @inline_always
+def _philox_rounds(c0, c1, c2, c3, k0, k1, keep):
+    """Philox4x32-10 of counter (c0..c3) under key (k0, k1); ``keep`` masks the words between
+    rounds (all ones: no mask, see :func:`philox_block`)."""
+    for _ in range(10):
+        p0 = mul32_wide(PHILOX_M0, c0)
+        p1 = mul32_wide(PHILOX_M1, c2)
+        c0, c2 = ((p1 >> SH32) ^ c1 ^ k0) & keep, ((p0 >> SH32) ^ c3 ^ k1) & keep
+        c1, c3 = p1 & keep, p0 & keep
+        k0 = (k0 + PHILOX_W0) & MASK32
+        k1 = (k1 + PHILOX_W1) & MASK32
+    return c0 & MASK32, c1 & MASK32, c2 & MASK32, c3 & MASK32
+
+
+@inline_always
 def philox_block(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10 of counter (c0..c3) under key (k0, k1); all uint64 < 2**32, and so are
     the four words returned.
 
     Between rounds the words keep garbage above bit 31 instead of being masked: each word
     only reaches a product through :func:`mul32_wide`, which reads its low 32 bits (the
-    32x32->64 multiply: ``vpmuludq``, CUDA ``mul.wide.u32``), or an xor whose result does the same, so the low 32 bits are
-    Philox's. That saves two ands per round; the words are masked once, at the end."""
+    32x32->64 multiply: ``vpmuludq``), or an xor whose result does the same, so the low 32
+    bits are Philox's. That saves two ands per round on x86; the words are masked once, at
+    the end. (The CUDA kernels call :func:`philox_block32`: the same rounds.)"""
     wide_vectors()
-    for _ in range(10):
-        p0 = mul32_wide(PHILOX_M0, c0)
-        p1 = mul32_wide(PHILOX_M1, c2)
-        c0, c1, c2, c3 = (p1 >> SH32) ^ c1 ^ k0, p1, (p0 >> SH32) ^ c3 ^ k1, p0
-        k0 = (k0 + PHILOX_W0) & MASK32
-        k1 = (k1 + PHILOX_W1) & MASK32
-    return c0 & MASK32, c1 & MASK32, c2 & MASK32, c3 & MASK32
+    return _philox_rounds(c0, c1, c2, c3, k0, k1, _ALL)
+
+
+@inline_always
+def philox_block32(c0, c1, c2, c3, k0, k1):
+    """:func:`philox_block` with every word masked to 32 bits between rounds, the form for
+    CUDA: NVVM then keeps each word in one 32-bit register (``mul.wide.u32`` and a 3-input
+    xor per word), where the unmasked garbage costs 64-bit xors and adds."""
+    return _philox_rounds(c0, c1, c2, c3, k0, k1, MASK32)
 

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import numpy as np
 from numba import cuda, types
-from numba.cuda.misc.special import literal_unroll
 
 from .._scalar import BOUND_BAND, BOUND_REL, LN2
 from . import _pieces as P
+from ._regcache import chain
 from ._team import BLOCK, CACHE, red_argmax, red_max, red_min, team_item
 
 _U = np.uint64
-_J = tuple(range(CACHE))
-_R = tuple(range(4 * CACHE))
 
 
 @cuda.jit(device=True)
@@ -65,7 +63,7 @@ def first_bad(nt, ld):
     return scan
 
 
-def build_search(nt, ld, bits64):
+def build_search(nt, ld, bits64, cache=CACHE):
     """Device function ``find(x, r, row, tid, lane, T, K, k0, k1, stream, sf, si) -> (index,
     bad key)``: the first argmax of row r of x plus the Gumbel noise of noise row ``row``
     (-1 for a row of -inf), and the :func:`first_bad` key of the row (``2 K``: none)."""
@@ -76,7 +74,7 @@ def build_search(nt, ld, bits64):
     scan = first_bad(nt, ld)
     lb, ninf, pinf, zero = c.lb, c.ninf, c.pinf, c.zero
     ln2, band, rel = nt(LN2), nt(BOUND_BAND), nt(BOUND_REL)
-    n_reg = 4 * CACHE
+    n_reg = max(1, 4 * cache)
 
     @cuda.jit(device=True)
     def bounds(x, r, q, K, k0, k1, stream, row):
@@ -90,23 +88,44 @@ def build_search(nt, ld, bits64):
             bs, bi = _better(ld(x, r, col) + g1(k0, k1, stream, row, col), col, bs, bi)
         return bs, bi
 
-    @cuda.jit(device=True)
-    def find(x, r, row, tid, lane, T, K, k0, k1, stream, sf, si):
-        ru = cuda.local.array(n_reg, nt)
-        nq = (K + 3) >> 2
-        top = ninf
-        chk = zero
-        bs = ninf
-        bi = -1
-        for j in literal_unroll(_J):
-            q = lane + j * T
+    def a1(j, nxt):
+        @cuda.jit(device=True)
+        def step(ru, x, r, q0, T, nq, K, k0, k1, stream, row, top, chk):
+            q = q0 + j * T
             u0 = u1 = u2 = u3 = ninf
             if q < nq:
                 u0, u1, u2, u3 = bounds(x, r, q, K, k0, k1, stream, row)
             ru[4 * j], ru[4 * j + 1], ru[4 * j + 2], ru[4 * j + 3] = u0, u1, u2, u3
             top = _mx(_mx(top, u0), _mx(_mx(u1, u2), u3))
             chk += (u0 + u1) + (u2 + u3)
-        for q in range(lane + CACHE * T, nq, T):   # long rows: pruned against this thread
+            return nxt(ru, x, r, q0, T, nq, K, k0, k1, stream, row, top, chk)
+        return step
+
+    @cuda.jit(device=True)
+    def a1_done(ru, x, r, q0, T, nq, K, k0, k1, stream, row, top, chk):
+        return top, chk
+
+    def a2(j, nxt):
+        @cuda.jit(device=True)
+        def step(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi):
+            col = (q0 + j * T) << 2
+            for i in range(4):
+                if col + i < K:
+                    bs, bi = offer(x, r, col + i, ru[4 * j + i], thr, k0, k1, stream, row, bs,
+                                   bi)
+            return nxt(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi)
+        return step
+
+    @cuda.jit(device=True)
+    def a2_done(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi):
+        return bs, bi
+
+    pass1 = chain(cache, a1, a1_done)
+    offers = chain(cache, a2, a2_done)
+
+    @cuda.jit(device=True)
+    def long1(x, r, lane, T, nq, K, k0, k1, stream, row, top, chk, bs, bi):
+        for q in range(lane + cache * T, nq, T):   # long rows: pruned against this thread
             u0, u1, u2, u3 = bounds(x, r, q, K, k0, k1, stream, row)
             chk += (u0 + u1) + (u2 + u3)
             top = _mx(_mx(top, u0), _mx(_mx(u1, u2), u3))
@@ -116,27 +135,33 @@ def build_search(nt, ld, bits64):
             bs, bi = offer(x, r, col + 1, u1, thr, k0, k1, stream, row, bs, bi)
             bs, bi = offer(x, r, col + 2, u2, thr, k0, k1, stream, row, bs, bi)
             bs, bi = offer(x, r, col + 3, u3, thr, k0, k1, stream, row, bs, bi)
+        return top, chk, bs, bi
+
+    @cuda.jit(device=True)
+    def find(x, r, row, tid, lane, T, K, k0, k1, stream, sf, si):
+        ru = cuda.local.array(n_reg, nt)
+        nq = (K + 3) >> 2
+        top, chk = pass1(ru, x, r, lane, T, nq, K, k0, k1, stream, row, ninf, zero)
+        top, chk, bs, bi = long1(x, r, lane, T, nq, K, k0, k1, stream, row, top, chk, ninf, -1)
         top = red_max(sf, tid, lane, T, top)
-        key = red_min(si, tid, lane, T, scan(x, r, lane, T, K, not chk < pinf))
+        key = scan(x, r, lane, T, K, not chk < pinf)   # rare: a NaN or +inf
+        key = red_min(si, tid, lane, T, key)
         if top > ninf and key >= 2 * K:
-            thr = top - (band + abs(top) * rel)
-            for i in literal_unroll(_R):
-                col = ((lane + (i >> 2) * T) << 2) + (i & 3)
-                if col < K:
-                    bs, bi = offer(x, r, col, ru[i], thr, k0, k1, stream, row, bs, bi)
+            bs, bi = offers(ru, x, r, lane, T, K, top - (band + abs(top) * rel), k0, k1, stream,
+                            row, bs, bi)
         bs, bi = red_argmax(sf, si, tid, lane, T, bs, bi)
         if key < 2 * K:
-            bi = key if key < K else key - K
+            bi = key if key < K else key - K   # rare: the first NaN, else +inf, entry
         return bi, key
     return find
 
 
-def build_argmax(nt, ld, bits64):
+def build_argmax(nt, ld, bits64, cache=CACHE):
     """``argmax_k(x, idx, counts, row0, k0, k1, stream, key, D, lt, flags)``: a team of
     ``2**lt`` threads per draw (r, d), noise row (row0 + r) * D + d; writes idx[r, d] (counts
     has shape (0, 0)) or adds the draw's one-hot to counts[r, :] (idx has shape (0, 0)).
     ``flags`` (length 2: rows with NaN, rows whose max is +inf; or length 0: no check)."""
-    find = build_search(nt, ld, bits64)
+    find = build_search(nt, ld, bits64, cache)
 
     @cuda.jit
     def argmax_k(x, idx, counts, row0, k0, k1, stream, key, D, lt, flags):
@@ -145,7 +170,7 @@ def build_argmax(nt, ld, bits64):
         rows, K = x.shape
         tid, lane, valid, dd = team_item(lt, rows * D)
         k0, k1, stream = P.key_words(key, k0, k1, stream)
-        r = dd // D
+        r = dd if D == 1 else dd // D   # no 64-bit division for one draw per row
         d = dd - r * D
         bi, bad = find(x, r, _U((row0 + r) * D + d), tid, lane, 1 << lt, K if valid else 0,
                        k0, k1, stream, sf, si)
@@ -159,7 +184,7 @@ def build_argmax(nt, ld, bits64):
     return argmax_k
 
 
-def build_hard(nt, ld, st, bits64):
+def build_hard(nt, ld, st, bits64, cache=CACHE):
     """``hard_k(x, out, row0, k0, k1, stream, key, lt, flags)``: the hard sample at any
     temperature: the one-hot of the first argmax of x + g (a row of NaN where the logits
     hold a NaN or +inf, of zeros for a row of -inf); flags[0] counts the +inf rows without
@@ -167,7 +192,7 @@ def build_hard(nt, ld, st, bits64):
     s4 = P.store_group(st)
     c = P.constants(nt)
     zero, one, nan = c.zero, c.one, c.nan
-    find = build_search(nt, ld, bits64)
+    find = build_search(nt, ld, bits64, cache)
 
     @cuda.jit(device=True)
     def hot(bad, col, bi):

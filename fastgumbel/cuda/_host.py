@@ -128,7 +128,9 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale, *, key_de
     if rows and nq:
         bx = min(BLOCK, max(32, 1 << (nq - 1).bit_length()))
         by = BLOCK // bx
-        gy = min(65535, (rows + by - 1) // by)
+        # large fills: 8 rows per thread (the per-thread setup paid once for 32 elements)
+        per = 8 if rows * nq >= 1 << 20 else 1
+        gy = min(65535, (rows + by * per - 1) // (by * per))
         kern = kernels(out.dtype, bf16, bits64)["fill_uniform" if uniform else "fill_noise"]
         _launch(kern, ((nq + bx - 1) // bx, gy), (bx, by), cuda_stream)(
             d, int(row0), _U(k0), _U(k1), _U(stream), _key(key_dev),

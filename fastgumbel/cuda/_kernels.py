@@ -20,7 +20,7 @@ from . import _pieces as P
 from ._argmax import build_argmax, build_hard
 from ._pieces import LOG, SOFT
 from ._softmax import build_softmax
-from ._team import BLOCK, red_argmax, red_max, red_or, red_sum, team_item
+from ._team import BLOCK, CACHE, red_argmax, red_max, red_or, red_sum, team_item
 
 _U = np.uint64
 _NONE = np.int64(-2 ** 63)          # below every order key: "nothing left" for top-k
@@ -202,18 +202,19 @@ def concrete_k(y, logits, out, tau, lt):
             out[rr] = sum_l - (tau + 1.0) * sum_ly - K * (M + math.log(S))
 
 
-def build(nt, bf16=False, bits64=False):
+def build(nt, bf16=False, bits64=False, cache=CACHE):
     """Every kernel of one specialization, by name: compute dtype ``nt`` (numpy.float32 or
-    numpy.float64), ``bf16`` (float arrays hold bfloat16 bits as uint16), word width."""
+    numpy.float64), ``bf16`` (float arrays hold bfloat16 bits as uint16), word width, and
+    ``cache`` groups of 4 per thread kept in registers by the row kernels."""
     ld, st = P.io(nt, bf16)
     ratio = nt is np.float64 or not bits64
     return {"fill_noise": build_fill_noise(nt, st, bits64, False),
             "fill_uniform": build_fill_noise(nt, st, bits64, True),
-            "soft": build_softmax(nt, ld, st, bits64, False, SOFT),
-            "soft_tau1": build_softmax(nt, ld, st, bits64, ratio, SOFT),
-            "log": build_softmax(nt, ld, st, bits64, False, LOG),
-            "hard": build_hard(nt, ld, st, bits64),
-            "argmax": build_argmax(nt, ld, bits64),
+            "soft": build_softmax(nt, ld, st, bits64, False, SOFT, cache),
+            "soft_tau1": build_softmax(nt, ld, st, bits64, ratio, SOFT, cache),
+            "log": build_softmax(nt, ld, st, bits64, False, LOG, cache),
+            "hard": build_hard(nt, ld, st, bits64, cache),
+            "argmax": build_argmax(nt, ld, bits64, cache),
             "topk": build_topk(nt, ld, bits64),
             "backward": build_backward(nt, ld, st),
             "zero": zero_k}
@@ -222,14 +223,14 @@ def build(nt, bf16=False, bits64=False):
 _built = {}
 
 
-def kernels(dtype, bf16=False, bits64=False):
+def kernels(dtype, bf16=False, bits64=False, cache=CACHE):
     """The kernel dict for an array dtype (and storage, word width), built once: float64
     arrays run the float64 kernels; float32, float16 and bfloat16 (``bf16``: uint16 arrays)
     the float32 ones (loaded and stored in their dtype, computed in float32: the CPU's
     float16 results, rounded once)."""
     nt = np.float64 if (np.dtype(dtype) == np.float64 and not bf16) else np.float32
-    k = (nt, bool(bf16), bool(bits64))
+    k = (nt, bool(bf16), bool(bits64), cache)
     ks = _built.get(k)
     if ks is None:
-        ks = _built[k] = build(nt, bool(bf16), bool(bits64))
+        ks = _built[k] = build(nt, bool(bf16), bool(bits64), cache)
     return ks

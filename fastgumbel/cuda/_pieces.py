@@ -20,7 +20,7 @@ from numba import cuda
 from .._scalar import (MASK32, SH32, bf16_to_f32, exp_nonpos_f32, exp_nonpos_f64,
                        exponential_bits32, exponential_bits64, f32_to_bf16, gumbel_bits32,
                        gumbel_bits64, log2_bound_f32, log2_bound_f64, log_f32, log_f64,
-                       philox_block, uniform_bits32, uniform_bits64)
+                       philox_block32 as philox_block, uniform_bits32, uniform_bits64)
 
 _U = np.uint64
 #: Softmax output modes (the ``mode`` argument of ``softmax_rows``).
@@ -51,23 +51,24 @@ def key_words(key, k0, k1, stream):
 def io(nt, bf16):
     """Device functions ``(ld(a, r, c) -> nt, st(a, r, c, v))``: an element of a 2-D array as
     ``nt`` and the store of an ``nt`` (rounded once to the array's dtype, to nearest even);
-    with ``bf16`` the array holds bfloat16 bits as uint16 (float32 math)."""
+    with ``bf16`` the array holds bfloat16 bits as uint16 (float32 math). Indices are taken
+    as unsigned: no negative-index wraparound code in the address arithmetic."""
     if bf16:
         @cuda.jit(device=True)
         def ld(a, r, c):
-            return bf16_to_f32(a[r, c])
+            return bf16_to_f32(a[_U(r), _U(c)])
 
         @cuda.jit(device=True)
         def st(a, r, c, v):
-            a[r, c] = f32_to_bf16(np.float32(v))
+            a[_U(r), _U(c)] = f32_to_bf16(np.float32(v))
     else:
         @cuda.jit(device=True)
         def ld(a, r, c):
-            return nt(a[r, c])
+            return nt(a[_U(r), _U(c)])
 
         @cuda.jit(device=True)
         def st(a, r, c, v):
-            a[r, c] = v
+            a[_U(r), _U(c)] = v
     return ld, st
 
 

@@ -27,15 +27,13 @@ from __future__ import annotations
 
 import numpy as np
 from numba import cuda, types
-from numba.cuda.misc.special import literal_unroll
 
 from . import _pieces as P
 from ._pieces import LOG, SOFT
+from ._regcache import chain
 from ._team import BLOCK, CACHE, red_max, red_or, red_sum, team_item
 
 _U = np.uint64
-_J = tuple(range(CACHE))
-_R = tuple(range(4 * CACHE))
 
 
 def _weights(c, ratio):
@@ -107,7 +105,7 @@ def bad_row_scan(nt, ld):
     return scan
 
 
-def _long_rows(nt, c, vals, wt, resc, s4, shift, mode):
+def _long_rows(nt, c, vals, wt, resc, s4, shift, mode, cache):
     """Device functions ``(long1, long2)``: the groups of a thread past its register cache
     (long rows). ``long1`` folds them into the thread's (ref, l, check sum) online, with a
     rescale only when a group raises the reference; ``long2`` recomputes their values
@@ -116,7 +114,7 @@ def _long_rows(nt, c, vals, wt, resc, s4, shift, mode):
 
     @cuda.jit(device=True)
     def long1(x, rr, lane, T, nq, K, k0, k1, stream, row, rt, ref, l, chk):
-        for q in range(lane + CACHE * T, nq, T):
+        for q in range(lane + cache * T, nq, T):
             v0, v1, v2, v3, e0, e1, e2, e3 = vals(x, rr, q, K, k0, k1, stream, row)
             chk += (v0 + v1) + (v2 + v3)
             m4 = _mx(_mx(v0, v1), _mx(v2, v3))
@@ -131,7 +129,7 @@ def _long_rows(nt, c, vals, wt, resc, s4, shift, mode):
     @cuda.jit(device=True)
     def long2(x, out, rr, lane, T, nq, K, k0, k1, stream, row, rt, bad, live, Mref, lse, inv):
         M = Mref + shift
-        for q in range(lane + CACHE * T, nq, T):
+        for q in range(lane + cache * T, nq, T):
             v0, v1, v2, v3, e0, e1, e2, e3 = vals(x, rr, q, K, k0, k1, stream, row)
             if bad:
                 v0 = v1 = v2 = v3 = nan
@@ -147,7 +145,68 @@ def _long_rows(nt, c, vals, wt, resc, s4, shift, mode):
     return long1, long2
 
 
-def build_softmax(nt, ld, st, bits64, ratio, mode):
+def _cached(nt, c, vals, wt, s4, mode, cache):
+    """Device functions ``(pass1, weights, pass2)`` over the ``cache`` register-cached groups
+    ``q0 + j T`` of a thread (unrolled, :func:`._regcache.chain`): values (and E) into
+    ``rv`` (``re``) with the running max and check sum; their weights and sum (the weights
+    replace the values for the soft sample); the output of pass 2."""
+    ninf, one, nan = c.ninf, c.one, c.nan
+
+    def p1(j, nxt):
+        @cuda.jit(device=True)
+        def step(rv, re, x, rr, q0, T, nq, K, k0, k1, stream, row, m, chk):
+            q = q0 + j * T
+            v0 = v1 = v2 = v3 = ninf
+            e0 = e1 = e2 = e3 = one
+            if q < nq:
+                v0, v1, v2, v3, e0, e1, e2, e3 = vals(x, rr, q, K, k0, k1, stream, row)
+            rv[4 * j], rv[4 * j + 1], rv[4 * j + 2], rv[4 * j + 3] = v0, v1, v2, v3
+            re[4 * j], re[4 * j + 1], re[4 * j + 2], re[4 * j + 3] = e0, e1, e2, e3
+            m = _mx(_mx(m, v0), _mx(_mx(v1, v2), v3))
+            chk += (v0 + v1) + (v2 + v3)
+            return nxt(rv, re, x, rr, q0, T, nq, K, k0, k1, stream, row, m, chk)
+        return step
+
+    @cuda.jit(device=True)
+    def p1_done(rv, re, x, rr, q0, T, nq, K, k0, k1, stream, row, m, chk):
+        return m, chk
+
+    def ws(j, nxt):
+        @cuda.jit(device=True)
+        def step(rv, re, ref, rt, l):
+            for i in range(4 * j, 4 * j + 4):
+                w = wt(rv[i], re[i], ref, rt)
+                l += w
+                if mode == SOFT:
+                    rv[i] = w
+            return nxt(rv, re, ref, rt, l)
+        return step
+
+    @cuda.jit(device=True)
+    def ws_done(rv, re, ref, rt, l):
+        return l
+
+    def p2(j, nxt):
+        @cuda.jit(device=True)
+        def step(rv, out, rr, q0, T, nq, K, fc, M, rt, lse, live, bad):
+            q = q0 + j * T
+            if q < nq:
+                for i in range(4 * j, 4 * j + 4):
+                    v = rv[i] * fc if mode == SOFT else ((rv[i] - M) * rt - lse if live
+                                                         else ninf)
+                    rv[i] = nan if bad else v
+                s4(out, rr, q, K, rv[4 * j], rv[4 * j + 1], rv[4 * j + 2], rv[4 * j + 3])
+            nxt(rv, out, rr, q0, T, nq, K, fc, M, rt, lse, live, bad)
+        return step
+
+    @cuda.jit(device=True)
+    def p2_done(rv, out, rr, q0, T, nq, K, fc, M, rt, lse, live, bad):
+        pass
+
+    return chain(cache, p1, p1_done), chain(cache, ws, ws_done), chain(cache, p2, p2_done)
+
+
+def build_softmax(nt, ld, st, bits64, ratio, mode, cache=CACHE):
     """``softmax_k(x, out, row0, k0, k1, stream, key, tau, lt, flags)``: a team of ``2**lt``
     threads per row; mode SOFT or LOG; ``ratio``: the tau == 1 form (soft only). ``flags``:
     an int64 array of 2 counting the rows whose max is +inf (no NaN) in flags[0], or of
@@ -157,10 +216,11 @@ def build_softmax(nt, ld, st, bits64, ratio, mode):
     wt, resc = _weights(c, ratio)
     s4 = P.store_group(st)
     scan = bad_row_scan(nt, ld)
-    ninf, pinf, zero, one, nan, log_ = c.ninf, c.pinf, c.zero, c.one, c.nan, c.log
+    ninf, pinf, zero, one, log_ = c.ninf, c.pinf, c.zero, c.one, c.log
     shift = c.C if ratio else zero
-    n_reg = 4 * CACHE
-    long1, long2 = _long_rows(nt, c, vals, wt, resc, s4, shift, mode)
+    n_reg = max(1, 4 * cache)
+    long1, long2 = _long_rows(nt, c, vals, wt, resc, s4, shift, mode, cache)
+    pass1, weights, pass2 = _cached(nt, c, vals, wt, s4, mode, cache)
 
     @cuda.jit
     def softmax_k(x, out, row0, k0, k1, stream, key, tau, lt, flags):
@@ -175,44 +235,22 @@ def build_softmax(nt, ld, st, bits64, ratio, mode):
         row = _U(row0 + rr)
         nq = (K + 3) >> 2 if valid else 0
         rt = one / nt(tau)
-        m = ninf
-        chk = zero
-        for j in literal_unroll(_J):
-            q = lane + j * T
-            v0 = v1 = v2 = v3 = ninf
-            e0 = e1 = e2 = e3 = one
-            if q < nq:
-                v0, v1, v2, v3, e0, e1, e2, e3 = vals(x, rr, q, K, k0, k1, stream, row)
-            rv[4 * j], rv[4 * j + 1], rv[4 * j + 2], rv[4 * j + 3] = v0, v1, v2, v3
-            re[4 * j], re[4 * j + 1], re[4 * j + 2], re[4 * j + 3] = e0, e1, e2, e3
-            m = _mx(_mx(m, v0), _mx(_mx(v1, v2), v3))
-            chk += (v0 + v1) + (v2 + v3)
+        m, chk = pass1(rv, re, x, rr, lane, T, nq, K, k0, k1, stream, row, ninf, zero)
         refc = m - shift if m > ninf else zero
-        ref = m - shift if m > ninf else ninf
-        l = zero
-        for i in literal_unroll(_R):
-            w = wt(rv[i], re[i], refc, rt)
-            l += w
-            if mode == SOFT:
-                rv[i] = w
-        ref, l, chk = long1(x, rr, lane, T, nq, K, k0, k1, stream, row, rt, ref, l, chk)
+        l = weights(rv, re, refc, rt, zero)
+        ref, l, chk = long1(x, rr, lane, T, nq, K, k0, k1, stream, row, rt,
+                            m - shift if m > ninf else ninf, l, chk)
         Mref = red_max(sf, tid, lane, T, ref)
         live = Mref > ninf
         S = red_sum(sf, tid, lane, T, l * resc(ref, Mref, rt) if live and ref > ninf else zero)
-        bits = red_or(si, tid, lane, T, scan(x, rr, lane, T, K if valid else 0, not chk < pinf))
-        bad = bits != 0
+        bits = scan(x, rr, lane, T, K if valid else 0, not chk < pinf)   # rare: a NaN or +inf
+        bits = red_or(si, tid, lane, T, bits)
         if valid and lane == 0 and flags.shape[0] > 0 and bits == 2:
             cuda.atomic.add(flags, 0, 1)
         inv = one / S if S > zero else zero
         lse = log_(S) if S > zero else zero
         fc = resc(refc, Mref, rt) * inv if live and m > ninf else zero
-        M = Mref + shift
-        for i in literal_unroll(_R):
-            v = rv[i] * fc if mode == SOFT else ((rv[i] - M) * rt - lse if live else ninf)
-            rv[i] = nan if bad else v
-        for j in literal_unroll(_J):
-            if lane + j * T < nq:
-                s4(out, rr, lane + j * T, K, rv[4 * j], rv[4 * j + 1], rv[4 * j + 2],
-                   rv[4 * j + 3])
-        long2(x, out, rr, lane, T, nq, K, k0, k1, stream, row, rt, bad, live, Mref, lse, inv)
+        pass2(rv, out, rr, lane, T, nq, K, fc, Mref + shift, rt, lse, live, bits != 0)
+        long2(x, out, rr, lane, T, nq, K, k0, k1, stream, row, rt, bits != 0, live, Mref, lse,
+              inv)
     return softmax_k

@@ -4,8 +4,9 @@ A *team* of ``T`` threads (a power of two, 32 to :data:`BLOCK`) works on one ite
 or a draw); a block of :data:`BLOCK` threads holds ``BLOCK // T`` teams, each a whole number
 of warps. A reduction inside a team is a butterfly of warp shuffles (``shfl_xor``: every
 lane ends with the warp's result, no shared memory, no barrier); teams wider than a warp
-then put one value per warp in shared memory, and every thread folds its team's
-``T / 32`` warp values itself (one barrier pair). The operators are cheap (max, sum, or, a
+then put one value per warp in shared memory, and every warp folds its team's
+``T / 32`` warp values (each aligned block of ``T / 32`` lanes reads them, and a shorter
+butterfly folds them: one barrier pair, no loop). The operators are cheap (max, sum, or, a
 (value, index) max): the online softmax's rescaling happens once per thread, outside.
 
 The CUDA simulator has no warp shuffles: there (``NUMBA_ENABLE_CUDASIM=1``) each thread
@@ -54,25 +55,27 @@ def team_size(K):
 
 
 def _butterflies(op):
-    """Device functions ``(wb(sh, tid, v), wb2(sa, sb, tid, a, b))``: the xor butterfly of a
-    warp (offsets 16, 8, 4, 2, 1) folding ``v`` (or the pairs ``(a, b)``) by ``op``; every
-    lane ends with the warp's result. On a GPU five ``shfl.sync.bfly`` each; in the
+    """Device functions ``(wb(sh, tid, v, first), wb2(sa, sb, tid, a, b, first))``: the xor
+    butterfly of a warp (offsets ``first``, ..., 2, 1; ``first`` 16 for the whole warp)
+    folding ``v`` (or the pairs ``(a, b)``) by ``op``; every lane ends with the fold of its
+    aligned block of ``2 first`` lanes. On a GPU five ``shfl.sync.bfly`` each; in the
     simulator (no shuffles there) the warp's values go through shared memory once and each
     thread replays the same butterfly on its copy, which gives the same values."""
     if SIM:
         @cuda.jit(device=True)
-        def wb(sh, tid, v):
+        def wb(sh, tid, v, first):
             cuda.syncthreads()
             sh[tid] = v
             cuda.syncthreads()
             base = tid & ~31
             a = [type(v)(sh[base + k]) for k in range(32)]
             for off in (16, 8, 4, 2, 1):
-                a = [op(a[k], a[k ^ off]) for k in range(32)]
+                if off <= first:
+                    a = [op(a[k], a[k ^ off]) for k in range(32)]
             return a[tid & 31]
 
         @cuda.jit(device=True)
-        def wb2(sa, sb, tid, a, b):
+        def wb2(sa, sb, tid, a, b, first):
             cuda.syncthreads()
             sa[tid] = a
             sb[tid] = b
@@ -80,22 +83,25 @@ def _butterflies(op):
             base = tid & ~31
             p = [(type(a)(sa[base + k]), type(b)(sb[base + k])) for k in range(32)]
             for off in (16, 8, 4, 2, 1):
-                p = [op(p[k][0], p[k][1], p[k ^ off][0], p[k ^ off][1]) for k in range(32)]
+                if off <= first:
+                    p = [op(p[k][0], p[k][1], p[k ^ off][0], p[k ^ off][1]) for k in range(32)]
             return p[tid & 31]
         return wb, wb2
 
     @cuda.jit(device=True)
-    def wb(sh, tid, v):
+    def wb(sh, tid, v, first):
         for k in range(5):
-            v = op(v, cuda.shfl_xor_sync(_FULL, v, 16 >> k))
+            if 16 >> k <= first:
+                v = op(v, cuda.shfl_xor_sync(_FULL, v, 16 >> k))
         return v
 
     @cuda.jit(device=True)
-    def wb2(sa, sb, tid, a, b):
+    def wb2(sa, sb, tid, a, b, first):
         for k in range(5):
-            a2 = cuda.shfl_xor_sync(_FULL, a, 16 >> k)
-            b2 = cuda.shfl_xor_sync(_FULL, b, 16 >> k)
-            a, b = op(a, b, a2, b2)
+            if 16 >> k <= first:
+                a2 = cuda.shfl_xor_sync(_FULL, a, 16 >> k)
+                b2 = cuda.shfl_xor_sync(_FULL, b, 16 >> k)
+                a, b = op(a, b, a2, b2)
         return a, b
     return wb, wb2
 
@@ -108,16 +114,14 @@ def team_reduce(op):
 
     @cuda.jit(device=True)
     def red(sh, tid, lane, T, v):
-        v = wb(sh, tid, v)
+        v = wb(sh, tid, v, 16)
         if T > 32:
             cuda.syncthreads()
             if tid & 31 == 0:
                 sh[tid >> 5] = v
             cuda.syncthreads()
-            base = (tid - lane) >> 5
-            v = sh[base]
-            for w in range(1, T >> 5):
-                v = op(v, sh[base + w])
+            nw = T >> 5
+            v = wb(sh, tid, sh[((tid - lane) >> 5) + (lane & (nw - 1))], nw >> 1)
         return v
     return red
 
@@ -130,18 +134,15 @@ def team_reduce2(op):
 
     @cuda.jit(device=True)
     def red(sa, sb, tid, lane, T, a, b):
-        a, b = wb2(sa, sb, tid, a, b)
+        a, b = wb2(sa, sb, tid, a, b, 16)
         if T > 32:
             cuda.syncthreads()
             if tid & 31 == 0:
                 sa[tid >> 5] = a
                 sb[tid >> 5] = b
             cuda.syncthreads()
-            base = (tid - lane) >> 5
-            a = sa[base]
-            b = sb[base]
-            for w in range(1, T >> 5):
-                a, b = op(a, b, sa[base + w], sb[base + w])
+            w = ((tid - lane) >> 5) + (lane & ((T >> 5) - 1))
+            a, b = wb2(sa, sb, tid, sa[w], sb[w], T >> 6)
         return a, b
     return red
 
