@@ -214,7 +214,7 @@ def main(argv=None):
             subprocess.run(["tar", "-x", "-C", str(tree)], input=arch, check=True)
             env["SASS_NUMBA_ROOT"] = str(tree)
         for sc in [x for x in a.only if x in table]:
-            env["SASS_NUMBA_DEVICE_LINEINFO"] = "0" if (a.rev or AFTER[sc][0] in (
+            env["SASS_NUMBA_DEVICE_LINEINFO"] = "0" if (not a.rev and AFTER[sc][0] in (
                 "soft_tau1", "soft", "log")) else "1"
             subprocess.run([sys.executable, __file__, "--one", sc, "--out", str(out), "--spec",
                             a.spec] + (["--detail"] if a.detail else []) +

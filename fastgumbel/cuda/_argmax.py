@@ -63,31 +63,10 @@ def first_bad(nt, ld):
     return scan
 
 
-def build_search(nt, ld, bits64, cache=CACHE):
-    """Device function ``find(x, r, row, tid, lane, T, K, k0, k1, stream, sf, si) -> (index,
-    bad key)``: the first argmax of row r of x plus the Gumbel noise of noise row ``row``
-    (-1 for a row of -inf), and the :func:`first_bad` key of the row (``2 K``: none)."""
-    c = P.constants(nt)
-    e4 = P.exponential_group(nt, bits64)
-    g1 = P.gumbel_at(nt, bits64)
-    x4 = P.load_group(nt, ld, -np.inf)
-    scan = first_bad(nt, ld)
-    lb, ninf, pinf, zero = c.lb, c.ninf, c.pinf, c.zero
-    ln2, band, rel = nt(LN2), nt(BOUND_BAND), nt(BOUND_REL)
-    n_reg = max(1, 4 * cache)
-
-    @cuda.jit(device=True)
-    def bounds(x, r, q, K, k0, k1, stream, row):
-        x0, x1, x2, x3 = x4(x, r, q, K)
-        e0, e1, e2, e3 = e4(k0, k1, stream, row, q)
-        return (x0 - lb(e0) * ln2, x1 - lb(e1) * ln2, x2 - lb(e2) * ln2, x3 - lb(e3) * ln2)
-
-    @cuda.jit(device=True)
-    def offer(x, r, col, u, thr, k0, k1, stream, row, bs, bi):
-        if u >= thr:
-            bs, bi = _better(ld(x, r, col) + g1(k0, k1, stream, row, col), col, bs, bi)
-        return bs, bi
-
+def _cached(ninf, bounds, offer, cache):
+    """Device functions ``(pass1, offers)`` over the ``cache`` register-cached groups of a
+    thread (unrolled, :func:`._regcache.chain`): the bounds into ``ru`` with their running
+    max and check sum; the exact x + g of the groups' candidates."""
     def a1(j, nxt):
         @cuda.jit(device=True)
         def step(ru, x, r, q0, T, nq, K, k0, k1, stream, row, top, chk):
@@ -120,8 +99,35 @@ def build_search(nt, ld, bits64, cache=CACHE):
     def a2_done(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi):
         return bs, bi
 
-    pass1 = chain(cache, a1, a1_done)
-    offers = chain(cache, a2, a2_done)
+    return chain(cache, a1, a1_done), chain(cache, a2, a2_done)
+
+
+def build_search(nt, ld, bits64, cache=CACHE):
+    """Device function ``find(x, r, row, tid, lane, T, K, k0, k1, stream, sf, si) -> (index,
+    bad key)``: the first argmax of row r of x plus the Gumbel noise of noise row ``row``
+    (-1 for a row of -inf), and the :func:`first_bad` key of the row (``2 K``: none)."""
+    c = P.constants(nt)
+    e4 = P.exponential_group(nt, bits64)
+    g1 = P.gumbel_at(nt, bits64)
+    x4 = P.load_group(nt, ld, -np.inf)
+    scan = first_bad(nt, ld)
+    lb, ninf, pinf, zero = c.lb, c.ninf, c.pinf, c.zero
+    ln2, band, rel = nt(LN2), nt(BOUND_BAND), nt(BOUND_REL)
+    n_reg = max(1, 4 * cache)
+
+    @cuda.jit(device=True)
+    def bounds(x, r, q, K, k0, k1, stream, row):
+        x0, x1, x2, x3 = x4(x, r, q, K)
+        e0, e1, e2, e3 = e4(k0, k1, stream, row, q)
+        return (x0 - lb(e0) * ln2, x1 - lb(e1) * ln2, x2 - lb(e2) * ln2, x3 - lb(e3) * ln2)
+
+    @cuda.jit(device=True)
+    def offer(x, r, col, u, thr, k0, k1, stream, row, bs, bi):
+        if u >= thr:
+            bs, bi = _better(ld(x, r, col) + g1(k0, k1, stream, row, col), col, bs, bi)
+        return bs, bi
+
+    pass1, offers = _cached(ninf, bounds, offer, cache)
 
     @cuda.jit(device=True)
     def long1(x, r, lane, T, nq, K, k0, k1, stream, row, top, chk, bs, bi):
