@@ -85,10 +85,8 @@ def build_topk(nt, ld, bits64):
         si = cuda.shared.array(BLOCK, types.int64)
         rows, K = x.shape
         T = 1 << lt
-        tid, lane, valid, rr = team_item(lt, rows)
-        k0, k1, stream = P.key_words(key, k0, k1, stream)
-        row = _U(row0 + rr)
-        nq = (K + 3) >> 2 if valid else 0
+        tid, lane, valid, rr, k0, k1, stream, row, nq = P.row_team(lt, rows, K, row0, key, k0,
+                                                                   k1, stream)
         pk = _NAN_KEY
         pi = np.int64(-1)
         bits = np.int64(0)

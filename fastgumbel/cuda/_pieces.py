@@ -17,6 +17,8 @@ from types import SimpleNamespace
 import numpy as np
 from numba import cuda
 
+from ._team import team_item
+
 from .._scalar import (MASK32, SH32, bf16_to_f32, exp_nonpos_f32, exp_nonpos_f64,
                        exponential_bits32, exponential_bits64, f32_to_bf16, gumbel_bits32,
                        gumbel_bits64, log2_bound_f32, log2_bound_f64, log_f32, log_f64,
@@ -46,6 +48,15 @@ def key_words(key, k0, k1, stream):
     if key.shape[0] >= 3:
         return _U(key[0]), _U(key[1]), _U(key[2])
     return k0, k1, stream
+
+
+@cuda.jit(device=True)
+def row_team(lt, rows, K, row0, key, k0, k1, stream):
+    """The prologue of a kernel with a team of ``2**lt`` threads per row: (tid, lane, valid,
+    row index or 0, k0, k1, stream word, noise row, groups of 4 in the row or 0)."""
+    tid, lane, valid, rr = team_item(lt, rows)
+    k0, k1, stream = key_words(key, k0, k1, stream)
+    return tid, lane, valid, rr, k0, k1, stream, _U(row0 + rr), (K + 3) >> 2 if valid else 0
 
 
 def io(nt, bf16):

@@ -29,9 +29,9 @@ import numpy as np
 from numba import cuda, types
 
 from . import _pieces as P
-from ._pieces import LOG, SOFT
+from ._pieces import SOFT
 from ._regcache import chain
-from ._team import BLOCK, CACHE, red_max, red_or, red_sum, team_item
+from ._team import BLOCK, CACHE, red_max, red_or, red_sum
 
 _U = np.uint64
 
@@ -230,10 +230,8 @@ def build_softmax(nt, ld, st, bits64, ratio, mode, cache=CACHE):
         re = cuda.local.array(n_reg, nt)
         rows, K = x.shape
         T = 1 << lt
-        tid, lane, valid, rr = team_item(lt, rows)
-        k0, k1, stream = P.key_words(key, k0, k1, stream)
-        row = _U(row0 + rr)
-        nq = (K + 3) >> 2 if valid else 0
+        tid, lane, valid, rr, k0, k1, stream, row, nq = P.row_team(lt, rows, K, row0, key, k0,
+                                                                   k1, stream)
         rt = one / nt(tau)
         m, chk = pass1(rv, re, x, rr, lane, T, nq, K, k0, k1, stream, row, ninf, zero)
         refc = m - shift if m > ninf else zero
