@@ -20,10 +20,13 @@ the whole range the kernels use; the figures are in ``docs/rng.md``.
 """
 from __future__ import annotations
 
-from ._bits import (MASK32, SH32, f32_as_i32, f64_as_i64, floor_f, fma, i32_as_f32, i64_as_f64,
-                    philox_block, u32_to_f32, u32_to_f64, wide_vectors)
-from ._logexp import (exp_f32, exp_f64, exp_nonpos_any, exp_nonpos_f32, exp_nonpos_f64,
-                      log_any, log_ef_f32, log_f32, log_f64, log_kf_f64)
+from ._bits import (MASK32, SH32, bf16_to_f32, f32_as_i32, f32_to_bf16, f64_as_i64, floor_f,
+                    fma, i32_as_f32, i64_as_f64, mul32_wide, order_key_f32, order_key_f64,
+                    philox_block, philox_block32, u32_to_f32, u32_to_f64, wide_vectors)
+from ._logexp import (BOUND_BAND, BOUND_REL, LN2, exp_f32, exp_f64, exp_nonpos_any,
+                      exp_nonpos_f32, exp_nonpos_f64,
+                      log2_bound_f32, log2_bound_f64, log_any, log_ef_f32, log_f32, log_f64,
+                      log_kf_f64)
 from ._transforms import (exponential_bits32, exponential_bits64, gumbel_bits32, gumbel_bits64,
                           uniform_bits32, uniform_bits64)
 
@@ -33,5 +36,6 @@ __all__ = [
     "log_f32", "log_f64", "log_ef_f32", "log_kf_f64", "exp_f32", "exp_f64", "exp_nonpos_f32",
     "exp_nonpos_f64", "log_any", "exp_nonpos_any", "fma", "wide_vectors",
     "MASK32", "SH32", "f32_as_i32", "i32_as_f32", "f64_as_i64", "i64_as_f64", "floor_f",
-    "u32_to_f32", "u32_to_f64",
+    "u32_to_f32", "u32_to_f64", "bf16_to_f32", "f32_to_bf16", "mul32_wide", "philox_block32", "order_key_f32", "order_key_f64",
+    "log2_bound_f32", "log2_bound_f64", "BOUND_BAND", "BOUND_REL", "LN2",
 ]

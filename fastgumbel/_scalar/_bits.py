@@ -123,6 +123,40 @@ def wide_vectors(typingctx):
     return types.none(), codegen
 
 
+@inline_always
+def order_key_f32(v):
+    """The int32 that orders like the float32 ``v`` (-inf < ... < -0 < 0 < ... < +inf)."""
+    b = f32_as_i32(v)
+    return np.int32(b ^ ((b >> np.int32(31)) & np.int32(0x7FFFFFFF)))
+
+
+@inline_always
+def order_key_f64(v):
+    """The int64 that orders like the float64 ``v``."""
+    b = f64_as_i64(v)
+    return b ^ ((b >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF))
+
+
+# ----------------------------------------------------------------------------------------
+# bfloat16 (the GPU kernels take bfloat16 arrays as uint16 views: no bfloat16 dtype there)
+
+
+@inline_always
+def bf16_to_f32(h):
+    """The float32 value of the bfloat16 whose bits are the uint16 ``h`` (exact)."""
+    return i32_as_f32(np.int32(np.int32(h) << np.int32(16)))
+
+
+@inline_always
+def f32_to_bf16(v):
+    """The bits (uint16) of float32 ``v`` rounded to bfloat16, to nearest even; infinities
+    kept, a NaN stays a (quiet) NaN of the same sign."""
+    u = np.uint32(f32_as_i32(v))
+    r = np.uint32((u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1)))
+                  >> np.uint32(16))
+    return np.uint16((u >> np.uint32(16)) | np.uint32(0x40)) if v != v else np.uint16(r)
+
+
 # ----------------------------------------------------------------------------------------
 # Philox4x32-10. 32-bit words are carried in uint64 and masked, so that Numba's integer
 # promotion never changes the arithmetic.
@@ -134,6 +168,38 @@ PHILOX_M0 = _U(0xD2511F53)
 PHILOX_M1 = _U(0xCD9E8D57)
 PHILOX_W0 = _U(0x9E3779B9)
 PHILOX_W1 = _U(0xBB67AE85)
+_ALL = _U(0xFFFFFFFFFFFFFFFF)
+
+
+@intrinsic
+def mul32_wide(typingctx, a, b):
+    """The 64-bit product of the low 32 bits of two uint64 values (``(a & MASK32) * (b &
+    MASK32)``), written as LLVM's 32x32->64 multiply (``zext(trunc a) * zext(trunc b)``):
+    ``vpmuludq`` on x86 as before, and one ``mul.wide.u32`` on CUDA, where NVVM does not see
+    through the masks and emits a 64-bit multiply (several SASS instructions)."""
+    if not (a == b == types.uint64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        lo = [builder.zext(builder.trunc(v, i32), i64) for v in args]
+        return builder.mul(lo[0], lo[1], flags=["nuw"])
+
+    return types.uint64(types.uint64, types.uint64), codegen
+
+
+@inline_always
+def _philox_rounds(c0, c1, c2, c3, k0, k1, keep):
+    """Philox4x32-10 of counter (c0..c3) under key (k0, k1); ``keep`` masks the words between
+    rounds (all ones: no mask, see :func:`philox_block`)."""
+    for _ in range(10):
+        p0 = mul32_wide(PHILOX_M0, c0)
+        p1 = mul32_wide(PHILOX_M1, c2)
+        c0, c2 = ((p1 >> SH32) ^ c1 ^ k0) & keep, ((p0 >> SH32) ^ c3 ^ k1) & keep
+        c1, c3 = p1 & keep, p0 & keep
+        k0 = (k0 + PHILOX_W0) & MASK32
+        k1 = (k1 + PHILOX_W1) & MASK32
+    return c0 & MASK32, c1 & MASK32, c2 & MASK32, c3 & MASK32
 
 
 @inline_always
@@ -142,15 +208,18 @@ def philox_block(c0, c1, c2, c3, k0, k1):
     the four words returned.
 
     Between rounds the words keep garbage above bit 31 instead of being masked: each word
-    only reaches a product through ``c & MASK32`` (which LLVM folds into the 32x32->64
-    multiply, ``vpmuludq``) or an xor whose result does the same, so the low 32 bits are
-    Philox's. That saves two ands per round; the words are masked once, at the end."""
+    only reaches a product through :func:`mul32_wide`, which reads its low 32 bits (the
+    32x32->64 multiply: ``vpmuludq``), or an xor whose result does the same, so the low 32
+    bits are Philox's. That saves two ands per round on x86; the words are masked once, at
+    the end. (The CUDA kernels call :func:`philox_block32`: the same rounds.)"""
     wide_vectors()
-    for _ in range(10):
-        p0 = PHILOX_M0 * (c0 & MASK32)
-        p1 = PHILOX_M1 * (c2 & MASK32)
-        c0, c1, c2, c3 = (p1 >> SH32) ^ c1 ^ k0, p1, (p0 >> SH32) ^ c3 ^ k1, p0
-        k0 = (k0 + PHILOX_W0) & MASK32
-        k1 = (k1 + PHILOX_W1) & MASK32
-    return c0 & MASK32, c1 & MASK32, c2 & MASK32, c3 & MASK32
+    return _philox_rounds(c0, c1, c2, c3, k0, k1, _ALL)
+
+
+@inline_always
+def philox_block32(c0, c1, c2, c3, k0, k1):
+    """:func:`philox_block` with every word masked to 32 bits between rounds, the form for
+    CUDA: NVVM then keeps each word in one 32-bit register (``mul.wide.u32`` and a 3-input
+    xor per word), where the unmasked garbage costs 64-bit xors and adds."""
+    return _philox_rounds(c0, c1, c2, c3, k0, k1, MASK32)
 

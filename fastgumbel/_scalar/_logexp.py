@@ -214,6 +214,30 @@ def exp_nonpos_f64(x):
     return _D(0.0) if x < _EXP_LO else y
 
 
+#: The bound-pruned argmax (docs/rng.md): an entry whose bound u = x - ln2 log2_bound(E) lies
+#: below ``top - (BOUND_BAND + |top| BOUND_REL)`` (top: the row's max u) cannot hold the max
+#: of x + g. 0.0598 is the band 0.0861 ln 2 = 0.05968 rounded up by 1.2e-4 (the errors of g,
+#: of log2_bound's conversion and of RN(ln 2)); |top| 2**-20 covers the roundings of u and of
+#: x + g.
+BOUND_BAND = 0.0598
+BOUND_REL = 2.0 ** -20
+LN2 = 0.6931471805599453
+
+
+@inline_always
+def log2_bound_f32(v):
+    """e + f for a positive normal float32 v = 2**e (1 + f), read off v's bits: at most
+    log2(v) and within 0.0861 of it."""
+    return _F(f32_as_i32(v)) * _F(2.0 ** -23) - _F(127)
+
+
+@inline_always
+def log2_bound_f64(v):
+    """e + f of a positive normal float64 from its high 32 bits (f truncated to 20 bits: still
+    at most log2(v)), converted from int32 as every x86 vector unit can."""
+    return _D(np.int32(f64_as_i64(v) >> np.int64(32))) * 2.0 ** -20 - 1023.0
+
+
 def log_any(x):
     """log_f32 for a float32 argument, log_f64 otherwise (chosen when Numba compiles)."""
     raise NotImplementedError("log_any is only callable from compiled code")

@@ -8,14 +8,14 @@ import numpy as np
 from numba import prange
 
 from .._numba import helper, kernel
-from .._scalar import gumbel_bits32, gumbel_bits64, wide_vectors
+from .._scalar import BOUND_BAND, BOUND_REL, LN2, gumbel_bits32, gumbel_bits64, wide_vectors
 from ._dtypes import _U, key_value, log2_bound, order_key, typed
 from ._noise import CHUNK, _exponential_chunk, _perturb_chunk
 from ._prefetch import _prefetch_span
 from ._reduce import _first_equal
 from ._schedule import _blocks, _claim
 
-_LN2 = 0.6931471805599453
+_LN2 = LN2
 
 
 @helper
@@ -57,7 +57,7 @@ def bound_threshold(top, u):
     which covers the errors of g, of log2_bound's conversion and of RN(ln 2) (under 3e-5
     together); |top| 2**-20 covers the roundings of u and of x + g (half an ulp of about
     |top| each)."""
-    return top - (typed(0.0598, u) + abs(top) * typed(2.0 ** -20, u))
+    return top - (typed(BOUND_BAND, u) + abs(top) * typed(BOUND_REL, u))
 
 
 @helper

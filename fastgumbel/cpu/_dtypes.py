@@ -6,7 +6,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from .._scalar import f32_as_i32, f64_as_i64, i32_as_f32, i64_as_f64
+from .._scalar import (f32_as_i32, f64_as_i64, i32_as_f32, i64_as_f64, log2_bound_f32,
+                       log2_bound_f64, order_key_f32, order_key_f64)
 
 _U = np.uint64
 
@@ -78,14 +79,8 @@ def key_value(k):
 @overload(order_key, inline="always")
 def _order_key(v):
     if v == types.float32:
-        def impl(v):
-            b = f32_as_i32(v)
-            return np.int32(b ^ ((b >> np.int32(31)) & np.int32(0x7FFFFFFF)))
-    else:
-        def impl(v):
-            b = f64_as_i64(v)
-            return b ^ ((b >> np.int64(63)) & np.int64(0x7FFFFFFFFFFFFFFF))
-    return impl
+        return lambda v: order_key_f32(v)
+    return lambda v: order_key_f64(v)
 
 
 @overload(key_value, inline="always")
@@ -105,9 +100,8 @@ def log2_bound(v):
 @overload(log2_bound, inline="always")
 def _log2_bound(v):
     if v == types.float32:
-        return lambda v: np.float32(f32_as_i32(v)) * np.float32(2.0 ** -23) - np.float32(127)
-    return lambda v: (np.float64(np.int32(f64_as_i64(v) >> np.int64(32))) * 2.0 ** -20
-                      - 1023.0)
+        return lambda v: log2_bound_f32(v)
+    return lambda v: log2_bound_f64(v)
 
 
 def tau_at(tau, r):

@@ -11,17 +11,19 @@ Every host function has the name, arguments and return value of its counterpart 
 :mod:`fastgumbel.cpu`. Arrays may be NumPy arrays (copied to the device and the results
 copied back) or device arrays (Numba device arrays, or any object with
 ``__cuda_array_interface__``; used in place). Kernels are compiled lazily on first launch
-(per dtype); :data:`SIGNATURES` lists the signatures that ``tests/cuda/ptx_check.py``
+(per specialization); :data:`SIGNATURES` lists the signatures that ``tests/cuda/ptx_check.py``
 compiles to PTX without a GPU.
 
 Layout of the package (the design notes sit with the code they describe):
 
 - :mod:`._team`: teams of threads per row, :data:`BLOCK`, :data:`CACHE`, the team
-  reductions through shared memory;
-- :mod:`._pieces`: device functions per compute dtype: Philox noise of a group of 4
-  columns, its Gumbel perturbation, the online-softmax and argmax folds, the softmax output;
-- :mod:`._kernels`: one builder per kernel (noise, softmax family, argmax / categorical /
-  multinomial, top-k, backward, Concrete density) and :func:`kernels`;
+  reductions (warp shuffles; shared memory between warps);
+- :mod:`._pieces`: device functions per specialization: the key, loads and stores
+  (bfloat16 as uint16 bits), Philox noise / exponentials of a group of 4 columns;
+- :mod:`._softmax`: soft and log samples (the one-log ratio form at tau == 1);
+- :mod:`._argmax`: bound-pruned Gumbel-max searches (gumbel_max, categorical,
+  multinomial, the hard sample);
+- :mod:`._kernels`: noise, top-k, backward, Concrete density, and :func:`kernels`;
 - :mod:`._host`: the host functions below; :mod:`._signatures`: the launch signatures.
 """
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""The Numba CUDA softmax's register cache size is a build parameter: any CACHE gives the
-same results (rows within the cache, and rows whose pass 2 regenerates x + g)."""
+"""The Numba CUDA row kernels' register cache size is a build parameter: any CACHE gives the
+results within a few roundings (rows within the cache, and rows whose pass 2 regenerates
+x + g: the weights of the groups past the cache are taken relative to the thread's running
+maximum, not the cached groups' one), and the same hard sample."""
 import numpy as np
 import pytest
 
@@ -21,11 +23,16 @@ def test_cache_size_does_not_change_results(monkeypatch, dtype, bits64, K):
     want = []
     for mode in (0, 1, 2):
         out = np.empty_like(x)
-        fgc.softmax_rows(x, out, 3, *KEY, bits64, 0.7, mode)
+        fgc.softmax_rows(x, out, 3, *KEY, bits64, 1.0 if mode == 0 else 0.7, mode)
         want.append(out)
-    assert _kernels.kernels(dtype, cache) is not _kernels.kernels(dtype)
-    monkeypatch.setattr(_host, "kernels", lambda dt: _kernels.kernels(dt, cache))
+    assert _kernels.kernels(dtype, cache=cache) is not _kernels.kernels(dtype)
+    monkeypatch.setattr(_host, "kernels",
+                        lambda dt, bf16=False, b64=False: _kernels.kernels(dt, bf16, b64, cache))
     for mode in (0, 1, 2):
         out = np.empty_like(x)
-        fgc.softmax_rows(x, out, 3, *KEY, bits64, 0.7, mode)
-        assert np.array_equal(out.view(np.uint8), want[mode].view(np.uint8)), mode
+        fgc.softmax_rows(x, out, 3, *KEY, bits64, 1.0 if mode == 0 else 0.7, mode)
+        if mode == 2:   # the hard sample: the same one-hot
+            assert np.array_equal(out, want[mode])
+        else:           # weights are taken relative to another reference: a few roundings
+            assert np.allclose(out, want[mode], rtol=64 * np.finfo(dtype).eps, atol=0,
+                               equal_nan=True), mode

@@ -1,0 +1,234 @@
+"""sm_90 SASS of the Numba CUDA kernels, without a GPU: registers, spills and instructions per
+element on the hot path (issue 20's static budget).
+
+    python bench/gpu/sass_numba.py [--out DIR] [--only SCENARIO ...] [--spec f32|bf16|f64|f16]
+                                   [--detail]
+
+Each kernel of :mod:`fastgumbel.cuda` is compiled by numba-cuda to PTX for compute
+capability 9.0 with the exact launch signature (``fastgumbel.cuda._signatures``); the PTX
+goes through ``ptxas -arch=sm_90 -v`` (registers, spill bytes) to a cubin, which
+``bench/gpu/sass_budget.py`` (the CuPy helper's counting tool) disassembles and counts.
+numba-cuda's NVVM may write a newer PTX ISA version than the machine's ptxas reads; the
+``.version`` line is lowered to the ptxas's own (the kernels use no newer instruction).
+Without a GPU, numba-cuda's lookup of the current device (for the compute capability of
+device functions) is pointed at a stand-in of compute capability 9.0, as
+``tests/cuda/ptx_check.py`` does.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+import types as pytypes
+from pathlib import Path
+
+CC = (9, 0)
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, os.environ.get("SASS_NUMBA_ROOT", str(ROOT)))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numba.cuda.dispatcher as _disp  # noqa: E402
+from numba import cuda  # noqa: E402
+
+if not cuda.is_available():
+    _disp.get_current_device = lambda: pytypes.SimpleNamespace(compute_capability=CC)
+
+_jit = cuda.jit
+
+
+def _jit_lineinfo(*args, **kw):
+    """cuda.jit with line info for device functions too (the kernels' own decorators leave
+    it off), so that the SASS lines name the device function lines they come from; line
+    info does not change the generated code."""
+    kw.setdefault("lineinfo", DEVICE_LINEINFO[0])
+    return _jit(*args, **kw)
+
+
+#: line info for device functions; off for the softmax kernels, whose debug metadata NVVM
+#: rejects (ERROR_COMPILATION) with it: their device functions' instructions then carry
+#: the kernel line that calls them, and the scenario names cold kernel lines
+DEVICE_LINEINFO = [os.environ.get("SASS_NUMBA_DEVICE_LINEINFO", "1") == "1"]
+
+
+cuda.jit = _jit_lineinfo
+
+import numpy as np  # noqa: E402
+from numba import types  # noqa: E402
+
+from fastgumbel.cuda import kernels  # noqa: E402
+
+if "SASS_NUMBA_ROOT" not in os.environ:
+    from fastgumbel.cuda._signatures import launch_types  # noqa: E402
+
+SPECS = {"f32": (np.float32, types.float32, types.float32, False),
+         "bf16": (np.uint16, types.uint16, types.float32, True),
+         "f16": (np.float16, types.float16, types.float32, False),
+         "f64": (np.float64, types.float64, types.float64, False)}
+
+
+def ptxas_version():
+    out = subprocess.run(["ptxas", "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"release (\d+)\.(\d+)", out)
+    # ptxas of CUDA 13.x reads PTX ISA 9.x
+    return f"{int(m.group(1)) - 4}.{m.group(2)}" if m else "9.0"
+
+
+def compile_cubin(spec, name, out, bits64=False):
+    """PTX and cubin of one kernel in ``out``; returns (ptxas info dict, cubin path)."""
+    dt, store, nt, bf16 = SPECS[spec]
+    sig = launch_types(store, nt)[name]
+    kern = kernels(dt, bf16, bits64)[name]
+    ptx, _ = cuda.compile_ptx(kern.py_func, sig, cc=CC, lineinfo=True)
+    return _assemble(ptx, out, f"{spec}{'_w64' if bits64 else ''}_{name}")
+
+
+def _assemble(ptx, out, stem):
+    """ptxas -v of PTX text into ``out/stem.cubin``; returns (info dict, cubin path)."""
+    ptx = re.sub(r"^\.version \d+\.\d+", f".version {ptxas_version()}", ptx, flags=re.M)
+    p = out / f"{stem}.ptx"
+    p.write_text(ptx)
+    cubin = out / f"{stem}.cubin"
+    r = subprocess.run(["ptxas", f"-arch=sm_{CC[0]}{CC[1]}", "-v", "-lineinfo", "-o", str(cubin),
+                        str(p)],
+                       capture_output=True, text=True)
+    if r.returncode:
+        raise RuntimeError(r.stderr)
+    info = {"registers": int(re.search(r"Used (\d+) registers", r.stderr).group(1)),
+            "spill_stores": int(re.search(r"(\d+) bytes spill stores", r.stderr).group(1)),
+            "spill_loads": int(re.search(r"(\d+) bytes spill loads", r.stderr).group(1)),
+            "stack": int(re.search(r"(\d+) bytes stack frame", r.stderr).group(1))}
+    return info, cubin
+
+
+# ---------------------------------------------------------------- scenarios
+# 8192 x 4096 float32, tau = 1, 32-bit words, check=False: a team of 256 threads per row
+# (team_size(4096)), 4 groups of 4 columns per thread, all in the register cache.
+_ALIGNED = ["x1 = ld(x, r, c + 1) if c + 1 < K else fill",      # partial groups: K % 4 != 0
+            "x2 = ld(x, r, c + 2) if c + 2 < K else fill",
+            "if c + 1 < K:", "if c + 2 < K:"]
+_RARE = ["bs, bi = _better(ld(x, r, col) + g1(k0, k1, stream, row, col), col, bs, bi)",
+         "bi = key if key < K else key - K", "cuda.atomic.add("]
+_TRIPS = {"for q in range(lane + cache * T, nq, T)": 0,        # long rows only
+          "for q in range(lane, (K + 3) >> 2, T):": 0}         # rows with NaN / +inf only
+# kernel lines of the softmax (compiled without device line info, see DEVICE_LINEINFO):
+# long rows (the groups past the register cache), the scan of rows with NaN / +inf
+_SOFTMAX_COLD = ["ref, l, chk = long1(x, rr", "long2(x, out, rr", "bits = scan(x, rr",
+                 "cuda.atomic.add(flags"]
+AFTER = {
+    "soft": ("soft_tau1", 16, {}, _SOFTMAX_COLD),
+    "soft (tau != 1)": ("soft", 16, {}, _SOFTMAX_COLD),
+    "log": ("log", 16, {}, _SOFTMAX_COLD),
+    "hard": ("hard", 16, {"for q in range(lane, (n + 3) >> 2, T):": 4}, []),
+    "gumbel_max": ("argmax", 16, {}, []),
+    # 8 rows per thread at this size (fastgumbel.cuda._host.fill_noise)
+    "noise": ("fill_noise", 32, {"for r in range(r0, rows,": 8},
+              ["n0, n1, n2, n3 = lo + sc * n0, lo + sc * n1"]),
+    "topk (k=8)": ("topk", 16 * 8, {"for p in range(idx.shape[1]):": 8,
+                                    "for q in range(lane, nq, T):": 4}, []),
+    "backward": ("backward", 16, {"for col in range(lane, n, T):": 16}, []),
+}
+
+
+# The kernels of revision acc3db4 (before issue 20): one softmax kernel with runtime mode /
+# word width switches (the other modes' lines are cold), shared-memory tree reductions
+# (8 levels for a team of 256), the argmax kernel for gumbel_max.
+_B_64 = ["a0, a1, a2, a3 = philox_block(_U(2 * q)", "b0, b1, b2, b3 = philox_block(_U(2 * q + 1)",
+         "return (nt(uniform_bits64(", "return (nt(gumbel_bits64(", "return (nt(uniform_bits32(",
+         "cuda.atomic.add("]
+_B_TRIPS = {"while off > 0:": 8, "for q in range(lane + cache * T, nq, T):": 0}
+BEFORE = {
+    "soft": ("softmax", 16, {}, ["return (s - M) / t - lse, False", "return zero, e * inv == inv",
+                                "z, best = red_argmax("]),
+    "log": ("softmax", 16, {}, ["e = exp_((s - M) / t)", "return e * inv, False",
+                               "return zero, e * inv == inv", "z, best = red_argmax("]),
+    "hard": ("softmax", 16, {}, ["return (s - M) / t - lse, False", "return e * inv, False"]),
+    "gumbel_max": ("argmax", 16, {"for q in range(lane, nq, T):": 4}, []),
+    "noise": ("fill_noise", 4, {}, ["n0 = lo + sc * n0"]),
+    "topk (k=8)": ("topk", 16 * 8, {"for p in range(k):": 8, "for q in range(lane, nq, T):": 4},
+                   []),
+    "backward": ("backward", 16, {"for col in range(lane, n, T):": 16}, []),
+}
+
+
+def count_before(scenario, out):
+    """(ptxas info, Count) of a scenario of :data:`BEFORE`, with the fastgumbel on sys.path
+    (an old revision: ``--rev``); its API: ``kernels(dtype)[name]``, ``SIGNATURES`` of
+    (dtype, name, types)."""
+    from sass_budget import count_kernel, kernels as cubin_kernels
+    import fastgumbel.cuda as old
+    name, elements, trips, cold = BEFORE[scenario]
+    sig = next(sg for dt, nm, sg in old.SIGNATURES if dt is np.float32 and nm == name)
+    ptx, _ = cuda.compile_ptx(old.kernels(np.float32)[name].py_func, sig, cc=CC, lineinfo=True)
+    info, cubin = _assemble(ptx, out, f"before_{name}")
+    src = {f.name: f.read_text() for f in Path(old.__file__).parent.parent.rglob("*.py")}
+    src.update({f.name: f.read_text() for f in Path(old.__file__).parent.glob("*.py")})
+    c = count_kernel(cubin, cubin_kernels(cubin)[0], elements=elements,
+                     trips={**_B_TRIPS, **trips}, cold=_B_64 + cold, sources=src)
+    return info, c
+
+
+def sources():
+    """{file basename: text} for line matching (fastgumbel/cuda first: its names win)."""
+    src = {f.name: f.read_text() for f in (ROOT / "fastgumbel").rglob("*.py")}
+    src.update({f.name: f.read_text() for f in (ROOT / "fastgumbel" / "cuda").glob("*.py")})
+    return src
+
+
+def count(scenario, out, spec="f32"):
+    """(ptxas info, sass_budget Count) of one scenario of :data:`AFTER`."""
+    from sass_budget import count_kernel, kernels as cubin_kernels
+    name, elements, trips, cold = AFTER[scenario]
+    info, cubin = compile_cubin(spec, name, out)
+    kern = cubin_kernels(cubin)[0]
+    c = count_kernel(cubin, kern, elements=elements, trips={**_TRIPS, **trips},
+                     cold=_ALIGNED + _RARE + cold, sources=sources())
+    return info, c
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="/tmp/sass_numba")
+    ap.add_argument("--only", nargs="*", default=list(AFTER))
+    ap.add_argument("--spec", default="f32", choices=sorted(SPECS))
+    ap.add_argument("--detail", action="store_true")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--rev", help="count the kernels of this git revision (its own scenarios)")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = BEFORE if a.rev else AFTER
+    if a.one is None:
+        # one process per scenario: device line info is decided when the kernels are built
+        print(f"Numba CUDA kernels{' of ' + a.rev if a.rev else ''}, sm_90, {a.spec}, "
+              f"8192x4096, tau = 1 (static count)")
+        print(f"{'scenario':16s} {'regs':>4s} {'spill':>7s} {'instr/elem':>10s}", flush=True)
+        env = dict(os.environ)
+        if a.rev:
+            tree = out / f"rev-{a.rev}"
+            tree.mkdir(exist_ok=True)
+            arch = subprocess.run(["git", "archive", a.rev, "fastgumbel"], cwd=ROOT, check=True,
+                                  capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=arch, check=True)
+            env["SASS_NUMBA_ROOT"] = str(tree)
+        for sc in [x for x in a.only if x in table]:
+            env["SASS_NUMBA_DEVICE_LINEINFO"] = "0" if (not a.rev and AFTER[sc][0] in (
+                "soft_tau1", "soft", "log")) else "1"
+            subprocess.run([sys.executable, __file__, "--one", sc, "--out", str(out), "--spec",
+                            a.spec] + (["--detail"] if a.detail else []) +
+                           (["--rev", a.rev] if a.rev else []), env=env, check=True)
+        return
+    for sc in [a.one]:
+        t0 = time.perf_counter()
+        info, c = count_before(sc, out) if a.rev else count(sc, out, a.spec)
+        print(f"{sc:16s} {info['registers']:4d} {info['spill_stores']:3d}/{info['spill_loads']:<3d} "
+              f"{c.per_element:10.1f}   ({time.perf_counter() - t0:.0f} s)", flush=True)
+        if a.detail:
+            for fl, w, text in c.by_line[:20]:
+                print(f"      {w / c.elements:6.1f} {fl[0]}:{fl[1]} {text[:70]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Gumbel-max searches of :mod:`fastgumbel.cuda`: ``gumbel_max`` / ``categorical`` /
+``multinomial`` (a team per draw) and the hard sample (a team per row, any temperature: its
+index is the first maximum of x + g).
+
+Bound-pruned, as the CPU (docs/rng.md, ``cpu._argmax``): per element one Philox share, one
+log (E = -log(U)) and the bound ``u = x - ln2 log2_bound(E)`` of x + g; the team takes the
+max of u (butterfly); only entries whose u reaches ``bound_threshold`` of it (one or two per
+row) get the exact x + g, their noise regenerated as the CPU computes it (same operations,
+same bits), and the team takes the first maximum. The bounds of the first ``CACHE`` groups
+of each thread stay in registers; past that (long rows) a thread prunes against its own
+running max of u (a superset of the candidates).
+
+Rows whose logits hold a NaN or +inf (contract item 5): the index of the first NaN entry,
+else of the first +inf entry. A thread adds up its bounds (NaN or +inf exactly when such an
+entry is there, or when finite values overflow) and only then scans its logits; one team
+min of ``col`` (NaN) / ``K + col`` (+inf) gives the answer.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda, types
+
+from .._scalar import BOUND_BAND, BOUND_REL, LN2
+from . import _pieces as P
+from ._regcache import chain
+from ._team import BLOCK, CACHE, red_argmax, red_max, red_min, team_item
+
+_U = np.uint64
+
+
+@cuda.jit(device=True)
+def _mx(a, b):
+    return b if b > a else a
+
+
+@cuda.jit(device=True)
+def _better(s, col, bs, bi):
+    """(bs, bi) after offering column ``col`` with value ``s``: the max, first index on ties."""
+    if s > bs or (s == bs and col < bi):
+        return s, col
+    return bs, bi
+
+
+def first_bad(nt, ld):
+    """Device function ``scan(x, r, lane, T, K, suspect) -> key``: the least ``col`` of this
+    thread's columns (its groups of 4) holding a NaN, else ``K + col`` of a +inf, else ``2 K`` (scanned only
+    when ``suspect``)."""
+    pinf = nt(np.inf)
+
+    @cuda.jit(device=True)
+    def scan(x, r, lane, T, K, suspect):
+        kn = 2 * K
+        ki = 2 * K
+        if suspect:
+            for q in range(lane, (K + 3) >> 2, T):
+                for col in range(q << 2, min((q << 2) + 4, K)):
+                    v = ld(x, r, col)
+                    if v != v and col < kn:
+                        kn = col
+                    if v == pinf and K + col < ki:
+                        ki = K + col
+        return kn if kn < 2 * K else ki
+    return scan
+
+
+def _cached(ninf, bounds, offer, cache):
+    """Device functions ``(pass1, offers)`` over the ``cache`` register-cached groups of a
+    thread (unrolled, :func:`._regcache.chain`): the bounds into ``ru`` with their running
+    max and check sum; the exact x + g of the groups' candidates."""
+    def a1(j, nxt):
+        @cuda.jit(device=True)
+        def step(ru, x, r, q0, T, nq, K, k0, k1, stream, row, top, chk):
+            q = q0 + j * T
+            u0 = u1 = u2 = u3 = ninf
+            if q < nq:
+                u0, u1, u2, u3 = bounds(x, r, q, K, k0, k1, stream, row)
+            ru[4 * j], ru[4 * j + 1], ru[4 * j + 2], ru[4 * j + 3] = u0, u1, u2, u3
+            top = _mx(_mx(top, u0), _mx(_mx(u1, u2), u3))
+            chk += (u0 + u1) + (u2 + u3)
+            return nxt(ru, x, r, q0, T, nq, K, k0, k1, stream, row, top, chk)
+        return step
+
+    @cuda.jit(device=True)
+    def a1_done(ru, x, r, q0, T, nq, K, k0, k1, stream, row, top, chk):
+        return top, chk
+
+    def a2(j, nxt):
+        @cuda.jit(device=True)
+        def step(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi):
+            col = (q0 + j * T) << 2
+            for i in range(4):
+                if col + i < K:
+                    bs, bi = offer(x, r, col + i, ru[4 * j + i], thr, k0, k1, stream, row, bs,
+                                   bi)
+            return nxt(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi)
+        return step
+
+    @cuda.jit(device=True)
+    def a2_done(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi):
+        return bs, bi
+
+    return chain(cache, a1, a1_done), chain(cache, a2, a2_done)
+
+
+def build_search(nt, ld, bits64, cache=CACHE):
+    """Device function ``find(x, r, row, tid, lane, T, K, k0, k1, stream, sf, si) -> (index,
+    bad key)``: the first argmax of row r of x plus the Gumbel noise of noise row ``row``
+    (-1 for a row of -inf), and the :func:`first_bad` key of the row (``2 K``: none)."""
+    c = P.constants(nt)
+    e4 = P.exponential_group(nt, bits64)
+    g1 = P.gumbel_at(nt, bits64)
+    x4 = P.load_group(nt, ld, -np.inf)
+    scan = first_bad(nt, ld)
+    lb, ninf, pinf, zero = c.lb, c.ninf, c.pinf, c.zero
+    ln2, band, rel = nt(LN2), nt(BOUND_BAND), nt(BOUND_REL)
+    n_reg = max(1, 4 * cache)
+
+    @cuda.jit(device=True)
+    def bounds(x, r, q, K, k0, k1, stream, row):
+        x0, x1, x2, x3 = x4(x, r, q, K)
+        e0, e1, e2, e3 = e4(k0, k1, stream, row, q)
+        return (x0 - lb(e0) * ln2, x1 - lb(e1) * ln2, x2 - lb(e2) * ln2, x3 - lb(e3) * ln2)
+
+    @cuda.jit(device=True)
+    def offer(x, r, col, u, thr, k0, k1, stream, row, bs, bi):
+        if u >= thr:
+            bs, bi = _better(ld(x, r, col) + g1(k0, k1, stream, row, col), col, bs, bi)
+        return bs, bi
+
+    pass1, offers = _cached(ninf, bounds, offer, cache)
+
+    @cuda.jit(device=True)
+    def long1(x, r, lane, T, nq, K, k0, k1, stream, row, top, chk, bs, bi):
+        for q in range(lane + cache * T, nq, T):   # long rows: pruned against this thread
+            u0, u1, u2, u3 = bounds(x, r, q, K, k0, k1, stream, row)
+            chk += (u0 + u1) + (u2 + u3)
+            top = _mx(_mx(top, u0), _mx(_mx(u1, u2), u3))
+            thr = top - (band + abs(top) * rel)
+            col = q << 2
+            bs, bi = offer(x, r, col, u0, thr, k0, k1, stream, row, bs, bi)
+            bs, bi = offer(x, r, col + 1, u1, thr, k0, k1, stream, row, bs, bi)
+            bs, bi = offer(x, r, col + 2, u2, thr, k0, k1, stream, row, bs, bi)
+            bs, bi = offer(x, r, col + 3, u3, thr, k0, k1, stream, row, bs, bi)
+        return top, chk, bs, bi
+
+    @cuda.jit(device=True)
+    def find(x, r, row, tid, lane, T, K, k0, k1, stream, sf, si):
+        ru = cuda.local.array(n_reg, nt)
+        nq = (K + 3) >> 2
+        top, chk = pass1(ru, x, r, lane, T, nq, K, k0, k1, stream, row, ninf, zero)
+        top, chk, bs, bi = long1(x, r, lane, T, nq, K, k0, k1, stream, row, top, chk, ninf, -1)
+        top = red_max(sf, tid, lane, T, top)
+        key = scan(x, r, lane, T, K, not chk < pinf)   # rare: a NaN or +inf
+        key = red_min(si, tid, lane, T, key)
+        if top > ninf and key >= 2 * K:
+            bs, bi = offers(ru, x, r, lane, T, K, top - (band + abs(top) * rel), k0, k1, stream,
+                            row, bs, bi)
+        bs, bi = red_argmax(sf, si, tid, lane, T, bs, bi)
+        if key < 2 * K:
+            bi = key if key < K else key - K   # rare: the first NaN, else +inf, entry
+        return bi, key
+    return find
+
+
+def build_argmax(nt, ld, bits64, cache=CACHE):
+    """``argmax_k(x, idx, counts, row0, k0, k1, stream, key, D, lt, flags)``: a team of
+    ``2**lt`` threads per draw (r, d), noise row (row0 + r) * D + d; writes idx[r, d] (counts
+    has shape (0, 0)) or adds the draw's one-hot to counts[r, :] (idx has shape (0, 0)).
+    ``flags`` (length 2: rows with NaN, rows whose max is +inf; or length 0: no check)."""
+    find = build_search(nt, ld, bits64, cache)
+
+    @cuda.jit
+    def argmax_k(x, idx, counts, row0, k0, k1, stream, key, D, lt, flags):
+        sf = cuda.shared.array(BLOCK, nt)
+        si = cuda.shared.array(BLOCK, types.int64)
+        rows, K = x.shape
+        tid, lane, valid, dd = team_item(lt, rows * D)
+        k0, k1, stream = P.key_words(key, k0, k1, stream)
+        r = dd if D == 1 else dd // D   # no 64-bit division for one draw per row
+        d = dd - r * D
+        bi, bad = find(x, r, _U((row0 + r) * D + d), tid, lane, 1 << lt, K if valid else 0,
+                       k0, k1, stream, sf, si)
+        if valid and lane == 0:
+            if d == 0 and flags.shape[0] > 0 and bad < 2 * K:
+                cuda.atomic.add(flags, 0 if bad < K else 1, 1)
+            if idx.shape[1] > 0:
+                idx[r, d] = bi
+            elif bi >= 0:
+                cuda.atomic.add(counts, (r, bi), 1)
+    return argmax_k
+
+
+def build_hard(nt, ld, st, bits64, cache=CACHE):
+    """``hard_k(x, out, row0, k0, k1, stream, key, lt, flags)``: the hard sample at any
+    temperature: the one-hot of the first argmax of x + g (a row of NaN where the logits
+    hold a NaN or +inf, of zeros for a row of -inf); flags[0] counts the +inf rows without
+    NaN (length 0: no check)."""
+    s4 = P.store_group(st)
+    c = P.constants(nt)
+    zero, one, nan = c.zero, c.one, c.nan
+    find = build_search(nt, ld, bits64, cache)
+
+    @cuda.jit(device=True)
+    def hot(bad, col, bi):
+        return nan if bad else (one if col == bi else zero)
+
+    @cuda.jit
+    def hard_k(x, out, row0, k0, k1, stream, key, lt, flags):
+        sf = cuda.shared.array(BLOCK, nt)
+        si = cuda.shared.array(BLOCK, types.int64)
+        rows, K = x.shape
+        T = 1 << lt
+        tid, lane, valid, rr = team_item(lt, rows)
+        k0, k1, stream = P.key_words(key, k0, k1, stream)
+        n = K if valid else 0
+        bi, bad = find(x, rr, _U(row0 + rr), tid, lane, T, n, k0, k1, stream, sf, si)
+        if valid and lane == 0 and flags.shape[0] > 0 and bad >= K and bad < 2 * K:
+            cuda.atomic.add(flags, 0, 1)
+        isbad = bad < 2 * K
+        for q in range(lane, (n + 3) >> 2, T):
+            col = q << 2
+            s4(out, rr, q, K, hot(isbad, col, bi), hot(isbad, col + 1, bi),
+               hot(isbad, col + 2, bi), hot(isbad, col + 3, bi))
+    return hard_k

@@ -1,0 +1,254 @@
+"""The soft and log samples of :mod:`fastgumbel.cuda` (the hard sample is a Gumbel-max search:
+:mod:`._argmax`).
+
+A team of threads per row, two passes. Each thread keeps, for the groups it owns, a
+reference ``ref`` and the sum ``l`` of its weights relative to it:
+
+- at ``tau == 1`` (soft sample; float32 with 32-bit words, or float64) the one-log ratio
+  form of the CPU (docs/rng.md): ``w = exp(x - ref) / E`` with ``E = -log(U)`` the
+  exponential whose -log is the Gumbel noise (``exp(x + g - M) = exp(x - M) / E``), ``ref =
+  max x - C`` (C = 32 / 64 keeps every w finite): one log, one exp and one division per
+  element;
+- at other temperatures (and the log sample) ``s = x + g`` and ``w = exp((s - ref) rt)``,
+  ``ref = max s``, ``rt = 1 / tau`` (a multiply, no division per element).
+
+The team then takes the max of the references (butterfly), each thread rescales its sum
+once (one exp per thread, not per merge) and the sums are added (butterfly); pass 2 scales
+the weights it kept by one factor per thread. The first ``CACHE`` groups of each thread keep
+their values in registers between the passes (unrolled: every index into the local arrays
+is a constant); past that (long rows) pass 1 folds groups online (a rescale only when a
+group raises the thread's max) and pass 2 re-reads the logits and regenerates the noise.
+
+A row whose logits hold a NaN or +inf comes out all NaN. Each thread adds up its values
+(one add per element: NaN, or +inf, exactly when such an entry is there, or when finite
+values overflow); only when that sum says so are the logits scanned for the exact answer.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda, types
+
+from . import _pieces as P
+from ._pieces import SOFT
+from ._regcache import chain
+from ._team import BLOCK, CACHE, red_max, red_or, red_sum
+
+_U = np.uint64
+
+
+def _weights(c, ratio):
+    """Device functions ``(wt(v, e, ref, rt), resc(old, new, rt))``: the weight of a value
+    relative to a reference, and the factor that moves a sum from one reference to another."""
+    exp_ = c.exp
+    if ratio:
+        @cuda.jit(device=True)
+        def wt(v, e, ref, rt):
+            return exp_(v - ref) / e
+
+        @cuda.jit(device=True)
+        def resc(old, new, rt):
+            return exp_(old - new)
+    else:
+        @cuda.jit(device=True)
+        def wt(v, e, ref, rt):
+            return exp_((v - ref) * rt)
+
+        @cuda.jit(device=True)
+        def resc(old, new, rt):
+            return exp_((old - new) * rt)
+    return wt, resc
+
+
+def _values(nt, c, ld, bits64, ratio):
+    """Device function ``vals(x, r, q, K, k0, k1, stream, row) -> (v0..v3, e0..e3)``: the
+    values of group q (x at tau == 1, with E; else x + g, with E = 1), -inf past the row."""
+    x4 = P.load_group(nt, ld, -np.inf)
+    one = c.one
+    if ratio:
+        e4 = P.exponential_group(nt, bits64)
+
+        @cuda.jit(device=True)
+        def vals(x, r, q, K, k0, k1, stream, row):
+            x0, x1, x2, x3 = x4(x, r, q, K)
+            e0, e1, e2, e3 = e4(k0, k1, stream, row, q)
+            return x0, x1, x2, x3, e0, e1, e2, e3
+        return vals
+    g4 = P.noise_group(nt, bits64, False)
+
+    @cuda.jit(device=True)
+    def vals(x, r, q, K, k0, k1, stream, row):
+        x0, x1, x2, x3 = x4(x, r, q, K)
+        n0, n1, n2, n3 = g4(k0, k1, stream, row, q)
+        return x0 + n0, x1 + n1, x2 + n2, x3 + n3, one, one, one, one
+    return vals
+
+
+@cuda.jit(device=True)
+def _mx(a, b):
+    return b if b > a else a
+
+
+def bad_row_scan(nt, ld):
+    """Device function ``scan(x, r, lane, T, K, suspect) -> bits``: 1 if this thread's columns
+    (its groups of 4) of row r hold a NaN, 2 if a +inf (scanned only when ``suspect``)."""
+    pinf = nt(np.inf)
+
+    @cuda.jit(device=True)
+    def scan(x, r, lane, T, K, suspect):
+        b = 0
+        if suspect:
+            for q in range(lane, (K + 3) >> 2, T):
+                for col in range(q << 2, min((q << 2) + 4, K)):
+                    v = ld(x, r, col)
+                    b |= 1 if v != v else (2 if v == pinf else 0)
+        return b
+    return scan
+
+
+def _long_rows(nt, c, vals, wt, resc, s4, shift, mode, cache):
+    """Device functions ``(long1, long2)``: the groups of a thread past its register cache
+    (long rows). ``long1`` folds them into the thread's (ref, l, check sum) online, with a
+    rescale only when a group raises the reference; ``long2`` recomputes their values
+    (logits re-read, noise regenerated) and writes the output."""
+    ninf, zero, nan = c.ninf, c.zero, c.nan
+
+    @cuda.jit(device=True)
+    def long1(x, rr, lane, T, nq, K, k0, k1, stream, row, rt, ref, l, chk):
+        for q in range(lane + cache * T, nq, T):
+            v0, v1, v2, v3, e0, e1, e2, e3 = vals(x, rr, q, K, k0, k1, stream, row)
+            chk += (v0 + v1) + (v2 + v3)
+            m4 = _mx(_mx(v0, v1), _mx(v2, v3))
+            if m4 - shift > ref:
+                l = l * resc(ref, m4 - shift, rt) if ref > ninf else zero
+                ref = m4 - shift
+            ru = ref if ref > ninf else zero
+            l += (wt(v0, e0, ru, rt) + wt(v1, e1, ru, rt)) + (wt(v2, e2, ru, rt)
+                                                             + wt(v3, e3, ru, rt))
+        return ref, l, chk
+
+    @cuda.jit(device=True)
+    def long2(x, out, rr, lane, T, nq, K, k0, k1, stream, row, rt, bad, live, Mref, lse, inv):
+        M = Mref + shift
+        for q in range(lane + cache * T, nq, T):
+            v0, v1, v2, v3, e0, e1, e2, e3 = vals(x, rr, q, K, k0, k1, stream, row)
+            if bad:
+                v0 = v1 = v2 = v3 = nan
+            elif not live:
+                v0 = v1 = v2 = v3 = zero if mode == SOFT else ninf
+            elif mode == SOFT:
+                v0, v1 = wt(v0, e0, Mref, rt) * inv, wt(v1, e1, Mref, rt) * inv
+                v2, v3 = wt(v2, e2, Mref, rt) * inv, wt(v3, e3, Mref, rt) * inv
+            else:
+                v0, v1 = (v0 - M) * rt - lse, (v1 - M) * rt - lse
+                v2, v3 = (v2 - M) * rt - lse, (v3 - M) * rt - lse
+            s4(out, rr, q, K, v0, v1, v2, v3)
+    return long1, long2
+
+
+def _cached(nt, c, vals, wt, s4, mode, cache):
+    """Device functions ``(pass1, weights, pass2)`` over the ``cache`` register-cached groups
+    ``q0 + j T`` of a thread (unrolled, :func:`._regcache.chain`): values (and E) into
+    ``rv`` (``re``) with the running max and check sum; their weights and sum (the weights
+    replace the values for the soft sample); the output of pass 2."""
+    ninf, one, nan = c.ninf, c.one, c.nan
+
+    def p1(j, nxt):
+        @cuda.jit(device=True)
+        def step(rv, re, x, rr, q0, T, nq, K, k0, k1, stream, row, m, chk):
+            q = q0 + j * T
+            v0 = v1 = v2 = v3 = ninf
+            e0 = e1 = e2 = e3 = one
+            if q < nq:
+                v0, v1, v2, v3, e0, e1, e2, e3 = vals(x, rr, q, K, k0, k1, stream, row)
+            rv[4 * j], rv[4 * j + 1], rv[4 * j + 2], rv[4 * j + 3] = v0, v1, v2, v3
+            re[4 * j], re[4 * j + 1], re[4 * j + 2], re[4 * j + 3] = e0, e1, e2, e3
+            m = _mx(_mx(m, v0), _mx(_mx(v1, v2), v3))
+            chk += (v0 + v1) + (v2 + v3)
+            return nxt(rv, re, x, rr, q0, T, nq, K, k0, k1, stream, row, m, chk)
+        return step
+
+    @cuda.jit(device=True)
+    def p1_done(rv, re, x, rr, q0, T, nq, K, k0, k1, stream, row, m, chk):
+        return m, chk
+
+    def ws(j, nxt):
+        @cuda.jit(device=True)
+        def step(rv, re, ref, rt, l):
+            for i in range(4 * j, 4 * j + 4):
+                w = wt(rv[i], re[i], ref, rt)
+                l += w
+                if mode == SOFT:
+                    rv[i] = w
+            return nxt(rv, re, ref, rt, l)
+        return step
+
+    @cuda.jit(device=True)
+    def ws_done(rv, re, ref, rt, l):
+        return l
+
+    def p2(j, nxt):
+        @cuda.jit(device=True)
+        def step(rv, out, rr, q0, T, nq, K, fc, M, rt, lse, live, bad):
+            q = q0 + j * T
+            if q < nq:
+                for i in range(4 * j, 4 * j + 4):
+                    v = rv[i] * fc if mode == SOFT else ((rv[i] - M) * rt - lse if live
+                                                         else ninf)
+                    rv[i] = nan if bad else v
+                s4(out, rr, q, K, rv[4 * j], rv[4 * j + 1], rv[4 * j + 2], rv[4 * j + 3])
+            nxt(rv, out, rr, q0, T, nq, K, fc, M, rt, lse, live, bad)
+        return step
+
+    @cuda.jit(device=True)
+    def p2_done(rv, out, rr, q0, T, nq, K, fc, M, rt, lse, live, bad):
+        pass
+
+    return chain(cache, p1, p1_done), chain(cache, ws, ws_done), chain(cache, p2, p2_done)
+
+
+def build_softmax(nt, ld, st, bits64, ratio, mode, cache=CACHE):
+    """``softmax_k(x, out, row0, k0, k1, stream, key, tau, lt, flags)``: a team of ``2**lt``
+    threads per row; mode SOFT or LOG; ``ratio``: the tau == 1 form (soft only). ``flags``:
+    an int64 array of 2 counting the rows whose max is +inf (no NaN) in flags[0], or of
+    length 0 (no check)."""
+    c = P.constants(nt)
+    vals = _values(nt, c, ld, bits64, ratio)
+    wt, resc = _weights(c, ratio)
+    s4 = P.store_group(st)
+    scan = bad_row_scan(nt, ld)
+    ninf, pinf, zero, one, log_ = c.ninf, c.pinf, c.zero, c.one, c.log
+    shift = c.C if ratio else zero
+    n_reg = max(1, 4 * cache)
+    long1, long2 = _long_rows(nt, c, vals, wt, resc, s4, shift, mode, cache)
+    pass1, weights, pass2 = _cached(nt, c, vals, wt, s4, mode, cache)
+
+    @cuda.jit
+    def softmax_k(x, out, row0, k0, k1, stream, key, tau, lt, flags):
+        sf = cuda.shared.array(BLOCK, nt)
+        si = cuda.shared.array(BLOCK, types.int32)
+        rv = cuda.local.array(n_reg, nt)
+        re = cuda.local.array(n_reg, nt)
+        rows, K = x.shape
+        T = 1 << lt
+        tid, lane, valid, rr, k0, k1, stream, row, nq = P.row_team(lt, rows, K, row0, key, k0,
+                                                                   k1, stream)
+        rt = one / nt(tau)
+        m, chk = pass1(rv, re, x, rr, lane, T, nq, K, k0, k1, stream, row, ninf, zero)
+        refc = m - shift if m > ninf else zero
+        l = weights(rv, re, refc, rt, zero)
+        ref, l, chk = long1(x, rr, lane, T, nq, K, k0, k1, stream, row, rt,
+                            m - shift if m > ninf else ninf, l, chk)
+        Mref = red_max(sf, tid, lane, T, ref)
+        live = Mref > ninf
+        S = red_sum(sf, tid, lane, T, l * resc(ref, Mref, rt) if live and ref > ninf else zero)
+        bits = scan(x, rr, lane, T, K if valid else 0, not chk < pinf)   # rare: a NaN or +inf
+        bits = red_or(si, tid, lane, T, bits)
+        if valid and lane == 0 and flags.shape[0] > 0 and bits == 2:
+            cuda.atomic.add(flags, 0, 1)
+        inv = one / S if S > zero else zero
+        lse = log_(S) if S > zero else zero
+        fc = resc(refc, Mref, rt) * inv if live and m > ninf else zero
+        pass2(rv, out, rr, lane, T, nq, K, fc, Mref + shift, rt, lse, live, bits != 0)
+        long2(x, out, rr, lane, T, nq, K, k0, k1, stream, row, rt, bits != 0, live, Mref, lse,
+              inv)
+    return softmax_k
