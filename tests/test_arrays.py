@@ -238,6 +238,57 @@ def test_row_and_chunk_kernels_give_the_same_bits(fresh_logits, dtype, tau):
     assert cpu.softmax_by_chunk(x, b, 0, np.uint64(1), np.uint64(2), np.uint64(3), True, tau, 0) == 1
 
 
+@pytest.mark.parametrize("dtype,bits64", [(np.float32, False), (np.float64, True),
+                                          (np.float64, False)])
+def test_short_row_groups_give_the_row_kernels_bits(dtype, bits64):
+    # rows of at most 64 columns at tau == 1 (soft, hard) run a group of rows at a time with
+    # the columns as the outer loop (cpu._short); the chunk kernel computes them row by row.
+    # Fresh logits and key, group edges (GROUP = 128 rows), special rows, exact and near ties
+    # of w at the top (the hard sample's fallback), a per-row tau mixing 1 and other values,
+    # and a float64 reference of the soft values.
+    from fastgumbel import cpu
+    seed = np.random.SeedSequence().entropy
+    rs = np.random.default_rng(seed)
+    k0, k1, st = (np.uint64(v) for v in rs.integers(0, 2**32, 3))
+    eps = np.finfo(dtype).eps
+    for K_ in (1, 2, 3, 5, 10, 16, 33, 64, 65):
+        rows = int(rs.choice([7, 129, 300]))
+        x = (rs.standard_normal((rows, K_)) * rs.choice([0.1, 3.0, 300.0])).astype(dtype)
+        noise = np.empty_like(x)
+        cpu.fill_noise(noise, 5, k0, k1, st, bits64, False, 0.0, 1.0)
+        for r in range(0, rows, 3):
+            if K_ > 1:
+                a, b = rs.choice(K_, 2, replace=False)
+                x[r, a] = dtype(8) - noise[r, a]
+                x[r, b] = dtype(8 - int(rs.integers(-4, 5)) * eps * 8) - noise[r, b]
+        x[1] = -np.inf
+        x[2, 0] = np.nan
+        x[3, :K_ // 2] = -np.inf
+        x[4] = 0
+        x[5, -1] = np.finfo(dtype).max
+        per_row = np.where(np.arange(rows) % 5 == 0, 0.7, 1.0)
+        for tau in (1.0, per_row):
+            for mode in (cpu.SOFT, cpu.HARD):
+                ref = np.empty_like(x)
+                assert cpu.softmax_by_chunk(x, ref, 5, k0, k1, st, bits64, tau, mode) == 0
+                for run in (cpu.softmax_by_row, cpu.softmax_rows):
+                    got = np.empty_like(x)
+                    assert run(x, got, 5, k0, k1, st, bits64, tau, mode) == 0
+                    assert np.array_equal(got.view(np.uint8), ref.view(np.uint8)), (seed, K_)
+        y = np.empty_like(x)
+        cpu.softmax_rows(x, y, 5, k0, k1, st, bits64, 1.0, cpu.SOFT)
+        z = x[6:].astype(np.float64) + noise[6:]
+        arg = z - z.max(-1, keepdims=True)
+        z = np.exp(arg)
+        z /= z.sum(-1, keepdims=True)
+        # the exp's argument is rounded in both: relative error up to a few eps |x - max|;
+        # 32-bit words give float32 noise (E), also for float64 logits
+        e_ref = eps if bits64 else np.finfo(np.float32).eps
+        tol = 64 * e_ref * (1 + np.abs(x[6:]) + np.abs(noise[6:]) + np.abs(arg)
+                            + np.abs(x[6:]).max(-1, keepdims=True))
+        assert (np.abs(y[6:] - z) <= tol * z + np.finfo(dtype).tiny).all(), (seed, K_)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bits64", [False, True])
 def test_bound_pruned_hard_rows_give_the_full_computations_bits(dtype, bits64):

@@ -18,6 +18,7 @@ before any kernel can start the thread pool.
 Modules: building blocks (:mod:`._dtypes`, :mod:`._schedule`, :mod:`._prefetch`,
 :mod:`._reduce`, :mod:`._noise`: the noise of a chunk and ``fill_noise``); Gumbel-max
 (:mod:`._argmax`); the softmax family (:mod:`._softmax_steps`, :mod:`._ratio` for tau == 1,
+:mod:`._short` for groups of short rows at tau == 1,
 :mod:`._softmax`); gradients and density (:mod:`._backward`, :mod:`._concrete`); many draws
 (:mod:`._cdf` inverse CDF, :mod:`._binomial`, :mod:`._counts` Gumbel-max counts,
 :mod:`._topk`); partials of a column block of longer rows, for the Dask category chunks
@@ -40,7 +41,7 @@ from ._concrete import concrete_rows  # noqa: E402
 from ._conditional import conditional_rows, gumbel_rao_rows  # noqa: E402
 from ._counts import multinomial_gumbel, multinomial_rows  # noqa: E402
 from ._noise import CHUNK, fill_noise, fill_noise_at  # noqa: E402
-from ._softmax import softmax_by_chunk, softmax_by_row, softmax_rows  # noqa: E402
+from ._softmax import SERIAL_ELEMS, softmax_by_chunk, softmax_by_row, softmax_rows  # noqa: E402
 from ._softmax_steps import HARD, LOG, SOFT  # noqa: E402
 from ._sample import sample_rows  # noqa: E402
 from ._threading import get_num_threads, set_num_threads, threads  # noqa: E402
@@ -50,6 +51,6 @@ __all__ = ["CHUNK", "fill_noise", "fill_noise_at", "softmax_rows", "argmax_rows"
            "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
            "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows",
            "conditional_rows", "gumbel_rao_rows",
-           "SOFT", "LOG", "HARD", "softmax_by_row", "softmax_by_chunk", "argmax_by_row",
-           "argmax_by_chunk", "sample_rows", "threads", "set_num_threads", "get_num_threads",
-           "argmax_cols", "softmax_cols", "softmax_cols_finish"]
+           "SOFT", "LOG", "HARD", "SERIAL_ELEMS", "softmax_by_row", "softmax_by_chunk",
+           "argmax_by_row", "argmax_by_chunk", "sample_rows", "threads", "set_num_threads",
+           "get_num_threads", "argmax_cols", "softmax_cols", "softmax_cols_finish"]

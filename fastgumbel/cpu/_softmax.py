@@ -12,6 +12,7 @@ from ._noise import CHUNK, _perturb_chunk
 from ._ratio import _hard_any_tau, _ratio_chunk, _ratio_row
 from ._reduce import _lanes, _max_nan
 from ._schedule import BLOCK_ELEMS, _blocks, _claim
+from ._short import GROUP, SHORT_K, short_buffers, short_group
 from ._softmax_steps import HARD, LOG, SOFT, _exp_chunk, _finish_chunk, _sole_max, _special_row
 
 
@@ -91,6 +92,49 @@ def _hard_row(xr, o, row, k0, k1, stream, bits64, t, wbuf, ebuf, acc, x, out, rn
     return _softmax_row(xr, o, row, k0, k1, stream, bits64, t, HARD, wbuf, ebuf, acc, x, out, rn)
 
 
+def _rows_fn(mode):
+    """Rows lo .. hi-1 of the softmax family in ``mode``: rows of at most SHORT_K columns at
+    tau == 1 (soft, hard) a group at a time (:func:`._short.short_group`; the rows it leaves,
+    and all others, through the row function). Same bits either way."""
+
+    @helper
+    def rows(x, out, lo, hi, row0, k0, k1, stream, bits64, tau, wbuf, ebuf, acc, bufs):
+        K = x.shape[1]
+        C = exp_shift(out, bits64)
+        short = mode != LOG and K <= SHORT_K and C > 0
+        posinf = 0
+        bad = bufs[2]
+        for g0 in range(lo, hi, GROUP if short else max(1, hi - lo)):
+            g1 = min(hi, g0 + GROUP) if short else hi
+            grouped = short
+            for r in range(g0, g1 if short else g0):
+                grouped &= typed(tau_at(tau, r), out) == 1
+            if grouped:
+                bad = short_group(x, out, g0, g1 - g0, row0, k0, k1, stream, bits64, C, mode,
+                                  bufs)
+            for r in range(g0, g1):
+                if grouped and bad[r - g0] == 0:
+                    continue
+                t = typed(tau_at(tau, r), out)
+                if mode == SOFT:
+                    inf = _soft_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
+                                    wbuf, ebuf, acc, x, out, r + 1)
+                elif mode == LOG:
+                    inf = _log_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
+                                   wbuf, ebuf, acc, x, out, r + 1)
+                else:
+                    inf = _hard_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
+                                    wbuf, ebuf, acc, x, out, r + 1)
+                posinf += 1 if inf else 0
+        return posinf
+
+    return rows
+
+
+#: mode -> the rows function of :func:`_rows_fn`
+_ROWS = {m: _rows_fn(m) for m in (SOFT, LOG, HARD)}
+
+
 def _row_kernel(mode):
     """The softmax-family kernel parallel over rows for one ``mode`` (SOFT, LOG, HARD).
 
@@ -99,6 +143,8 @@ def _row_kernel(mode):
     is specialized for it (measured 6-10 % faster than one kernel taking the mode as an
     argument). Numba's cache keys each closure by its constants.
     """
+
+    rows_of = _ROWS[mode]
 
     @kernel
     def by_row(x, out, row0, k0, k1, stream, bits64, tau):
@@ -110,21 +156,12 @@ def _row_kernel(mode):
             wbuf = np.empty(2 * CHUNK, np.uint32)
             ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
             acc = _lanes(out)
+            bufs = short_buffers(out, K, rows)
             found = 0
             b = _claim(counter)
             while b < nb:
-                for r in range(b * rb, min(rows, (b + 1) * rb)):
-                    t = typed(tau_at(tau, r), out)
-                    if mode == SOFT:
-                        inf = _soft_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
-                                        wbuf, ebuf, acc, x, out, r + 1)
-                    elif mode == LOG:
-                        inf = _log_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
-                                       wbuf, ebuf, acc, x, out, r + 1)
-                    else:
-                        inf = _hard_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t,
-                                        wbuf, ebuf, acc, x, out, r + 1)
-                    found += 1 if inf else 0
+                found += rows_of(x, out, b * rb, min(rows, (b + 1) * rb), row0, k0, k1, stream,
+                                 bits64, tau, wbuf, ebuf, acc, bufs)
                 b = _claim(counter)
             posinf += found
         return posinf
@@ -251,26 +288,16 @@ def _serial_kernel(mode):
     worker, and launching it through Numba's thread pool costs more than the work
     (bench/RESULTS.md, issue 18). Same row function, same bits."""
 
+    rows_of = _ROWS[mode]
+
     @helper
     def in_order(x, out, row0, k0, k1, stream, bits64, tau):
         rows, K = x.shape
         wbuf = np.empty(2 * CHUNK, np.uint32)
         ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
         acc = _lanes(out)
-        posinf = 0
-        for r in range(rows):
-            t = typed(tau_at(tau, r), out)
-            if mode == SOFT:
-                inf = _soft_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t, wbuf,
-                                ebuf, acc, x, out, r + 1)
-            elif mode == LOG:
-                inf = _log_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t, wbuf,
-                               ebuf, acc, x, out, r + 1)
-            else:
-                inf = _hard_row(x[r], out[r], _U(row0 + r), k0, k1, stream, bits64, t, wbuf,
-                                ebuf, acc, x, out, r + 1)
-            posinf += 1 if inf else 0
-        return posinf
+        return rows_of(x, out, 0, rows, row0, k0, k1, stream, bits64, tau, wbuf, ebuf, acc,
+                       short_buffers(out, K, rows))
 
     return in_order
 

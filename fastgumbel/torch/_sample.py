@@ -34,8 +34,16 @@ def _rows(logits):
     return x if x.dtype == cdt else x.to(cdt)
 
 
-def torch_threads():
-    """The CPU kernels run with at most ``torch.get_num_threads()`` threads."""
+_NULL = contextlib.nullcontext()
+
+
+def torch_threads(size=None):
+    """The CPU kernels run with at most ``torch.get_num_threads()`` threads. A softmax call
+    of ``size`` elements below the serial kernels' size (``cpu.SERIAL_ELEMS``) runs on the
+    calling thread anyway: no limit is set (setting and restoring Numba's count cost more
+    than the 8x16 kernel itself, bench/RESULTS.md issue 18, speed18)."""
+    if size is not None and size < _backends.cpu().SERIAL_ELEMS:
+        return _NULL
     n = torch.get_num_threads()
     if n >= _backends.get_num_threads():
         return contextlib.nullcontext()
@@ -47,7 +55,7 @@ def _kernel(x, tau, mode, dim, key):
     compute dtype or a keepdims float64 array (per-row), ``key`` words; a new tensor,
     through the core (any layout)."""
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
-    with torch_threads():
+    with torch_threads(x.numel()):
         _core.softmax_family(x.numpy(), tau, mode, dim, key_of(key), out.numpy(), "default",
                              "cpu")
     return out
@@ -64,7 +72,7 @@ def _direct(logits, tau, mode, key):
         K = xn.shape[-1]
         xn, on = xn.reshape(-1, K), on.reshape(-1, K)
     k0, k1, stream = key
-    with torch_threads():
+    with torch_threads(xn.size):
         posinf = _backends.cpu().softmax_rows(xn, on, 0, np.uint64(k0), np.uint64(k1),
                                               np.uint64(stream), x.dtype == torch.float64,
                                               tau, mode)

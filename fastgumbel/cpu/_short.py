@@ -1,0 +1,199 @@
+"""Soft and hard samples at tau == 1 for short rows (at most SHORT_K columns), a group of
+rows at a time with the columns as the outer loop: every step is a loop over the group's
+rows, which vectorizes, where the row kernel's loops over 10 columns ran scalar.
+
+Measured (bench/RESULTS.md, issue 18, branch speed18): a 3000x10 float32 soft sample took
+about 250 ns per row of 10 in the row kernel (25 ns per element against 2.3 at 1000
+columns): three Philox blocks and ten logs and exps per row in scalar code, the lane
+accumulator zeroed and summed, the calls. Here they run over the rows of a group.
+
+Same bits as :func:`._ratio._ratio_row`: the same noise words, the same E, the same
+w = exp(x - mc) / E, and the row's sum in the order of :func:`._reduce._lanes_total` (at
+most LANES columns: lane j holds w_j alone; the tree's adds of empty lanes add +0, which
+changes nothing, and are skipped). Rows that need more than the common case (a NaN, an
+infinite max, all -inf, a hard sample with two w within 4 eps of the largest) are left to
+the row function, which the caller runs on them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .._numba import helper
+from .._scalar import (MASK32, SH32, exp_nonpos_any, exponential_bits32, exponential_bits64,
+                       philox_block)
+from ._dtypes import _U, eps_of, typed
+from ._reduce import LANES
+from ._softmax_steps import HARD
+
+#: Rows of at most this many columns take the group path (the lane tree covers LANES).
+SHORT_K = LANES
+#: Rows per group: the group's buffers (words, w, sums) stay in L1.
+GROUP = 128
+
+
+@helper
+def short_buffers(like, K, rows):
+    """The per-thread buffers of :func:`short_group` for rows of K columns (empty for K >
+    SHORT_K), one row of a buffer per column, one column per row of the group: the Philox
+    words; and in one array (two allocations per call, not seven: they showed at 8x16) w,
+    the sum tree, and per-row rows (sum, max or 1 / sum, count), then flags."""
+    k = K if K <= SHORT_K else 0
+    n = min(GROUP, rows) if k else 0
+    return (np.empty((4 * ((k + 1) // 2), n), np.uint32),
+            np.empty((k + min(k, SHORT_K // 2) + 3, n), like.dtype), np.empty(n, np.int64))
+
+
+@helper
+def _group_words(nr, K, row0, k0, k1, stream, bits64, wd):
+    """wd[c, i] = word c of row row0 + i's Philox blocks (64-bit words: element c is words
+    2c, 2c + 1), the blocks :func:`._noise._words` makes, in a loop over the rows."""
+    per = 2 if bits64 else 4
+    for q in range((K + per - 1) // per):
+        w0 = wd[4 * q]
+        w1 = wd[4 * q + 1]
+        w2 = wd[4 * q + 2]
+        w3 = wd[4 * q + 3]
+        for i in range(nr):
+            row = _U(row0 + i)
+            a0, a1, a2, a3 = philox_block(_U(q), stream, row & MASK32, row >> SH32, k0, k1)
+            w0[i] = a0
+            w1[i] = a1
+            w2[i] = a2
+            w3[i] = a3
+
+
+@helper
+def _group_max(xg, nr, K, top, bad):
+    """top[i] = max of row i of xg; bad[i] = 1 if it has a NaN or its max is not finite
+    (the row function fills those rows)."""
+    for i in range(nr):
+        top[i] = typed(-np.inf, xg)
+        bad[i] = 0
+    for c in range(K):
+        xc = xg[:, c]
+        for i in range(nr):
+            v = xc[i]
+            bad[i] |= np.int64(v != v)
+            top[i] = v if v > top[i] else top[i]
+    for i in range(nr):
+        bad[i] |= np.int64(not abs(top[i]) < np.inf)
+
+
+@helper
+def _group_w(xg, nr, K, bits64, C, wd, w, top):
+    """w[c, i] = exp(x - (max - C)) / E of row i, column c, as :func:`._ratio._ratio_w`
+    computes it. x - (max - C) is formed first in a loop of its own (the strided reads of
+    x's column kept the exp loop from vectorizing: 10x slower, measured)."""
+    for i in range(nr):
+        top[i] = top[i] - C
+    for c in range(K):
+        xc = xg[:, c]
+        wc = w[c]
+        for i in range(nr):
+            wc[i] = xc[i] - top[i]
+        if bits64:
+            lo = wd[2 * c]
+            hi = wd[2 * c + 1]
+            for i in range(nr):
+                wc[i] = exp_nonpos_any(wc[i]) / typed(exponential_bits64(lo[i], hi[i]), w)
+        else:
+            wc0 = wd[c]
+            for i in range(nr):
+                wc[i] = exp_nonpos_any(wc[i]) / typed(exponential_bits32(wc0[i]), w)
+
+
+@helper
+def _group_sums(w, nr, K, tree, S):
+    """S[i] = the sum of w[:K, i] in :func:`._reduce._lanes_total`'s order: lane j holds
+    w_j, and each halving adds lane j + h to lane j; adds of empty lanes (+0) are skipped."""
+    n = K
+    h = LANES // 2
+    first = True                        # the lanes are still w's rows
+    while h >= 1:
+        if n > h:
+            for j in range(h):
+                tj = tree[j]
+                a = w[j] if first else tree[j]
+                if j + h < n:
+                    b = w[j + h] if first else tree[j + h]
+                    for i in range(nr):
+                        tj[i] = a[i] + b[i]
+                elif first:
+                    for i in range(nr):
+                        tj[i] = a[i]
+            first = False
+            n = h
+        h //= 2
+    t0 = w[0] if first else tree[0]
+    for i in range(nr):
+        S[i] = t0[i]
+
+
+@helper
+def short_group(x, out, r0, nr, row0, k0, k1, stream, bits64, C, mode, bufs):
+    """Rows r0 .. r0+nr-1 (nr <= GROUP) of the soft or hard sample at tau == 1 into
+    ``out``; returns ``bad``: 1 for the rows left to the row function (out untouched
+    there). ``row0``: the global index of x's first row; ``C``: :func:`exp_shift`."""
+    wd, f, bad = bufs
+    K = x.shape[1]
+    w = f[:K]
+    tree = f[K:f.shape[0] - 3]
+    S = f[-3]
+    top = f[-2]
+    xg = x[r0:r0 + nr]
+    og = out[r0:r0 + nr]
+    _group_words(nr, K, row0 + r0, k0, k1, stream, bits64, wd)
+    _group_max(xg, nr, K, top, bad)
+    _group_w(xg, nr, K, bits64, C, wd, w, top)
+    if mode == HARD:
+        _group_hard(w, og, nr, K, bad, S, f[-1])
+        return bad
+    _group_sums(w, nr, K, tree, S)
+    one = typed(1, out)
+    for i in range(nr):
+        top[i] = one / S[i]
+    for c in range(K):
+        wc = w[c]
+        for i in range(nr):
+            v = wc[i]
+            wc[i] = one if v == S[i] else v * top[i]
+    _store_rows(w, og, nr, K)
+    return bad
+
+
+@helper
+def _store_rows(w, og, nr, K):
+    """og[i, c] = w[c, i] (a loop of its own: a strided store in the loop that computes
+    the values keeps it from vectorizing)."""
+    for i in range(nr):
+        o = og[i]
+        for c in range(K):
+            o[c] = w[c, i]
+
+
+@helper
+def _group_hard(w, og, nr, K, bad, best, near):
+    """The hard sample of rows whose largest w is alone (no other w within 4 eps of it):
+    the one-hot of its first index; other rows get bad[i] = 1."""
+    for i in range(nr):
+        best[i] = w[0][i]
+    for c in range(1, K):
+        wc = w[c]
+        for i in range(nr):
+            best[i] = wc[i] if wc[i] > best[i] else best[i]
+    near[:nr] = 0
+    lim = typed(4, w) * eps_of(w)
+    for c in range(K):
+        wc = w[c]
+        for i in range(nr):
+            near[i] += typed(wc[i] - best[i] > -lim * best[i], w)
+    for i in range(nr):
+        if bad[i] == 0 and near[i] == 1:
+            o = og[i]
+            o[:] = 0
+            for c in range(K):
+                if w[c][i] == best[i]:
+                    o[c] = 1
+                    break
+        else:
+            bad[i] = 1
