@@ -25,9 +25,12 @@ How the instructions are counted
 4. *Cold* blocks: a scenario names source lines that the hot path does not execute (a mode
    or word width the scenario does not use, the rare rescale of an online softmax, a
    NaN/inf fix-up, the recompute of a cached group); a block is cold when most of its
-   instructions other than tests and branches (ISETP/FSETP/BRA/BSSY/BSYNC ...: the decision
-   of a cold branch is executed) come through such a line (any frame of the inline stack),
-   and so is every block reachable only through cold blocks. Lines that carry the marker ``fg:cold`` in the
+   instructions other than tests, branches and parameter loads (ISETP/FSETP/BRA/BSSY/BSYNC/
+   LDC ...) come through such a line (any frame of the inline stack), except that a block
+   ending in a conditional branch (a decision: the test of a cold branch is executed) is cold
+   only when 90 % of those instructions are (the compiler hoists a few setup instructions
+   into the first block of a cold region); every block reachable only through cold blocks
+   is cold. Lines that carry the marker ``fg:cold`` in the
    source are cold in every scenario. Call-site blocks (``CALL``) are cold too.
 5. Loops are the backward branches (``BRA`` to a lower address): every block between the
    target and the branch is in the loop. A scenario gives the trip count of each loop that
@@ -255,7 +258,7 @@ def resources(cubin, kernel, ptxas=None):
 _ENDS = ("BRA", "EXIT", "RET", "BRX", "JMP", "JMX")
 # tests and branches: the decision of a cold branch is executed, only its body is cold
 _CONTROL = {"ISETP", "FSETP", "DSETP", "HSETP2", "PLOP3", "BRA", "BSSY", "BSYNC", "WARPSYNC",
-            "P2R", "R2P", "NOP", "EXIT"}
+            "P2R", "R2P", "NOP", "EXIT", "LDC", "ULDC", "S2R", "S2UR"}   # (+ parameter loads)
 
 
 @dataclasses.dataclass
@@ -340,10 +343,14 @@ def count_kernel(cubin, kernel, elements, trips=None, cold=(), sources=None):
     cold = list(cold) + marked
     bl = blocks(ins)
     for b in bl:
-        body = [i for i in ins[b.start:b.end] if i.op.split(".")[0] not in _CONTROL]
+        whole = ins[b.start:b.end]
+        body = [i for i in whole if i.op.split(".")[0] not in _CONTROL]
         n_cold = sum(_matches(i.frames, cold, sources) for i in body)
-        b.cold = (n_cold * 2 > len(body) > 0
-                  or any(i.op.startswith("CALL") for i in ins[b.start:b.end]))
+        if len(b.succ) > 1:     # a decision: cold only when (nearly) all of it is
+            b.cold = n_cold >= 0.9 * len(body) > 0
+        else:
+            b.cold = n_cold * 2 > len(body) > 0
+        b.cold = b.cold or any(i.op.startswith("CALL") for i in whole)
     hot = _reach(bl, 0, lambda b: not b.cold)
     all_reach = _reach(bl, 0, lambda b: True)
     loops, seen = [], {}
@@ -413,8 +420,8 @@ _B_RARE = ["if (s > m) { l = l * fg_exp", "fg_perturbed4(xr, q, K, vec, k0, k1, 
            "for (int j = 0; j < 4; ++j) if (c + j < K) fg_st(row + c + j, v[j]);"]
 _B_SOFT = ["else if (mode == 1) v[j] = (s[j] - M) / t - lse;", "v[j] = bad ? fg_nan<T>() : (T)((4 * q + j == first)",
            "first = fg_team_reduce<TEAM>(first"]
-_B_HARD = ["else if (mode == 1) v[j] = (s[j] - M) / t - lse;",
-           "if (mode != 2) fg_store4(orow, 4 * q, K, vo, v);"]
+# (the skipped soft store of the hard mode shares its line with the test: counted, ~2.5/elem)
+_B_HARD = ["else if (mode == 1) v[j] = (s[j] - M) / t - lse;"]
 _B_LOG = ["T e = fg_exp((s[j] - M) / t);", "v[j] = e * inv;", "if (mode == 2 && e * inv == inv",
           "v[j] = bad ? fg_nan<T>() : (T)((4 * q + j == first)", "first = fg_team_reduce<TEAM>(first"]
 _B_PASS2 = "for (long long q = lane, it = 0; q < nq; q += TEAM, ++it) {"
