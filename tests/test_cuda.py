@@ -97,9 +97,9 @@ def test_numba_cuda_kernels_compile_to_ptx_sm90(background):
 
 def _entry_points():
     src = KERNELS.joinpath("gumbel.cu").read_text()
-    names = ["fg_fill_noise_f16", "fg_fill_noise_f32", "fg_fill_noise_f64"]
-    for op, sfxs in (("softmax", "f16 f32 f64"), ("argmax", "f16 f32 f64"),
-                     ("topk", "f16 f32 f64"), ("backward", "f32 f64"), ("concrete", "f32 f64")):
+    names = ["fg_fill_noise_f16", "fg_fill_noise_bf16", "fg_fill_noise_f32", "fg_fill_noise_f64"]
+    for op, sfxs in (("softmax", "f16 bf16 f32 f64"), ("argmax", "f16 bf16 f32 f64"),
+                     ("topk", "f16 bf16 f32 f64"), ("backward", "f32 f64"), ("concrete", "f32 f64")):
         for sfx in sfxs.split():
             for team in (32, 256, 512):
                 names.append(f"fg_{op}_{sfx}_t{team}")
