@@ -448,9 +448,10 @@ BEFORE = {
 }
 
 
-# The kernels after issue 20: modes chosen per call, rare paths marked `fg:cold` in the
-# source (NaN / +inf rows, unaligned stores, the exact x + g of argmax candidates: about one
-# or two per row, in one warp of the eight), so the scenarios only give the loop trips.
+# The kernels after issue 20: rare paths are marked `fg:cold` in the source: NaN / +inf rows,
+# and the exact x + g of the argmax's reference element and candidates (one to a few per
+# row, so one warp of the eight runs each: about 100 instructions per warp, under one
+# instruction per element over the row); the scenarios name the other modes' calls.
 # Groups beyond the register cache (FG_CACHE = 4 per thread) run zero times at 4096 columns.
 _C_TAIL = "for (int q = lane + FG_CACHE * TEAM; q < nq; q += TEAM) {"
 _C_WRITE = "for (int q = lane; q < nq; q += TEAM) {"
@@ -458,7 +459,8 @@ _C_HARD = "const int i = fg_row_argmax<T, TI, TEAM>(xr, n, lane, k, row, bits64 
 _C_S1 = "fg_soft1<TI, TEAM>(xr, orow, n, lane, k, row"
 _C_S0 = "fg_soft_any<T, TI, TEAM, 0>(xr, orow, n, lane"
 _C_L = "fg_soft_any<T, TI, TEAM, 1>(xr, orow, n, lane"
-_C_GEN = ["fg_perturbed4(xr, q, K, vx, k, row, bits64, s);"]   # argmax: 64-bit words / float64
+# argmax: the path of 64-bit words / float64 (its reduction is merged with shared code)
+_C_GEN = ["fg_perturbed4(xr, q, K, vx, k, row, bits64, s);", "a = fg_team_arg<TEAM>(a, sh_a);"]
 # rows 16-byte aligned: the element-wise loads and stores of the row tail are cold
 _C_AL = ["for (int j = 0; j < 4; ++j) s[j] = c + j < K ? (T)fg_ld(row[c + j])",
          "for (int j = 0; j < 4; ++j) if (c + j < K) fg_st(row + c + j, v[j]);"]
@@ -471,10 +473,10 @@ CURRENT = {
                      {_C_TAIL: 0, "for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {": 4},
                      [_C_HARD, _C_L, _C_S1] + _C_AL),
     "hard": ("fg_softmax_f32_t256", 16, {_C_TAIL: 0, _C_WRITE: 4}, [_C_S0, _C_L, _C_S1] + _C_GEN + _C_AL),
-    "gumbel_max": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL),
+    "gumbel_max": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL + ["xrow = rr / D;"]),
     "multinomial": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL),
-    "noise": ("fg_fill_noise_f32", 4, {"for (long long r = blockIdx.y; r < rows; r += gridDim.y) {": 1},
-              _B_64 + _C_AL),
+    "noise": ("fg_fill_noise_f32", 16, {"for (long long r = blockIdx.y; r < rows; r += gridDim.y) {": 4},
+              _C_AL + ["fg_noise4<T>(k.k0, k.k1, k.st, row, (fg_u64)q, bits64 != 0, uniform != 0, g);"]),
     "topk (k=8)": ("fg_topk_f32_t256", 16 * 8,
                    {"for (long long p = 0; p < kk; ++p) {": 8,
                     "for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {": 4}, _B_64 + _C_AL),

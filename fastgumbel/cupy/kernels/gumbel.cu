@@ -169,15 +169,14 @@ __device__ __forceinline__ float fg_exp_fast(float v) {
     return v < FG_EXP_LO_F32 ? 0.0f : y;
 }
 
-// u ~ x + g within 2**-14 + |u| 2**-22, from the word with fast log2 (MUFU.LG2, absolute
-// error 2**-22): E = -log U, with -log1p(-t) ~ t (1 + t / 2) (relative error under t**2 / 3
-// <= 2**-14) for the small t of U = 1 - t; then x - ln2 log2(E)
-__device__ __forceinline__ float fg_bound(float x, fg_u32 w) {
+// u >= x + g from the word alone (one MUFU.LG2): for U = t < 1/2 (sign bit 0), g < -log(log 2)
+// = 0.36651; for U = 1 - t, E = -log(1 - t) > t, so g < -log(t). (With the CPU's roundings
+// of E and g, and MUFU.LG2's absolute error 2**-22, u may fall short of x + g by 2**-20 +
+// |x + g| 2**-23 at most, which the threshold's band 2**-12 + |L| 2**-20 covers.)
+__device__ __forceinline__ float fg_ubound(float x, fg_u32 w) {
     bool s;
     float t = fg_fold32(w, &s);
-    float e = -0.693147181f * fg_lg2(s ? 1.0f - t : t);
-    e = (s && t < 0.015625f) ? t * fmaf(t, 0.5f, 1.0f) : e;
-    return fmaf(-0.693147181f, fg_lg2(e), x);
+    return s ? fmaf(-0.693147181f, fg_lg2(t), x) : x + 0.36652f;
 }
 
 // ---------------------------------------------------------------- team reductions
@@ -246,7 +245,7 @@ __device__ __forceinline__ FgArg<T> fg_team_arg(FgArg<T> a, FgArg<T>* sh) {
 // first column of the row (K columns from xr) that is NaN, else first +inf, else -1: the
 // index of a row whose max is NaN or +inf (docs/gpu.md); only such rows run it
 template <int TEAM, typename TI>
-__device__ int fg_special_index(const TI* xr, int K, int lane, int* sh) {
+__device__ __forceinline__ int fg_special_index(const TI* xr, int K, int lane, int* sh) {
     int first_nan = 0x7FFFFFFF, first_inf = 0x7FFFFFFF;
     for (int c = lane; c < K; c += TEAM) {  // fg:cold
         float v = (float)fg_ld(xr[c]);  // fg:cold
@@ -259,17 +258,35 @@ __device__ int fg_special_index(const TI* xr, int K, int lane, int* sh) {
 }
 
 // ---------------------------------------------------------------- argmax (and the hard index)
+// x + g of column c, exactly as the CPU computes it (the words regenerated)
+template <typename TI>
+__device__ __forceinline__ float fg_exact(const TI* xr, const FgKey& k, unsigned long long row, int c) {
+    return (float)fg_ld(xr[c]) + fg_gumbel_bits32(fg_pick(fg_words(k, row, (unsigned)c >> 2), c & 3));
+}
+
+// the first column of this thread's cached groups whose u equals v, -1 if none
+__device__ __forceinline__ int fg_first_at(const float (&u)[FG_CACHE][4], int lane, int team, int nq, float v) {
+    int c = -1;
+#pragma unroll
+    for (int it = FG_CACHE - 1; it >= 0; --it)
+#pragma unroll
+        for (int j = 3; j >= 0; --j)
+            if (u[it][j] == v && lane + it * team < nq) c = 4 * (lane + it * team) + j;
+    return c;
+}
+
 // First argmax of x + g over the row (the CPU's bits of x + g), -1 if all -inf; NaN / +inf
 // rows: fg_special_index. *special is set for NaN / +inf rows (1 NaN, 2 +inf).
 // float32 math with 32-bit words: bound-pruned (only near-max elements get the exact x + g).
 template <typename T, typename TI, int TEAM>
-__device__ int fg_row_argmax(const TI* xr, int K, int lane, FgKey k, unsigned long long row,
+__device__ __forceinline__ int fg_row_argmax(const TI* xr, int K, int lane, FgKey k, unsigned long long row,
                              bool bits64, int* special, int* sh_i, FgArg<T>* sh_a, T* sh_t) {
     const bool vx = fg_aligned(xr);
     const int nq = (K + 3) / 4;
     FgArg<T> a; a.v = -fg_inf<T>(); a.i = -1;
     T top = -fg_inf<T>();
     if (sizeof(T) == 4 && !bits64) {
+        // pass 1: u >= x + g for every element, from the word alone (fg_ubound); top = max u
         float u[FG_CACHE][4];
 #pragma unroll
         for (int it = 0; it < FG_CACHE; ++it) {
@@ -280,18 +297,24 @@ __device__ int fg_row_argmax(const TI* xr, int K, int lane, FgKey k, unsigned lo
                 float xs[4];
                 fg_load4(xr, 4 * q, K, vx, xs);
                 fg_u32x4 w = fg_words(k, row, q);
-                u[it][0] = fg_bound(xs[0], w.x); u[it][1] = fg_bound(xs[1], w.y);
-                u[it][2] = fg_bound(xs[2], w.z); u[it][3] = fg_bound(xs[3], w.w);
+                u[it][0] = fg_ubound(xs[0], w.x); u[it][1] = fg_ubound(xs[1], w.y);
+                u[it][2] = fg_ubound(xs[2], w.z); u[it][3] = fg_ubound(xs[3], w.w);
 #pragma unroll
                 for (int j = 0; j < 4; ++j) top = fg_max_nan(top, (T)u[it][j]);
             }
         }
+        float tmax = -fg_inf<float>();   // groups beyond the cache: max u and its first column
+        int tcol = -1;
         for (int q = lane + FG_CACHE * TEAM; q < nq; q += TEAM) {
             float xs[4];
             fg_load4(xr, 4 * q, K, vx, xs);
             fg_u32x4 w = fg_words(k, row, q);
-            top = fg_max_nan(top, (T)fg_bound(xs[0], w.x)); top = fg_max_nan(top, (T)fg_bound(xs[1], w.y));
-            top = fg_max_nan(top, (T)fg_bound(xs[2], w.z)); top = fg_max_nan(top, (T)fg_bound(xs[3], w.w));
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {
+                const float v = fg_ubound(xs[j], fg_pick(w, j));
+                top = fg_max_nan(top, (T)v);
+                if (v > tmax) { tmax = v; tcol = 4 * q + j; }
+            }
         }
         top = fg_team<TEAM>(top, FgMaxNan<T>(), sh_t);
         if (!(top < fg_inf<T>())) {
@@ -300,18 +323,28 @@ __device__ int fg_row_argmax(const TI* xr, int K, int lane, FgKey k, unsigned lo
         }
         *special = 0;
         if (top == -fg_inf<T>()) return -1;
-        const float thr = (float)top - (0x1p-12f + fabsf((float)top) * 0x1p-20f);
+        // L = the exact x + g of an element whose u is top (the lanes that hold one): a lower
+        // bound of max(x + g), so only elements with u >= L (less a rounding band) can reach it
+        float lo = -fg_inf<float>();
+        int own = fg_first_at(u, lane, TEAM, nq, (float)top);
+        if (own < 0 && tmax == (float)top) own = tcol;
+        if (own >= 0) lo = fg_exact(xr, k, row, own);  // fg:cold
+        lo = (float)fg_team<TEAM>((T)lo, FgMaxNan<T>(), sh_t);
+        const float thr = lo - (0x1p-12f + fabsf(lo) * 0x1p-20f);
         unsigned mask = 0;
 #pragma unroll
         for (int it = 0; it < FG_CACHE; ++it)
 #pragma unroll
-            for (int j = 0; j < 4; ++j) mask |= (u[it][j] >= thr ? 1u : 0u) << (4 * it + j);
+            for (int j = 0; j < 4; ++j)
+                if (u[it][j] >= thr) mask |= 1u << (4 * it + j);
+        float best = -fg_inf<float>();
+        int bi = -1;
         while (mask) {   // the few candidates: exact x + g, as the CPU computes it
             const int b = __ffs(mask) - 1;  // fg:cold
             mask &= mask - 1;  // fg:cold
-            const int q = lane + (b >> 2) * TEAM, c = 4 * q + (b & 3);  // fg:cold
-            const float v = (float)fg_ld(xr[c]) + fg_gumbel_bits32(fg_pick(fg_words(k, row, q), b & 3));  // fg:cold
-            if (v > a.v || a.i < 0) { a.v = (T)v; a.i = c; }  // fg:cold
+            const int c = 4 * (lane + (b >> 2) * TEAM) + (b & 3);  // fg:cold
+            const float v = fg_exact(xr, k, row, c);  // fg:cold
+            if (v > best || bi < 0) { best = v; bi = c; }  // fg:cold
         }
         for (int q = lane + FG_CACHE * TEAM; q < nq; q += TEAM) {
             float xs[4];
@@ -319,12 +352,15 @@ __device__ int fg_row_argmax(const TI* xr, int K, int lane, FgKey k, unsigned lo
             fg_u32x4 w = fg_words(k, row, q);
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
-                if (fg_bound(xs[j], fg_pick(w, j)) >= thr) {
+                if (fg_ubound(xs[j], fg_pick(w, j)) >= thr) {
                     const float v = xs[j] + fg_gumbel_bits32(fg_pick(w, j));  // fg:cold
-                    if (v > a.v || a.i < 0) { a.v = (T)v; a.i = 4 * q + j; }  // fg:cold
+                    if (v > best || bi < 0) { best = v; bi = 4 * q + j; }  // fg:cold
                 }
             }
         }
+        // the first index of the max: max of the values, then min index among equal ones
+        const float m = (float)fg_team<TEAM>((T)best, FgMaxNan<T>(), sh_t);
+        return fg_team<TEAM>(bi >= 0 && best == m ? bi : 0x7FFFFFFF, FgMinI(), sh_i);
     } else {
         for (int q = lane; q < nq; q += TEAM) {
             T s[4];
@@ -355,7 +391,9 @@ __device__ void fg_argmax(const TI* x, long long* idx, long long* counts, int to
     __shared__ int sh_i[BLOCK / 32];
     __shared__ FgArg<T> sh_a[BLOCK / 32];
     __shared__ T sh_t[BLOCK / 32];
-    const long long xrow = D == 1 ? rr : rr / D, d = rr - xrow * D;
+    long long xrow = rr;
+    if (D != 1) xrow = rr / D;  // categorical / multinomial draws
+    const long long d = rr - xrow * D;
     const TI* xr = x + xrow * K;
     const unsigned long long row = (row0 + (unsigned long long)xrow) * (unsigned long long)D + d;
     int special = 0;
@@ -386,14 +424,16 @@ template <typename T> struct FgConst { T v; __device__ T operator()(int) const {
 template <typename T> struct FgOneHot { int i; __device__ T operator()(int c) const { return c == i ? (T)1 : (T)0; } };
 
 // w = exp(x - mc) / E of one element, E = -log U exact (the CPU's E bits), the exp and the
-// division within 2 ulp each (MUFU.EX2, MUFU.RCP)
+// reciprocal within 2 ulp each (MUFU.EX2, MUFU.RCP; E is in [2**-33, 23], a normal number)
 __device__ __forceinline__ float fg_w1(float xm, fg_u32 word) {
-    return __fdividef(fg_exp_fast(xm), fg_exponential_bits32(word));
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(fg_exponential_bits32(word)));
+    return fg_exp_fast(xm) * r;
 }
 
 // tau == 1, float32 math, 32-bit words, soft sample: w = exp(x - mc) / E (the CPU's ratio form)
 template <typename TI, int TEAM>
-__device__ void fg_soft1(const TI* xr, TI* orow, int K, int lane, FgKey k, unsigned long long row,
+__device__ __forceinline__ void fg_soft1(const TI* xr, TI* orow, int K, int lane, FgKey k, unsigned long long row,
                          float* sh_f, int* special) {
     const bool vx = fg_aligned(xr), vo = fg_aligned(orow);
     const int nq = (K + 3) / 4;
@@ -474,7 +514,7 @@ template <> __device__ __forceinline__ float fg_exp_le0<float>(float v) { return
 // any tau, soft (mode 0) or log (mode 1): s = x + g, M = max s, e = exp((s - M) / tau) with
 // one reciprocal of tau, S = sum e; soft e / S, log (s - M) / tau - log S
 template <typename T, typename TI, int TEAM, int MODE>
-__device__ void fg_soft_any(const TI* xr, TI* orow, int K, int lane, FgKey k, unsigned long long row,
+__device__ __forceinline__ void fg_soft_any(const TI* xr, TI* orow, int K, int lane, FgKey k, unsigned long long row,
                             bool bits64, T tau, T* sh_t, int* special) {
     const bool vx = fg_aligned(xr), vo = fg_aligned(orow);
     const int nq = (K + 3) / 4;
@@ -652,9 +692,10 @@ __device__ void fg_topk(const TI* x, long long* idx, long long rows, int K, long
 }
 
 // ---------------------------------------------------------------- noise fill
-// grid (column groups, rows): no division; row-stride loop over gridDim.y
+// grid (column groups, row slices): no division; each thread takes every gridDim.y-th row
+// (the host makes gridDim.y about rows / 4, so the key setup is shared by 4 groups)
 template <typename T, typename TI>
-__device__ void fg_fill_noise(TI* out, long long rows, int K, unsigned long long row0, FgKey k,
+__device__ void fg_fill_noise(TI* out, long long rows, int K, unsigned long long row0, const FgKey& k,
                               int bits64, int uniform, double loc, double scale) {
     const int nq = (K + 3) / 4;
     const int q = blockIdx.x * blockDim.x + threadIdx.x;
@@ -663,7 +704,14 @@ __device__ void fg_fill_noise(TI* out, long long rows, int K, unsigned long long
     const T lo = (T)loc, sc = (T)scale;
     for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
         T g[4];
-        fg_noise4<T>(k.k0, k.k1, k.st, row0 + (unsigned long long)r, (fg_u64)q, bits64 != 0, uniform != 0, g);
+        const unsigned long long row = row0 + (unsigned long long)r;
+        if (!bits64 && !uniform) {
+            fg_u32x4 w = fg_words(k, row, q);
+            g[0] = (T)fg_gumbel_bits32(w.x); g[1] = (T)fg_gumbel_bits32(w.y);
+            g[2] = (T)fg_gumbel_bits32(w.z); g[3] = (T)fg_gumbel_bits32(w.w);
+        } else {
+            fg_noise4<T>(k.k0, k.k1, k.st, row, (fg_u64)q, bits64 != 0, uniform != 0, g);
+        }
         if (affine) {
 #pragma unroll
             for (int j = 0; j < 4; ++j) g[j] = lo + sc * g[j];  // fg:cold
