@@ -431,6 +431,25 @@ __device__ __forceinline__ float fg_w1(float xm, fg_u32 word) {
     return fg_exp_fast(xm) * r;
 }
 
+// v[4] = group q, the it-th group of this thread: from the register cache when it < FG_CACHE
+// (unrolled selects keep the cache in registers; returns true), else x + g recomputed
+template <typename T, typename TI>
+__device__ __forceinline__ bool fg_cached4(const T (&cache)[FG_CACHE][4], int it, const TI* xr, int q,
+                                           int K, bool vx, const FgKey& k, unsigned long long row,
+                                           bool bits64, T v[4]) {
+    if (it < FG_CACHE) {
+#pragma unroll
+        for (int i = 0; i < FG_CACHE; ++i)
+            if (i == it) {
+#pragma unroll
+                for (int j = 0; j < 4; ++j) v[j] = cache[i][j];
+            }
+        return true;
+    }
+    fg_perturbed4(xr, q, K, vx, k, row, bits64, v);
+    return false;
+}
+
 // tau == 1, float32 math, 32-bit words, soft sample: w = exp(x - mc) / E (the CPU's ratio form)
 template <typename TI, int TEAM>
 __device__ __forceinline__ void fg_soft1(const TI* xr, TI* orow, int K, int lane, FgKey k, unsigned long long row,
@@ -563,15 +582,7 @@ __device__ __forceinline__ void fg_soft_any(const TI* xr, TI* orow, int K, int l
     const T inv = (T)1 / S, lse = fg_log(S);
     for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {
         T v[4];
-        if (it < FG_CACHE) {
-#pragma unroll
-            for (int i = 0; i < FG_CACHE; ++i)
-                if (i == it) {
-#pragma unroll
-                    for (int j = 0; j < 4; ++j) v[j] = s[i][j];
-                }
-        } else {
-            fg_perturbed4(xr, q, K, vx, k, row, bits64, v);
+        if (!fg_cached4(s, it, xr, q, K, vx, k, row, bits64, v)) {
             if (MODE == 0) {
 #pragma unroll
                 for (int j = 0; j < 4; ++j) v[j] = fg_exp_le0((v[j] - M) * it_);
@@ -650,16 +661,7 @@ __device__ void fg_topk(const TI* x, long long* idx, long long rows, int K, long
         FgTop<T> a; a.c = 0; a.v = -fg_inf<T>(); a.i = -1;
         for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {
             T s[4];
-            if (it < FG_CACHE) {
-#pragma unroll
-                for (int i = 0; i < FG_CACHE; ++i)
-                    if (i == it) {
-#pragma unroll
-                        for (int j = 0; j < 4; ++j) s[j] = cache[i][j];
-                    }
-            } else {
-                fg_perturbed4(xr, q, K, vx, k, row, b64, s);
-            }
+            fg_cached4(cache, it, xr, q, K, vx, k, row, b64, s);
 #pragma unroll
             for (int j = 0; j < 4; ++j) {
                 FgTop<T> e; e.c = s[j] != s[j] ? 2 : s[j] == fg_inf<T>() ? 1 : 0; e.v = s[j];
@@ -787,7 +789,7 @@ __device__ void fg_concrete(const T* y, const T* logits, double* out, long long 
 
 // Sampling entries: compute type T, storage type TI.
 #define FG_SAMPLER_ENTRIES(T, TI, SUF, TEAM)                                                          \
-extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM)) fg_softmax_##SUF##_t##TEAM(            \
+extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM), 1) fg_softmax_##SUF##_t##TEAM(         \
     const TI* x, TI* out, long long rows, int K, unsigned long long row0, FG_KEYARGS, int bits64,     \
     double tau, int mode, unsigned long long* flags) {                                               \
     fg_softmax<T, TI, TEAM>(x, out, rows, K, row0, FG_KEY, bits64, tau, mode, flags); }               \

@@ -124,15 +124,22 @@ FG_HD float fg_log_f32(float x) {
     return fg_log_ef_f32(e, f);
 }
 
-FG_HD float fg_exp_f32(float x) {
-    float xc = x < FG_EXP_LO_F32 ? FG_EXP_LO_F32 : x;
-    xc = xc > FG_EXP_HI_F32 ? FG_EXP_HI_F32 : xc;
+// exp(xc) = p 2**n for xc clamped to [-87.34, 88.72] (see _scalar._exp_f32_core)
+FG_HD float fg_exp_core_f32(float xc, float *n_out) {
     float n = floorf(xc * FG_LOG2E_F32 + 0.5f);
     float r = fmaf(-n, FG_LN2_HI_F32, xc);
     r = fmaf(-n, FG_LN2_LO_F32, r);
     float p = fmaf(fmaf(fmaf(fmaf(fmaf(FG_EP0, r, FG_EP1), r, FG_EP2), r, FG_EP3), r, FG_EP4), r,
                    FG_EP5);
-    p = fmaf(p, r * r, r) + 1.0f;
+    *n_out = n;
+    return fmaf(p, r * r, r) + 1.0f;
+}
+
+FG_HD float fg_exp_f32(float x) {
+    float xc = x < FG_EXP_LO_F32 ? FG_EXP_LO_F32 : x;
+    xc = xc > FG_EXP_HI_F32 ? FG_EXP_HI_F32 : xc;
+    float n;
+    float p = fg_exp_core_f32(xc, &n);
     fg_i32 ni = (fg_i32)n;
     fg_i32 h = ni >> 1;
     float y = (p * fg_i2f((h + 127) << 23)) * fg_i2f((ni - h + 127) << 23);
@@ -144,13 +151,8 @@ FG_HD float fg_exp_f32(float x) {
 // exp_f32 for x <= 64 or -inf (see _scalar.exp_nonpos_f32): the same bits there, without
 // the overflow clamp, the split scale and the NaN select
 FG_HD float fg_exp_nonpos_f32(float x) {
-    float xc = x < FG_EXP_LO_F32 ? FG_EXP_LO_F32 : x;
-    float n = floorf(xc * FG_LOG2E_F32 + 0.5f);
-    float r = fmaf(-n, FG_LN2_HI_F32, xc);
-    r = fmaf(-n, FG_LN2_LO_F32, r);
-    float p = fmaf(fmaf(fmaf(fmaf(fmaf(FG_EP0, r, FG_EP1), r, FG_EP2), r, FG_EP3), r, FG_EP4), r,
-                   FG_EP5);
-    p = fmaf(p, r * r, r) + 1.0f;
+    float n;
+    float p = fg_exp_core_f32(x < FG_EXP_LO_F32 ? FG_EXP_LO_F32 : x, &n);
     float y = p * fg_i2f(((fg_i32)n + 127) << 23);
     return x < FG_EXP_LO_F32 ? 0.0f : y;
 }
