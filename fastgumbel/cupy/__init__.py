@@ -135,13 +135,13 @@ def _target(a):
 
 
 def _launch(name, dtype, items, K, args, bf16=False):
-    """Launch on CuPy's current stream (the bridges enter ``cupy.cuda.ExternalStream``)."""
+    """Launch (``cupy.RawKernel`` launches on CuPy's current stream,
+    ``cupy.cuda.get_current_stream()``: the bridges enter ``cupy.cuda.ExternalStream``)."""
     team = team_size(K)
     block = _block(team)
     per = block // team
     grid = max(1, (items + per - 1) // per)
-    _fn(name, dtype, team, bf16)((grid,), (block,), args,
-                                 stream=cupy.cuda.get_current_stream())
+    _fn(name, dtype, team, bf16)((grid,), (block,), args)
 
 
 def _key(k0, k1, stream, key_dev=None):
@@ -164,8 +164,7 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale, *, key_de
         _fn("fill_noise", out.dtype, None, bf16)(
             ((nq + 255) // 256, min((rows + 3) // 4, 65535)), (256,), (
                 d, np.int64(rows), _cols(K), np.uint64(row0), *_key(k0, k1, stream, key_dev),
-                np.int32(bits64), np.int32(uniform), np.float64(loc), np.float64(scale)),
-            stream=cupy.cuda.get_current_stream())
+                np.int32(bits64), np.int32(uniform), np.float64(loc), np.float64(scale)))
     finish()
 
 
