@@ -100,9 +100,9 @@ def test_numba_cuda_kernels_compile_to_ptx_sm90(background):
 
 def _entry_points():
     src = KERNELS.joinpath("gumbel.cu").read_text()
-    names = ["fg_fill_noise_f16", "fg_fill_noise_f32", "fg_fill_noise_f64"]
-    for op, sfxs in (("softmax", "f16 f32 f64"), ("argmax", "f16 f32 f64"),
-                     ("topk", "f16 f32 f64"), ("backward", "f32 f64"), ("concrete", "f32 f64")):
+    names = ["fg_fill_noise_f16", "fg_fill_noise_bf16", "fg_fill_noise_f32", "fg_fill_noise_f64"]
+    for op, sfxs in (("softmax", "f16 bf16 f32 f64"), ("argmax", "f16 bf16 f32 f64"),
+                     ("topk", "f16 bf16 f32 f64"), ("backward", "f32 f64"), ("concrete", "f32 f64")):
         for sfx in sfxs.split():
             for team in (32, 256, 512):
                 names.append(f"fg_{op}_{sfx}_t{team}")
@@ -315,3 +315,49 @@ def test_kernel_sources_are_package_data():
     assert {"philox.cuh", "gumbel.cu"} <= names
     cfg = (ROOT / "pyproject.toml").read_text()
     assert '"fastgumbel.cupy.kernels" = ["*.cu", "*.cuh"]' in cfg
+
+
+@njit(cache=False)   # not cached: the on-disk cache would miss edits of _scalar/
+def _cpu_ext32(w, e, ex):
+    for i in range(w.shape[0]):
+        e[i] = _scalar.exponential_bits32(w[i])
+        ex[i] = 0.0
+
+
+def test_host_exponential_exp_nonpos_and_bf16_match_cpu(host_checks, tmp_path):
+    """fg_exponential_bits32 (the E of the one-log soft sample), fg_exp_nonpos_f32 and the
+    bfloat16 conversions of philox.cuh against the CPU / NumPy on every word near the extreme
+    patterns, one word in every 2**12 (every float32 exponent range, both signs, NaN, inf),
+    and random words; bfloat16 against round-to-nearest-even with NaN -> 0x7FC0."""
+    near = (EXTREMES[:, None] + np.arange(-2**14, 2**14)[None, :]).reshape(-1)
+    w = np.concatenate([near % 2**32, np.arange(0, 2**32, 2**12),
+                        np.random.default_rng(5).integers(0, 2**32, 200_000)]).astype(np.uint32)
+    e = np.empty(w.size, np.float32)
+    _cpu_ext32(w, e, np.empty(w.size, np.float32))
+    x = w.view(np.float32)
+    with np.errstate(all="ignore"):
+        ok = x <= 64
+        ex = np.zeros(w.size, np.float32)
+        ex[ok] = _cpu_exp_nonpos(x[ok])
+        u = w.astype(np.uint64)
+        bf = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
+    bf = np.where(np.isnan(x), np.uint16(0x7FC0), bf)
+    rec = np.dtype([("e", "<f4"), ("ex", "<f4"), ("bf", "<u2"), ("back", "<f4")])
+    for exe in host_checks:
+        out = np.frombuffer(_run(exe, "ext32", w, tmp_path), rec)
+        assert np.array_equal(out["e"].view(np.uint32), e.view(np.uint32)), exe.name
+        assert np.array_equal(out["ex"].view(np.uint32), ex.view(np.uint32)), exe.name
+        assert np.array_equal(out["bf"], bf), exe.name
+        assert np.array_equal(out["back"].view(np.uint32), bf.astype(np.uint32) << 16)
+
+
+@njit(cache=False)
+def _cpu_exp_nonpos_loop(x, o):
+    for i in range(x.shape[0]):
+        o[i] = _scalar.exp_nonpos_f32(x[i])
+
+
+def _cpu_exp_nonpos(x):
+    o = np.empty(x.size, np.float32)
+    _cpu_exp_nonpos_loop(np.ascontiguousarray(x), o)
+    return o

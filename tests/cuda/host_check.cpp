@@ -68,6 +68,23 @@ int main(int argc, char **argv) {
             r[0] = fg_log_f32(x); r[1] = fg_exp_f32(x);
             std::fwrite(r, 4, 2, out);
         }
+    } else if (std::strcmp(argv[1], "ext32") == 0) {
+        // uint32 words: the exponential E of the word, exp_nonpos of the word's float bits,
+        // and the bfloat16 bits of the word's float bits
+        size_t n = in.size() / 4;
+        for (size_t i = 0; i < n; ++i) {
+            uint32_t w;
+            float x, r[2];
+            std::memcpy(&w, &in[4 * i], 4);
+            std::memcpy(&x, &w, 4);
+            r[0] = fg_exponential_bits32(w);
+            r[1] = (x <= 64.0f) ? fg_exp_nonpos_f32(x) : 0.0f;
+            unsigned short b = fg_f32_to_bf16(x);
+            float back = fg_bf16_to_f32(b);
+            std::fwrite(r, 4, 2, out);
+            std::fwrite(&b, 2, 1, out);
+            std::fwrite(&back, 4, 1, out);
+        }
     } else if (std::strcmp(argv[1], "math64") == 0) {
         size_t n = in.size() / 8;
         for (size_t i = 0; i < n; ++i) {

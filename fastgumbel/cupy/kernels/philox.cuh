@@ -62,8 +62,10 @@ FG_HD fg_u32x4 fg_philox(fg_u32 c0, fg_u32 c1, fg_u32 c2, fg_u32 c3, fg_u32 k0, 
 #pragma unroll
 #endif
     for (int i = 0; i < 10; ++i) {
-        fg_u32 hi0 = fg_mulhi(M0, c0), lo0 = M0 * c0;
-        fg_u32 hi1 = fg_mulhi(M1, c2), lo1 = M1 * c2;
+        // one 32 x 32 -> 64 multiply gives both halves (one IMAD.WIDE.U32 on the device)
+        fg_u64 p0 = (fg_u64)M0 * c0, p1 = (fg_u64)M1 * c2;
+        fg_u32 hi0 = (fg_u32)(p0 >> 32), lo0 = (fg_u32)p0;
+        fg_u32 hi1 = (fg_u32)(p1 >> 32), lo1 = (fg_u32)p1;
         fg_u32 n0 = hi1 ^ c1 ^ k0, n2 = hi0 ^ c3 ^ k1;
         c0 = n0; c1 = lo1; c2 = n2; c3 = lo0;
         k0 += W0; k1 += W1;
@@ -122,21 +124,47 @@ FG_HD float fg_log_f32(float x) {
     return fg_log_ef_f32(e, f);
 }
 
-FG_HD float fg_exp_f32(float x) {
-    float xc = x < FG_EXP_LO_F32 ? FG_EXP_LO_F32 : x;
-    xc = xc > FG_EXP_HI_F32 ? FG_EXP_HI_F32 : xc;
+// exp(xc) = p 2**n for xc clamped to [-87.34, 88.72] (see _scalar._exp_f32_core)
+FG_HD float fg_exp_core_f32(float xc, float *n_out) {
     float n = floorf(xc * FG_LOG2E_F32 + 0.5f);
     float r = fmaf(-n, FG_LN2_HI_F32, xc);
     r = fmaf(-n, FG_LN2_LO_F32, r);
     float p = fmaf(fmaf(fmaf(fmaf(fmaf(FG_EP0, r, FG_EP1), r, FG_EP2), r, FG_EP3), r, FG_EP4), r,
                    FG_EP5);
-    p = fmaf(p, r * r, r) + 1.0f;
+    *n_out = n;
+    return fmaf(p, r * r, r) + 1.0f;
+}
+
+FG_HD float fg_exp_f32(float x) {
+    float xc = x < FG_EXP_LO_F32 ? FG_EXP_LO_F32 : x;
+    xc = xc > FG_EXP_HI_F32 ? FG_EXP_HI_F32 : xc;
+    float n;
+    float p = fg_exp_core_f32(xc, &n);
     fg_i32 ni = (fg_i32)n;
     fg_i32 h = ni >> 1;
     float y = (p * fg_i2f((h + 127) << 23)) * fg_i2f((ni - h + 127) << 23);
     y = x < FG_EXP_LO_F32 ? 0.0f : y;
     y = x > FG_EXP_HI_F32 ? fg_i2f(0x7F800000) : y;
     return x != x ? x : y;
+}
+
+// exp_f32 for x <= 64 or -inf (see _scalar.exp_nonpos_f32): the same bits there, without
+// the overflow clamp, the split scale and the NaN select
+FG_HD float fg_exp_nonpos_f32(float x) {
+    float n;
+    float p = fg_exp_core_f32(x < FG_EXP_LO_F32 ? FG_EXP_LO_F32 : x, &n);
+    float y = p * fg_i2f(((fg_i32)n + 127) << 23);
+    return x < FG_EXP_LO_F32 ? 0.0f : y;
+}
+
+// bfloat16 <-> float32 by bit operations (no cuda_bf16.h): the high 16 bits; stores round to
+// nearest even, NaN gives the quiet NaN 0x7FC0 (as torch's float -> bfloat16 conversion)
+FG_HD float fg_bf16_to_f32(unsigned short h) { return fg_i2f((fg_i32)((fg_u32)h << 16)); }
+FG_HD unsigned short fg_f32_to_bf16(float v) {
+    fg_u32 u = (fg_u32)fg_f2i(v);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (unsigned short)0x7FC0u;
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (unsigned short)(u >> 16);
 }
 
 // ---------------------------------------------------------------- float64 log / exp
@@ -281,6 +309,14 @@ FG_HD T fg_uniform_fold(T t, bool s, T one_minus_ulp) {
     T hi = (T)1 - t;
     hi = hi > one_minus_ulp ? one_minus_ulp : hi;
     return s ? hi : t;
+}
+
+// E = -log(U), the standard exponential of one 32-bit word (see _scalar.exponential_bits32):
+// the E of fg_gumbel_bits32, g = -log(E)
+FG_HD float fg_exponential_bits32(fg_u32 w) {
+    bool s;
+    float t = fg_fold32(w, &s);
+    return -fg_log_u(t, s);
 }
 
 FG_HD float fg_gumbel_bits32(fg_u32 w) {
