@@ -18,16 +18,9 @@ __all__ = ["Generator", "default_rng"]
 
 
 class Generator(KeySource):
-    """Stateful source of keys: ``next_key()`` returns ``Key(seed, 0)``, ``Key(seed, 1)``, ...
-    with NumPy's drawing methods.
-
-    Thread-safe: concurrent calls never receive the same stream. A seed gives 2**32
-    streams; asking for more raises ``OverflowError`` (use :meth:`spawn` for more).
-
-    Parameters
-    ----------
-    seed : int or None
-        64-bit seed; ``None`` draws one from the OS entropy pool.
+    """A :class:`~fastgumbel.random.KeySource` (``seed``, thread-safe ``next_key()``,
+    ``spawn``) with the drawing methods of :class:`numpy.random.Generator`; each method
+    call takes the next key.
 
     Examples
     --------
