@@ -121,6 +121,20 @@ def test_draws_split_over_tasks(client, draw_chunks):
         assert d.chunks == ((2, 2, 1), (3,) * 12 + (1,))
 
 
+def test_category_chunk_topk_windows_and_masked_rows():
+    """The fused top-k partial (``cpu.topk_cols``): blocks of several windows, a column
+    offset, rows with fewer finite entries than k: the NumPy call's indices."""
+    x = np.full((3, 5000), -np.inf, np.float32)
+    x[0] = np.random.default_rng(8).standard_normal(5000)
+    x[1, ::500] = 0.0                        # 10 finite entries: k = 12 leaves two -1 slots
+    x[2, 4990:] = 1.0
+    for chunks in ((2, 5000), (1, 333), (3, 2100)):
+        dx = da.from_array(x, chunks=chunks)
+        for k in (1, 12):
+            assert np.array_equal(fg.gumbel_topk(dx, k, rng=fg.Key(2)).compute(),
+                                  fg.gumbel_topk(x, k, rng=fg.Key(2)))
+
+
 def test_category_chunks_float16_float64_high_precision_and_noise_offsets():
     rng = np.random.default_rng(4)
     k = fg.Key(5, 3)
