@@ -1,10 +1,16 @@
-"""Dask at scale (issue 21): ``python bench/dask_scale.py [throughput|rows|draws|all]``.
+"""Dask at scale (issue 21): ``python bench/dask_scale.py [throughput|rows|fixed|draws|all]``.
 
 throughput: a 4096 x 1024 float32 array in 8 row chunks through Dask (threads scheduler)
 against the NumPy call on the same array, interleaved, medians of the repeats (per round,
 then the median of 3 rounds); also the category axis in 4 chunks (the column-chunked
 graphs). A third column runs the same graph with every task's kernel on all threads (no
 task thread policy, ``fastgumbel._dask_graph.task_threads``).
+
+fixed: where the Dask call's time goes beyond the kernels, per case of the row chunks: CPU
+time per call (process time, one kernel thread, synchronous scheduler, so nothing waits on
+another thread) of the NumPy call, of the 8 blocks called directly, of a Dask graph of the
+same shape whose tasks do no work (each returns a block result made before: Dask's fixed
+cost, the final concatenation included) and of the Dask call; and the page faults per call.
 
 draws: multinomial of 2**29 inverse-CDF draws over 1000 categories in tasks of 2**25 draws,
 and categorical of 2**18 Gumbel-max draws over 1000 categories in tasks of 2**14 (16 tasks
@@ -84,6 +90,48 @@ def throughput(reps=15, rounds=3, chunkings=((512, 1024), (512, 256))):
                   f"{to / tn:.2f} | {cd / cn:.2f} | {co / cn:.2f} | {_load():.1f} |", flush=True)
 
 
+def _cpu_faults(fn, reps):
+    """(median process time, mean minor page faults) per call of ``fn``."""
+    import resource
+    ts, faults = [], 0
+    for _ in range(reps):
+        f0, t0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.process_time()
+        fn()
+        ts.append(time.process_time() - t0)
+        faults += resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0
+    return statistics.median(ts), faults / reps
+
+
+def fixed(reps=15, rounds=3):
+    """The CPU time of a Dask call split into its kernels and Dask's fixed cost (docstring)."""
+    import dask.array as da
+
+    from fastgumbel import _dask_graph
+    x = np.random.default_rng(0).standard_normal((4096, 1024)).astype(np.float32)
+    dx = da.from_array(x, chunks=(512, 1024))
+    grid = _dask_graph.Grid(dx, -1)
+    k = fg.Key(1)
+    print(f"load average at start: {_load():.1f}")
+    print("| call | NumPy ms | 8 blocks ms | no-work graph ms | Dask ms | Dask - blocks | "
+          "page faults: NumPy / Dask / no-work | load |\n|---|---|---|---|---|---|---|---|")
+    for name, f in _cases(k):
+        lazy = f(dx)
+        made = [b.compute(scheduler="sync") for b in lazy.blocks]
+        blocks = [x[r:r + 512] for r in range(0, 4096, 512)]
+        last = made[0].shape[-1] if made[0].ndim == 2 else None
+        empty = _dask_graph.rows_map(grid, lambda b, row0: made[row0 // 512], made[0].dtype, last)
+        fns = [lambda: f(x), lambda: [f(b) for b in blocks],
+               lambda: empty.compute(scheduler="sync"), lambda: lazy.compute(scheduler="sync")]
+        with fg.threads(1):
+            for fn in fns:
+                fn()
+            res = [[_cpu_faults(fn, reps) for fn in fns] for _ in range(rounds)]
+        t = [statistics.median(r[i][0] for r in res) * 1e3 for i in range(4)]
+        pf = [statistics.median(r[i][1] for r in res) for i in range(4)]
+        print(f"| {name} | {t[0]:.2f} | {t[1]:.2f} | {t[2]:.2f} | {t[3]:.2f} | {t[3] - t[1]:.2f} | "
+              f"{pf[0]:.0f} / {pf[3]:.0f} / {pf[2]:.0f} | {_load():.1f} |", flush=True)
+
+
 def _warm():
     fg.multinomial(np.zeros(1000), 2**20, rng=1, method="inverse_cdf")
     fg.categorical(np.zeros((1, 1000)), 2**10, rng=1, method="gumbel")
@@ -159,5 +207,7 @@ if __name__ == "__main__":
         throughput()
     if what == "rows":
         throughput(chunkings=((512, 1024),))
+    if what == "fixed":
+        fixed()
     if what in ("draws", "all"):
         draws()
