@@ -3,8 +3,9 @@
 throughput: a 4096 x 1024 float32 array in 8 row chunks through Dask (threads scheduler)
 against the NumPy call on the same array, interleaved, medians of the repeats (per round,
 then the median of 3 rounds); also the category axis in 4 chunks (the column-chunked
-graphs). A third column runs the same graph with every task's kernel on all threads (no
-task thread policy, ``fastgumbel._dask_graph.task_threads``).
+graphs). A third column runs the same graph with every pool task's kernel on T // pool
+threads (``fastgumbel._dask_graph.task_threads`` as under a non-TBB threading layer; with
+TBB the tasks keep all T threads).
 
 fixed: where the Dask call's time goes beyond the kernels, per case of the row chunks: CPU
 time per call (process time, one kernel thread, synchronous scheduler, so nothing waits on
@@ -12,8 +13,8 @@ another thread) of the NumPy call, of the 8 blocks called directly, of a Dask gr
 same shape whose tasks do no work (each returns a block result made before: Dask's fixed
 cost, the final concatenation included) and of the Dask call; and the page faults per call.
 
-draws: multinomial of 2**29 inverse-CDF draws over 1000 categories in tasks of 2**25 draws,
-and categorical of 2**18 Gumbel-max draws over 1000 categories in tasks of 2**14 (16 tasks
+draws: multinomial of 2**27 inverse-CDF draws over 1000 categories in tasks of 2**23 draws,
+and categorical of 2**16 Gumbel-max draws over 1000 categories in tasks of 2**12 (16 tasks
 each), on a LocalCluster of 1 and of 2 worker processes (1 thread each, Numba limited to 1
 thread per worker) and on the threads scheduler: the time and the speed-up over 1 worker.
 """
@@ -47,16 +48,16 @@ def _cases(k):
 
 def throughput(reps=15, rounds=3, chunkings=((512, 1024), (512, 256))):
     """Per case: NumPy call, Dask (threads scheduler) with the task thread policy, and Dask
-    with every task's kernel on all threads (the old behaviour), interleaved; medians."""
+    with every pool task's kernel on T // pool threads, interleaved; medians."""
     import dask.array as da
 
     from fastgumbel import _dask_graph
     x = np.random.default_rng(0).standard_normal((4096, 1024)).astype(np.float32)
     k = fg.Key(1)
-    policy = _dask_graph.task_threads
+    policy = _dask_graph._shared_pool
     print(f"load average at start: {_load():.1f}")
-    print("| call | chunks | NumPy ms | Dask ms | Dask / NumPy | all threads per task / NumPy "
-          "| CPU time: Dask / NumPy | CPU: all threads / NumPy | load |\n"
+    print("| call | chunks | NumPy ms | Dask ms | Dask / NumPy | T // pool threads per task / "
+          "NumPy | CPU time: Dask / NumPy | CPU: T // pool / NumPy | load |\n"
           "|---|---|---|---|---|---|---|---|---|")
     for chunks in chunkings:
         dx = da.from_array(x, chunks=chunks)
@@ -64,11 +65,11 @@ def throughput(reps=15, rounds=3, chunkings=((512, 1024), (512, 256))):
             lazy = f(dx)
 
             def old():
-                _dask_graph.task_threads = lambda: None
+                _dask_graph._shared_pool = lambda: False
                 try:
                     return lazy.compute(scheduler="threads")
                 finally:
-                    _dask_graph.task_threads = policy
+                    _dask_graph._shared_pool = policy
             fns = [lambda: f(x), lambda: lazy.compute(scheduler="threads"), old]
             for fn in fns:
                 fn()                                  # warm: kernels loaded
@@ -138,15 +139,15 @@ def _warm():
 
 
 def _draw_cases(x):
-    """(name, lazy result, expected) of the many-draws cases: 16 tasks each."""
-    n_cdf, n_gum = 2**29, 2**18
+    """(name, lazy result, expected, draws) of the many-draws cases: 16 tasks each."""
+    n_cdf, n_gum = 2**27, 2**16
     return [
-        ("multinomial inverse_cdf, n = 2**29, tasks of 2**25",
-         fg.multinomial(x, n_cdf, rng=fg.Key(5), method="inverse_cdf", draw_chunks=2**25),
-         lambda r: int(r.sum()) == n_cdf),
-        ("categorical gumbel, n = 2**18, tasks of 2**14 (index sum)",
-         fg.categorical(x, n_gum, rng=fg.Key(6), method="gumbel", draw_chunks=2**14).sum(),
-         lambda r: 0 <= int(r) <= n_gum * 999),
+        ("multinomial inverse_cdf, n = 2**27, tasks of 2**23",
+         fg.multinomial(x, n_cdf, rng=fg.Key(5), method="inverse_cdf", draw_chunks=2**23),
+         lambda r: int(r.sum()) == n_cdf, n_cdf),
+        ("categorical gumbel, n = 2**16, tasks of 2**12 (index sum)",
+         fg.categorical(x, n_gum, rng=fg.Key(6), method="gumbel", draw_chunks=2**12).sum(),
+         lambda r: 0 <= int(r) <= n_gum * 999, n_gum),
     ]
 
 
@@ -176,13 +177,13 @@ def draws():
     p = np.random.default_rng(21).dirichlet(np.ones(1000))
     x = da.from_array(np.log(p)[None, :], chunks=(1, 1000))
     print(f"load average at start: {_load():.1f}")
-    print("| case | where | time s | speed-up over 1 worker | tasks running at once (mean) "
-          "| tasks per worker | load |\n|---|---|---|---|---|---|---|")
-    for name, lazy, ok in _draw_cases(x):
+    print("| case | where | time s | draws/s | speed-up over 1 worker | tasks running at once "
+          "(mean) | tasks per worker | load |\n|---|---|---|---|---|---|---|---|")
+    for name, lazy, ok, n in _draw_cases(x):
         times = {}
         for workers in (1, 2):
             with distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                          processes=True, dashboard_address=None,
+                                          processes=True, dashboard_address=":0",
                                           silence_logs=40,
                                           env={"NUMBA_NUM_THREADS": "1"}) as cluster:
                 with distributed.Client(cluster) as c:
@@ -192,11 +193,11 @@ def draws():
                     busy, tasks = _busy(ts.data)
             assert ok(r)
             times[workers] = t
-            print(f"| {name} | {workers} worker(s) | {t:.2f} | {times[1] / t:.2f} | "
+            print(f"| {name} | {workers} worker(s) | {t:.2f} | {n / t:.3g} | {times[1] / t:.2f} | "
                   f"{busy / total:.2f} | {tasks} | {_load():.1f} |", flush=True)
         t, r, _ = _timed(lambda: lazy.compute(scheduler="threads"))
         assert ok(r)
-        print(f"| {name} | threads scheduler ({os.cpu_count()} threads) | {t:.2f} | "
+        print(f"| {name} | threads scheduler ({os.cpu_count()} threads) | {t:.2f} | {n / t:.3g} | "
               f"{times[1] / t:.2f} | | | {_load():.1f} |", flush=True)
 
 

@@ -54,6 +54,32 @@ def _x_window(xr, s, m, off, xb):
 
 
 @helper
+def _span(C, col0, bits64):
+    """(off, span, windows) of a block of C columns from global column col0: its first
+    window starts ``off`` slots before it, at the Philox block holding col0."""
+    off = col0 % (2 if bits64 else 4)
+    span = C + off
+    return off, span, (span + CHUNK - 1) // CHUNK
+
+
+@helper
+def _window_buffers(span, x):
+    """A worker's (Philox words, noise, logits) buffers of one window."""
+    n = min(span, CHUNK)
+    return np.empty(2 * CHUNK, np.uint32), np.empty(n, x.dtype), np.empty(n, x.dtype)
+
+
+@helper
+def _load_window(xr, w, span, off, col0, xb):
+    """Window w of a block row into xb (:func:`_x_window`): (its length, the global column
+    of its first slot)."""
+    s = w * CHUNK
+    m = min(CHUNK, span - s)
+    _x_window(xr, s, m, off, xb)
+    return m, col0 - off + s
+
+
+@helper
 def _g(wbuf, j, bits64, like):
     """The Gumbel noise of slot j of the words ``wbuf`` (as the row kernels compute it)."""
     if bits64:
@@ -92,27 +118,20 @@ def argmax_cols(x, vals, idx, row0, n, d0, col0, k0, k1, stream, bits64):
     Returns (rows with NaN, rows whose max is +inf)."""
     R, C = x.shape
     D = vals.shape[1]
-    off = col0 % (2 if bits64 else 4)
-    span = C + off
-    nw = (span + CHUNK - 1) // CHUNK
+    off, span, nw = _span(C, col0, bits64)
     Q = R * D
     wm = np.empty((Q, nw), x.dtype)
     wi = np.empty((Q, nw), np.int64)
     wn = np.zeros((Q, nw), np.bool_)
     nwk, ib, nb, counter = _blocks(Q * nw, min(span, CHUNK))
     for wk in prange(nwk):
-        wbuf = np.empty(2 * CHUNK, np.uint32)
-        gbuf = np.empty(min(span, CHUNK), x.dtype)
-        xb = np.empty(min(span, CHUNK), x.dtype)
+        wbuf, gbuf, xb = _window_buffers(span, x)
         b = _claim(counter)
         while b < nb:
             for item in range(b * ib, min(Q * nw, (b + 1) * ib)):
                 q = item // nw
                 w = item % nw
-                s = w * CHUNK
-                m = min(CHUNK, span - s)
-                _x_window(x[q // D], s, m, off, xb)
-                c = col0 - off + s
+                m, c = _load_window(x[q // D], w, span, off, col0, xb)
                 best, bi, nan = _window_argmax(xb, m, k0, k1, stream,
                                                _U((row0 + q // D) * n + d0 + q % D), c,
                                                bits64, wbuf, gbuf)
@@ -283,26 +302,19 @@ def topk_cols(x, vals, idx, row0, col0, k0, k1, stream, bits64):
     max is +inf); a NaN row's slots are left unspecified."""
     R, C = x.shape
     k = vals.shape[1]
-    off = col0 % (2 if bits64 else 4)
-    span = C + off
-    nw = (span + CHUNK - 1) // CHUNK
+    off, span, nw = _span(C, col0, bits64)
     wv = np.empty((R, nw, k), x.dtype)
     wi = np.empty((R, nw, k), np.int64)
     wn = np.zeros((R, nw), np.bool_)
     nwk, ib, nb, counter = _blocks(R * nw, min(span, CHUNK))
     for wk in prange(nwk):
-        wbuf = np.empty(2 * CHUNK, np.uint32)
-        gbuf = np.empty(min(span, CHUNK), x.dtype)
-        xb = np.empty(min(span, CHUNK), x.dtype)
+        wbuf, gbuf, xb = _window_buffers(span, x)
         b = _claim(counter)
         while b < nb:
             for item in range(b * ib, min(R * nw, (b + 1) * ib)):
                 r = item // nw
                 w = item % nw
-                s = w * CHUNK
-                m = min(CHUNK, span - s)
-                _x_window(x[r], s, m, off, xb)
-                c = col0 - off + s
+                m, c = _load_window(x[r], w, span, off, col0, xb)
                 _, nan = _window_perturb(xb, m, k0, k1, stream, _U(row0 + r), c, bits64,
                                          wbuf, gbuf)
                 wn[r, w] = nan
