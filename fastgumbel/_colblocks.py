@@ -5,9 +5,9 @@ Each function here gets one NumPy block (``(R, C)`` logits: rows ``row0 ..`` of 
 combine steps finishes (:mod:`fastgumbel._dask_cols` builds the graph). The noise of an
 element is that of its global ``(row, column)`` (stream spec v1, ``docs/rng.md``): the CPU
 kernels of ``fastgumbel.cpu._colpart`` (``argmax_cols``, ``softmax_cols``,
-``softmax_cols_finish``: one fused pass per block with a column offset) and ``fill_noise_at``
-generate a column block of a noise row with the same bits as the full-row kernels, so
-indices do not depend on the chunking.
+``softmax_cols_finish``, ``topk_cols``: one fused pass per block with a column offset) and
+``fill_noise_at`` generate a column block of a noise row with the same bits as the full-row
+kernels, so indices do not depend on the chunking.
 
 Draw ranges (:func:`categorical_range`, :func:`multinomial_range`): draws ``d0 .. d1 - 1``
 of ``n`` per row, exactly the draws of the NumPy call with all ``n``: Gumbel-max draw ``d``
@@ -16,8 +16,9 @@ row's draw field; counts of disjoint ranges add up to the counts of the whole.
 
 Memory: a block function holds its block (a copy when it is not C-contiguous in the compute
 dtype), its result and, for the arg-max and softmax partials, a few buffers of ``CHUNK``
-elements per thread and a few numbers per ``CHUNK`` columns; the top-k partial and the noise
-functions hold at most ``NOISE_BUDGET`` noise elements beyond the block's own size.
+elements per thread and a few numbers per ``CHUNK`` columns (``k`` pairs for the top-k
+partial); the noise functions hold at most ``NOISE_BUDGET`` noise elements beyond the
+block's own size.
 """
 from __future__ import annotations
 
@@ -50,24 +51,6 @@ def noise_block(shape, row0, col0, dtype, key, bits64, uniform):
         if uniform:   # as the NumPy call: rounding to float16 must keep (0, 1) open
             np.clip(res, np.float16(2.0**-24), np.float16(1 - 2.0**-11), out=res)
     return res
-
-
-def _perturbed(x, row0, col0, key, bits64):
-    """x + g of a block (compute dtype), noise row = global row: rows row0 .. of the field."""
-    cdt = chk.compute_dtype(x.dtype)
-    v = _noise_at(x.shape, row0, col0, key, cdt, bits64)
-    v += x
-    return v
-
-
-def _check_rows(v):
-    """The NumPy call's errors for integer samples: NaN or +inf in a row."""
-    bad = np.isnan(v)
-    if bad.any():
-        raise_bad_rows(int(bad.any(axis=-1).sum()), 0)
-    inf = np.isposinf(v)
-    if inf.any():
-        raise_bad_rows(0, int(inf.any(axis=-1).sum()))
 
 
 def argmax_part(x, row0, col0, n, d0, d1, key, bits64, strict=True):
@@ -168,27 +151,18 @@ def _take_k(v, i, k):
 
 
 def topk_part(x, row0, col0, k, key, bits64):
-    """The k best (x + g, global column) per row of a block, best first; -inf entries are
-    never chosen, missing slots are (-inf, -1)."""
-    v = _perturbed(x, row0, col0, key, bits64)
-    _check_rows(v)
-    R, C = v.shape
-    cols = np.broadcast_to(np.arange(col0, col0 + C, dtype=np.int64), v.shape)
-    if C > k:                     # keep the k best: every entry above the k-th largest
-        t = np.partition(v, C - k, axis=-1)[:, C - k:C - k + 1]
-        keep = np.empty((R, k), np.int64)
-        for r in range(R):
-            above = np.flatnonzero(v[r] > t[r])
-            tie = np.flatnonzero(v[r] == t[r])[:k - above.size]
-            keep[r] = np.concatenate([above, tie])
-        v = np.take_along_axis(v, keep, -1)
-        cols = col0 + keep
-    cols = np.where(v == -np.inf, -1, cols)
-    vals, idx = _take_k(v, cols, k)
-    pad = k - vals.shape[1]
-    if pad > 0:
-        vals = np.concatenate([vals, np.full((R, pad), -np.inf, vals.dtype)], axis=1)
-        idx = np.concatenate([idx, np.full((R, pad), -1, np.int64)], axis=1)
+    """The k best (x + g, global column) per row of a block, best first (the smaller column
+    first among equal values); -inf entries are never chosen, missing slots are (-inf, -1).
+    One fused kernel (``cpu.topk_cols``); NaN or +inf raises as in the NumPy call."""
+    R, C = x.shape
+    cdt = chk.compute_dtype(x.dtype)
+    x = np.ascontiguousarray(x, dtype=cdt)
+    vals = np.full((R, k), -np.inf, cdt)
+    idx = np.full((R, k), -1, np.int64)
+    if x.size:
+        nan_rows, inf_rows = _backends.cpu().topk_cols(x, vals, idx, int(row0), int(col0),
+                                                       *key_args(key), bits64)
+        raise_bad_rows(nan_rows, inf_rows)
     return vals, idx
 
 

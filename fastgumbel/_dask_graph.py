@@ -2,14 +2,16 @@
 a graph written task by task (:class:`Graph`), the whole-row graph (:func:`rows_map`) and the
 CPU kernels' thread count inside a task (:func:`task_threads`).
 
-Threads: every task runs its kernel with ``max(1, T // P)`` Numba threads, where ``T`` is
-the thread count the task's thread would use (``NUMBA_NUM_THREADS`` unless set) and ``P``
-the tasks that run at once in the process: the threads of a ``distributed`` worker, or
-Dask's thread pool (``num_workers``, default the core count) when a task runs on a thread
-other than the main one. So the threads scheduler on a 2-core machine runs 2 tasks of one
-kernel thread each instead of 2 tasks of 2 threads each that share 2 cores; the
-synchronous scheduler (tasks on the calling thread) and a 1-thread worker keep all the
-threads. The results do not depend on it (bit-identical for any thread count).
+Threads: a task in a ``distributed`` worker runs its kernel with ``max(1, T // P)`` Numba
+threads, where ``T`` is the thread count the task's thread would use (``NUMBA_NUM_THREADS``
+unless set) and ``P`` the worker's threads. A task of Dask's local thread pool (the threads
+scheduler: a thread other than the main one) keeps ``T`` when Numba's threading layer is
+TBB, whose one pool serves kernels launched at once from several threads (measured on the
+2-core machine: equal or faster than one kernel thread per task, ``bench/RESULTS.md``), and
+takes ``T // P`` with ``P`` the pool's size (``num_workers``, default the core count) under
+the other layers, which start a team of threads per launching thread. Tasks on the calling
+thread (the synchronous scheduler) and in a 1-thread worker keep all the threads. The
+results do not depend on it (bit-identical for any thread count).
 """
 from __future__ import annotations
 
@@ -122,12 +124,22 @@ def task_threads():
             worker = None
         if worker is not None:
             return max(1, _backends.get_num_threads() // max(1, worker.state.nthreads))
-    if threading.current_thread() is threading.main_thread():
+    if threading.current_thread() is threading.main_thread() or _shared_pool():
         return None
     import dask
     from dask.system import CPU_COUNT
     pool = dask.config.get("num_workers", None) or CPU_COUNT
     return max(1, _backends.get_num_threads() // max(1, int(pool)))
+
+
+def _shared_pool():
+    """Is Numba's threading layer TBB (one pool for kernels launched from several threads)?
+    False before the first parallel kernel (the layer is not chosen yet)."""
+    import numba
+    try:
+        return numba.threading_layer() == "tbb"
+    except ValueError:        # no parallel kernel has run in this process yet
+        return False
 
 
 def _in_task(fn, *args):

@@ -121,6 +121,20 @@ def test_draws_split_over_tasks(client, draw_chunks):
         assert d.chunks == ((2, 2, 1), (3,) * 12 + (1,))
 
 
+def test_category_chunk_topk_windows_and_masked_rows():
+    """The fused top-k partial (``cpu.topk_cols``): blocks of several windows, a column
+    offset, rows with fewer finite entries than k: the NumPy call's indices."""
+    x = np.full((3, 5000), -np.inf, np.float32)
+    x[0] = np.random.default_rng(8).standard_normal(5000)
+    x[1, ::500] = 0.0                        # 10 finite entries: k = 12 leaves two -1 slots
+    x[2, 4990:] = 1.0
+    for chunks in ((2, 5000), (1, 333), (3, 2100)):
+        dx = da.from_array(x, chunks=chunks)
+        for k in (1, 12):
+            assert np.array_equal(fg.gumbel_topk(dx, k, rng=fg.Key(2)).compute(),
+                                  fg.gumbel_topk(x, k, rng=fg.Key(2)))
+
+
 def test_category_chunks_float16_float64_high_precision_and_noise_offsets():
     rng = np.random.default_rng(4)
     k = fg.Key(5, 3)
@@ -198,13 +212,15 @@ def test_one_dimensional_and_errors():
         fg.gumbel_max(da.from_array(np.array([0.0, np.nan]))).compute(scheduler="sync")
 
 
-def test_task_kernel_threads(client):
+def test_task_kernel_threads(client, monkeypatch):
     """Tasks run their kernels on their share of the threads (docs/dask.md): all of them on
-    the calling thread, T // pool on a pool thread, T // nthreads in a worker."""
+    the calling thread and, under the TBB layer, on a pool thread; else T // pool on a pool
+    thread; T // nthreads in a worker."""
     import threading
 
     import dask
 
+    from fastgumbel import _dask_graph
     from fastgumbel._dask_graph import task_threads
     from dask.system import CPU_COUNT
     T = fg.get_num_threads()
@@ -215,10 +231,16 @@ def test_task_kernel_threads(client):
         seen[name] = task_threads()
         with dask.config.set(num_workers=1):
             seen[name + "1"] = task_threads()
-    t = threading.Thread(target=probe, args=("pool",))
-    t.start()
-    t.join()
-    assert seen == {"pool": max(1, T // CPU_COUNT), "pool1": T}
+    for shared in (True, False):
+        monkeypatch.setattr(_dask_graph, "_shared_pool", lambda: shared)
+        t = threading.Thread(target=probe, args=(str(shared),))
+        t.start()
+        t.join()
+    monkeypatch.undo()
+    assert seen == {"True": None, "True1": None, "False": max(1, T // CPU_COUNT), "False1": T}
+    fg.gumbel_max(np.zeros((512, 4096), np.float32), rng=0)   # a parallel kernel has run
+    import numba
+    assert _dask_graph._shared_pool() == (numba.threading_layer() == "tbb")
     # a worker with 1 thread: its whole Numba pool
     n = client.compute(dask.delayed(task_threads)(), sync=True)
     assert n == client.compute(dask.delayed(fg.get_num_threads)(), sync=True)

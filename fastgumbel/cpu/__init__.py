@@ -36,7 +36,7 @@ from ._argmax import argmax_by_chunk, argmax_by_row, argmax_rows  # noqa: E402
 from ._backward import softmax_backward_recompute, softmax_backward_rows  # noqa: E402
 from ._binomial import multinomial_binomial  # noqa: E402
 from ._cdf import categorical_cdf, multinomial_cdf  # noqa: E402
-from ._colpart import argmax_cols, softmax_cols, softmax_cols_finish  # noqa: E402
+from ._colpart import argmax_cols, softmax_cols, softmax_cols_finish, topk_cols  # noqa: E402
 from ._concrete import concrete_rows  # noqa: E402
 from ._conditional import conditional_rows, gumbel_rao_rows  # noqa: E402
 from ._counts import multinomial_gumbel, multinomial_rows  # noqa: E402
@@ -53,4 +53,4 @@ __all__ = ["CHUNK", "fill_noise", "fill_noise_at", "softmax_rows", "argmax_rows"
            "conditional_rows", "gumbel_rao_rows",
            "SOFT", "LOG", "HARD", "SERIAL_ELEMS", "softmax_by_row", "softmax_by_chunk",
            "argmax_by_row", "argmax_by_chunk", "sample_rows", "threads", "set_num_threads",
-           "get_num_threads", "argmax_cols", "softmax_cols", "softmax_cols_finish"]
+           "get_num_threads", "argmax_cols", "softmax_cols", "softmax_cols_finish", "topk_cols"]

@@ -16,6 +16,9 @@ not depend on the thread count.
   combined in float64).
 - :func:`softmax_cols_finish`: the soft sample (or its log) of the block from (M, S), the
   noise generated again.
+- :func:`topk_cols`: the k largest x + g per row and their global columns, best first (ties:
+  the smaller column first), each window's k best kept by insertion and the windows merged
+  in column order.
 x + g is computed exactly as the row kernels compute it (the same bits), so indices agree
 with the NumPy call; the soft values are computed from those x + g with the row kernels'
 general formula, so they agree with the NumPy call's to rounding (S is summed in another
@@ -48,6 +51,32 @@ def _x_window(xr, s, m, off, xb):
     base = s - off
     for j in range(lead, m):
         xb[j] = xr[base + j]
+
+
+@helper
+def _span(C, col0, bits64):
+    """(off, span, windows) of a block of C columns from global column col0: its first
+    window starts ``off`` slots before it, at the Philox block holding col0."""
+    off = col0 % (2 if bits64 else 4)
+    span = C + off
+    return off, span, (span + CHUNK - 1) // CHUNK
+
+
+@helper
+def _window_buffers(span, x):
+    """A worker's (Philox words, noise, logits) buffers of one window."""
+    n = min(span, CHUNK)
+    return np.empty(2 * CHUNK, np.uint32), np.empty(n, x.dtype), np.empty(n, x.dtype)
+
+
+@helper
+def _load_window(xr, w, span, off, col0, xb):
+    """Window w of a block row into xb (:func:`_x_window`): (its length, the global column
+    of its first slot)."""
+    s = w * CHUNK
+    m = min(CHUNK, span - s)
+    _x_window(xr, s, m, off, xb)
+    return m, col0 - off + s
 
 
 @helper
@@ -89,27 +118,20 @@ def argmax_cols(x, vals, idx, row0, n, d0, col0, k0, k1, stream, bits64):
     Returns (rows with NaN, rows whose max is +inf)."""
     R, C = x.shape
     D = vals.shape[1]
-    off = col0 % (2 if bits64 else 4)
-    span = C + off
-    nw = (span + CHUNK - 1) // CHUNK
+    off, span, nw = _span(C, col0, bits64)
     Q = R * D
     wm = np.empty((Q, nw), x.dtype)
     wi = np.empty((Q, nw), np.int64)
     wn = np.zeros((Q, nw), np.bool_)
     nwk, ib, nb, counter = _blocks(Q * nw, min(span, CHUNK))
     for wk in prange(nwk):
-        wbuf = np.empty(2 * CHUNK, np.uint32)
-        gbuf = np.empty(min(span, CHUNK), x.dtype)
-        xb = np.empty(min(span, CHUNK), x.dtype)
+        wbuf, gbuf, xb = _window_buffers(span, x)
         b = _claim(counter)
         while b < nb:
             for item in range(b * ib, min(Q * nw, (b + 1) * ib)):
                 q = item // nw
                 w = item % nw
-                s = w * CHUNK
-                m = min(CHUNK, span - s)
-                _x_window(x[q // D], s, m, off, xb)
-                c = col0 - off + s
+                m, c = _load_window(x[q // D], w, span, off, col0, xb)
                 best, bi, nan = _window_argmax(xb, m, k0, k1, stream,
                                                _U((row0 + q // D) * n + d0 + q % D), c,
                                                bits64, wbuf, gbuf)
@@ -270,3 +292,87 @@ def _finish_window(v, m, lead, o, top, total, t, log, acc, x):
         _exp_chunk(v, m, top, t, SOFT, v, acc, x, x, -1)   # x: no prefetch (row -1)
         for j in range(lead, m):
             o[j - lead] = v[j] * inv
+
+
+@kernel
+def topk_cols(x, vals, idx, row0, col0, k0, k1, stream, bits64):
+    """vals[r], idx[r] = the k = vals.shape[1] largest x[r] + g over this block's columns and
+    their global columns, best first, the smaller column first among equal values; -inf
+    entries are never taken (the slots left: (-inf, -1)). Returns (rows with NaN, rows whose
+    max is +inf); a NaN row's slots are left unspecified."""
+    R, C = x.shape
+    k = vals.shape[1]
+    off, span, nw = _span(C, col0, bits64)
+    wv = np.empty((R, nw, k), x.dtype)
+    wi = np.empty((R, nw, k), np.int64)
+    wn = np.zeros((R, nw), np.bool_)
+    nwk, ib, nb, counter = _blocks(R * nw, min(span, CHUNK))
+    for wk in prange(nwk):
+        wbuf, gbuf, xb = _window_buffers(span, x)
+        b = _claim(counter)
+        while b < nb:
+            for item in range(b * ib, min(R * nw, (b + 1) * ib)):
+                r = item // nw
+                w = item % nw
+                m, c = _load_window(x[r], w, span, off, col0, xb)
+                _, nan = _window_perturb(xb, m, k0, k1, stream, _U(row0 + r), c, bits64,
+                                         wbuf, gbuf)
+                wn[r, w] = nan
+                _window_topk(gbuf, m, c, wv[r, w], wi[r, w])
+            b = _claim(counter)
+    return _merge_topk(wv, wi, wn, vals, idx)
+
+
+@helper
+def _window_topk(v, m, c, tv, ti):
+    """tv, ti = the k best of v[:m] (global columns c ..), best first, by insertion: an entry
+    goes in only above the current k-th, and after every entry equal to it (an earlier
+    column)."""
+    k = tv.shape[0]
+    for j in range(k):
+        tv[j] = typed(-np.inf, tv)
+        ti[j] = -1
+    for j in range(m):
+        e = v[j]
+        if e > tv[k - 1]:
+            p = k - 1
+            while p > 0 and tv[p - 1] < e:
+                tv[p] = tv[p - 1]
+                ti[p] = ti[p - 1]
+                p -= 1
+            tv[p] = e
+            ti[p] = c + j
+
+
+@helper
+def _merge_topk(wv, wi, wn, vals, idx):
+    """The k best of each row over its windows' lists, merged in column order (an earlier
+    window first among equal values); (rows with NaN, rows whose max is +inf)."""
+    R, nw, k = wv.shape
+    tv = np.empty(k, wv.dtype)
+    ti = np.empty(k, np.int64)
+    nan_rows = 0
+    inf_rows = 0
+    for r in range(R):
+        nan = False
+        for w in range(nw):
+            nan |= wn[r, w]
+        vals[r, :] = wv[r, 0]
+        idx[r, :] = wi[r, 0]
+        for w in range(1, nw):
+            a = 0
+            b = 0
+            for o in range(k):
+                if vals[r, a] >= wv[r, w, b]:     # a + b = o < k: both in range
+                    tv[o] = vals[r, a]
+                    ti[o] = idx[r, a]
+                    a += 1
+                else:
+                    tv[o] = wv[r, w, b]
+                    ti[o] = wi[r, w, b]
+                    b += 1
+            vals[r, :] = tv
+            idx[r, :] = ti
+        nan_rows += 1 if nan else 0
+        inf_rows += 1 if vals[r, 0] == np.inf and not nan else 0
+    return nan_rows, inf_rows
