@@ -22,7 +22,8 @@ from ._team import team_item
 from .._scalar import (MASK32, SH32, bf16_to_f32, exp_nonpos_f32, exp_nonpos_f64,
                        exponential_bits32, exponential_bits64, f32_to_bf16, gumbel_bits32,
                        gumbel_bits64, log2_bound_f32, log2_bound_f64, log_f32, log_f64,
-                       philox_block32 as philox_block, uniform_bits32, uniform_bits64)
+                       uniform_bits32, uniform_bits64)
+from ._philox import philox_block
 
 _U = np.uint64
 #: Softmax output modes (the ``mode`` argument of ``softmax_rows``).

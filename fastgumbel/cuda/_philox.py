@@ -1,0 +1,74 @@
+"""Philox4x32-10 for the CUDA kernels, written as LLVM IR on 32-bit words.
+
+The CPU's :func:`fastgumbel._scalar.philox_block32` keeps the words in uint64 values masked
+to 32 bits; LLVM folds those masks into ``and`` + 64-bit ``mul`` that NVVM does not turn
+back into ``mul.wide.u32``: ptxas then spends an extra add per product on the known-zero
+high word (two per round). Here every word is an ``i32`` and each product a
+``mul(zext, zext)``, which NVVM emits as one ``mul.wide.u32`` (one ``IMAD.WIDE.U32``): a
+round is two wide multiplies and two 3-input xors; the round keys do not depend on the
+counter, so the compiler computes them once per thread (uniform registers).
+
+The same rounds, so the same bits, as the CPU (checked on the CPU target by
+tests/cuda/test_philox32.py). The CUDA simulator cannot run an intrinsic: there the kernels
+call :func:`fastgumbel._scalar.philox_block32` (``SIM``).
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import config, types
+from numba.extending import intrinsic
+
+from .._scalar import philox_block32
+from .._scalar._bits import PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1
+
+SIM = bool(config.ENABLE_CUDASIM)
+
+
+@intrinsic
+def philox10(typingctx, c0, c1, c2, c3, k0, k1):
+    """(w0, w1, w2, w3) uint32: Philox4x32-10 of counter (c0..c3) under key (k0, k1), each
+    a uint64 < 2**32 (its low 32 bits are read)."""
+    if not all(a == types.uint64 for a in (c0, c1, c2, c3, k0, k1)):
+        return None
+    ret = types.UniTuple(types.uint32, 4)
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        c = [builder.trunc(a, i32) for a in args[:4]]
+        k0_, k1_ = (builder.trunc(a, i32) for a in args[4:])
+        m0, m1 = ir.Constant(i32, int(PHILOX_M0)), ir.Constant(i32, int(PHILOX_M1))
+        w0, w1 = ir.Constant(i32, int(PHILOX_W0)), ir.Constant(i32, int(PHILOX_W1))
+        wide = _wide_mul(context, builder)
+        for _ in range(10):
+            (h0, l0), (h1, l1) = wide(c[0], m0), wide(c[2], m1)
+            c = [builder.xor(builder.xor(h1, c[1]), k0_), l1,
+                 builder.xor(builder.xor(h0, c[3]), k1_), l0]
+            k0_ = builder.add(k0_, w0)
+            k1_ = builder.add(k1_, w1)
+        return context.make_tuple(builder, ret, c)
+
+    return ret(c0, c1, c2, c3, k0, k1), codegen
+
+
+def _wide_mul(context, builder):
+    """``mul(a, b) -> (hi, lo)``: the halves of the 64-bit product of an i32 ``a`` and an i32
+    constant ``b``; on the CUDA target ``mul.hi.u32`` (NVVM's ``mulhi.ui``) and ``mul.lo.u32``,
+    which ptxas fuses into one ``IMAD.WIDE.U32`` (NVVM widens a ``mul(zext, zext)`` of our
+    i32 words back to a 64-bit ``mul.lo``, which ptxas expands), elsewhere the LLVM
+    multiply (the CPU check of the rounds)."""
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    if type(context).__name__.startswith("CUDA"):
+        mod = builder.module
+        fn = mod.globals.get("llvm.nvvm.mulhi.ui")
+        if fn is None:
+            fn = ir.Function(mod, ir.FunctionType(i32, [i32, i32]), "llvm.nvvm.mulhi.ui")
+        return lambda a, b: (builder.call(fn, [a, b]), builder.mul(a, b))
+
+    def mul(a, b):
+        p = builder.mul(builder.zext(a, i64), builder.zext(b, i64), flags=["nuw"])
+        return builder.trunc(builder.lshr(p, ir.Constant(i64, 32)), i32), builder.trunc(p, i32)
+    return mul
+
+
+#: The Philox block of the kernels (the intrinsic on a GPU, the CPU function in the simulator).
+philox_block = philox_block32 if SIM else philox10
