@@ -114,22 +114,22 @@ _ALIGNED = ["x1 = ld(x, r, c + 1) if c + 1 < K else fill",      # partial groups
             "x2 = ld(x, r, c + 2) if c + 2 < K else fill",
             "if c + 1 < K:", "if c + 2 < K:"]
 _RARE = ["bs, bi = _better(ld(x, r, col) + g1(k0, k1, stream, row, col), col, bs, bi)",
-         "bi = key if key < K else key - K", "cuda.atomic.add("]
+         "cuda.atomic.add("]
 _TRIPS = {"for q in range(lane + cache * T, nq, T)": 0,        # long rows only
           "for q in range(lane, (K + 3) >> 2, T):": 0}         # rows with NaN / +inf only
 # kernel lines of the softmax (compiled without device line info, see DEVICE_LINEINFO):
-# long rows (the groups past the register cache). The scan of rows with NaN / +inf is not
-# named cold: without device line info the test that skips it carries the scan's kernel
-# line, so its decision block would be cold and with it everything after (pass 2); its
-# loops run zero times instead (the few instructions of its setup are counted).
+# long rows (the groups past the register cache). The scan of rows with NaN / +inf is marked
+# fg:cold at its call, under the test that skips it (the test is in a kernel line of its
+# own: were the test inside the scan, without device line info it would carry the scan's
+# cold line, its decision block would be cold, and with it everything after: pass 2).
 _SOFTMAX_COLD = ["ref, l, chk = long1(x, rr", "long2(x, out, rr", "cuda.atomic.add(flags"]
-_SOFTMAX_TRIPS = {"bits = scan(x, rr": 0}
+_SOFTMAX_TRIPS = {}
 AFTER = {
     "soft": ("soft_tau1", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
     "soft (tau != 1)": ("soft", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
     "log": ("log", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
     "hard": ("hard", 16, {"for q in range(lane, (n + 3) >> 2, T):": 4}, []),
-    "gumbel_max": ("argmax", 16, {}, []),
+    "gumbel_max": ("argmax", 16, {}, ["r = dd // D"]),      # one draw per row
     # 8 rows per thread at this size (fastgumbel.cuda._host.fill_noise)
     "noise": ("fill_noise", 32, {"for r in range(r0, rows,": 8},
               ["n0, n1, n2, n3 = lo + sc * n0, lo + sc * n1"]),

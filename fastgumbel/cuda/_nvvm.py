@@ -1,4 +1,5 @@
-"""Philox4x32-10 for the CUDA kernels, written as LLVM IR on 32-bit words.
+"""NVVM-level pieces of the CUDA kernels, written as LLVM IR: Philox4x32-10 on 32-bit words,
+and ``lg2.approx.ftz`` (one MUFU; :func:`lg2_approx`).
 
 The CPU's :func:`fastgumbel._scalar.philox_block32` keeps the words in uint64 values masked
 to 32 bits; LLVM folds those masks into ``and`` + 64-bit ``mul`` that NVVM does not turn
@@ -14,8 +15,11 @@ call :func:`fastgumbel._scalar.philox_block32` (``SIM``).
 """
 from __future__ import annotations
 
+import math
+
+import numpy as np
 from llvmlite import ir
-from numba import config, types
+from numba import config, cuda, types
 from numba.extending import intrinsic
 
 from .._scalar import philox_block32
@@ -72,3 +76,56 @@ def _wide_mul(context, builder):
 
 #: The Philox block of the kernels (the intrinsic on a GPU, the CPU function in the simulator).
 philox_block = philox_block32 if SIM else philox10
+
+
+def _nvvm_f32(builder, name, vals):
+    """A call of the float32 NVVM intrinsic ``name`` on the float32 values ``vals``."""
+    f32 = ir.FloatType()
+    fn = builder.module.globals.get(name)
+    if fn is None:
+        fn = ir.Function(builder.module, ir.FunctionType(f32, [f32] * len(vals)), name)
+    return builder.call(fn, vals)
+
+
+@intrinsic
+def _lg2_ftz(typingctx, v):
+    """``lg2.approx.ftz.f32``: one MUFU.LG2 (libdevice's fast_log2f is the non-ftz form,
+    which adds a test, a scale and an add for subnormal inputs)."""
+    if v != types.float32:
+        return None
+    return types.float32(v), lambda ctx, b, sig, args: _nvvm_f32(
+        b, "llvm.nvvm.lg2.approx.ftz.f", args)
+
+
+@intrinsic
+def _div_ftz(typingctx, a, d):
+    """``div.approx.ftz.f32``: MUFU.RCP and a multiply (2 ulp, divisors in [2**-126,
+    2**126])."""
+    if a != types.float32 or d != types.float32:
+        return None
+    return types.float32(a, d), lambda ctx, b, sig, args: _nvvm_f32(
+        b, "llvm.nvvm.div.approx.ftz.f", args)
+
+
+if SIM:      # the simulator cannot run an intrinsic: exact log2 and division
+    @cuda.jit(device=True)
+    def lg2_approx(v):
+        """log2 of a positive normal float32 (exact here; on a GPU one lg2.approx.ftz)."""
+        return np.float32(math.log2(v))
+
+    @cuda.jit(device=True)
+    def div_approx(a, b):
+        """a / b for float32 (exact here; on a GPU div.approx.ftz, 2 ulp)."""
+        return np.float32(a / b)
+else:
+    @cuda.jit(device=True)
+    def lg2_approx(v):
+        """log2 of a positive normal float32 by one ``lg2.approx.ftz.f32``: absolute error
+        2**-22 on [0.5, 2], else 2 ulp."""
+        return _lg2_ftz(np.float32(v))
+
+    @cuda.jit(device=True)
+    def div_approx(a, b):
+        """a / b for float32 by ``div.approx.ftz.f32`` (MUFU.RCP and a multiply): within 2
+        ulp for a normal divisor under 2**126; subnormal results flush to 0."""
+        return _div_ftz(np.float32(a), np.float32(b))
