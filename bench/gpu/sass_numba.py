@@ -124,12 +124,15 @@ _TRIPS = {"for q in range(lane + cache * T, nq, T)": 0,        # long rows only
 # cold line, its decision block would be cold, and with it everything after: pass 2).
 _SOFTMAX_COLD = ["ref, l, chk = long1(x, rr", "long2(x, out, rr", "cuda.atomic.add(flags"]
 _SOFTMAX_TRIPS = {}
+# the search's groups past the register cache (none at 4096 columns: the loop's guard is
+# counted, the set-up the compiler puts between the guard and the loop is not)
+_LONG_SEARCH = ["mine, chk, bs, bi = long1(x, r, lane, T, nq, K"]
 AFTER = {
     "soft": ("soft_tau1", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
     "soft (tau != 1)": ("soft", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
     "log": ("log", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
-    "hard": ("hard", 16, {"for q in range(lane, (n + 3) >> 2, T):": 4}, []),
-    "gumbel_max": ("argmax", 16, {}, ["r = dd // D"]),      # one draw per row
+    "hard": ("hard", 16, {"for q in range(lane, (n + 3) >> 2, T):": 4}, _LONG_SEARCH),
+    "gumbel_max": ("argmax", 16, {}, _LONG_SEARCH + ["r = dd // D"]),   # one draw per row
     # 8 rows per thread at this size (fastgumbel.cuda._host.fill_noise)
     "noise": ("fill_noise", 32, {"for r in range(r0, rows,": 8},
               ["n0, n1, n2, n3 = lo + sc * n0, lo + sc * n1"]),

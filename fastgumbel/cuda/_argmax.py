@@ -216,8 +216,8 @@ def build_hard(nt, ld, st, bits64, cache=CACHE):
     find = build_search(nt, ld, bits64, cache)
 
     @cuda.jit(device=True)
-    def hot(bad, col, bi):
-        return nan if bad else (one if col == bi else zero)
+    def hot(col, bi, hit, miss):
+        return hit if col == bi else miss
 
     @cuda.jit
     def hard_k(x, out, row0, k0, k1, stream, key, lt, flags):
@@ -232,8 +232,10 @@ def build_hard(nt, ld, st, bits64, cache=CACHE):
         if valid and lane == 0 and flags.shape[0] > 0 and bad >= K and bad < 2 * K:
             cuda.atomic.add(flags, 0, 1)
         isbad = bad < 2 * K
+        hit = nan if isbad else one      # one select per element below
+        miss = nan if isbad else zero
         for q in range(lane, (n + 3) >> 2, T):
             col = q << 2
-            s4(out, rr, q, K, hot(isbad, col, bi), hot(isbad, col + 1, bi),
-               hot(isbad, col + 2, bi), hot(isbad, col + 3, bi))
+            s4(out, rr, q, K, hot(col, bi, hit, miss), hot(col + 1, bi, hit, miss),
+               hot(col + 2, bi, hit, miss), hot(col + 3, bi, hit, miss))
     return hard_k

@@ -22,7 +22,7 @@ from llvmlite import ir
 from numba import config, cuda, types
 from numba.extending import intrinsic
 
-from .._scalar import philox_block32
+from .._scalar import exp_nonpos_f32, fma, philox_block32
 from .._scalar._bits import PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1
 
 SIM = bool(config.ENABLE_CUDASIM)
@@ -107,6 +107,21 @@ def _div_ftz(typingctx, a, d):
         b, "llvm.nvvm.div.approx.ftz.f", args)
 
 
+@intrinsic
+def _ex2_ftz(typingctx, v):
+    """``ex2.approx.ftz.f32``: one MUFU.EX2 (2 ulp; results under 2**-126 flush to 0)."""
+    if v != types.float32:
+        return None
+    return types.float32(v), lambda ctx, b, sig, args: _nvvm_f32(
+        b, "llvm.nvvm.ex2.approx.ftz.f", args)
+
+
+_LOG2E = np.float32(1.4426950408889634)
+_LOG2E_LO = np.float32(float.fromhex("0x1.4ae0cp-26"))
+_LN2 = np.float32(0.6931471805599453)
+_LOW = np.float32(-104.0)
+
+
 if SIM:      # the simulator cannot run an intrinsic: exact log2 and division
     @cuda.jit(device=True)
     def lg2_approx(v):
@@ -117,7 +132,19 @@ if SIM:      # the simulator cannot run an intrinsic: exact log2 and division
     def div_approx(a, b):
         """a / b for float32 (exact here; on a GPU div.approx.ftz, 2 ulp)."""
         return np.float32(a / b)
+    exp_approx = exp_nonpos_f32
 else:
+    @cuda.jit(device=True)
+    def exp_approx(v):
+        """exp(v) for float32 v <= 64 or -inf within 3 ulp (0 below -87.34, as the CPU's
+        exp): a = RN(v log2 e), the product's rounding and the low part of log2 e by two FMAs
+        (e = v log2 e - a to 2**-40), exp(v) = 2**a (MUFU.EX2) (1 + e ln 2)."""
+        vc = v if v > _LOW else _LOW     # -inf: finite a and e; 2**a flushes to 0
+        a = vc * _LOG2E
+        e = fma(vc, _LOG2E_LO, fma(vc, _LOG2E, -a))
+        y = _ex2_ftz(a)
+        return fma(y, e * _LN2, y)
+
     @cuda.jit(device=True)
     def lg2_approx(v):
         """log2 of a positive normal float32 by one ``lg2.approx.ftz.f32``: absolute error
