@@ -3,10 +3,12 @@
 index is the first maximum of x + g).
 
 Bound-pruned, as the CPU (docs/rng.md, ``cpu._argmax``): per element one Philox share, one
-log (E = -log(U)) and the bound ``u = x - ln2 log2_bound(E)`` of x + g; the team takes the
-max of u (butterfly); only entries whose u reaches ``bound_threshold`` of it (one or two per
-row) get the exact x + g, their noise regenerated as the CPU computes it (same operations,
-same bits), and the team takes the first maximum. The bounds of the first ``CACHE`` groups
+log (E = -log(U)) and the bound ``u = x - ln2 log2_bound(E)`` of x + g (float32 with 32-bit
+words: ``u = x - ln2 lg2(E)`` by two MUFU logs, within 2.2e-4 of x + g, band 1e-3:
+:func:`._pieces.fast_bound_group`); the team takes the max of u (butterfly); only entries
+whose u reaches the threshold (one or two per row) get the exact x + g, their noise
+regenerated as the CPU computes it (same operations, same bits), and the team takes the
+first maximum (a max, then one min of the column, which also carries the NaN / +inf key). The bounds of the first ``CACHE`` groups
 of each thread stay in registers; past that (long rows) a thread prunes against its own
 running max of u (a superset of the candidates).
 

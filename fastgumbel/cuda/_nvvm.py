@@ -10,7 +10,7 @@ round is two wide multiplies and two 3-input xors; the round keys do not depend 
 counter, so the compiler computes them once per thread (uniform registers).
 
 The same rounds, so the same bits, as the CPU (checked on the CPU target by
-tests/cuda/test_philox32.py). The CUDA simulator cannot run an intrinsic: there the kernels
+tests/cuda/test_nvvm.py). The CUDA simulator cannot run an intrinsic: there the kernels
 call :func:`fastgumbel._scalar.philox_block32` (``SIM``).
 """
 from __future__ import annotations
