@@ -60,7 +60,11 @@ from numba import types  # noqa: E402
 
 from fastgumbel.cuda import kernels  # noqa: E402
 
-if "SASS_NUMBA_ROOT" not in os.environ:
+#: the fastgumbel whose kernels are counted (an extracted revision under --rev)
+SRC_ROOT = Path(os.environ.get("SASS_NUMBA_ROOT", str(ROOT)))
+#: revisions since the kernel split have _signatures.launch_types and count with AFTER
+CURRENT_API = (SRC_ROOT / "fastgumbel" / "cuda" / "_signatures.py").exists()
+if CURRENT_API:
     from fastgumbel.cuda._signatures import launch_types  # noqa: E402
 
 SPECS = {"f32": (np.float32, types.float32, types.float32, False),
@@ -110,19 +114,25 @@ _ALIGNED = ["x1 = ld(x, r, c + 1) if c + 1 < K else fill",      # partial groups
             "x2 = ld(x, r, c + 2) if c + 2 < K else fill",
             "if c + 1 < K:", "if c + 2 < K:"]
 _RARE = ["bs, bi = _better(ld(x, r, col) + g1(k0, k1, stream, row, col), col, bs, bi)",
-         "bi = key if key < K else key - K", "cuda.atomic.add("]
+         "cuda.atomic.add("]
 _TRIPS = {"for q in range(lane + cache * T, nq, T)": 0,        # long rows only
           "for q in range(lane, (K + 3) >> 2, T):": 0}         # rows with NaN / +inf only
 # kernel lines of the softmax (compiled without device line info, see DEVICE_LINEINFO):
-# long rows (the groups past the register cache), the scan of rows with NaN / +inf
-_SOFTMAX_COLD = ["ref, l, chk = long1(x, rr", "long2(x, out, rr", "bits = scan(x, rr",
-                 "cuda.atomic.add(flags"]
+# long rows (the groups past the register cache). The scan of rows with NaN / +inf is marked
+# fg:cold at its call, under the test that skips it (the test is in a kernel line of its
+# own: were the test inside the scan, without device line info it would carry the scan's
+# cold line, its decision block would be cold, and with it everything after: pass 2).
+_SOFTMAX_COLD = ["ref, l, chk = long1(x, rr", "long2(x, out, rr", "cuda.atomic.add(flags"]
+_SOFTMAX_TRIPS = {}
+# the search's groups past the register cache (none at 4096 columns: the loop's guard is
+# counted, the set-up the compiler puts between the guard and the loop is not)
+_LONG_SEARCH = ["mine, chk, bs, bi = long1(x, r, lane, T, nq, K"]
 AFTER = {
-    "soft": ("soft_tau1", 16, {}, _SOFTMAX_COLD),
-    "soft (tau != 1)": ("soft", 16, {}, _SOFTMAX_COLD),
-    "log": ("log", 16, {}, _SOFTMAX_COLD),
-    "hard": ("hard", 16, {"for q in range(lane, (n + 3) >> 2, T):": 4}, []),
-    "gumbel_max": ("argmax", 16, {}, []),
+    "soft": ("soft_tau1", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
+    "soft (tau != 1)": ("soft", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
+    "log": ("log", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
+    "hard": ("hard", 16, {"for q in range(lane, (n + 3) >> 2, T):": 4}, _LONG_SEARCH),
+    "gumbel_max": ("argmax", 16, {}, _LONG_SEARCH + ["r = dd // D"]),   # one draw per row
     # 8 rows per thread at this size (fastgumbel.cuda._host.fill_noise)
     "noise": ("fill_noise", 32, {"for r in range(r0, rows,": 8},
               ["n0, n1, n2, n3 = lo + sc * n0, lo + sc * n1"]),
@@ -157,7 +167,7 @@ def count_before(scenario, out):
     """(ptxas info, Count) of a scenario of :data:`BEFORE`, with the fastgumbel on sys.path
     (an old revision: ``--rev``); its API: ``kernels(dtype)[name]``, ``SIGNATURES`` of
     (dtype, name, types)."""
-    from sass_budget import count_kernel, kernels as cubin_kernels
+    from sass_budget import kernels as cubin_kernels
     import fastgumbel.cuda as old
     name, elements, trips, cold = BEFORE[scenario]
     sig = next(sg for dt, nm, sg in old.SIGNATURES if dt is np.float32 and nm == name)
@@ -165,27 +175,86 @@ def count_before(scenario, out):
     info, cubin = _assemble(ptx, out, f"before_{name}")
     src = {f.name: f.read_text() for f in Path(old.__file__).parent.parent.rglob("*.py")}
     src.update({f.name: f.read_text() for f in Path(old.__file__).parent.glob("*.py")})
-    c = count_kernel(cubin, cubin_kernels(cubin)[0], elements=elements,
-                     trips={**_B_TRIPS, **trips}, cold=_B_64 + cold, sources=src)
+    c = count_unrolled(cubin, cubin_kernels(cubin)[0], elements, {**_B_TRIPS, **trips},
+                       _B_64 + cold, src)
     return info, c
+
+
+# ---------------------------------------------------------------- unrolled loops
+#: instructions that mark one copy of a loop body (memory, MUFU, shuffles): their count in
+#: an unrolled body over their count in its one-copy remainder loop is the unroll factor
+_MARKS = ("LDG", "STG", "LDS", "STS", "MUFU", "SHFL", "ATOM", "RED")
+
+
+def _marks(ins, first, last):
+    body = [i for i in ins if first <= i.addr <= last]
+    n = sum(i.op.startswith(_MARKS) for i in body)
+    return n if n else len(body)
+
+
+def unrolled_trips(cubin, kern, trips, loops, sources):
+    """``trips`` with the trip count ``n`` of each source loop that the compiler unrolled
+    replaced by a tuple (sass_budget's form: one entry per backward branch of the source
+    loop, in address order): NVVM's unrolling of a loop by ``u`` leaves a one-copy
+    remainder loop that runs ``n % u`` times and a body of ``u`` copies that runs ``n // u``
+    times (``loops``: the ``Count.loops`` of a first count). A loop counted with ``n`` at
+    each branch would count its work up to ``u + 1`` times. ``u`` is the ratio of the
+    memory / MUFU / shuffle instructions in each loop to the fewest in any of them."""
+    from sass_budget import _matches, disassemble
+    ins = disassemble(cubin, kern)
+    matched = []                     # (spec, source loop, marks) in address order
+    for first, last, _n, _size, frames in loops:
+        spec = next((s for s in trips if _matches(frames, [s], sources)), None)
+        if spec is not None and not isinstance(trips[spec], tuple):
+            matched.append((spec, frames[0], _marks(ins, first, last)))
+    fixed = dict(trips)
+    for spec in {m[0] for m in matched}:
+        mine = [(src, mk) for sp, src, mk in matched if sp == spec]
+        per = []
+        for src, mk in mine:         # one source loop: its remainder and unrolled body
+            least = min(m for s2, m in mine if s2 == src)
+            per.append((src, max(1, round(mk / least))))
+        if all(u == 1 for _s, u in per):
+            continue
+        n = trips[spec]
+        top = {src: max(u for s2, u in per if s2 == src) for src, _u in per}
+        fixed[spec] = tuple(n // u if u == top[src] else n % top[src] for src, u in per)
+    return fixed
+
+
+def count_unrolled(cubin, kern, elements, trips, cold, src):
+    """sass_budget.count_kernel with the trips of unrolled loops made honest
+    (:func:`unrolled_trips`)."""
+    from sass_budget import count_kernel
+    c = count_kernel(cubin, kern, elements=elements, trips=trips, cold=cold, sources=src)
+    fixed = unrolled_trips(cubin, kern, trips, c.loops, src)
+    if fixed != trips:
+        c = count_kernel(cubin, kern, elements=elements, trips=fixed, cold=cold, sources=src)
+    return c
 
 
 def sources():
     """{file basename: text} for line matching (fastgumbel/cuda first: its names win)."""
-    src = {f.name: f.read_text() for f in (ROOT / "fastgumbel").rglob("*.py")}
-    src.update({f.name: f.read_text() for f in (ROOT / "fastgumbel" / "cuda").glob("*.py")})
+    src = {f.name: f.read_text() for f in (SRC_ROOT / "fastgumbel").rglob("*.py")}
+    src.update({f.name: f.read_text() for f in (SRC_ROOT / "fastgumbel" / "cuda").glob("*.py")})
     return src
 
 
 def count(scenario, out, spec="f32"):
     """(ptxas info, sass_budget Count) of one scenario of :data:`AFTER`."""
-    from sass_budget import count_kernel, kernels as cubin_kernels
+    from sass_budget import kernels as cubin_kernels
     name, elements, trips, cold = AFTER[scenario]
     info, cubin = compile_cubin(spec, name, out)
     kern = cubin_kernels(cubin)[0]
-    c = count_kernel(cubin, kern, elements=elements, trips={**_TRIPS, **trips},
-                     cold=_ALIGNED + _RARE + cold, sources=sources())
+    c = count_unrolled(cubin, kern, elements, {**_TRIPS, **trips}, _ALIGNED + _RARE + cold,
+                       sources())
     return info, c
+
+
+def _has_signatures(rev):
+    """True when revision ``rev`` has the current kernel API (counted with :data:`AFTER`)."""
+    return subprocess.run(["git", "cat-file", "-e", f"{rev}:fastgumbel/cuda/_signatures.py"],
+                          cwd=ROOT, capture_output=True).returncode == 0
 
 
 def main(argv=None):
@@ -199,7 +268,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    table = BEFORE if a.rev else AFTER
+    old_api = a.rev and not _has_signatures(a.rev)
+    table = BEFORE if old_api else AFTER
     if a.one is None:
         # one process per scenario: device line info is decided when the kernels are built
         print(f"Numba CUDA kernels{' of ' + a.rev if a.rev else ''}, sm_90, {a.spec}, "
@@ -214,7 +284,7 @@ def main(argv=None):
             subprocess.run(["tar", "-x", "-C", str(tree)], input=arch, check=True)
             env["SASS_NUMBA_ROOT"] = str(tree)
         for sc in [x for x in a.only if x in table]:
-            env["SASS_NUMBA_DEVICE_LINEINFO"] = "0" if (not a.rev and AFTER[sc][0] in (
+            env["SASS_NUMBA_DEVICE_LINEINFO"] = "0" if (not old_api and AFTER[sc][0] in (
                 "soft_tau1", "soft", "log")) else "1"
             subprocess.run([sys.executable, __file__, "--one", sc, "--out", str(out), "--spec",
                             a.spec] + (["--detail"] if a.detail else []) +
@@ -222,7 +292,7 @@ def main(argv=None):
         return
     for sc in [a.one]:
         t0 = time.perf_counter()
-        info, c = count_before(sc, out) if a.rev else count(sc, out, a.spec)
+        info, c = count_before(sc, out) if not CURRENT_API else count(sc, out, a.spec)
         print(f"{sc:16s} {info['registers']:4d} {info['spill_stores']:3d}/{info['spill_loads']:<3d} "
               f"{c.per_element:10.1f}   ({time.perf_counter() - t0:.0f} s)", flush=True)
         if a.detail:

@@ -3,10 +3,12 @@
 index is the first maximum of x + g).
 
 Bound-pruned, as the CPU (docs/rng.md, ``cpu._argmax``): per element one Philox share, one
-log (E = -log(U)) and the bound ``u = x - ln2 log2_bound(E)`` of x + g; the team takes the
-max of u (butterfly); only entries whose u reaches ``bound_threshold`` of it (one or two per
-row) get the exact x + g, their noise regenerated as the CPU computes it (same operations,
-same bits), and the team takes the first maximum. The bounds of the first ``CACHE`` groups
+log (E = -log(U)) and the bound ``u = x - ln2 log2_bound(E)`` of x + g (float32 with 32-bit
+words: ``u = x - ln2 lg2(E)`` by two MUFU logs, within 2.2e-4 of x + g, band 1e-3:
+:func:`._pieces.fast_bound_group`); the team takes the max of u (butterfly); only entries
+whose u reaches the threshold (one or two per row) get the exact x + g, their noise
+regenerated as the CPU computes it (same operations, same bits), and the team takes the
+first maximum (a max, then one min of the column, which also carries the NaN / +inf key). The bounds of the first ``CACHE`` groups
 of each thread stay in registers; past that (long rows) a thread prunes against its own
 running max of u (a superset of the candidates).
 
@@ -23,7 +25,7 @@ from numba import cuda, types
 from .._scalar import BOUND_BAND, BOUND_REL, LN2
 from . import _pieces as P
 from ._regcache import chain
-from ._team import BLOCK, CACHE, red_argmax, red_max, red_min, team_item
+from ._team import BLOCK, CACHE, red_max, red_min, team_item
 
 _U = np.uint64
 
@@ -42,23 +44,21 @@ def _better(s, col, bs, bi):
 
 
 def first_bad(nt, ld):
-    """Device function ``scan(x, r, lane, T, K, suspect) -> key``: the least ``col`` of this
-    thread's columns (its groups of 4) holding a NaN, else ``K + col`` of a +inf, else ``2 K`` (scanned only
-    when ``suspect``)."""
+    """Device function ``scan(x, r, lane, T, K) -> key``: the least ``col`` of this thread's
+    columns (its groups of 4) holding a NaN, else ``K + col`` of a +inf, else ``2 K``."""
     pinf = nt(np.inf)
 
     @cuda.jit(device=True)
-    def scan(x, r, lane, T, K, suspect):
+    def scan(x, r, lane, T, K):
         kn = 2 * K
         ki = 2 * K
-        if suspect:
-            for q in range(lane, (K + 3) >> 2, T):
-                for col in range(q << 2, min((q << 2) + 4, K)):
-                    v = ld(x, r, col)
-                    if v != v and col < kn:
-                        kn = col
-                    if v == pinf and K + col < ki:
-                        ki = K + col
+        for q in range(lane, (K + 3) >> 2, T):
+            for col in range(q << 2, min((q << 2) + 4, K)):
+                v = ld(x, r, col)
+                if v != v and col < kn:
+                    kn = col
+                if v == pinf and K + col < ki:
+                    ki = K + col
         return kn if kn < 2 * K else ki
     return scan
 
@@ -112,14 +112,23 @@ def build_search(nt, ld, bits64, cache=CACHE):
     x4 = P.load_group(nt, ld, -np.inf)
     scan = first_bad(nt, ld)
     lb, ninf, pinf, zero = c.lb, c.ninf, c.pinf, c.zero
-    ln2, band, rel = nt(LN2), nt(BOUND_BAND), nt(BOUND_REL)
+    fast = nt is np.float32 and not bits64
+    ln2, band, rel = nt(LN2), nt(P.FAST_BAND if fast else BOUND_BAND), nt(BOUND_REL)
     n_reg = max(1, 4 * cache)
+    u4 = P.fast_bound_group() if fast else None
 
     @cuda.jit(device=True)
-    def bounds(x, r, q, K, k0, k1, stream, row):
+    def exact_bounds(x, r, q, K, k0, k1, stream, row):
         x0, x1, x2, x3 = x4(x, r, q, K)
         e0, e1, e2, e3 = e4(k0, k1, stream, row, q)
         return (x0 - lb(e0) * ln2, x1 - lb(e1) * ln2, x2 - lb(e2) * ln2, x3 - lb(e3) * ln2)
+
+    @cuda.jit(device=True)
+    def fast_bounds(x, r, q, K, k0, k1, stream, row):
+        x0, x1, x2, x3 = x4(x, r, q, K)
+        return u4(x0, x1, x2, x3, k0, k1, stream, row, q)
+
+    bounds = fast_bounds if fast else exact_bounds
 
     @cuda.jit(device=True)
     def offer(x, r, col, u, thr, k0, k1, stream, row, bs, bi):
@@ -147,18 +156,24 @@ def build_search(nt, ld, bits64, cache=CACHE):
     def find(x, r, row, tid, lane, T, K, k0, k1, stream, sf, si):
         ru = cuda.local.array(n_reg, nt)
         nq = (K + 3) >> 2
-        top, chk = pass1(ru, x, r, lane, T, nq, K, k0, k1, stream, row, ninf, zero)
-        top, chk, bs, bi = long1(x, r, lane, T, nq, K, k0, k1, stream, row, top, chk, ninf, -1)
-        top = red_max(sf, tid, lane, T, top)
-        key = scan(x, r, lane, T, K, not chk < pinf)   # rare: a NaN or +inf
-        key = red_min(si, tid, lane, T, key)
-        if top > ninf and key >= 2 * K:
-            bs, bi = offers(ru, x, r, lane, T, K, top - (band + abs(top) * rel), k0, k1, stream,
-                            row, bs, bi)
-        bs, bi = red_argmax(sf, si, tid, lane, T, bs, bi)
-        if key < 2 * K:
-            bi = key if key < K else key - K   # rare: the first NaN, else +inf, entry
-        return bi, key
+        mine, chk = pass1(ru, x, r, lane, T, nq, K, k0, k1, stream, row, ninf, zero)
+        mine, chk, bs, bi = long1(x, r, lane, T, nq, K, k0, k1, stream, row, mine, chk, ninf,
+                                  -1)
+        top = red_max(sf, tid, lane, T, mine)
+        thr = top - (band + abs(top) * rel)
+        if top > ninf and mine >= thr:   # a few threads per row hold candidates
+            bs, bi = offers(ru, x, r, lane, T, K, thr, k0, k1, stream, row, bs, bi)  # fg:cold
+        key = 2 * K
+        if not chk < pinf:
+            key = scan(x, r, lane, T, K)   # fg:cold (a NaN or +inf)
+        # one team min gives the answer: the bad key if the row has one (< 2 K), else
+        # 2 K + the least column holding the team's max of x + g, else 3 K (a row of -inf)
+        best = red_max(sf, tid, lane, T, bs)
+        v = key if key < 2 * K else (2 * K + bi if bi >= 0 and bs == best else 3 * K)
+        v = red_min(si, tid, lane, T, v)
+        if v < 2 * K:
+            return (v if v < K else v - K), v   # the first NaN, else +inf, entry
+        return (v - 2 * K if v < 3 * K else -1), 2 * K
     return find
 
 
@@ -176,7 +191,9 @@ def build_argmax(nt, ld, bits64, cache=CACHE):
         rows, K = x.shape
         tid, lane, valid, dd = team_item(lt, rows * D)
         k0, k1, stream = P.key_words(key, k0, k1, stream)
-        r = dd if D == 1 else dd // D   # no 64-bit division for one draw per row
+        r = dd                          # no 64-bit division for one draw per row
+        if D != 1:
+            r = dd // D                 # categorical / multinomial draws
         d = dd - r * D
         bi, bad = find(x, r, _U((row0 + r) * D + d), tid, lane, 1 << lt, K if valid else 0,
                        k0, k1, stream, sf, si)
@@ -201,8 +218,8 @@ def build_hard(nt, ld, st, bits64, cache=CACHE):
     find = build_search(nt, ld, bits64, cache)
 
     @cuda.jit(device=True)
-    def hot(bad, col, bi):
-        return nan if bad else (one if col == bi else zero)
+    def hot(col, bi, hit, miss):
+        return hit if col == bi else miss
 
     @cuda.jit
     def hard_k(x, out, row0, k0, k1, stream, key, lt, flags):
@@ -217,8 +234,10 @@ def build_hard(nt, ld, st, bits64, cache=CACHE):
         if valid and lane == 0 and flags.shape[0] > 0 and bad >= K and bad < 2 * K:
             cuda.atomic.add(flags, 0, 1)
         isbad = bad < 2 * K
+        hit = nan if isbad else one      # one select per element below
+        miss = nan if isbad else zero
         for q in range(lane, (n + 3) >> 2, T):
             col = q << 2
-            s4(out, rr, q, K, hot(isbad, col, bi), hot(isbad, col + 1, bi),
-               hot(isbad, col + 2, bi), hot(isbad, col + 3, bi))
+            s4(out, rr, q, K, hot(col, bi, hit, miss), hot(col + 1, bi, hit, miss),
+               hot(col + 2, bi, hit, miss), hot(col + 3, bi, hit, miss))
     return hard_k

@@ -29,6 +29,7 @@ import numpy as np
 from numba import cuda, types
 
 from . import _pieces as P
+from ._nvvm import div_approx, exp_approx
 from ._pieces import SOFT
 from ._regcache import chain
 from ._team import BLOCK, CACHE, red_max, red_or, red_sum
@@ -40,7 +41,18 @@ def _weights(c, ratio):
     """Device functions ``(wt(v, e, ref, rt), resc(old, new, rt))``: the weight of a value
     relative to a reference, and the factor that moves a sum from one reference to another."""
     exp_ = c.exp
-    if ratio:
+    if ratio and c.one.dtype == np.float32:
+        # E is in [2**-33, 23]: one MUFU.RCP and a multiply (2 ulp) instead of the IEEE
+        # division's refinement, the exp by MUFU.EX2 (3 ulp) instead of the polynomial (the
+        # soft values agree with the CPU within rounding)
+        @cuda.jit(device=True)
+        def wt(v, e, ref, rt):
+            return div_approx(exp_approx(v - ref), e)
+
+        @cuda.jit(device=True)
+        def resc(old, new, rt):
+            return exp_(old - new)
+    elif ratio:
         @cuda.jit(device=True)
         def wt(v, e, ref, rt):
             return exp_(v - ref) / e
@@ -89,18 +101,17 @@ def _mx(a, b):
 
 
 def bad_row_scan(nt, ld):
-    """Device function ``scan(x, r, lane, T, K, suspect) -> bits``: 1 if this thread's columns
-    (its groups of 4) of row r hold a NaN, 2 if a +inf (scanned only when ``suspect``)."""
+    """Device function ``scan(x, r, lane, T, K) -> bits``: 1 if this thread's columns (its
+    groups of 4) of row r hold a NaN, 2 if a +inf."""
     pinf = nt(np.inf)
 
     @cuda.jit(device=True)
-    def scan(x, r, lane, T, K, suspect):
+    def scan(x, r, lane, T, K):
         b = 0
-        if suspect:
-            for q in range(lane, (K + 3) >> 2, T):
-                for col in range(q << 2, min((q << 2) + 4, K)):
-                    v = ld(x, r, col)
-                    b |= 1 if v != v else (2 if v == pinf else 0)
+        for q in range(lane, (K + 3) >> 2, T):
+            for col in range(q << 2, min((q << 2) + 4, K)):
+                v = ld(x, r, col)
+                b |= 1 if v != v else (2 if v == pinf else 0)
         return b
     return scan
 
@@ -241,7 +252,9 @@ def build_softmax(nt, ld, st, bits64, ratio, mode, cache=CACHE):
         Mref = red_max(sf, tid, lane, T, ref)
         live = Mref > ninf
         S = red_sum(sf, tid, lane, T, l * resc(ref, Mref, rt) if live and ref > ninf else zero)
-        bits = scan(x, rr, lane, T, K if valid else 0, not chk < pinf)   # rare: a NaN or +inf
+        bits = 0
+        if not chk < pinf:
+            bits = scan(x, rr, lane, T, K if valid else 0)   # fg:cold (a NaN or +inf)
         bits = red_or(si, tid, lane, T, bits)
         if valid and lane == 0 and flags.shape[0] > 0 and bits == 2:
             cuda.atomic.add(flags, 0, 1)
