@@ -17,6 +17,28 @@ if not (os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
 elif os.environ.get("FASTGUMBEL_GPU_TESTS") != "1":
     collect_ignore = ["gpu"]     # tests/gpu: the bridges on a real GPU only
 
+
+@pytest.hookimpl(trylast=True)    # after -k / -m / --deselect have chosen the items
+def pytest_collection_modifyitems(session, config, items):
+    """Start the slow separate-process checks of tests/test_cuda.py (tests/_background.py)
+    now, so that they run alongside the rest of the suite, and move the tests that wait for
+    them to the end of the session."""
+    import _background
+    waiting = [i for i in items if i.name in _background.WAITERS]
+    if not waiting or config.option.collectonly:
+        return
+    items[:] = [i for i in items if i.name not in _background.WAITERS] + waiting
+    config.fastgumbel_background = _background.start(
+        {_background.WAITERS[i.name] for i in waiting})
+
+
+def pytest_unconfigure(config):
+    procs = getattr(config, "fastgumbel_background", None)
+    if procs is not None:
+        import _background
+        _background.stop(procs)
+
+
 M0, M1, W0, W1 = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85
 
 

@@ -12,11 +12,10 @@
 A real GPU runs tests/cuda with FASTGUMBEL_GPU_TESTS=1 (see tests/cuda/conftest.py).
 """
 import importlib.resources
-import os
+import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,61 +24,16 @@ from numba import njit
 import fastgumbel as fg
 from fastgumbel import _arrays, _backends, _scalar
 
-ROOT = Path(__file__).resolve().parents[1]
-# the CuPy backend's CUDA C, found without importing fastgumbel.cupy (which imports cupy)
-KERNELS = importlib.resources.files("fastgumbel") / "cupy" / "kernels"
-NVCC = shutil.which("nvcc") or ("/usr/local/bin/nvcc" if os.path.exists("/usr/local/bin/nvcc")
-                                else None)
-
-
-def _env(**extra):
-    env = dict(os.environ)
-    env.pop("NUMBA_ENABLE_CUDASIM", None)
-    env.pop("FASTGUMBEL_GPU_TESTS", None)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
-    env.update(extra)
-    return env
-
-
-class _Proc:
-    """A command started in the background; ``result()`` waits for it."""
-
-    def __init__(self, args, env, cwd=ROOT):
-        self.p = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
-
-    def result(self, timeout=900):
-        out, _ = self.p.communicate(timeout=timeout)
-        return self.p.returncode, out
+from _background import KERNELS, NVCC, ROOT, entry_points, env as _env   # tests/_background.py
 
 
 @pytest.fixture(scope="module")
-def background(request, tmp_path_factory):
-    """The slow checks that the selected tests need, started together (they are separate
-    processes anyway): the simulator suite, the PTX compile of the Numba kernels, and nvcc
-    on the CUDA C."""
-    selected = {item.name for item in request.session.items}
-    procs = {}
-    if "test_numba_cuda_kernels_in_simulator" in selected:
-        procs["sim"] = _Proc([sys.executable, "-m", "pytest", "-q", "-m", "not gpu",
-                              "tests/cuda"], _env(NUMBA_ENABLE_CUDASIM="1"))
-    if "test_numba_cuda_kernels_compile_to_ptx_sm90" in selected:
-        procs["ptx"] = _Proc([sys.executable, "tests/cuda/ptx_check.py"], _env())
-    if NVCC and "test_cuda_c_compiles_with_nvcc_sm90" in selected:
-        d = tmp_path_factory.mktemp("nvcc")
-        with importlib.resources.as_file(KERNELS) as kdir:
-            cus = sorted(Path(kdir).glob("*.cu"))
-        # nvcc's front end and NVVM only (-ptx): ptxas runs once, inside the NVRTC test
-        procs["nvcc"] = [(cu, d / (cu.stem + ".ptx"), _Proc(
-            [NVCC, "-std=c++17", "-arch=sm_90", "-fmad=false", "-ptx", "-Werror",
-             "all-warnings", "-o", str(d / (cu.stem + ".ptx")), str(cu)], _env()))
-            for cu in cus]
-    yield procs
-    for v in procs.values():
-        for _, _, proc in (v if isinstance(v, list) else [(None, None, v)]):
-            if proc.p.poll() is None:
-                proc.p.kill()
-            proc.p.communicate()
+def background(request):
+    """The slow checks, already running in separate processes (tests/_background.py; started
+    by tests/conftest.py when the session's tests were selected; these tests run last)."""
+    procs = getattr(request.config, "fastgumbel_background", None)
+    assert procs is not None, "tests/conftest.py did not start the background checks"
+    return procs
 
 
 def test_numba_cuda_kernels_in_simulator(background):
@@ -99,41 +53,19 @@ def test_numba_cuda_kernels_compile_to_ptx_sm90(background):
     assert "kernels for sm_90 in" in out, out
 
 
-def _entry_points():
-    src = KERNELS.joinpath("gumbel.cu").read_text()
-    names = ["fg_fill_noise_f16", "fg_fill_noise_bf16", "fg_fill_noise_f32", "fg_fill_noise_f64"]
-    for op, sfxs in (("softmax", "f16 bf16 f32 f64"), ("argmax", "f16 bf16 f32 f64"),
-                     ("topk", "f16 bf16 f32 f64"), ("backward", "f32 f64"), ("concrete", "f32 f64")):
-        for sfx in sfxs.split():
-            for team in (32, 256, 512):
-                names.append(f"fg_{op}_{sfx}_t{team}")
-    assert "FG_SAMPLER_ENTRIES(T, TI, SUF, 512)" in src
-    return names
-
-
-def test_cuda_c_compiles_with_nvrtc_sm90():
-    """The CuPy backend's exact source and options, compiled by NVRTC from the cu13 wheels."""
-    nvrtc = pytest.importorskip("cuda.bindings.nvrtc")
-    import fastgumbel.cupy as fcp
-    src = fcp.source()
-    assert '#include "philox.cuh"' not in src and "fg_philox" in src
-    err, prog = nvrtc.nvrtcCreateProgram(src.encode(), b"gumbel.cu", 0, [], [])
-    assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS
-    names = _entry_points()
-    for n in names:
-        assert nvrtc.nvrtcAddNameExpression(prog, n.encode())[0] == nvrtc.nvrtcResult.NVRTC_SUCCESS
-    opts = [o.encode() for o in fcp.NVRTC_OPTIONS] + [b"--gpu-architecture=sm_90"]
-    err, = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
-    _, size = nvrtc.nvrtcGetProgramLogSize(prog)
-    log = b" " * size
-    nvrtc.nvrtcGetProgramLog(prog, log)
-    assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode()
-    assert "warning" not in log.decode().lower(), log.decode()
-    for n in names:
-        err, lowered = nvrtc.nvrtcGetLoweredName(prog, n.encode())
-        assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS and lowered.decode() == n   # extern "C"
-    err, cubin_size = nvrtc.nvrtcGetCUBINSize(prog)
-    assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS and cubin_size > 0
+def test_cuda_c_compiles_with_nvrtc_sm90(background):
+    """The CuPy backend's exact source and options, compiled by NVRTC from the cu13 wheels
+    to an sm_90 cubin (tests/_background.py nvrtc_compile, in its own process)."""
+    code, out = background["nvrtc"].result()
+    assert code == 0, out[-6000:]
+    r = json.loads(out.strip().splitlines()[-1])
+    if "skip" in r:
+        pytest.skip(r["skip"])
+    assert r["inlined"] and r["created"] and r["named"], r
+    assert r["compiled"], r["log"]
+    assert "warning" not in r["log"].lower(), r["log"]
+    assert r["unmangled"] == []          # extern "C": every entry keeps its name
+    assert r["cubin_size"] > 0
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc not found")
@@ -145,7 +77,7 @@ def test_cuda_c_compiles_with_nvcc_sm90(background):
         assert code == 0, out
         data = ptx.read_text()
         assert ".target sm_90" in data
-        for n in _entry_points():
+        for n in entry_points():
             assert f".entry {n}(" in data, n   # unmangled (extern "C") entry
 
 

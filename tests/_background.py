@@ -1,0 +1,131 @@
+"""The slow GPU-offline checks of tests/test_cuda.py, run as separate processes.
+
+They are started as soon as the session's tests are selected (tests/conftest.py), so they
+run while the rest of the suite does, and the tests that wait for them are moved to the end
+of the session: the CUDA simulator suite (tests/cuda), the PTX compile of the Numba
+kernels, nvcc on the CUDA C (to PTX), and NVRTC on the CuPy backend's source (to a cubin).
+``python tests/_background.py nvrtc`` is the NVRTC step (it prints one JSON line).
+"""
+import importlib.resources
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# the CuPy backend's CUDA C, found without importing fastgumbel.cupy (which imports cupy)
+KERNELS = importlib.resources.files("fastgumbel") / "cupy" / "kernels"
+NVCC = shutil.which("nvcc") or ("/usr/local/bin/nvcc" if os.path.exists("/usr/local/bin/nvcc")
+                                else None)
+
+#: test name -> the background step it waits for
+WAITERS = {"test_numba_cuda_kernels_in_simulator": "sim",
+           "test_numba_cuda_kernels_compile_to_ptx_sm90": "ptx",
+           "test_cuda_c_compiles_with_nvcc_sm90": "nvcc",
+           "test_cuda_c_compiles_with_nvrtc_sm90": "nvrtc"}
+
+
+def env(**extra):
+    """The environment of a child process: this checkout first, no simulator or GPU flags."""
+    e = dict(os.environ)
+    e.pop("NUMBA_ENABLE_CUDASIM", None)
+    e.pop("FASTGUMBEL_GPU_TESTS", None)
+    e["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [e.get("PYTHONPATH")] if p])
+    e.update(extra)
+    return e
+
+
+class Proc:
+    """A command started in the background; ``result()`` waits for it."""
+
+    def __init__(self, args, environ, cwd=ROOT):
+        self.p = subprocess.Popen(args, cwd=cwd, env=environ, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+
+    def result(self, timeout=900):
+        out, _ = self.p.communicate(timeout=timeout)
+        return self.p.returncode, out
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.communicate()
+
+
+def start(steps):
+    """Start the named steps (values of :data:`WAITERS`); a dict step -> Proc, with the
+    nvcc step a list of (source, ptx path, Proc) and ``"dir"`` the scratch directory."""
+    procs = {"dir": tempfile.mkdtemp(prefix="fastgumbel-bg-")}
+    if "sim" in steps:
+        procs["sim"] = Proc([sys.executable, "-m", "pytest", "-q", "-m", "not gpu",
+                             "tests/cuda"], env(NUMBA_ENABLE_CUDASIM="1"))
+    if "ptx" in steps:
+        procs["ptx"] = Proc([sys.executable, "tests/cuda/ptx_check.py"], env())
+    if "nvrtc" in steps:
+        procs["nvrtc"] = Proc([sys.executable, str(Path(__file__)), "nvrtc"], env())
+    if NVCC and "nvcc" in steps:
+        with importlib.resources.as_file(KERNELS) as kdir:
+            cus = sorted(Path(kdir).glob("*.cu"))
+        # nvcc's front end and NVVM only (-ptx): ptxas runs once, in the NVRTC step
+        procs["nvcc"] = [(cu, Path(procs["dir"]) / (cu.stem + ".ptx"), Proc(
+            [NVCC, "-std=c++17", "-arch=sm_90", "-fmad=false", "-ptx", "-Werror",
+             "all-warnings", "-o", str(Path(procs["dir"]) / (cu.stem + ".ptx")), str(cu)],
+            env())) for cu in cus]
+    return procs
+
+
+def stop(procs):
+    for key, v in procs.items():
+        if key != "dir":
+            for _, _, proc in (v if isinstance(v, list) else [(None, None, v)]):
+                proc.stop()
+    shutil.rmtree(procs["dir"], ignore_errors=True)
+
+
+def entry_points():
+    """The extern \"C\" entry points of gumbel.cu that the CuPy backend looks up."""
+    src = KERNELS.joinpath("gumbel.cu").read_text()
+    names = ["fg_fill_noise_f16", "fg_fill_noise_bf16", "fg_fill_noise_f32", "fg_fill_noise_f64"]
+    for op, sfxs in (("softmax", "f16 bf16 f32 f64"), ("argmax", "f16 bf16 f32 f64"),
+                     ("topk", "f16 bf16 f32 f64"), ("backward", "f32 f64"), ("concrete", "f32 f64")):
+        for sfx in sfxs.split():
+            for team in (32, 256, 512):
+                names.append(f"fg_{op}_{sfx}_t{team}")
+    assert "FG_SAMPLER_ENTRIES(T, TI, SUF, 512)" in src
+    return names
+
+
+def nvrtc_compile(names):
+    """The CuPy backend's exact source and options compiled by NVRTC for sm_90: a dict of
+    the step results (asserted by tests/test_cuda.py)."""
+    from cuda.bindings import nvrtc
+    import fastgumbel.cupy as fcp
+    ok = nvrtc.nvrtcResult.NVRTC_SUCCESS
+    src = fcp.source()
+    r = {"inlined": '#include "philox.cuh"' not in src and "fg_philox" in src}
+    err, prog = nvrtc.nvrtcCreateProgram(src.encode(), b"gumbel.cu", 0, [], [])
+    r["created"] = err == ok
+    r["named"] = all(nvrtc.nvrtcAddNameExpression(prog, n.encode())[0] == ok for n in names)
+    opts = [o.encode() for o in fcp.NVRTC_OPTIONS] + [b"--gpu-architecture=sm_90"]
+    err, = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
+    _, size = nvrtc.nvrtcGetProgramLogSize(prog)
+    log = b" " * size
+    nvrtc.nvrtcGetProgramLog(prog, log)
+    r["compiled"], r["log"] = err == ok, log.decode(errors="replace")
+    lowered = [nvrtc.nvrtcGetLoweredName(prog, n.encode()) for n in names] if err == ok else []
+    r["unmangled"] = [n for n, (e, low) in zip(names, lowered) if e != ok or low.decode() != n]
+    err, cubin_size = nvrtc.nvrtcGetCUBINSize(prog) if r["compiled"] else (None, 0)
+    r["cubin_size"] = int(cubin_size) if err == ok else 0
+    return r
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["nvrtc"]:
+    try:
+        importlib.import_module("cuda.bindings.nvrtc")
+    except ImportError:
+        print(json.dumps({"skip": "cuda.bindings.nvrtc is not installed"}))
+        sys.exit(0)
+    print(json.dumps(nvrtc_compile(entry_points())))
