@@ -36,7 +36,7 @@ def gumbel_softmax(logits, tau, hard, eps, dim, generator, estimator, samples):
     t = chk.tau_value(tau, COMPUTE[logits.dtype])
     key = _keys.eager_words(generator)
     if logits.requires_grad and torch.is_grad_enabled():
-        out = _autograd.apply(Sample, logits, t, key, hard)
+        out = _apply(logits, t, key, hard)
         return out[0] if hard else out
     return _sample.direct_sample(logits, t, key, hard)
 
@@ -66,3 +66,8 @@ class Sample(torch.autograd.Function):
         else:
             gl = _sample.backward_fast(g, y, ctx.tau, -1)
         return gl, None, None, None
+
+
+#: ``Sample.apply`` by autograd's C++ entry point (no transform runs on this path:
+#: ``_forward_mode`` is False), or the public one on a torch without it
+_apply = Sample.apply if _autograd._C_APPLY is None else _autograd._C_APPLY.__get__(None, Sample)
