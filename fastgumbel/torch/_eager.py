@@ -49,7 +49,8 @@ class Sample(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits, tau, key, hard):
         out = _sample.direct_sample(logits, tau, key, hard, True)
-        ctx.set_materialize_grads(False)
+        if hard:    # one of the two outputs may take no gradient (a soft one always does)
+            ctx.set_materialize_grads(False)
         ctx.tau = tau
         ctx.save_for_backward(out[1] if hard else out)
         return out
