@@ -204,7 +204,7 @@ _KERNEL_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
 
 def _fast_rows(logits, axis, rng, precision, backend):
     """``logits`` as a ``(rows, K)`` view for the common call, or ``None`` to take the
-    general path; no side effects (a Generator is advanced only by :func:`_fast_key_args`).
+    general path; no side effects (a Generator is advanced only when the kernel is called).
 
     The common call: a C-contiguous float32/64 NumPy array sampled along its last axis, a
     Key, a Generator or None as rng, the CPU backend. It is recognised by types and flags
@@ -216,7 +216,7 @@ def _fast_rows(logits, axis, rng, precision, backend):
     aligned for JAX to adopt without a copy.
     """
     if (type(logits) is not np.ndarray or logits.dtype not in _KERNEL_DTYPES
-            or not logits.flags.c_contiguous or not logits.flags.writeable
+            or not logits.flags.carray      # C-contiguous, aligned, writeable
             or logits.size == 0 or logits.ndim == 0
             or type(axis) is not int or (axis != -1 and axis != logits.ndim - 1)
             or (backend != "auto" and backend != "cpu")
@@ -229,8 +229,7 @@ def _fast_rows(logits, axis, rng, precision, backend):
 def _fast_out(out, shape, dtype, logits):
     """True when ``out`` can take the kernel's result directly on the fast path."""
     return (type(out) is np.ndarray and out.shape == shape and out.dtype == dtype
-            and out.flags.c_contiguous and out.flags.writeable
-            and not np.may_share_memory(out, logits))
+            and out.flags.carray and not np.may_share_memory(out, logits))
 
 
 def _fast_key_args(rng, dtype, precision):
@@ -251,8 +250,9 @@ def softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
         buf = np.empty(x.shape, logits.dtype)
     else:
         buf = empty_aligned(x.shape, logits.dtype)
-    posinf = _backends.cpu().softmax_rows(x, buf, 0, *_fast_key_args(rng, logits.dtype,
-                                                                      precision), t, mode)
+    posinf = _backends.cpu().softmax_rows_c(x, buf, *resolve_key(rng).words,
+                                            precision == "high" or x.dtype == np.float64,
+                                            t, mode)
     if posinf:
         raise_bad_rows(0, posinf)
     if out is not None:

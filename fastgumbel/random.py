@@ -78,6 +78,14 @@ class Key:
         self._stream = int(stream)
         self._kernel_words = None
 
+    @classmethod
+    def _checked(cls, seed, stream):
+        """The key of a seed and stream already checked (a :class:`KeySource`'s next key),
+        without the checks of ``__init__`` (half the cost of a small call's key)."""
+        key = object.__new__(cls)
+        key._seed, key._stream, key._kernel_words = seed, stream, None
+        return key
+
     @property
     def seed(self):
         return self._seed
@@ -161,7 +169,7 @@ class KeySource:
                 raise OverflowError(f"{type(self).__name__}(seed={self._seed}) has used all 2**32 streams; "
                                     "create a new generator or use spawn()")
             self._next = stream + 1
-        return Key(self._seed, stream)
+        return Key._checked(self._seed, stream)
 
     def spawn(self, n):
         """Return ``n`` child generators with independent seeds (for workers).

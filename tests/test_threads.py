@@ -44,13 +44,17 @@ def test_torch_bridge_uses_at_most_torch_threads(monkeypatch):
     import fastgumbel.torch as fgt
     seen = []
     cpu = fg._backends.cpu()
-    real = cpu.softmax_rows
 
-    def spy(*args, **kwargs):
-        seen.append(fg.get_num_threads())
-        return real(*args, **kwargs)
+    def spy_on(name):      # softmax_rows (through the core), softmax_rows_c (eager calls)
+        real = getattr(cpu, name)
 
-    monkeypatch.setattr(cpu, "softmax_rows", spy)
+        def spy(*args, **kwargs):
+            seen.append(fg.get_num_threads())
+            return real(*args, **kwargs)
+        monkeypatch.setattr(cpu, name, spy)
+
+    spy_on("softmax_rows")
+    spy_on("softmax_rows_c")
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -158,14 +158,14 @@ def test_errors():
 def test_zero_copy_in_and_out(monkeypatch):
     seen = {}
     cpu = fg._backends.cpu()
-    real = cpu.softmax_rows
+    real = cpu.softmax_rows_c
 
     def spy(x, out, *rest):
         seen["in"] = x.__array_interface__["data"][0]
         seen["out"] = out.__array_interface__["data"][0]
         return real(x, out, *rest)
 
-    monkeypatch.setattr(cpu, "softmax_rows", spy)
+    monkeypatch.setattr(cpu, "softmax_rows_c", spy)
     for shape in ((4, 6), (2, 3, 5)):
         x = logits(shape, torch.float32)
         y = fgt.gumbel_softmax(x, generator=KEY)
@@ -240,3 +240,49 @@ def test_fallbacks_for_older_torch():
     r = subprocess.run([sys.executable, "-c", FALLBACK], capture_output=True, text=True,
                        timeout=600)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-3000:]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(8, 16), (3, 5, 7), (2, 1), (40, 600)])
+@pytest.mark.parametrize("hard", [False, True])
+@pytest.mark.parametrize("tau", [1.0, 0.5, 2])
+def test_common_eager_call_equals_the_general_path(dtype, shape, hard, tau):
+    """The common eager call (``_eager``: last dim, number tau, contiguous CPU float32/64)
+    gives the general path's values, gradients and double-backward gradients (a NumPy
+    integer dim takes the general path)."""
+    x = logits(shape, dtype, seed=7)
+    x[0, ..., 0] = -np.inf                        # a masked category
+    gy = logits(shape, dtype, seed=8)
+    runs = []
+    for dim in (-1, np.int64(-1)):
+        a = x.clone().requires_grad_(True)
+        y = fgt.gumbel_softmax(a, tau, hard=hard, dim=dim, generator=KEY)
+        g, = torch.autograd.grad((y * gy).sum(), a, create_graph=True)
+        gg, = torch.autograd.grad((g * g).sum(), a)
+        plain = fgt.gumbel_softmax(x, tau, hard=hard, dim=dim, generator=KEY)
+        runs.append((y.detach(), plain, g.detach(), gg))
+    (y0, p0, g0, gg0), (y1, p1, g1, gg1) = runs
+    assert torch.equal(y0, y1) and torch.equal(p0, p1)
+    assert torch.equal(y0, p0) or not hard        # a hard sample is the soft sample's one-hot
+    rtol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(g0, g1, rtol=rtol, atol=rtol)
+    torch.testing.assert_close(gg0, gg1, rtol=10 * rtol, atol=10 * rtol)
+
+
+def test_common_eager_call_special_rows_and_key():
+    """The one-hot of a straight-through sample (a kernel of its own on the common call):
+    a NaN row is NaN, an all -inf row is 0, as the general path; the key from torch's RNG
+    is torch.randint(0, 2**32, (3,)) after the same seed."""
+    x = logits((4, 6), torch.float32)
+    x[1] = -np.inf
+    x[2, 3] = np.nan
+    a = fgt.gumbel_softmax(x.clone().requires_grad_(True), 0.5, hard=True, generator=KEY)
+    b = fgt.gumbel_softmax(x.clone().requires_grad_(True), 0.5, hard=True, dim=np.int64(1),
+                           generator=KEY)
+    assert torch.equal(a.isnan(), b.isnan()) and torch.equal(a.nan_to_num(), b.nan_to_num())
+    assert a[2].isnan().all() and (a[1] == 0).all() and (a[[0, 3]].sum(-1) == 1).all()
+    torch.manual_seed(11)
+    k0, k1, stream = torch.randint(0, 1 << 32, (3,), dtype=torch.int64).tolist()
+    torch.manual_seed(11)
+    y = fgt.gumbel_softmax(x[[0, 3]])
+    assert torch.equal(y, fgt.gumbel_softmax(x[[0, 3]], generator=fg.Key(k0 | k1 << 32, stream)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
+from numba import prange, types, typeof
 
 from .._numba import helper, inline_always, kernel
 from ._dtypes import _U, exp_shift, tau_at, tiny_of, typed
@@ -332,3 +332,87 @@ def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
     long_rows = K > CHUNK and rows < 2 * numba.get_num_threads()
     kernel = softmax_by_chunk if long_rows else softmax_by_row
     return kernel(x, out, row0, k0, k1, stream, bits64, tau, mode)
+
+
+
+@helper
+def one_hot_rows(y, h):
+    """h[r] = the one-hot of the first maximum of y[r] (a soft sample's rows): all 0 where
+    y[r] is all 0 (logits all -inf), all NaN where y[r] has a NaN (as the hard kernel)."""
+    rows, K = y.shape
+    for r in range(rows):
+        yr = y[r]
+        hr = h[r]
+        best = yr[0]
+        at = 0
+        nan = best != best
+        for c in range(1, K):
+            v = yr[c]
+            nan |= v != v
+            if v > best:
+                best = v
+                at = c
+        hr[:] = np.nan if nan else 0
+        if best > 0 and not nan:
+            hr[at] = 1
+
+
+def _soft_hard_serial():
+    """The serial soft sample and the one-hot of its rows (:func:`one_hot_rows`) in one
+    call: a straight-through sample's forward."""
+    soft = _SERIAL_KERNELS[SOFT]
+
+    @helper
+    def soft_and_hard(x, out, hard, row0, k0, k1, stream, bits64, tau):
+        posinf = soft(x, out, row0, k0, k1, stream, bits64, tau)
+        one_hot_rows(out, hard)
+        return posinf
+
+    return soft_and_hard
+
+
+#: the soft sample and its one-hot (``softmax_rows_c(..., hard_out=)``), small arrays
+_SOFT_HARD_SERIAL = _soft_hard_serial()
+#: entry key -> the compiled entry point of a serial kernel for 2-d C-contiguous, aligned,
+#: writeable arrays of one dtype (``_serial_entry``)
+_SERIAL_ENTRY = {}
+
+
+def _serial_entry(key, disp, arrays, row0, k0, k1, stream, bits64, tau):
+    """Run ``disp`` through Numba's dispatcher and keep its compiled entry point for the
+    canonical argument types (other types keep the dispatcher)."""
+    scalars = (row0, np.uint64(k0), np.uint64(k1), np.uint64(stream), bool(bits64), float(tau))
+    res = disp(*arrays, *scalars)
+    arr = types.Array(numba.from_dtype(arrays[0].dtype), 2, "C")
+    if all(typeof(a) == arr for a in arrays):
+        cres = disp.overloads.get((arr,) * len(arrays) + tuple(typeof(v) for v in scalars))
+        if cres is not None:
+            _SERIAL_ENTRY[key] = cres.entry_point
+    return res
+
+
+def softmax_rows_c(x, out, k0, k1, stream, bits64, tau, mode, hard_out=None):
+    """:func:`softmax_rows` at ``row0 = 0`` for callers that have checked their arguments:
+    ``x`` and ``out`` (and ``hard_out``) 2-d C-contiguous, aligned, writeable arrays of one
+    kernel dtype (``flags.carray``), key words ``bits64`` and ``tau`` ints, a bool and a
+    float. ``hard_out``: also the one-hot of the soft sample (``mode`` SOFT) there. A small
+    array calls the serial kernel's compiled entry point directly: Numba's dispatcher types
+    every argument on each call, an eighth of an 8x16 call (bench/RESULTS.md, issue 18)."""
+    rows, K = x.shape
+    if rows * K >= SERIAL_ELEMS:
+        posinf = softmax_rows(x, out, 0, np.uint64(k0), np.uint64(k1), np.uint64(stream),
+                              bits64, tau, mode)
+        if hard_out is not None:
+            one_hot_rows(out, hard_out)
+        return posinf
+    both = hard_out is not None
+    entry = _SERIAL_ENTRY.get((-1 if both else mode, x.dtype))
+    if entry is None:
+        if both:
+            return _serial_entry((-1, x.dtype), _SOFT_HARD_SERIAL, (x, out, hard_out), 0, k0,
+                                 k1, stream, bits64, tau)
+        return _serial_entry((mode, x.dtype), _SERIAL_KERNELS[mode], (x, out), 0, k0, k1,
+                             stream, bits64, tau)
+    if both:
+        return entry(x, out, hard_out, 0, k0, k1, stream, bits64, tau)
+    return entry(x, out, 0, k0, k1, stream, bits64, tau)

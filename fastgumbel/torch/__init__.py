@@ -65,7 +65,7 @@ Examples
 import torch
 
 from .. import _checks as chk
-from . import _args, _autograd, _keys, _rao, _sample
+from . import _args, _autograd, _eager, _keys, _rao, _sample
 from ._keys import Generator, default_rng, key_tensor
 from ._sample_logits import sample_logits
 
@@ -92,10 +92,9 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
     """Gumbel-Softmax sample ``softmax((logits + g) / tau)``, differentiable in logits and tau.
 
     A drop-in for :func:`torch.nn.functional.gumbel_softmax` (same positional order; ``eps``
-    has no effect and warns when given, as in torch), computed by fastgumbel's fused
-    kernel; the gradient comes from the analytic backward (no autograd graph through the
-    softmax). The noise ``g`` is the field of the key (see the module docstring), the same
-    field :func:`fastgumbel.gumbel` reads.
+    has no effect and warns when given, as in torch) by fastgumbel's fused kernel; the
+    gradient is the analytic backward (no autograd graph through the softmax). The noise
+    ``g`` is the field of the key (module docstring), the one :func:`fastgumbel.gumbel` reads.
 
     Parameters
     ----------
@@ -146,8 +145,10 @@ def gumbel_softmax(logits, tau=1, hard=False, eps=1e-10, dim=-1, *, generator=No
     >>> tau.grad.shape
     torch.Size([2, 1])
     """
-    if eps != 1e-10:
-        _args.warn_eps(eps)
+    if (out := _eager.gumbel_softmax(logits, tau, hard, eps, dim, generator, estimator,
+                                     samples)) is not None:     # the common eager call
+        return out
+    _args.warn_eps(eps)
     dim = _args.logits_dim(logits, dim)
     hard = _args.hard_flag(hard)
     S = chk.estimator(estimator, hard, samples)

@@ -1,6 +1,7 @@
 """Keys of the torch bridge: :class:`Generator` (held by reference under ``torch.compile``),
 :func:`default_rng`, :func:`key_tensor`, and the resolution of ``generator=``."""
 import numbers
+import threading
 
 import torch
 
@@ -111,12 +112,26 @@ def _random_words():
     return torch.randint(0, 1 << 32, (3,), dtype=torch.int64)
 
 
+_LOCAL = threading.local()      # a thread's buffer of eager key words (threads never share one)
+
+
+def eager_words(generator):
+    """The key words ``(k0, k1, stream)`` of an eager call. From torch's RNG they are the
+    values ``torch.randint(0, 2**32, (3,))`` would give (the same draw, ``random_``, into a
+    buffer kept per thread: half the cost of a new tensor)."""
+    if generator is not None:
+        return resolve(generator, False)
+    buf = getattr(_LOCAL, "words", None)
+    if buf is None:
+        buf = _LOCAL.words = torch.empty(3, dtype=torch.int64)
+    return buf.random_(0, 1 << 32).tolist()
+
+
 def resolve(generator, as_tensor):
     """The key of ``generator``: its words ``(k0, k1, stream)`` (eager calls) or, with
     ``as_tensor`` (graph tracing and torch.func transforms), an int64 tensor of them."""
     if generator is None:   # torch's RNG: manual_seed applies; vmap's randomness= applies
-        words = _random_words()
-        return words if as_tensor else words.tolist()
+        return _random_words() if as_tensor else eager_words(None)
     if isinstance(generator, torch.Tensor):
         if generator.shape != (3,) or generator.dtype not in (torch.int64, torch.int32):
             raise ValueError("a key tensor must be int64 [k0, k1, stream] of shape (3,) "

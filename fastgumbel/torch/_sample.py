@@ -61,24 +61,49 @@ def _kernel(x, tau, mode, dim, key):
     return out
 
 
-def _direct(logits, tau, mode, key):
+def _new_like(x, xn, small):
+    """``(tensor, its NumPy view)`` of a new array like ``x`` (``xn``: its NumPy view): a
+    small one from NumPy (``torch.from_numpy``: half the cost of ``torch.empty_like`` and a
+    view of it)."""
+    if small:
+        a = np.empty(xn.shape, xn.dtype)
+        return torch.from_numpy(a), a
+    t = torch.empty_like(x)
+    return t, t.numpy()
+
+
+def _direct(logits, tau, mode, key, one_hot=False):
     """The common call straight to the CPU kernel: ``logits`` float32/64, C-contiguous,
     non-empty, sampled along its last dim; its arguments checked by the caller. A new
-    tensor."""
+    tensor; ``one_hot`` (mode SOFT): ``(the one-hot of its rows, the soft sample)``. A small
+    array runs on the calling thread."""
     x = logits.detach() if logits.requires_grad else logits
-    out = torch.empty_like(x)
-    xn, on = x.numpy(), out.numpy()
+    xn = x.numpy()
+    small = xn.size < _backends.cpu().SERIAL_ELEMS
+    out, on = _new_like(x, xn, small)
+    h, hn = _new_like(x, xn, small) if one_hot else (None, None)
     if xn.ndim != 2:
         K = xn.shape[-1]
         xn, on = xn.reshape(-1, K), on.reshape(-1, K)
+        hn = hn.reshape(-1, K) if one_hot else None
     k0, k1, stream = key
-    with torch_threads(xn.size):
-        posinf = _backends.cpu().softmax_rows(xn, on, 0, np.uint64(k0), np.uint64(k1),
-                                              np.uint64(stream), x.dtype == torch.float64,
-                                              tau, mode)
+    args = (xn, on, k0, k1, stream, x.dtype == torch.float64, tau, mode, hn)
+    if small:
+        posinf = _backends.cpu().softmax_rows_c(*args)
+    else:
+        with torch_threads():
+            posinf = _backends.cpu().softmax_rows_c(*args)
     if posinf:
         _core.raise_bad_rows(0, posinf)
-    return out
+    return (h, out) if one_hot else out
+
+
+def direct_sample(logits, tau, key, hard, keep_soft=False):
+    """The soft or (``hard``) one-hot sample by :func:`_direct`; ``hard`` and ``keep_soft``:
+    ``(one_hot, soft sample)``."""
+    if hard and keep_soft:
+        return _direct(logits, tau, _core.SOFT, key, True)
+    return _direct(logits, tau, _core.HARD if hard else _core.SOFT, key)
 
 
 def categories(y, dim):
@@ -107,8 +132,10 @@ def forward(logits, tau, key, hard, dim, keep_soft):
             and logits.is_contiguous() and logits.numel() and not logits.is_meta):
         if hard and not keep_soft:
             return _direct(logits, tau, _core.HARD, key), None
+        if hard:
+            return _direct(logits, tau, _core.SOFT, key, True)
         y = _direct(logits, tau, _core.SOFT, key)
-        return (one_hot_of(y, dim) if hard else y), y
+        return y, y
     if logits.is_meta:
         out = torch.empty(logits.shape, dtype=logits.dtype, device="meta")
         return out, (out.to(_TORCH_OF[COMPUTE[logits.dtype]]) if keep_soft or not hard
