@@ -463,7 +463,10 @@ _C_L = "fg_soft_any<T, TI, TEAM, 1>(xr, orow, n, lane"
 _C_GEN = ["fg_perturbed4(xr, q, K, vx, k, row, bits64, s);", "a = fg_team_arg<TEAM>(a, sh_a);"]
 # rows 16-byte aligned: the element-wise loads and stores of the row tail are cold
 _C_AL = ["for (int j = 0; j < 4; ++j) s[j] = c + j < K ? (T)fg_ld(row[c + j])",
-         "for (int j = 0; j < 4; ++j) if (c + j < K) fg_st(row + c + j, v[j]);"]
+         "for (int j = 0; j < 4; ++j) if (c + j < K) fg_st(row + c + j, v[j]);", "// part row"]
+# the draw -> (logits row, noise row) map of categorical / multinomial (D != 1 draws per row)
+_C_DRAWS = ["xrow = rr / D;", "const long long d = rr - xrow * D;",
+            "row = (row0 + (unsigned long long)xrow) * (unsigned long long)D + d;", "first = d == 0;"]
 CURRENT = {
     "soft": ("fg_softmax_f32_t256", 16, {_C_TAIL: 0}, [_C_HARD, _C_S0, _C_L] + _C_AL),
     "log": ("fg_softmax_f32_t256", 16,
@@ -473,7 +476,7 @@ CURRENT = {
                      {_C_TAIL: 0, "for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {": 4},
                      [_C_HARD, _C_L, _C_S1] + _C_AL),
     "hard": ("fg_softmax_f32_t256", 16, {_C_TAIL: 0, _C_WRITE: 4}, [_C_S0, _C_L, _C_S1] + _C_GEN + _C_AL),
-    "gumbel_max": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL + ["xrow = rr / D;"]),
+    "gumbel_max": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL + _C_DRAWS),
     "multinomial": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL),
     "noise": ("fg_fill_noise_f32", 16, {"for (long long r = blockIdx.y; r < rows; r += gridDim.y) {": 4},
               _C_AL + ["fg_noise4<T>(k.k0, k.k1, k.st, row, (fg_u64)q, bits64 != 0, uniform != 0, g);"]),

@@ -72,8 +72,7 @@ __device__ __forceinline__ bool fg_aligned(const TI* p) {
 // 4 consecutive elements: one 16-byte (float), 8-byte (16-bit types) or two 16-byte (double)
 // loads when aligned and whole; columns >= K read as -inf
 template <typename T, typename TI>
-__device__ __forceinline__ void fg_load4(const TI* row, int c, int K, bool vec, T s[4]) {
-    if (vec && c + 3 < K) {
+__device__ __forceinline__ void fg_load4v(const TI* row, int c, T s[4]) {
         if constexpr (sizeof(TI) == 4) {
             float4 v = __ldg(reinterpret_cast<const float4*>(row + c));
             s[0] = (T)v.x; s[1] = (T)v.y; s[2] = (T)v.z; s[3] = (T)v.w;
@@ -87,6 +86,12 @@ __device__ __forceinline__ void fg_load4(const TI* row, int c, int K, bool vec, 
             TI h2 = {(unsigned short)(v.y & 0xFFFFu)}, h3 = {(unsigned short)(v.y >> 16)};
             s[0] = (T)fg_ld(h0); s[1] = (T)fg_ld(h1); s[2] = (T)fg_ld(h2); s[3] = (T)fg_ld(h3);
         }
+}
+
+template <typename T, typename TI>
+__device__ __forceinline__ void fg_load4(const TI* row, int c, int K, bool vec, T s[4]) {
+    if (vec && c + 3 < K) {
+        fg_load4v(row, c, s);
         return;
     }
 #pragma unroll
@@ -94,8 +99,7 @@ __device__ __forceinline__ void fg_load4(const TI* row, int c, int K, bool vec, 
 }
 
 template <typename T, typename TI>
-__device__ __forceinline__ void fg_store4(TI* row, int c, int K, bool vec, const T v[4]) {
-    if (vec && c + 3 < K) {
+__device__ __forceinline__ void fg_store4v(TI* row, int c, const T v[4]) {
         if constexpr (sizeof(TI) == 4) {
             *reinterpret_cast<float4*>(row + c) = make_float4((float)v[0], (float)v[1], (float)v[2], (float)v[3]);
         } else if constexpr (sizeof(TI) == 8) {
@@ -107,6 +111,12 @@ __device__ __forceinline__ void fg_store4(TI* row, int c, int K, bool vec, const
             o.y = (unsigned)fg_bits16(TI(), (float)v[2]) | ((unsigned)fg_bits16(TI(), (float)v[3]) << 16);
             *reinterpret_cast<uint2*>(row + c) = o;
         }
+}
+
+template <typename T, typename TI>
+__device__ __forceinline__ void fg_store4(TI* row, int c, int K, bool vec, const T v[4]) {
+    if (vec && c + 3 < K) {
+        fg_store4v(row, c, v);
         return;
     }
 #pragma unroll
@@ -144,6 +154,46 @@ __device__ __forceinline__ fg_u32 fg_pick(fg_u32x4 w, int j) {
     return j == 0 ? w.x : j == 1 ? w.y : j == 2 ? w.z : w.w;
 }
 
+// The groups q = lane + it * TEAM (it < FG_CACHE) that a thread keeps in registers.
+// Whole: the row is aligned and the thread's last cached group lies inside it (one vector load
+// or store per group, no per-group tests).
+template <int TEAM, typename TI>
+__device__ __forceinline__ bool fg_cache_whole(const TI* p, int lane, int K) {
+    return fg_aligned(p) && 4 * (lane + (FG_CACHE - 1) * TEAM) + 3 < K;
+}
+
+// their logits (columns >= K: -inf)
+template <typename T, typename TI, int TEAM>
+__device__ __forceinline__ void fg_load_cache(const TI* xr, int lane, int K, T (&x)[FG_CACHE][4]) {
+    if (fg_cache_whole<TEAM>(xr, lane, K)) {
+#pragma unroll
+        for (int it = 0; it < FG_CACHE; ++it) fg_load4v(xr, 4 * (lane + it * TEAM), x[it]);
+        return;
+    }
+    const bool vx = fg_aligned(xr);
+#pragma unroll
+    for (int it = 0; it < FG_CACHE; ++it) {
+        const int q = lane + it * TEAM;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) x[it][j] = -fg_inf<T>();  // part row
+        if (4 * q < K) fg_load4(xr, 4 * q, K, vx, x[it]);  // part row
+    }
+}
+
+// store them (columns < K)
+template <typename T, typename TI, int TEAM>
+__device__ __forceinline__ void fg_store_cache(TI* orow, int lane, int K, const T (&v)[FG_CACHE][4]) {
+    if (fg_cache_whole<TEAM>(orow, lane, K)) {
+#pragma unroll
+        for (int it = 0; it < FG_CACHE; ++it) fg_store4v(orow, 4 * (lane + it * TEAM), v[it]);
+        return;
+    }
+    const bool vo = fg_aligned(orow);
+#pragma unroll
+    for (int it = 0; it < FG_CACHE; ++it)
+        if (4 * (lane + it * TEAM) < K) fg_store4(orow, 4 * (lane + it * TEAM), K, vo, v[it]);  // part row
+}
+
 // s[4] = x + g of group q (the CPU's bits; columns >= K give -inf)
 template <typename T, typename TI>
 __device__ __forceinline__ void fg_perturbed4(const TI* xr, int q, int K, bool vec, FgKey k,
@@ -169,14 +219,16 @@ __device__ __forceinline__ float fg_exp_fast(float v) {
     return v < FG_EXP_LO_F32 ? 0.0f : y;
 }
 
-// u >= x + g from the word alone (one MUFU.LG2): for U = t < 1/2 (sign bit 0), g < -log(log 2)
-// = 0.36651; for U = 1 - t, E = -log(1 - t) > t, so g < -log(t). (With the CPU's roundings
-// of E and g, and MUFU.LG2's absolute error 2**-22, u may fall short of x + g by 2**-20 +
-// |x + g| 2**-23 at most, which the threshold's band 2**-12 + |L| 2**-20 covers.)
+// u >= x + g from the word alone (one MUFU.LG2, no branch): for U = t < 1/2 (sign bit 0),
+// g < -log(log 2) = 0.36651; for U = 1 - t, E = -log(1 - t) > t, so g < -log(t). The signed
+// word gives t directly: fmaf((float)(int)w, -2**-32, -2**-33) is the folded t (rounded
+// once) for sign bit 1 and negative for sign bit 0, where lg2 is NaN and fmaxf keeps the
+// constant bound. (With the CPU's roundings of E and g, the rounding of t and MUFU.LG2's
+// absolute error 2**-22, u may fall short of x + g by 2**-20 + |x + g| 2**-23 at most, which
+// the threshold's band 2**-12 + |L| 2**-20 covers.)
 __device__ __forceinline__ float fg_ubound(float x, fg_u32 w) {
-    bool s;
-    float t = fg_fold32(w, &s);
-    return s ? fmaf(-0.693147181f, fg_lg2(t), x) : x + 0.36652f;
+    const float t = fmaf((float)(fg_i32)w, -0x1p-32f, -0x1p-33f);
+    return fmaxf(fmaf(-0.693147181f, fg_lg2(t), x), x + 0.36652f);
 }
 
 // ---------------------------------------------------------------- team reductions
@@ -264,14 +316,14 @@ __device__ __forceinline__ float fg_exact(const TI* xr, const FgKey& k, unsigned
     return (float)fg_ld(xr[c]) + fg_gumbel_bits32(fg_pick(fg_words(k, row, (unsigned)c >> 2), c & 3));
 }
 
-// the first column of this thread's cached groups whose u equals v, -1 if none
-__device__ __forceinline__ int fg_first_at(const float (&u)[FG_CACHE][4], int lane, int team, int nq, float v) {
+// the first column of this thread's cached groups whose u equals v (finite), -1 if none
+__device__ __forceinline__ int fg_first_at(const float (&u)[FG_CACHE][4], int lane, int team, float v) {
     int c = -1;
 #pragma unroll
     for (int it = FG_CACHE - 1; it >= 0; --it)
 #pragma unroll
         for (int j = 3; j >= 0; --j)
-            if (u[it][j] == v && lane + it * team < nq) c = 4 * (lane + it * team) + j;
+            if (u[it][j] == v) c = 4 * (lane + it * team) + j;
     return c;
 }
 
@@ -288,17 +340,13 @@ __device__ __forceinline__ int fg_row_argmax(const TI* xr, int K, int lane, FgKe
     if (sizeof(T) == 4 && !bits64) {
         // pass 1: u >= x + g for every element, from the word alone (fg_ubound); top = max u
         float u[FG_CACHE][4];
+        {
+            fg_load_cache<float, TI, TEAM>(xr, lane, K, u);   // x (-inf past the row: u = -inf)
 #pragma unroll
-        for (int it = 0; it < FG_CACHE; ++it) {
-            const int q = lane + it * TEAM;
-#pragma unroll
-            for (int j = 0; j < 4; ++j) u[it][j] = -fg_inf<float>();
-            if (q < nq) {
-                float xs[4];
-                fg_load4(xr, 4 * q, K, vx, xs);
-                fg_u32x4 w = fg_words(k, row, q);
-                u[it][0] = fg_ubound(xs[0], w.x); u[it][1] = fg_ubound(xs[1], w.y);
-                u[it][2] = fg_ubound(xs[2], w.z); u[it][3] = fg_ubound(xs[3], w.w);
+            for (int it = 0; it < FG_CACHE; ++it) {
+                const fg_u32x4 w = fg_words(k, row, lane + it * TEAM);
+                u[it][0] = fg_ubound(u[it][0], w.x); u[it][1] = fg_ubound(u[it][1], w.y);
+                u[it][2] = fg_ubound(u[it][2], w.z); u[it][3] = fg_ubound(u[it][3], w.w);
 #pragma unroll
                 for (int j = 0; j < 4; ++j) top = fg_max_nan(top, (T)u[it][j]);
             }
@@ -316,6 +364,7 @@ __device__ __forceinline__ int fg_row_argmax(const TI* xr, int K, int lane, FgKe
                 if (v > tmax) { tmax = v; tcol = 4 * q + j; }
             }
         }
+        const float mine = (float)top;   // this thread's max u
         top = fg_team<TEAM>(top, FgMaxNan<T>(), sh_t);
         if (!(top < fg_inf<T>())) {
             *special = top == top ? 2 : 1;
@@ -324,27 +373,32 @@ __device__ __forceinline__ int fg_row_argmax(const TI* xr, int K, int lane, FgKe
         *special = 0;
         if (top == -fg_inf<T>()) return -1;
         // L = the exact x + g of an element whose u is top (the lanes that hold one): a lower
-        // bound of max(x + g), so only elements with u >= L (less a rounding band) can reach it
+        // bound of max(x + g), so only elements with u >= L (less a rounding band) can reach it.
+        // Only threads whose own max reaches top / the threshold look at their elements (one
+        // to a few threads per row: one warp of the team's TEAM / 32 runs each branch).
         float lo = -fg_inf<float>();
-        int own = fg_first_at(u, lane, TEAM, nq, (float)top);
-        if (own < 0 && tmax == (float)top) own = tcol;
-        if (own >= 0) lo = fg_exact(xr, k, row, own);  // fg:cold
+        if (mine == (float)top) {   // an element of this thread has u == top (cache or tail)
+            const int own = fg_first_at(u, lane, TEAM, (float)top);  // fg:cold
+            lo = fg_exact(xr, k, row, own >= 0 ? own : tcol);  // fg:cold
+        }
         lo = (float)fg_team<TEAM>((T)lo, FgMaxNan<T>(), sh_t);
         const float thr = lo - (0x1p-12f + fabsf(lo) * 0x1p-20f);
-        unsigned mask = 0;
-#pragma unroll
-        for (int it = 0; it < FG_CACHE; ++it)
-#pragma unroll
-            for (int j = 0; j < 4; ++j)
-                if (u[it][j] >= thr) mask |= 1u << (4 * it + j);
         float best = -fg_inf<float>();
         int bi = -1;
-        while (mask) {   // the few candidates: exact x + g, as the CPU computes it
-            const int b = __ffs(mask) - 1;  // fg:cold
-            mask &= mask - 1;  // fg:cold
-            const int c = 4 * (lane + (b >> 2) * TEAM) + (b & 3);  // fg:cold
-            const float v = fg_exact(xr, k, row, c);  // fg:cold
-            if (v > best || bi < 0) { best = v; bi = c; }  // fg:cold
+        if (mine >= thr) {
+            unsigned mask = 0;
+#pragma unroll
+            for (int it = 0; it < FG_CACHE; ++it)
+#pragma unroll
+                for (int j = 0; j < 4; ++j)
+                    if (u[it][j] >= thr) mask |= 1u << (4 * it + j);  // fg:cold
+            while (mask) {   // the few candidates: exact x + g, as the CPU computes it
+                const int b = __ffs(mask) - 1;  // fg:cold
+                mask &= mask - 1;  // fg:cold
+                const int c = 4 * (lane + (b >> 2) * TEAM) + (b & 3);  // fg:cold
+                const float v = fg_exact(xr, k, row, c);  // fg:cold
+                if (v > best || bi < 0) { best = v; bi = c; }  // fg:cold
+            }
         }
         for (int q = lane + FG_CACHE * TEAM; q < nq; q += TEAM) {
             float xs[4];
@@ -392,16 +446,21 @@ __device__ void fg_argmax(const TI* x, long long* idx, long long* counts, int to
     __shared__ FgArg<T> sh_a[BLOCK / 32];
     __shared__ T sh_t[BLOCK / 32];
     long long xrow = rr;
-    if (D != 1) xrow = rr / D;  // categorical / multinomial draws
-    const long long d = rr - xrow * D;
+    unsigned long long row = row0 + (unsigned long long)rr;
+    bool first = true;   // the first draw of its row (flags count rows)
+    if (D != 1) {   // categorical / multinomial draws: noise row (row0 + xrow) * D + d
+        xrow = rr / D;
+        const long long d = rr - xrow * D;
+        row = (row0 + (unsigned long long)xrow) * (unsigned long long)D + d;
+        first = d == 0;
+    }
     const TI* xr = x + xrow * K;
-    const unsigned long long row = (row0 + (unsigned long long)xrow) * (unsigned long long)D + d;
     int special = 0;
     const int i = valid || TEAM > 32 ? fg_row_argmax<T, TI, TEAM>(xr, valid ? K : 0, lane, k, row, bits64 != 0,
                                                                    &special, sh_i, sh_a, sh_t) : -1;
     if (valid && lane == 0) {
-        if (flags != nullptr && d == 0 && special) atomicAdd(flags + (special - 1), 1ULL);  // fg:cold
-        if (!to_counts) idx[xrow * D + d] = i;
+        if (flags != nullptr && first && special) atomicAdd(flags + (special - 1), 1ULL);  // fg:cold
+        if (!to_counts) idx[rr] = i;   // rr = xrow * D + d
         else if (i >= 0) atomicAdd(reinterpret_cast<unsigned long long*>(counts + xrow * K + i), 1ULL);
     }
 }
@@ -793,7 +852,7 @@ extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM), 1) fg_softmax_##SUF
     const TI* x, TI* out, long long rows, int K, unsigned long long row0, FG_KEYARGS, int bits64,     \
     double tau, int mode, unsigned long long* flags) {                                               \
     fg_softmax<T, TI, TEAM>(x, out, rows, K, row0, FG_KEY, bits64, tau, mode, flags); }               \
-extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM)) fg_argmax_##SUF##_t##TEAM(             \
+extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM), 2) fg_argmax_##SUF##_t##TEAM(             \
     const TI* x, long long* idx, long long* counts, int to_counts, long long rows, int K,             \
     long long D, unsigned long long row0, FG_KEYARGS, int bits64, unsigned long long* flags) {       \
     fg_argmax<T, TI, TEAM>(x, idx, counts, to_counts, rows, K, D, row0, FG_KEY, bits64, flags); }      \
