@@ -208,15 +208,17 @@ __device__ __forceinline__ void fg_perturbed4(const TI* xr, int q, int K, bool v
 __device__ __forceinline__ float fg_lg2(float v) { float r; asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v)); return r; }
 __device__ __forceinline__ float fg_ex2(float v) { float r; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v)); return r; }
 
-// exp(v) for v <= 64 or -inf within 2 ulp: v = n ln2 + r (|r| <= ln2 / 2, the CPU's
-// reduction), 2**(r log2 e) by MUFU.EX2, times 2**n; 0 below -87.34 (as the CPU's exp)
+// exp(v) for v <= 64 or -inf within 3 ulp, 0 below -87.34 (as the CPU's exp; MUFU.EX2 .ftz
+// flushes results under 2**-126): a = RN(v log2 e), e = v log2 e - a to 2**-40 (one FMA gives
+// the product's rounding error exactly, a second the low part of log2 e), exp(v) = 2**a
+// (MUFU.EX2) times 1 + e ln 2 (|e| < 2**-17: the next term is below 2**-35)
+#define FG_LOG2E_LO_F32 0x1.4ae0cp-26f
 __device__ __forceinline__ float fg_exp_fast(float v) {
-    float vc = fmaxf(v, FG_EXP_LO_F32);
-    float n = rintf(vc * FG_LOG2E_F32);
-    float r = fmaf(-n, FG_LN2_HI_F32, vc);
-    r = fmaf(-n, FG_LN2_LO_F32, r);
-    float y = fg_ex2(r * FG_LOG2E_F32) * __int_as_float(((int)n + 127) << 23);
-    return v < FG_EXP_LO_F32 ? 0.0f : y;
+    const float vc = fmaxf(v, -104.0f);   // -inf: finite a, e; 2**a flushes to 0
+    const float a = vc * FG_LOG2E_F32;
+    const float e = fmaf(vc, FG_LOG2E_LO_F32, fmaf(vc, FG_LOG2E_F32, -a));
+    const float y = fg_ex2(a);
+    return fmaf(y, e * 0.693147181f, y);
 }
 
 // u >= x + g from the word alone (one MUFU.LG2, no branch): for U = t < 1/2 (sign bit 0),
@@ -517,15 +519,11 @@ __device__ __forceinline__ void fg_soft1(const TI* xr, TI* orow, int K, int lane
     const int nq = (K + 3) / 4;
     float w[FG_CACHE][4];
     float m = -fg_inf<float>();
+    fg_load_cache<float, TI, TEAM>(xr, lane, K, w);   // -inf past the row (w = 0 there below)
 #pragma unroll
-    for (int it = 0; it < FG_CACHE; ++it) {
-        const int q = lane + it * TEAM;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) w[it][j] = -fg_inf<float>();
-        if (q < nq) fg_load4(xr, 4 * q, K, vx, w[it]);
+    for (int it = 0; it < FG_CACHE; ++it)
 #pragma unroll
         for (int j = 0; j < 4; ++j) m = fg_max_nan(m, w[it][j]);
-    }
     for (int q = lane + FG_CACHE * TEAM; q < nq; q += TEAM) {
         float xs[4];
         fg_load4(xr, 4 * q, K, vx, xs);
@@ -544,15 +542,12 @@ __device__ __forceinline__ void fg_soft1(const TI* xr, TI* orow, int K, int lane
     float S = 0.0f;
 #pragma unroll
     for (int it = 0; it < FG_CACHE; ++it) {
-        const int q = lane + it * TEAM;
-        if (q < nq) {
-            fg_u32x4 wd = fg_words(k, row, q);
-            w[it][0] = fg_w1(w[it][0] - mc, wd.x);
-            w[it][1] = fg_w1(w[it][1] - mc, wd.y);
-            w[it][2] = fg_w1(w[it][2] - mc, wd.z);
-            w[it][3] = fg_w1(w[it][3] - mc, wd.w);
-            S += (w[it][0] + w[it][1]) + (w[it][2] + w[it][3]);
-        }
+        fg_u32x4 wd = fg_words(k, row, lane + it * TEAM);
+        w[it][0] = fg_w1(w[it][0] - mc, wd.x);
+        w[it][1] = fg_w1(w[it][1] - mc, wd.y);
+        w[it][2] = fg_w1(w[it][2] - mc, wd.z);
+        w[it][3] = fg_w1(w[it][3] - mc, wd.w);
+        S += (w[it][0] + w[it][1]) + (w[it][2] + w[it][3]);
     }
     for (int q = lane + FG_CACHE * TEAM; q < nq; q += TEAM) {
         float xs[4];
@@ -566,14 +561,10 @@ __device__ __forceinline__ void fg_soft1(const TI* xr, TI* orow, int K, int lane
     S = fg_team<TEAM>(S, FgSum<float>(), sh_f);
     const float inv = 1.0f / S;
 #pragma unroll
-    for (int it = 0; it < FG_CACHE; ++it) {
-        const int q = lane + it * TEAM;
-        if (q < nq) {
+    for (int it = 0; it < FG_CACHE; ++it)
 #pragma unroll
-            for (int j = 0; j < 4; ++j) w[it][j] *= inv;
-            fg_store4(orow, 4 * q, K, vo, w[it]);
-        }
-    }
+        for (int j = 0; j < 4; ++j) w[it][j] *= inv;
+    fg_store_cache<float, TI, TEAM>(orow, lane, K, w);
     for (int q = lane + FG_CACHE * TEAM; q < nq; q += TEAM) {
         float xs[4];
         fg_load4(xr, 4 * q, K, vx, xs);
@@ -705,56 +696,86 @@ __device__ void fg_topk(const TI* x, long long* idx, long long rows, int K, long
                         unsigned long long row0, FgKey k, int bits64, unsigned long long* flags) {
     FG_TEAM_SETUP(TEAM, rows)
     __shared__ FgTop<T> sh_a[BLOCK / 32];
+    __shared__ FgArg<T> sh_g[BLOCK / 32];
+    __shared__ int sh_i[BLOCK / 32];
     const TI* xr = x + rr * K;
     const bool vx = fg_aligned(xr), b64 = bits64 != 0;
     const int nq = valid ? (K + 3) / 4 : 0;
     const unsigned long long row = row0 + (unsigned long long)rr;
     T cache[FG_CACHE][4];
+    int odd = nq > FG_CACHE * TEAM;   // groups beyond the cache, or (below) NaN / +inf entries
 #pragma unroll
     for (int it = 0; it < FG_CACHE; ++it) {
         const int q = lane + it * TEAM;
-        if (q < nq) fg_perturbed4(xr, q, K, vx, k, row, b64, cache[it]);
-    }
-    FgTop<T> prev; prev.c = 3; prev.v = fg_inf<T>(); prev.i = -1;
-    for (long long p = 0; p < kk; ++p) {
-        FgTop<T> a; a.c = 0; a.v = -fg_inf<T>(); a.i = -1;
-        for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {
-            T s[4];
-            fg_cached4(cache, it, xr, q, K, vx, k, row, b64, s);
 #pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                FgTop<T> e; e.c = s[j] != s[j] ? 2 : s[j] == fg_inf<T>() ? 1 : 0; e.v = s[j];
-                e.i = s[j] == -fg_inf<T>() ? -1 : 4 * q + j;
-                if ((prev.i < 0 && prev.c == 3) || fg_top_before(prev, e))
-                    if (fg_top_before(e, a)) a = e;
+        for (int j = 0; j < 4; ++j) cache[it][j] = -fg_inf<T>();
+        if (q < nq) fg_perturbed4(xr, q, K, vx, k, row, b64, cache[it]);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) odd |= !(cache[it][j] < fg_inf<T>());
+    }
+    if (!fg_team<TEAM>(odd, FgOrI(), sh_i)) {
+        // the row in registers, no NaN / +inf: each pass takes the largest value after the
+        // previous pick (larger value, then larger index), first index among equal values
+        T pv = fg_inf<T>();
+        int pi = -1;
+        for (long long p = 0; p < kk; ++p) {
+            FgArg<T> a; a.v = -fg_inf<T>(); a.i = -1;
+#pragma unroll
+            for (int it = 0; it < FG_CACHE; ++it)
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    const T v = cache[it][j];
+                    const int c = 4 * (lane + it * TEAM) + j;
+                    if ((v < pv || (v == pv && c > pi)) && v > a.v) { a.v = v; a.i = c; }
+                }
+            a = fg_team_arg<TEAM>(a, sh_g);
+            if (valid && lane == 0) idx[rr * kk + p] = a.i;
+            pv = a.i < 0 ? -fg_inf<T>() : a.v;   // after a -1: nothing left
+            pi = a.i < 0 ? K : a.i;
+        }
+        return;
+    }
+    // long rows and rows with NaN / +inf entries: the class order (fg_top_before)
+    FgTop<T> prev; prev.c = 3; prev.v = fg_inf<T>(); prev.i = -1;  // odd rows
+    for (long long p = 0; p < kk; ++p) {  // odd rows
+        FgTop<T> a; a.c = 0; a.v = -fg_inf<T>(); a.i = -1;  // odd rows
+        for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {  // odd rows
+            T s[4];  // odd rows
+            fg_cached4(cache, it, xr, q, K, vx, k, row, b64, s);  // odd rows
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {  // odd rows
+                FgTop<T> e; e.c = s[j] != s[j] ? 2 : s[j] == fg_inf<T>() ? 1 : 0; e.v = s[j];  // odd rows
+                e.i = s[j] == -fg_inf<T>() ? -1 : 4 * q + j;  // odd rows
+                if ((prev.i < 0 && prev.c == 3) || fg_top_before(prev, e))  // odd rows
+                    if (fg_top_before(e, a)) a = e;  // odd rows
             }
         }
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            FgTop<T> b; b.c = fg_shfl(a.c, o); b.v = fg_shfl(a.v, o); b.i = fg_shfl(a.i, o);
-            a = FgTopOp<T>()(a, b);
+        for (int o = 16; o > 0; o >>= 1) {  // odd rows
+            FgTop<T> b; b.c = fg_shfl(a.c, o); b.v = fg_shfl(a.v, o); b.i = fg_shfl(a.i, o);  // odd rows
+            a = FgTopOp<T>()(a, b);  // odd rows
         }
-        if (TEAM > 32) {
-            __syncthreads();
-            if ((threadIdx.x & 31) == 0) sh_a[threadIdx.x >> 5] = a;
-            __syncthreads();
-            a = sh_a[0];
+        if (TEAM > 32) {  // odd rows
+            __syncthreads();  // odd rows
+            if ((threadIdx.x & 31) == 0) sh_a[threadIdx.x >> 5] = a;  // odd rows
+            __syncthreads();  // odd rows
+            a = sh_a[0];  // odd rows
 #pragma unroll
-            for (int w = 1; w < TEAM / 32; ++w) a = FgTopOp<T>()(a, sh_a[w]);
+            for (int w = 1; w < TEAM / 32; ++w) a = FgTopOp<T>()(a, sh_a[w]);  // odd rows
         }
-        if (valid && lane == 0) {
+        if (valid && lane == 0) {  // odd rows
             if (flags != nullptr && p == 0 && a.c == 2) atomicAdd(flags, 1ULL);  // fg:cold
             if (flags != nullptr && p == 0 && a.c == 1) atomicAdd(flags + 1, 1ULL);  // fg:cold
-            idx[rr * kk + p] = a.i;
+            idx[rr * kk + p] = a.i;  // odd rows
         }
-        if (a.i < 0) { prev.c = 0; prev.v = -fg_inf<T>(); prev.i = K; }
-        else prev = a;
+        if (a.i < 0) { prev.c = 0; prev.v = -fg_inf<T>(); prev.i = K; }  // odd rows
+        else prev = a;  // odd rows
     }
 }
 
 // ---------------------------------------------------------------- noise fill
 // grid (column groups, row slices): no division; each thread takes every gridDim.y-th row
-// (the host makes gridDim.y about rows / 4, so the key setup is shared by 4 groups)
+// (the host makes gridDim.y about rows / 8, so the key setup is shared by 8 groups)
 template <typename T, typename TI>
 __device__ void fg_fill_noise(TI* out, long long rows, int K, unsigned long long row0, const FgKey& k,
                               int bits64, int uniform, double loc, double scale) {
@@ -763,9 +784,13 @@ __device__ void fg_fill_noise(TI* out, long long rows, int K, unsigned long long
     if (q >= nq) return;
     const bool affine = !uniform && (loc != 0.0 || scale != 1.0);
     const T lo = (T)loc, sc = (T)scale;
-    for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
+    // every row 16-byte aligned with whole groups: vector stores without per-row tests
+    const bool whole = fg_aligned(out) && (K & 3) == 0;
+    const long long step = (long long)gridDim.y * K;
+    TI* orow = out + (long long)blockIdx.y * K;
+    const unsigned long long end = row0 + (unsigned long long)rows;
+    for (unsigned long long row = row0 + blockIdx.y; row < end; row += gridDim.y, orow += step) {
         T g[4];
-        const unsigned long long row = row0 + (unsigned long long)r;
         if (!bits64 && !uniform) {
             fg_u32x4 w = fg_words(k, row, q);
             g[0] = (T)fg_gumbel_bits32(w.x); g[1] = (T)fg_gumbel_bits32(w.y);
@@ -777,8 +802,8 @@ __device__ void fg_fill_noise(TI* out, long long rows, int K, unsigned long long
 #pragma unroll
             for (int j = 0; j < 4; ++j) g[j] = lo + sc * g[j];  // fg:cold
         }
-        TI* orow = out + r * K;
-        fg_store4(orow, 4 * q, K, fg_aligned(orow), g);
+        if (whole) fg_store4v(orow, 4 * q, g);
+        else fg_store4(orow, 4 * q, K, fg_aligned(orow), g);  // part row
     }
 }
 
