@@ -470,16 +470,20 @@ _C_RECOMP = ["fg_perturbed4(xr, q, K, vx, k, row, bits64, v);",
 # the draw -> (logits row, noise row) map of categorical / multinomial (D != 1 draws per row)
 _C_DRAWS = ["xrow = rr / D;", "const long long d = rr - xrow * D;",
             "row = (row0 + (unsigned long long)xrow) * (unsigned long long)D + d;", "first = d == 0;"]
-CURRENT = {
+# soft, soft or log at tau = 0.5, hard: the same scenarios for this checkout and 9c54fab
+_C_SOFTMAX = {
     "soft": ("fg_softmax_f32_t256", 16, {_C_TAIL: 0}, [_C_HARD, _C_S0, _C_L] + _C_AL),
     # fg_soft_any<T, TI, TEAM, 0> (soft) and <.., 1> (log) share their first passes, which the
     # compiler merges under the line records of one of them: naming either call cold would drop
     # shared code. Counted together: the union of both paths, an upper bound of each. (The
     # word width is a run-time argument there: the 64-bit word lines are cold.)
-    "soft|log tau=0.5 (union)": ("fg_softmax_f32_t256", 16,
+    "soft or log tau=0.5 (union)": ("fg_softmax_f32_t256", 16,
                                  {_C_TAIL: 0, "for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {": 4},
                                  [_C_HARD, _C_S1] + _C_AL + _B_64 + _C_RECOMP),
     "hard": ("fg_softmax_f32_t256", 16, {_C_TAIL: 0, _C_WRITE: 4}, [_C_S0, _C_L, _C_S1] + _C_GEN + _C_AL),
+}
+CURRENT = {
+    **_C_SOFTMAX,
     "gumbel_max": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL + _C_DRAWS),
     "multinomial": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL),
     # noise: gridDim.y = rows / 8 (fastgumbel.cupy.fill_noise), so a thread fills 8 rows
@@ -501,11 +505,7 @@ CURRENT = {
 # file: the same scenarios as CURRENT for that source (its kernels have no part-row branch,
 # one draw map for every D, and its host gives the noise kernel rows / 4 row slices).
 AT_9C54FAB = {
-    "soft": ("fg_softmax_f32_t256", 16, {_C_TAIL: 0}, [_C_HARD, _C_S0, _C_L] + _C_AL),
-    "soft|log tau=0.5 (union)": ("fg_softmax_f32_t256", 16,
-                                 {_C_TAIL: 0, "for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {": 4},
-                                 [_C_HARD, _C_S1] + _C_AL + _B_64 + _C_RECOMP),
-    "hard": ("fg_softmax_f32_t256", 16, {_C_TAIL: 0, _C_WRITE: 4}, [_C_S0, _C_L, _C_S1] + _C_GEN + _C_AL),
+    **_C_SOFTMAX,
     "gumbel_max": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL + ["xrow = rr / D;"]),
     "multinomial": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL),
     "noise": ("fg_fill_noise_f32", 16, {"for (long long r = blockIdx.y; r < rows; r += gridDim.y) {": 4},
