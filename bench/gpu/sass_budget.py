@@ -463,16 +463,49 @@ _C_L = "fg_soft_any<T, TI, TEAM, 1>(xr, orow, n, lane"
 _C_GEN = ["fg_perturbed4(xr, q, K, vx, k, row, bits64, s);", "a = fg_team_arg<TEAM>(a, sh_a);"]
 # rows 16-byte aligned: the element-wise loads and stores of the row tail are cold
 _C_AL = ["for (int j = 0; j < 4; ++j) s[j] = c + j < K ? (T)fg_ld(row[c + j])",
-         "for (int j = 0; j < 4; ++j) if (c + j < K) fg_st(row + c + j, v[j]);"]
-CURRENT = {
+         "for (int j = 0; j < 4; ++j) if (c + j < K) fg_st(row + c + j, v[j]);", "// part row"]
+# pass 2 of fg_soft_any: groups beyond the register cache recomputed (none at 4096 columns)
+_C_RECOMP = ["fg_perturbed4(xr, q, K, vx, k, row, bits64, v);",
+             "for (int j = 0; j < 4; ++j) v[j] = fg_exp_le0((v[j] - M) * it_);"]
+# the draw -> (logits row, noise row) map of categorical / multinomial (D != 1 draws per row)
+_C_DRAWS = ["xrow = rr / D;", "const long long d = rr - xrow * D;",
+            "row = (row0 + (unsigned long long)xrow) * (unsigned long long)D + d;", "first = d == 0;"]
+# soft, soft or log at tau = 0.5, hard: the same scenarios for this checkout and 9c54fab
+_C_SOFTMAX = {
     "soft": ("fg_softmax_f32_t256", 16, {_C_TAIL: 0}, [_C_HARD, _C_S0, _C_L] + _C_AL),
-    "log": ("fg_softmax_f32_t256", 16,
-            {_C_TAIL: 0, "for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {": 4},
-            [_C_HARD, _C_S0, _C_S1] + _C_AL),
-    "soft tau=0.5": ("fg_softmax_f32_t256", 16,
-                     {_C_TAIL: 0, "for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {": 4},
-                     [_C_HARD, _C_L, _C_S1] + _C_AL),
+    # fg_soft_any<T, TI, TEAM, 0> (soft) and <.., 1> (log) share their first passes, which the
+    # compiler merges under the line records of one of them: naming either call cold would drop
+    # shared code. Counted together: the union of both paths, an upper bound of each. (The
+    # word width is a run-time argument there: the 64-bit word lines are cold.)
+    "soft or log tau=0.5 (union)": ("fg_softmax_f32_t256", 16,
+                                 {_C_TAIL: 0, "for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {": 4},
+                                 [_C_HARD, _C_S1] + _C_AL + _B_64 + _C_RECOMP),
     "hard": ("fg_softmax_f32_t256", 16, {_C_TAIL: 0, _C_WRITE: 4}, [_C_S0, _C_L, _C_S1] + _C_GEN + _C_AL),
+}
+CURRENT = {
+    **_C_SOFTMAX,
+    "gumbel_max": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL + _C_DRAWS),
+    "multinomial": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL),
+    # noise: gridDim.y = rows / 8 (fastgumbel.cupy.fill_noise), so a thread fills 8 rows
+    "noise": ("fg_fill_noise_f32", 32, {"for (unsigned long long row = row0 + blockIdx.y; row < end;": 8},
+              _C_AL + ["fg_noise4<T>(k.k0, k.k1, k.st, row, (fg_u64)q, bits64 != 0, uniform != 0, g);"]),
+    # top-k: rows without NaN / +inf that fit the register cache take the plain value order;
+    # the class order of the others (lines marked "odd rows") is cold
+    "topk (k=8)": ("fg_topk_f32_t256", 16 * 8,
+                   {"for (long long p = 0; p < kk; ++p) {": 8,
+                    "for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {": 4},
+                   _B_64 + _C_AL + ["fg_perturbed4(xr, q, K, vx, k, row, bits64, v);", "// odd rows"]),
+    "backward": ("fg_backward_f32_t256", 16,
+                 {"for (int c = lane; c < n; c += TEAM) acc": (0, 4),
+                  "for (int c = lane; c < n; c += TEAM) {": (0, 4)}, []),
+}
+
+
+# Revision 9c54fab (issue 20, session 4: the first rewrite), counted with the model of this
+# file: the same scenarios as CURRENT for that source (its kernels have no part-row branch,
+# one draw map for every D, and its host gives the noise kernel rows / 4 row slices).
+AT_9C54FAB = {
+    **_C_SOFTMAX,
     "gumbel_max": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL + ["xrow = rr / D;"]),
     "multinomial": ("fg_argmax_f32_t256", 16, {_C_TAIL: 0}, _C_GEN + _C_AL),
     "noise": ("fg_fill_noise_f32", 16, {"for (long long r = blockIdx.y; r < rows; r += gridDim.y) {": 4},
@@ -481,15 +514,19 @@ CURRENT = {
                    {"for (long long p = 0; p < kk; ++p) {": 8,
                     "for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {": 4},
                    _B_64 + _C_AL + ["fg_perturbed4(xr, q, K, vx, k, row, bits64, v);"]),
-    "backward": ("fg_backward_f32_t256", 16,
-                 {"for (int c = lane; c < n; c += TEAM) acc": (0, 4),
-                  "for (int c = lane; c < n; c += TEAM) {": (0, 4)}, []),
+    "backward": CURRENT["backward"],
 }
 
 
 def scenarios(rev):
-    """The scenario table for the source of ``rev`` (None: this checkout)."""
-    return BEFORE if rev is not None else CURRENT
+    """The scenario table for the source of ``rev`` (None: this checkout): revisions with the
+    issue-20 kernels (``fg_soft1``) before this one get AT_9C54FAB, older ones BEFORE."""
+    if rev is None:
+        return CURRENT
+    src = cupy_source(rev)
+    if "fg_soft1" not in src:
+        return BEFORE
+    return AT_9C54FAB
 
 
 def report(rev=None, detail=(), out=sys.stdout):

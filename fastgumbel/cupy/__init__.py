@@ -162,7 +162,7 @@ def fill_noise(out, row0, k0, k1, stream, bits64, uniform, loc, scale, *, key_de
     nq = (K + 3) // 4
     if rows and nq:
         _fn("fill_noise", out.dtype, None, bf16)(
-            ((nq + 255) // 256, min((rows + 3) // 4, 65535)), (256,), (
+            ((nq + 255) // 256, min((rows + 7) // 8, 65535)), (256,), (
                 d, np.int64(rows), _cols(K), np.uint64(row0), *_key(k0, k1, stream, key_dev),
                 np.int32(bits64), np.int32(uniform), np.float64(loc), np.float64(scale)))
     finish()

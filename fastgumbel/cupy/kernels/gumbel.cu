@@ -72,8 +72,7 @@ __device__ __forceinline__ bool fg_aligned(const TI* p) {
 // 4 consecutive elements: one 16-byte (float), 8-byte (16-bit types) or two 16-byte (double)
 // loads when aligned and whole; columns >= K read as -inf
 template <typename T, typename TI>
-__device__ __forceinline__ void fg_load4(const TI* row, int c, int K, bool vec, T s[4]) {
-    if (vec && c + 3 < K) {
+__device__ __forceinline__ void fg_load4v(const TI* row, int c, T s[4]) {
         if constexpr (sizeof(TI) == 4) {
             float4 v = __ldg(reinterpret_cast<const float4*>(row + c));
             s[0] = (T)v.x; s[1] = (T)v.y; s[2] = (T)v.z; s[3] = (T)v.w;
@@ -87,6 +86,12 @@ __device__ __forceinline__ void fg_load4(const TI* row, int c, int K, bool vec, 
             TI h2 = {(unsigned short)(v.y & 0xFFFFu)}, h3 = {(unsigned short)(v.y >> 16)};
             s[0] = (T)fg_ld(h0); s[1] = (T)fg_ld(h1); s[2] = (T)fg_ld(h2); s[3] = (T)fg_ld(h3);
         }
+}
+
+template <typename T, typename TI>
+__device__ __forceinline__ void fg_load4(const TI* row, int c, int K, bool vec, T s[4]) {
+    if (vec && c + 3 < K) {
+        fg_load4v(row, c, s);
         return;
     }
 #pragma unroll
@@ -94,8 +99,7 @@ __device__ __forceinline__ void fg_load4(const TI* row, int c, int K, bool vec, 
 }
 
 template <typename T, typename TI>
-__device__ __forceinline__ void fg_store4(TI* row, int c, int K, bool vec, const T v[4]) {
-    if (vec && c + 3 < K) {
+__device__ __forceinline__ void fg_store4v(TI* row, int c, const T v[4]) {
         if constexpr (sizeof(TI) == 4) {
             *reinterpret_cast<float4*>(row + c) = make_float4((float)v[0], (float)v[1], (float)v[2], (float)v[3]);
         } else if constexpr (sizeof(TI) == 8) {
@@ -107,6 +111,12 @@ __device__ __forceinline__ void fg_store4(TI* row, int c, int K, bool vec, const
             o.y = (unsigned)fg_bits16(TI(), (float)v[2]) | ((unsigned)fg_bits16(TI(), (float)v[3]) << 16);
             *reinterpret_cast<uint2*>(row + c) = o;
         }
+}
+
+template <typename T, typename TI>
+__device__ __forceinline__ void fg_store4(TI* row, int c, int K, bool vec, const T v[4]) {
+    if (vec && c + 3 < K) {
+        fg_store4v(row, c, v);
         return;
     }
 #pragma unroll
@@ -144,6 +154,46 @@ __device__ __forceinline__ fg_u32 fg_pick(fg_u32x4 w, int j) {
     return j == 0 ? w.x : j == 1 ? w.y : j == 2 ? w.z : w.w;
 }
 
+// The groups q = lane + it * TEAM (it < FG_CACHE) that a thread keeps in registers.
+// Whole: the row is aligned and the thread's last cached group lies inside it (one vector load
+// or store per group, no per-group tests).
+template <int TEAM, typename TI>
+__device__ __forceinline__ bool fg_cache_whole(const TI* p, int lane, int K) {
+    return fg_aligned(p) && 4 * (lane + (FG_CACHE - 1) * TEAM) + 3 < K;
+}
+
+// their logits (columns >= K: -inf)
+template <typename T, typename TI, int TEAM>
+__device__ __forceinline__ void fg_load_cache(const TI* xr, int lane, int K, T (&x)[FG_CACHE][4]) {
+    if (fg_cache_whole<TEAM>(xr, lane, K)) {
+#pragma unroll
+        for (int it = 0; it < FG_CACHE; ++it) fg_load4v(xr, 4 * (lane + it * TEAM), x[it]);
+        return;
+    }
+    const bool vx = fg_aligned(xr);
+#pragma unroll
+    for (int it = 0; it < FG_CACHE; ++it) {
+        const int q = lane + it * TEAM;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) x[it][j] = -fg_inf<T>();  // part row
+        if (4 * q < K) fg_load4(xr, 4 * q, K, vx, x[it]);  // part row
+    }
+}
+
+// store them (columns < K)
+template <typename T, typename TI, int TEAM>
+__device__ __forceinline__ void fg_store_cache(TI* orow, int lane, int K, const T (&v)[FG_CACHE][4]) {
+    if (fg_cache_whole<TEAM>(orow, lane, K)) {
+#pragma unroll
+        for (int it = 0; it < FG_CACHE; ++it) fg_store4v(orow, 4 * (lane + it * TEAM), v[it]);
+        return;
+    }
+    const bool vo = fg_aligned(orow);
+#pragma unroll
+    for (int it = 0; it < FG_CACHE; ++it)
+        if (4 * (lane + it * TEAM) < K) fg_store4(orow, 4 * (lane + it * TEAM), K, vo, v[it]);  // part row
+}
+
 // s[4] = x + g of group q (the CPU's bits; columns >= K give -inf)
 template <typename T, typename TI>
 __device__ __forceinline__ void fg_perturbed4(const TI* xr, int q, int K, bool vec, FgKey k,
@@ -158,25 +208,29 @@ __device__ __forceinline__ void fg_perturbed4(const TI* xr, int q, int K, bool v
 __device__ __forceinline__ float fg_lg2(float v) { float r; asm("lg2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v)); return r; }
 __device__ __forceinline__ float fg_ex2(float v) { float r; asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(v)); return r; }
 
-// exp(v) for v <= 64 or -inf within 2 ulp: v = n ln2 + r (|r| <= ln2 / 2, the CPU's
-// reduction), 2**(r log2 e) by MUFU.EX2, times 2**n; 0 below -87.34 (as the CPU's exp)
+// exp(v) for v <= 64 or -inf within 3 ulp, 0 below -87.34 (as the CPU's exp; MUFU.EX2 .ftz
+// flushes results under 2**-126): a = RN(v log2 e), e = v log2 e - a to 2**-40 (one FMA gives
+// the product's rounding error exactly, a second the low part of log2 e), exp(v) = 2**a
+// (MUFU.EX2) times 1 + e ln 2 (|e| < 2**-17: the next term is below 2**-35)
+#define FG_LOG2E_LO_F32 0x1.4ae0cp-26f
 __device__ __forceinline__ float fg_exp_fast(float v) {
-    float vc = fmaxf(v, FG_EXP_LO_F32);
-    float n = rintf(vc * FG_LOG2E_F32);
-    float r = fmaf(-n, FG_LN2_HI_F32, vc);
-    r = fmaf(-n, FG_LN2_LO_F32, r);
-    float y = fg_ex2(r * FG_LOG2E_F32) * __int_as_float(((int)n + 127) << 23);
-    return v < FG_EXP_LO_F32 ? 0.0f : y;
+    const float vc = fmaxf(v, -104.0f);   // -inf: finite a, e; 2**a flushes to 0
+    const float a = vc * FG_LOG2E_F32;
+    const float e = fmaf(vc, FG_LOG2E_LO_F32, fmaf(vc, FG_LOG2E_F32, -a));
+    const float y = fg_ex2(a);
+    return fmaf(y, e * 0.693147181f, y);
 }
 
-// u >= x + g from the word alone (one MUFU.LG2): for U = t < 1/2 (sign bit 0), g < -log(log 2)
-// = 0.36651; for U = 1 - t, E = -log(1 - t) > t, so g < -log(t). (With the CPU's roundings
-// of E and g, and MUFU.LG2's absolute error 2**-22, u may fall short of x + g by 2**-20 +
-// |x + g| 2**-23 at most, which the threshold's band 2**-12 + |L| 2**-20 covers.)
+// u >= x + g from the word alone (one MUFU.LG2, no branch): for U = t < 1/2 (sign bit 0),
+// g < -log(log 2) = 0.36651; for U = 1 - t, E = -log(1 - t) > t, so g < -log(t). The signed
+// word gives t directly: fmaf((float)(int)w, -2**-32, -2**-33) is the folded t (rounded
+// once) for sign bit 1 and negative for sign bit 0, where lg2 is NaN and fmaxf keeps the
+// constant bound. (With the CPU's roundings of E and g, the rounding of t and MUFU.LG2's
+// absolute error 2**-22, u may fall short of x + g by 2**-20 + |x + g| 2**-23 at most, which
+// the threshold's band 2**-12 + |L| 2**-20 covers.)
 __device__ __forceinline__ float fg_ubound(float x, fg_u32 w) {
-    bool s;
-    float t = fg_fold32(w, &s);
-    return s ? fmaf(-0.693147181f, fg_lg2(t), x) : x + 0.36652f;
+    const float t = fmaf((float)(fg_i32)w, -0x1p-32f, -0x1p-33f);
+    return fmaxf(fmaf(-0.693147181f, fg_lg2(t), x), x + 0.36652f);
 }
 
 // ---------------------------------------------------------------- team reductions
@@ -264,14 +318,14 @@ __device__ __forceinline__ float fg_exact(const TI* xr, const FgKey& k, unsigned
     return (float)fg_ld(xr[c]) + fg_gumbel_bits32(fg_pick(fg_words(k, row, (unsigned)c >> 2), c & 3));
 }
 
-// the first column of this thread's cached groups whose u equals v, -1 if none
-__device__ __forceinline__ int fg_first_at(const float (&u)[FG_CACHE][4], int lane, int team, int nq, float v) {
+// the first column of this thread's cached groups whose u equals v (finite), -1 if none
+__device__ __forceinline__ int fg_first_at(const float (&u)[FG_CACHE][4], int lane, int team, float v) {
     int c = -1;
 #pragma unroll
     for (int it = FG_CACHE - 1; it >= 0; --it)
 #pragma unroll
         for (int j = 3; j >= 0; --j)
-            if (u[it][j] == v && lane + it * team < nq) c = 4 * (lane + it * team) + j;
+            if (u[it][j] == v) c = 4 * (lane + it * team) + j;
     return c;
 }
 
@@ -288,17 +342,13 @@ __device__ __forceinline__ int fg_row_argmax(const TI* xr, int K, int lane, FgKe
     if (sizeof(T) == 4 && !bits64) {
         // pass 1: u >= x + g for every element, from the word alone (fg_ubound); top = max u
         float u[FG_CACHE][4];
+        {
+            fg_load_cache<float, TI, TEAM>(xr, lane, K, u);   // x (-inf past the row: u = -inf)
 #pragma unroll
-        for (int it = 0; it < FG_CACHE; ++it) {
-            const int q = lane + it * TEAM;
-#pragma unroll
-            for (int j = 0; j < 4; ++j) u[it][j] = -fg_inf<float>();
-            if (q < nq) {
-                float xs[4];
-                fg_load4(xr, 4 * q, K, vx, xs);
-                fg_u32x4 w = fg_words(k, row, q);
-                u[it][0] = fg_ubound(xs[0], w.x); u[it][1] = fg_ubound(xs[1], w.y);
-                u[it][2] = fg_ubound(xs[2], w.z); u[it][3] = fg_ubound(xs[3], w.w);
+            for (int it = 0; it < FG_CACHE; ++it) {
+                const fg_u32x4 w = fg_words(k, row, lane + it * TEAM);
+                u[it][0] = fg_ubound(u[it][0], w.x); u[it][1] = fg_ubound(u[it][1], w.y);
+                u[it][2] = fg_ubound(u[it][2], w.z); u[it][3] = fg_ubound(u[it][3], w.w);
 #pragma unroll
                 for (int j = 0; j < 4; ++j) top = fg_max_nan(top, (T)u[it][j]);
             }
@@ -316,6 +366,7 @@ __device__ __forceinline__ int fg_row_argmax(const TI* xr, int K, int lane, FgKe
                 if (v > tmax) { tmax = v; tcol = 4 * q + j; }
             }
         }
+        const float mine = (float)top;   // this thread's max u
         top = fg_team<TEAM>(top, FgMaxNan<T>(), sh_t);
         if (!(top < fg_inf<T>())) {
             *special = top == top ? 2 : 1;
@@ -324,27 +375,32 @@ __device__ __forceinline__ int fg_row_argmax(const TI* xr, int K, int lane, FgKe
         *special = 0;
         if (top == -fg_inf<T>()) return -1;
         // L = the exact x + g of an element whose u is top (the lanes that hold one): a lower
-        // bound of max(x + g), so only elements with u >= L (less a rounding band) can reach it
+        // bound of max(x + g), so only elements with u >= L (less a rounding band) can reach it.
+        // Only threads whose own max reaches top / the threshold look at their elements (one
+        // to a few threads per row: one warp of the team's TEAM / 32 runs each branch).
         float lo = -fg_inf<float>();
-        int own = fg_first_at(u, lane, TEAM, nq, (float)top);
-        if (own < 0 && tmax == (float)top) own = tcol;
-        if (own >= 0) lo = fg_exact(xr, k, row, own);  // fg:cold
+        if (mine == (float)top) {   // an element of this thread has u == top (cache or tail)
+            const int own = fg_first_at(u, lane, TEAM, (float)top);  // fg:cold
+            lo = fg_exact(xr, k, row, own >= 0 ? own : tcol);  // fg:cold
+        }
         lo = (float)fg_team<TEAM>((T)lo, FgMaxNan<T>(), sh_t);
         const float thr = lo - (0x1p-12f + fabsf(lo) * 0x1p-20f);
-        unsigned mask = 0;
-#pragma unroll
-        for (int it = 0; it < FG_CACHE; ++it)
-#pragma unroll
-            for (int j = 0; j < 4; ++j)
-                if (u[it][j] >= thr) mask |= 1u << (4 * it + j);
         float best = -fg_inf<float>();
         int bi = -1;
-        while (mask) {   // the few candidates: exact x + g, as the CPU computes it
-            const int b = __ffs(mask) - 1;  // fg:cold
-            mask &= mask - 1;  // fg:cold
-            const int c = 4 * (lane + (b >> 2) * TEAM) + (b & 3);  // fg:cold
-            const float v = fg_exact(xr, k, row, c);  // fg:cold
-            if (v > best || bi < 0) { best = v; bi = c; }  // fg:cold
+        if (mine >= thr) {
+            unsigned mask = 0;
+#pragma unroll
+            for (int it = 0; it < FG_CACHE; ++it)
+#pragma unroll
+                for (int j = 0; j < 4; ++j)
+                    if (u[it][j] >= thr) mask |= 1u << (4 * it + j);  // fg:cold
+            while (mask) {   // the few candidates: exact x + g, as the CPU computes it
+                const int b = __ffs(mask) - 1;  // fg:cold
+                mask &= mask - 1;  // fg:cold
+                const int c = 4 * (lane + (b >> 2) * TEAM) + (b & 3);  // fg:cold
+                const float v = fg_exact(xr, k, row, c);  // fg:cold
+                if (v > best || bi < 0) { best = v; bi = c; }  // fg:cold
+            }
         }
         for (int q = lane + FG_CACHE * TEAM; q < nq; q += TEAM) {
             float xs[4];
@@ -392,16 +448,21 @@ __device__ void fg_argmax(const TI* x, long long* idx, long long* counts, int to
     __shared__ FgArg<T> sh_a[BLOCK / 32];
     __shared__ T sh_t[BLOCK / 32];
     long long xrow = rr;
-    if (D != 1) xrow = rr / D;  // categorical / multinomial draws
-    const long long d = rr - xrow * D;
+    unsigned long long row = row0 + (unsigned long long)rr;
+    bool first = true;   // the first draw of its row (flags count rows)
+    if (D != 1) {   // categorical / multinomial draws: noise row (row0 + xrow) * D + d
+        xrow = rr / D;
+        const long long d = rr - xrow * D;
+        row = (row0 + (unsigned long long)xrow) * (unsigned long long)D + d;
+        first = d == 0;
+    }
     const TI* xr = x + xrow * K;
-    const unsigned long long row = (row0 + (unsigned long long)xrow) * (unsigned long long)D + d;
     int special = 0;
     const int i = valid || TEAM > 32 ? fg_row_argmax<T, TI, TEAM>(xr, valid ? K : 0, lane, k, row, bits64 != 0,
                                                                    &special, sh_i, sh_a, sh_t) : -1;
     if (valid && lane == 0) {
-        if (flags != nullptr && d == 0 && special) atomicAdd(flags + (special - 1), 1ULL);  // fg:cold
-        if (!to_counts) idx[xrow * D + d] = i;
+        if (flags != nullptr && first && special) atomicAdd(flags + (special - 1), 1ULL);  // fg:cold
+        if (!to_counts) idx[rr] = i;   // rr = xrow * D + d
         else if (i >= 0) atomicAdd(reinterpret_cast<unsigned long long*>(counts + xrow * K + i), 1ULL);
     }
 }
@@ -458,15 +519,11 @@ __device__ __forceinline__ void fg_soft1(const TI* xr, TI* orow, int K, int lane
     const int nq = (K + 3) / 4;
     float w[FG_CACHE][4];
     float m = -fg_inf<float>();
+    fg_load_cache<float, TI, TEAM>(xr, lane, K, w);   // -inf past the row (w = 0 there below)
 #pragma unroll
-    for (int it = 0; it < FG_CACHE; ++it) {
-        const int q = lane + it * TEAM;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) w[it][j] = -fg_inf<float>();
-        if (q < nq) fg_load4(xr, 4 * q, K, vx, w[it]);
+    for (int it = 0; it < FG_CACHE; ++it)
 #pragma unroll
         for (int j = 0; j < 4; ++j) m = fg_max_nan(m, w[it][j]);
-    }
     for (int q = lane + FG_CACHE * TEAM; q < nq; q += TEAM) {
         float xs[4];
         fg_load4(xr, 4 * q, K, vx, xs);
@@ -485,15 +542,12 @@ __device__ __forceinline__ void fg_soft1(const TI* xr, TI* orow, int K, int lane
     float S = 0.0f;
 #pragma unroll
     for (int it = 0; it < FG_CACHE; ++it) {
-        const int q = lane + it * TEAM;
-        if (q < nq) {
-            fg_u32x4 wd = fg_words(k, row, q);
-            w[it][0] = fg_w1(w[it][0] - mc, wd.x);
-            w[it][1] = fg_w1(w[it][1] - mc, wd.y);
-            w[it][2] = fg_w1(w[it][2] - mc, wd.z);
-            w[it][3] = fg_w1(w[it][3] - mc, wd.w);
-            S += (w[it][0] + w[it][1]) + (w[it][2] + w[it][3]);
-        }
+        fg_u32x4 wd = fg_words(k, row, lane + it * TEAM);
+        w[it][0] = fg_w1(w[it][0] - mc, wd.x);
+        w[it][1] = fg_w1(w[it][1] - mc, wd.y);
+        w[it][2] = fg_w1(w[it][2] - mc, wd.z);
+        w[it][3] = fg_w1(w[it][3] - mc, wd.w);
+        S += (w[it][0] + w[it][1]) + (w[it][2] + w[it][3]);
     }
     for (int q = lane + FG_CACHE * TEAM; q < nq; q += TEAM) {
         float xs[4];
@@ -507,14 +561,10 @@ __device__ __forceinline__ void fg_soft1(const TI* xr, TI* orow, int K, int lane
     S = fg_team<TEAM>(S, FgSum<float>(), sh_f);
     const float inv = 1.0f / S;
 #pragma unroll
-    for (int it = 0; it < FG_CACHE; ++it) {
-        const int q = lane + it * TEAM;
-        if (q < nq) {
+    for (int it = 0; it < FG_CACHE; ++it)
 #pragma unroll
-            for (int j = 0; j < 4; ++j) w[it][j] *= inv;
-            fg_store4(orow, 4 * q, K, vo, w[it]);
-        }
-    }
+        for (int j = 0; j < 4; ++j) w[it][j] *= inv;
+    fg_store_cache<float, TI, TEAM>(orow, lane, K, w);
     for (int q = lane + FG_CACHE * TEAM; q < nq; q += TEAM) {
         float xs[4];
         fg_load4(xr, 4 * q, K, vx, xs);
@@ -646,56 +696,86 @@ __device__ void fg_topk(const TI* x, long long* idx, long long rows, int K, long
                         unsigned long long row0, FgKey k, int bits64, unsigned long long* flags) {
     FG_TEAM_SETUP(TEAM, rows)
     __shared__ FgTop<T> sh_a[BLOCK / 32];
+    __shared__ FgArg<T> sh_g[BLOCK / 32];
+    __shared__ int sh_i[BLOCK / 32];
     const TI* xr = x + rr * K;
     const bool vx = fg_aligned(xr), b64 = bits64 != 0;
     const int nq = valid ? (K + 3) / 4 : 0;
     const unsigned long long row = row0 + (unsigned long long)rr;
     T cache[FG_CACHE][4];
+    int odd = nq > FG_CACHE * TEAM;   // groups beyond the cache, or (below) NaN / +inf entries
 #pragma unroll
     for (int it = 0; it < FG_CACHE; ++it) {
         const int q = lane + it * TEAM;
-        if (q < nq) fg_perturbed4(xr, q, K, vx, k, row, b64, cache[it]);
-    }
-    FgTop<T> prev; prev.c = 3; prev.v = fg_inf<T>(); prev.i = -1;
-    for (long long p = 0; p < kk; ++p) {
-        FgTop<T> a; a.c = 0; a.v = -fg_inf<T>(); a.i = -1;
-        for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {
-            T s[4];
-            fg_cached4(cache, it, xr, q, K, vx, k, row, b64, s);
 #pragma unroll
-            for (int j = 0; j < 4; ++j) {
-                FgTop<T> e; e.c = s[j] != s[j] ? 2 : s[j] == fg_inf<T>() ? 1 : 0; e.v = s[j];
-                e.i = s[j] == -fg_inf<T>() ? -1 : 4 * q + j;
-                if ((prev.i < 0 && prev.c == 3) || fg_top_before(prev, e))
-                    if (fg_top_before(e, a)) a = e;
+        for (int j = 0; j < 4; ++j) cache[it][j] = -fg_inf<T>();
+        if (q < nq) fg_perturbed4(xr, q, K, vx, k, row, b64, cache[it]);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) odd |= !(cache[it][j] < fg_inf<T>());
+    }
+    if (!fg_team<TEAM>(odd, FgOrI(), sh_i)) {
+        // the row in registers, no NaN / +inf: each pass takes the largest value after the
+        // previous pick (larger value, then larger index), first index among equal values
+        T pv = fg_inf<T>();
+        int pi = -1;
+        for (long long p = 0; p < kk; ++p) {
+            FgArg<T> a; a.v = -fg_inf<T>(); a.i = -1;
+#pragma unroll
+            for (int it = 0; it < FG_CACHE; ++it)
+#pragma unroll
+                for (int j = 0; j < 4; ++j) {
+                    const T v = cache[it][j];
+                    const int c = 4 * (lane + it * TEAM) + j;
+                    if ((v < pv || (v == pv && c > pi)) && v > a.v) { a.v = v; a.i = c; }
+                }
+            a = fg_team_arg<TEAM>(a, sh_g);
+            if (valid && lane == 0) idx[rr * kk + p] = a.i;
+            pv = a.i < 0 ? -fg_inf<T>() : a.v;   // after a -1: nothing left
+            pi = a.i < 0 ? K : a.i;
+        }
+        return;
+    }
+    // long rows and rows with NaN / +inf entries: the class order (fg_top_before)
+    FgTop<T> prev; prev.c = 3; prev.v = fg_inf<T>(); prev.i = -1;  // odd rows
+    for (long long p = 0; p < kk; ++p) {  // odd rows
+        FgTop<T> a; a.c = 0; a.v = -fg_inf<T>(); a.i = -1;  // odd rows
+        for (int q = lane, it = 0; q < nq; q += TEAM, ++it) {  // odd rows
+            T s[4];  // odd rows
+            fg_cached4(cache, it, xr, q, K, vx, k, row, b64, s);  // odd rows
+#pragma unroll
+            for (int j = 0; j < 4; ++j) {  // odd rows
+                FgTop<T> e; e.c = s[j] != s[j] ? 2 : s[j] == fg_inf<T>() ? 1 : 0; e.v = s[j];  // odd rows
+                e.i = s[j] == -fg_inf<T>() ? -1 : 4 * q + j;  // odd rows
+                if ((prev.i < 0 && prev.c == 3) || fg_top_before(prev, e))  // odd rows
+                    if (fg_top_before(e, a)) a = e;  // odd rows
             }
         }
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-            FgTop<T> b; b.c = fg_shfl(a.c, o); b.v = fg_shfl(a.v, o); b.i = fg_shfl(a.i, o);
-            a = FgTopOp<T>()(a, b);
+        for (int o = 16; o > 0; o >>= 1) {  // odd rows
+            FgTop<T> b; b.c = fg_shfl(a.c, o); b.v = fg_shfl(a.v, o); b.i = fg_shfl(a.i, o);  // odd rows
+            a = FgTopOp<T>()(a, b);  // odd rows
         }
-        if (TEAM > 32) {
-            __syncthreads();
-            if ((threadIdx.x & 31) == 0) sh_a[threadIdx.x >> 5] = a;
-            __syncthreads();
-            a = sh_a[0];
+        if (TEAM > 32) {  // odd rows
+            __syncthreads();  // odd rows
+            if ((threadIdx.x & 31) == 0) sh_a[threadIdx.x >> 5] = a;  // odd rows
+            __syncthreads();  // odd rows
+            a = sh_a[0];  // odd rows
 #pragma unroll
-            for (int w = 1; w < TEAM / 32; ++w) a = FgTopOp<T>()(a, sh_a[w]);
+            for (int w = 1; w < TEAM / 32; ++w) a = FgTopOp<T>()(a, sh_a[w]);  // odd rows
         }
-        if (valid && lane == 0) {
+        if (valid && lane == 0) {  // odd rows
             if (flags != nullptr && p == 0 && a.c == 2) atomicAdd(flags, 1ULL);  // fg:cold
             if (flags != nullptr && p == 0 && a.c == 1) atomicAdd(flags + 1, 1ULL);  // fg:cold
-            idx[rr * kk + p] = a.i;
+            idx[rr * kk + p] = a.i;  // odd rows
         }
-        if (a.i < 0) { prev.c = 0; prev.v = -fg_inf<T>(); prev.i = K; }
-        else prev = a;
+        if (a.i < 0) { prev.c = 0; prev.v = -fg_inf<T>(); prev.i = K; }  // odd rows
+        else prev = a;  // odd rows
     }
 }
 
 // ---------------------------------------------------------------- noise fill
 // grid (column groups, row slices): no division; each thread takes every gridDim.y-th row
-// (the host makes gridDim.y about rows / 4, so the key setup is shared by 4 groups)
+// (the host makes gridDim.y about rows / 8, so the key setup is shared by 8 groups)
 template <typename T, typename TI>
 __device__ void fg_fill_noise(TI* out, long long rows, int K, unsigned long long row0, const FgKey& k,
                               int bits64, int uniform, double loc, double scale) {
@@ -704,9 +784,13 @@ __device__ void fg_fill_noise(TI* out, long long rows, int K, unsigned long long
     if (q >= nq) return;
     const bool affine = !uniform && (loc != 0.0 || scale != 1.0);
     const T lo = (T)loc, sc = (T)scale;
-    for (long long r = blockIdx.y; r < rows; r += gridDim.y) {
+    // every row 16-byte aligned with whole groups: vector stores without per-row tests
+    const bool whole = fg_aligned(out) && (K & 3) == 0;
+    const long long step = (long long)gridDim.y * K;
+    TI* orow = out + (long long)blockIdx.y * K;
+    const unsigned long long end = row0 + (unsigned long long)rows;
+    for (unsigned long long row = row0 + blockIdx.y; row < end; row += gridDim.y, orow += step) {
         T g[4];
-        const unsigned long long row = row0 + (unsigned long long)r;
         if (!bits64 && !uniform) {
             fg_u32x4 w = fg_words(k, row, q);
             g[0] = (T)fg_gumbel_bits32(w.x); g[1] = (T)fg_gumbel_bits32(w.y);
@@ -718,8 +802,8 @@ __device__ void fg_fill_noise(TI* out, long long rows, int K, unsigned long long
 #pragma unroll
             for (int j = 0; j < 4; ++j) g[j] = lo + sc * g[j];  // fg:cold
         }
-        TI* orow = out + r * K;
-        fg_store4(orow, 4 * q, K, fg_aligned(orow), g);
+        if (whole) fg_store4v(orow, 4 * q, g);
+        else fg_store4(orow, 4 * q, K, fg_aligned(orow), g);  // part row
     }
 }
 
@@ -793,7 +877,7 @@ extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM), 1) fg_softmax_##SUF
     const TI* x, TI* out, long long rows, int K, unsigned long long row0, FG_KEYARGS, int bits64,     \
     double tau, int mode, unsigned long long* flags) {                                               \
     fg_softmax<T, TI, TEAM>(x, out, rows, K, row0, FG_KEY, bits64, tau, mode, flags); }               \
-extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM)) fg_argmax_##SUF##_t##TEAM(             \
+extern "C" __global__ void __launch_bounds__(FG_BLOCK(TEAM), 2) fg_argmax_##SUF##_t##TEAM(             \
     const TI* x, long long* idx, long long* counts, int to_counts, long long rows, int K,             \
     long long D, unsigned long long row0, FG_KEYARGS, int bits64, unsigned long long* flags) {       \
     fg_argmax<T, TI, TEAM>(x, idx, counts, to_counts, rows, K, D, row0, FG_KEY, bits64, flags); }      \

@@ -257,7 +257,7 @@ FG_HD double fg_exp(double x) { return fg_exp_f64(x); }
 FG_HD float fg_fold32(fg_u32 w, bool *s) {
     fg_i32 wi = (fg_i32)w;
     *s = wi < 0;
-    fg_u32 m = (fg_u32)(*s ? ~wi : wi);
+    fg_u32 m = (fg_u32)(wi ^ (wi >> 31));   // ~w when s (arithmetic shift: the sign spread)
     // 2m + 1 < 2^32, converted once (rounded to nearest); the scaling is exact
     return (float)((m << 1) | 1u) * (float)FG_TWO_M33;
 }
