@@ -232,9 +232,14 @@ def _fast_out(out, shape, dtype, logits):
             and out.flags.carray and not np.may_share_memory(out, logits))
 
 
+def _fast_bits64(dtype, precision):
+    """The kernel's ``bits64`` on the fast path (``precision`` checked there)."""
+    return precision == "high" or dtype == np.float64
+
+
 def _fast_key_args(rng, dtype, precision):
     """The kernel's key words and bits64 on the fast path (advances a Generator)."""
-    return (*resolve_key(rng).kernel_words(), precision == "high" or dtype == np.float64)
+    return (*resolve_key(rng).kernel_words(), _fast_bits64(dtype, precision))
 
 
 def softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
@@ -251,8 +256,7 @@ def softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
     else:
         buf = empty_aligned(x.shape, logits.dtype)
     posinf = _backends.cpu().softmax_rows_c(x, buf, *resolve_key(rng).words,
-                                            precision == "high" or x.dtype == np.float64,
-                                            t, mode)
+                                            _fast_bits64(x.dtype, precision), t, mode)
     if posinf:
         raise_bad_rows(0, posinf)
     if out is not None:

@@ -334,7 +334,6 @@ def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
     return kernel(x, out, row0, k0, k1, stream, bits64, tau, mode)
 
 
-
 @helper
 def one_hot_rows(y, h):
     """h[r] = the one-hot of the first maximum of y[r] (a soft sample's rows): all 0 where
@@ -394,7 +393,7 @@ def _serial_entry(key, disp, arrays, row0, k0, k1, stream, bits64, tau):
 def softmax_rows_c(x, out, k0, k1, stream, bits64, tau, mode, hard_out=None):
     """:func:`softmax_rows` at ``row0 = 0`` for callers that have checked their arguments:
     ``x`` and ``out`` (and ``hard_out``) 2-d C-contiguous, aligned, writeable arrays of one
-    kernel dtype (``flags.carray``), key words ``bits64`` and ``tau`` ints, a bool and a
+    kernel dtype (``flags.carray``); the key words ints, ``bits64`` a bool, ``tau`` a
     float. ``hard_out``: also the one-hot of the soft sample (``mode`` SOFT) there. A small
     array calls the serial kernel's compiled entry point directly: Numba's dispatcher types
     every argument on each call, an eighth of an 8x16 call (bench/RESULTS.md, issue 18)."""
