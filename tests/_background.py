@@ -39,41 +39,49 @@ def env(**extra):
 
 
 class Proc:
-    """A command started in the background; ``result()`` waits for it."""
+    """A command started in the background, its output going to the file ``log`` (not a
+    pipe, which nobody reads until the session's end: a full pipe would stall the command);
+    ``result()`` waits for it."""
 
-    def __init__(self, args, environ, cwd=ROOT):
-        self.p = subprocess.Popen(args, cwd=cwd, env=environ, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
+    def __init__(self, args, environ, log, cwd=ROOT):
+        self.log = Path(log)
+        with open(self.log, "w") as f:
+            self.p = subprocess.Popen(args, cwd=cwd, env=environ, stdout=f,
+                                      stderr=subprocess.STDOUT)
 
     def result(self, timeout=900):
-        out, _ = self.p.communicate(timeout=timeout)
-        return self.p.returncode, out
+        self.p.wait(timeout=timeout)
+        return self.p.returncode, self.log.read_text(errors="replace")
 
     def stop(self):
         if self.p.poll() is None:
             self.p.kill()
-        self.p.communicate()
+        self.p.wait()
 
 
 def start(steps):
     """Start the named steps (values of :data:`WAITERS`); a dict step -> Proc, with the
     nvcc step a list of (source, ptx path, Proc) and ``"dir"`` the scratch directory."""
-    procs = {"dir": tempfile.mkdtemp(prefix="fastgumbel-bg-")}
+    d = Path(tempfile.mkdtemp(prefix="fastgumbel-bg-"))
+    procs = {"dir": d}
     if "sim" in steps:
         procs["sim"] = Proc([sys.executable, "-m", "pytest", "-q", "-m", "not gpu",
-                             "tests/cuda"], env(NUMBA_ENABLE_CUDASIM="1"))
+                             "tests/cuda"], env(NUMBA_ENABLE_CUDASIM="1"), d / "sim.log")
     if "ptx" in steps:
-        procs["ptx"] = Proc([sys.executable, "tests/cuda/ptx_check.py"], env())
+        procs["ptx"] = Proc([sys.executable, "tests/cuda/ptx_check.py"], env(), d / "ptx.log")
     if "nvrtc" in steps:
-        procs["nvrtc"] = Proc([sys.executable, str(Path(__file__)), "nvrtc"], env())
+        procs["nvrtc"] = Proc([sys.executable, str(Path(__file__)), "nvrtc"], env(),
+                              d / "nvrtc.log")
     if NVCC and "nvcc" in steps:
         with importlib.resources.as_file(KERNELS) as kdir:
             cus = sorted(Path(kdir).glob("*.cu"))
-        # nvcc's front end and NVVM only (-ptx): ptxas runs once, in the NVRTC step
-        procs["nvcc"] = [(cu, Path(procs["dir"]) / (cu.stem + ".ptx"), Proc(
-            [NVCC, "-std=c++17", "-arch=sm_90", "-fmad=false", "-ptx", "-Werror",
-             "all-warnings", "-o", str(Path(procs["dir"]) / (cu.stem + ".ptx")), str(cu)],
-            env())) for cu in cus]
+        procs["nvcc"] = []
+        for cu in cus:
+            ptx = d / (cu.stem + ".ptx")
+            # nvcc's front end and NVVM only (-ptx): ptxas runs once, in the NVRTC step
+            procs["nvcc"].append((cu, ptx, Proc(
+                [NVCC, "-std=c++17", "-arch=sm_90", "-fmad=false", "-ptx", "-Werror",
+                 "all-warnings", "-o", str(ptx), str(cu)], env(), d / (cu.stem + ".nvcc.log"))))
     return procs
 
 
