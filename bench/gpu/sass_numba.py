@@ -126,7 +126,10 @@ _SOFTMAX_COLD = ["ref, l, chk = long1(x, rr", "long2(x, out, rr", "cuda.atomic.a
 _SOFTMAX_TRIPS = {}
 # the search's groups past the register cache (none at 4096 columns: the loop's guard is
 # counted, the set-up the compiler puts between the guard and the loop is not)
-_LONG_SEARCH = ["mine, chk, bs, bi = long1(x, r, lane, T, nq, K"]
+_LONG_SEARCH = ["= long1(x, r, lane, T, nq, K",
+                # every cached group of every thread lies inside the row at 4096 columns
+                # (team of 256): the part-row first pass of the float32 search does not run
+                "mine, chk = part1(ru, x, r, lane, T, nq, K"]
 AFTER = {
     "soft": ("soft_tau1", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
     "soft (tau != 1)": ("soft", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
