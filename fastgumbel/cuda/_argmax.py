@@ -26,7 +26,7 @@ from .._scalar import BOUND_BAND, BOUND_REL, LN2, MASK32, SH32
 from . import _pieces as P
 from ._regcache import chain
 from ._team import BLOCK, CACHE, red_max, red_min, team_item
-from ._teammax import key_column, pack, team_max, warp_slot
+from ._teammax import key_column, pack, team_fmax, team_max, warp_slot
 from ._ubound import UBOUND_BAND, fmax, philox_rk, round_keys, ubound
 
 _U = np.uint64
@@ -90,10 +90,8 @@ def _cached(ninf, bounds, offer, cache):
         @cuda.jit(device=True)
         def step(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi):
             col = (q0 + j * T) << 2
-            for i in range(4):
-                if col + i < K:
-                    bs, bi = offer(x, r, col + i, ru[4 * j + i], thr, k0, k1, stream, row, bs,
-                                   bi)
+            for i in range(4):   # (past the row u = -inf: never a candidate)
+                bs, bi = offer(x, r, col + i, ru[4 * j + i], thr, k0, k1, stream, row, bs, bi)
             return nxt(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi)
         return step
 
@@ -212,7 +210,7 @@ def _build_fast_search(nt, ld, cache):
         st, rlo, rhi = np.uint32(stream), np.uint32(row & MASK32), np.uint32(row >> SH32)
         ru = cuda.local.array(n_reg, nt)
         nq = (K + 3) >> 2
-        if ((lane + (cache - 1) * T) << 2) + 3 < K:
+        if lane + (cache - 1) * T < K >> 2:   # every cached group inside the row
             mine, chk = whole1(ru, x, r, lane, T, nq, K, rk, st, rlo, rhi, ninf, zero)
         else:
             mine, chk = part1(ru, x, r, lane, T, nq, K, rk, st, rlo, rhi, ninf, zero)
@@ -222,12 +220,12 @@ def _build_fast_search(nt, ld, cache):
         sl = cuda.shared.array(BLOCK, nt)
         sk = cuda.shared.array(BLOCK, types.int64)
         slot = warp_slot(tid, lane, T)
-        top = team_max(sf, tid, slot, T, mine)
+        top = team_fmax(sf, tid, slot, T, mine)
         lo = ninf
         if top > ninf and mine == top:   # the reference L: one or a few threads per row
             col = at(ru, lane, T, top, tcol)  # fg:cold
             lo = ld(x, r, col) + g1(k0, k1, stream, row, col)  # fg:cold
-        lo = team_max(sl, tid, slot, T, lo)
+        lo = team_fmax(sl, tid, slot, T, lo)
         thr = lo - (band + abs(lo) * rel)
         bs, bi = ninf, -1
         if lo > ninf and mine >= thr:   # the candidates: a few threads per row
@@ -351,11 +349,13 @@ def build_argmax(nt, ld, bits64, cache=CACHE):
         tid, lane, valid, dd = team_item(lt, rows * D)
         k0, k1, stream = P.key_words(key, k0, k1, stream)
         r = dd                          # no 64-bit division for one draw per row
+        d = 0
+        row = _U(row0 + r)
         if D != 1:
             r = dd // D                 # categorical / multinomial draws
-        d = dd - r * D
-        bi, bad = find(x, r, _U((row0 + r) * D + d), tid, lane, 1 << lt, K if valid else 0,
-                       k0, k1, stream, sf, si)
+            d = dd - r * D
+            row = _U((row0 + r) * D + d)
+        bi, bad = find(x, r, row, tid, lane, 1 << lt, K if valid else 0, k0, k1, stream, sf, si)
         if valid and lane == 0:
             if d == 0 and flags.shape[0] > 0 and bad < 2 * K:
                 cuda.atomic.add(flags, 0 if bad < K else 1, 1)

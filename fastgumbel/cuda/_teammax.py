@@ -19,6 +19,7 @@ from numba import cuda
 
 from .._scalar import order_key_f32
 from ._team import SIM, _butterflies
+from ._ubound import fmax
 
 _LOW = np.int64(0xFFFFFFFF)
 _ZERO = np.float32(0.0)
@@ -38,8 +39,7 @@ def _team_max(op):
         if T > 32:
             if SIM:
                 cuda.syncthreads()
-            if tid & 31 == 0:
-                sh[tid >> 5] = v
+            sh[tid >> 5] = v       # every lane of the warp: the same value, no branch
             cuda.syncthreads()
             v = wb(sh, tid, sh[at], 16)
         return v
@@ -53,9 +53,11 @@ def warp_slot(tid, lane, T):
     return ((tid - lane) >> 5) + (lane & ((T >> 5) - 1))
 
 
-#: ``red(sh, tid, at, T, v)``: the team max of a float (NaN never wins) or of an int64
-#: key; ``sh`` a shared array of BLOCK values used by this reduction only.
+#: ``red(sh, tid, at, T, v)``: the team max of an int64 key; ``sh`` a shared array of
+#: BLOCK values used by this reduction only.
 team_max = _team_max(_mxf)
+#: The same for float32 (``max.f32``: NaN never wins).
+team_fmax = _team_max(fmax)
 
 
 @cuda.jit(device=True)

@@ -19,10 +19,11 @@ The signed word gives t for s = 1 directly: ``fma(float(int32(w)), -2**-32, -2**
 relative), and is negative for s = 0, where ``lg2.approx`` gives NaN and ``min.f32`` keeps
 the other operand: ``u = x - ln2 min(lg2(t), -0.36652 / ln2)``, one MUFU and no branch.
 Against the CPU's rounded g (E and g each within an ulp or two): u >= x + g - err with
-err <= 2**-20 + |x + g| 2**-23 (t's rounding 2**-22 relative: 2.4e-7 nats; lg2.approx,
-relative error 2**-22 below 1/2 where |lg2 t| <= 33: 5.5e-6 nats; g's rounding at |g| <= 23:
-2**-19; the FMA's rounding: |u| 2**-24), which the search's band covers with room
-(:data:`UBOUND_BAND`, and ``|L| BOUND_REL``, checked by an emulation in
+err <= 2**-17 + |x + g| 2**-23 (lg2.approx, relative error 2**-22 below 1/2 where
+|lg2 t| <= 33: 5.5e-6 nats, the largest part; t's rounding 2**-22 relative: 2.4e-7 nats;
+g's rounding at |g| <= 23: 2**-19... within the 2**-17 with the rest; the FMA's rounding
+|u| 2**-24), which the search's band covers with room (:data:`UBOUND_BAND` = 2**-12, 32
+times, and ``|L| BOUND_REL``; checked by an emulation with the MUFU's worst error in
 tests/cuda/test_nvvm.py). For x = NaN / +inf / -inf, u is NaN / +inf / -inf.
 
 In the CUDA simulator (no intrinsics) the same formulas run on Python floats: ``philox_rk``
@@ -42,7 +43,7 @@ from .._scalar._bits import PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1
 from ._nvvm import SIM, _lg2_ftz, _nvvm_f32, _wide_mul
 
 #: The band of the search with :func:`ubound` (nats): 2**-12, against an error of at most
-#: 2**-20 + |x + g| 2**-23 (the relative part is covered by the search's ``|L| BOUND_REL``).
+#: 2**-17 + |x + g| 2**-23 (the relative part is covered by the search's ``|L| BOUND_REL``).
 UBOUND_BAND = 2.0 ** -12
 #: Above -log(log 2) = 0.3665129: the bound of g for s = 0.
 _GMAX = np.float32(0.36652)
