@@ -138,8 +138,12 @@ AFTER = {
     "gumbel_max": ("argmax", 16, {}, _LONG_SEARCH + ["r = dd // D", "d = dd - r * D",
                                                      "row = _U((row0 + r) * D + d)"]),
     # 8 rows per thread at this size (fastgumbel.cuda._host.fill_noise)
-    "noise": ("fill_noise", 32, {"for r in range(r0, rows,": 8},
-              ["n0, n1, n2, n3 = lo + sc * n0, lo + sc * n1"]),
+    "noise": ("fill_noise", 32, {"for r in range(r0, rows,": 8, "while r < rows:": 8},
+              ["n0, n1, n2, n3 = lo + sc * n0, lo + sc * n1",
+               # loc = 0, scale = 1: the loop of the affine map is not run
+               "scaled(out, r0, rows, q, K, row0, kw",
+               # 4096 columns: every group whole
+               "part(out, r0, rows, q, K, row0, kw"]),
     "topk (k=8)": ("topk", 16 * 8, {"for p in range(idx.shape[1]):": 8,
                                     "for q in range(lane, nq, T):": 4}, []),
     "backward": ("backward", 16, {"for col in range(lane, n, T):": 16}, []),

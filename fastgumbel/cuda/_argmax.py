@@ -152,31 +152,10 @@ def _first_at(cache):
     return chain(cache, a3, done)
 
 
-def _build_fast_search(nt, ld, cache):
-    """:func:`build_search` for float32 with 32-bit words: the one-MUFU upper bound u of
-    x + g (:func:`._ubound.ubound`, round keys once per thread); the team max of u; the exact
-    x + g of one element whose u is that max (a lower bound L of the row's max, computed in
-    the threads that hold one); then only elements with u >= L - band get the exact x + g
-    (the threads whose own max reaches it)."""
-    c = P.constants(nt)
-    g1 = P.gumbel_at(nt, False)
-    x4 = P.load_group(nt, ld, -np.inf)
-    xw = P.load_whole(ld)
-    scan = first_bad(nt, ld)
-    ninf, pinf, zero = c.ninf, c.pinf, c.zero
-    band, rel = nt(UBOUND_BAND), nt(BOUND_REL)
-    n_reg = max(1, 4 * cache)
-    whole1, part1 = _fast_pass1(ninf, x4, xw, cache)
-    at = _first_at(cache)
-
-    @cuda.jit(device=True)
-    def offer(x, r, col, u, thr, k0, k1, stream, row, bs, bi):
-        if u >= thr:
-            bs, bi = _better(ld(x, r, col) + g1(k0, k1, stream, row, col), col, bs, bi)
-        return bs, bi
-
-    offers = _cached(ninf, None, offer, cache)[1]
-
+def _fast_tail(ninf, x4, offer, cache):
+    """Device functions ``(long1, long2)`` of :func:`_build_fast_search` for long rows, the
+    groups past the register cache: the bounds' max, check sum and the column of their
+    first max; then the candidates (the bounds regenerated)."""
     @cuda.jit(device=True)
     def tail(x, r, q, K, rk, st, rlo, rhi):
         x0, x1, x2, x3 = x4(x, r, q, K)
@@ -203,6 +182,36 @@ def _build_fast_search(nt, ld, cache):
             for i in range(4):
                 bs, bi = offer(x, r, (q << 2) + i, us[i], thr, k0, k1, stream, row, bs, bi)
         return bs, bi
+
+    return long1, long2
+
+
+def _build_fast_search(nt, ld, cache):
+    """:func:`build_search` for float32 with 32-bit words: the one-MUFU upper bound u of
+    x + g (:func:`._ubound.ubound`, round keys once per thread); the team max of u; the exact
+    x + g of one element whose u is that max (a lower bound L of the row's max, computed in
+    the threads that hold one); then only elements with u >= L - band get the exact x + g
+    (the threads whose own max reaches it)."""
+    c = P.constants(nt)
+    g1 = P.gumbel_at(nt, False)
+    x4 = P.load_group(nt, ld, -np.inf)
+    xw = P.load_whole(ld)
+    scan = first_bad(nt, ld)
+    ninf, pinf, zero = c.ninf, c.pinf, c.zero
+    band, rel = nt(UBOUND_BAND), nt(BOUND_REL)
+    n_reg = max(1, 4 * cache)
+    whole1, part1 = _fast_pass1(ninf, x4, xw, cache)
+    at = _first_at(cache)
+
+    @cuda.jit(device=True)
+    def offer(x, r, col, u, thr, k0, k1, stream, row, bs, bi):
+        if u >= thr:
+            bs, bi = _better(ld(x, r, col) + g1(k0, k1, stream, row, col), col, bs, bi)
+        return bs, bi
+
+    offers = _cached(ninf, None, offer, cache)[1]
+
+    long1, long2 = _fast_tail(ninf, x4, offer, cache)
 
     @cuda.jit(device=True)
     def find(x, r, row, tid, lane, T, K, k0, k1, stream, sf, si):

@@ -24,6 +24,7 @@ from .._scalar import (MASK32, SH32, bf16_to_f32, exp_nonpos_f32, exp_nonpos_f64
                        gumbel_bits64, log2_bound_f32, log2_bound_f64, log_f32, log_f64,
                        uniform_bits32, uniform_bits64)
 from ._nvvm import philox_block
+from ._ubound import philox_rk
 
 _U = np.uint64
 #: Softmax output modes (the ``mode`` argument of ``softmax_rows``).
@@ -106,6 +107,19 @@ def noise_group(nt, bits64, uniform):
         a0, a1, a2, a3 = philox_block(_U(q), stream, row & MASK32, row >> SH32, k0, k1)
         return (nt(f1(np.uint32(a0))), nt(f1(np.uint32(a1))), nt(f1(np.uint32(a2))),
                 nt(f1(np.uint32(a3))))
+    return g4
+
+
+def noise_group_rk(nt, uniform):
+    """Device function ``g4(rk, st, rlo, rhi, q)``: :func:`noise_group` for 32-bit words with
+    the round keys of :func:`._ubound.round_keys` (computed once per thread) and the counter
+    words as uint32 (same bits)."""
+    f1 = uniform_bits32 if uniform else gumbel_bits32
+
+    @cuda.jit(device=True)
+    def g4(rk, st, rlo, rhi, q):
+        a0, a1, a2, a3 = philox_rk(np.uint32(q), st, rlo, rhi, rk)
+        return nt(f1(a0)), nt(f1(a1)), nt(f1(a2)), nt(f1(a3))
     return g4
 
 
