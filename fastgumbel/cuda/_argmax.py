@@ -113,7 +113,7 @@ def _fast_pass1(ninf, x4, xw, cache):
             def step(ru, x, r, q0, T, nq, K, rk, st, rlo, rhi, top, chk):
                 q = q0 + j * T
                 if whole:
-                    x0, x1, x2, x3 = xw(x, r, q)
+                    x0, x1, x2, x3 = xw(x, r, _U(q))
                 else:
                     x0 = x1 = x2 = x3 = ninf
                     if q < nq:
@@ -195,7 +195,7 @@ def _build_fast_search(nt, ld, cache):
     c = P.constants(nt)
     g1 = P.gumbel_at(nt, False)
     x4 = P.load_group(nt, ld, -np.inf)
-    xw = P.load_whole(ld)
+    xw, vec_ok = P.load_whole(ld, True)
     scan = first_bad(nt, ld)
     ninf, pinf, zero = c.ninf, c.pinf, c.zero
     band, rel = nt(UBOUND_BAND), nt(BOUND_REL)
@@ -219,7 +219,7 @@ def _build_fast_search(nt, ld, cache):
         st, rlo, rhi = np.uint32(stream), np.uint32(row & MASK32), np.uint32(row >> SH32)
         ru = cuda.local.array(n_reg, nt)
         nq = (K + 3) >> 2
-        if lane + (cache - 1) * T < K >> 2:   # every cached group inside the row
+        if lane + (cache - 1) * T < K >> 2 and vec_ok(x):   # every cached group inside
             mine, chk = whole1(ru, x, r, lane, T, nq, K, rk, st, rlo, rhi, ninf, zero)
         else:
             mine, chk = part1(ru, x, r, lane, T, nq, K, rk, st, rlo, rhi, ninf, zero)

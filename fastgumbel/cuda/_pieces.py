@@ -24,7 +24,7 @@ from .._scalar import (MASK32, SH32, bf16_to_f32, exp_nonpos_f32, exp_nonpos_f64
                        gumbel_bits64, log2_bound_f32, log2_bound_f64, log_f32, log_f64,
                        uniform_bits32, uniform_bits64)
 from ._nvvm import philox_block
-from ._ubound import philox_rk
+from ._ubound import aligned_rows, load4, philox_rk
 
 _U = np.uint64
 #: Softmax output modes (the ``mode`` argument of ``softmax_rows``).
@@ -178,14 +178,25 @@ def load_group(nt, ld, fill):
     return x4
 
 
-def load_whole(ld):
-    """Device function ``xw(x, r, q)``: the 4 values of columns 4q .. 4q+3 of row ``r``, all
-    inside the row (no tests; the caller knows)."""
+def load_whole(ld, vector=False):
+    """Device functions ``(xw(x, r, q), ok(x))``: the 4 values of columns 4q .. 4q+3 of row
+    ``r``, all inside the row (no tests; the caller knows); with ``vector`` (float32
+    arrays on a GPU) by one 128-bit load, which needs ``ok(x)``: rows on 16 bytes."""
+    if vector and load4 is not None:
+        @cuda.jit(device=True)
+        def xw(x, r, q):
+            return load4(x, _U(r), q << _U(2))
+        return xw, aligned_rows
+
     @cuda.jit(device=True)
     def xw(x, r, q):
         c = q << 2
         return ld(x, r, c), ld(x, r, c + 1), ld(x, r, c + 2), ld(x, r, c + 3)
-    return xw
+
+    @cuda.jit(device=True)
+    def ok(x):
+        return True
+    return xw, ok
 
 
 def store_group(st):

@@ -22,6 +22,7 @@ from ._team import SIM, _butterflies
 from ._ubound import fmax
 
 _LOW = np.int64(0xFFFFFFFF)
+_U = np.uint64
 _ZERO = np.float32(0.0)
 
 
@@ -39,9 +40,9 @@ def _team_max(op):
         if T > 32:
             if SIM:
                 cuda.syncthreads()
-            sh[tid >> 5] = v       # every lane of the warp: the same value, no branch
+            sh[_U(tid >> 5)] = v       # every lane of the warp: the same value, no branch
             cuda.syncthreads()
-            v = wb(sh, tid, sh[at], 16)
+            v = wb(sh, tid, sh[_U(at)], 16)
         return v
     return red
 

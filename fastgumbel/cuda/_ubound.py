@@ -36,6 +36,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import cuda, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .._scalar import fma, philox_block32
@@ -162,3 +163,65 @@ else:
         """u >= x + g of the word ``w`` (module docstring): one MUFU.LG2, no branch."""
         t = fma(np.float32(np.int32(w)), _M32, _M33)
         return fma(_NLN2, _fmin(_lg2_ftz(t), _LGMAX), x)
+
+
+def _matrix(ary):
+    return isinstance(ary, types.Array) and ary.ndim == 2 and ary.layout == "C"
+
+
+@intrinsic
+def _aligned_rows(typingctx, ary):
+    """True when ``ary`` is a float32 matrix whose rows all start on 16 bytes (other dtypes:
+    False, so :func:`_load4` is never reached for them)."""
+    if not _matrix(ary):
+        return None
+
+    def codegen(context, builder, sig, args):
+        if sig.args[0].dtype != types.float32:
+            return ir.Constant(ir.IntType(1), 0)
+        a = context.make_array(sig.args[0])(context, builder, args[0])
+        i64 = ir.IntType(64)
+        p = builder.ptrtoint(a.data, i64)
+        st0 = cgutils.unpack_tuple(builder, a.strides)[0]
+        low = builder.and_(builder.or_(p, builder.zext(st0, i64) if st0.type.width < 64
+                                       else st0), ir.Constant(i64, 15))
+        return builder.icmp_unsigned("==", low, ir.Constant(i64, 0))
+    return types.boolean(ary), codegen
+
+
+@intrinsic
+def _load4(typingctx, ary, r, c):
+    """Columns c .. c+3 of row r of an aligned float32 matrix (c a multiple of 4) by one
+    128-bit load; no bounds or wraparound code (other dtypes: zeros, never reached)."""
+    if not _matrix(ary) or not all(isinstance(v, types.Integer) for v in (r, c)):
+        return None
+    ret = types.UniTuple(types.float32, 4)
+
+    def codegen(context, builder, sig, args):
+        aty = sig.args[0]
+        if aty.dtype != types.float32:    # not reached (_aligned_rows is False)
+            zero = ir.Constant(ir.FloatType(), 0.0)
+            return context.make_tuple(builder, ret, [zero] * 4)
+        a = context.make_array(aty)(context, builder, args[0])
+        inds = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:])]
+        ptr = cgutils.get_item_pointer2(context, builder, a.data,
+                                        cgutils.unpack_tuple(builder, a.shape),
+                                        cgutils.unpack_tuple(builder, a.strides), aty.layout,
+                                        inds, wraparound=False)
+        vec = ir.VectorType(ir.FloatType(), 4)
+        v = builder.load(builder.bitcast(ptr, vec.as_pointer()), align=16)
+        return context.make_tuple(builder, ret, [builder.extract_element(
+            v, ir.Constant(ir.IntType(32), i)) for i in range(4)])
+    return ret(ary, r, c), codegen
+
+
+if SIM:
+    @cuda.jit(device=True)
+    def aligned_rows(x):
+        """True when 128-bit loads may read the rows of ``x`` (the simulator: never)."""
+        return False
+
+    load4 = None
+else:
+    aligned_rows = _aligned_rows
+    load4 = _load4
