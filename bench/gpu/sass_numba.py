@@ -135,7 +135,8 @@ AFTER = {
     "soft (tau != 1)": ("soft", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
     "log": ("log", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
     "hard": ("hard", 16, {"for q in range(lane, (n + 3) >> 2, T):": 4}, _LONG_SEARCH),
-    "gumbel_max": ("argmax", 16, {}, _LONG_SEARCH + ["r = dd // D", "d = dd - r * D",
+    "gumbel_max": ("argmax", 16, {}, _LONG_SEARCH + ["r = dd // D",   # one draw per row
+                                                     "d = dd - r * D              # (D draws",
                                                      "row = _U((row0 + r) * D + d)"]),
     # 8 rows per thread at this size (fastgumbel.cuda._host.fill_noise)
     "noise": ("fill_noise", 32, {"for r in range(r0, rows,": 8, "while r < rows:": 8},

@@ -362,7 +362,7 @@ def build_argmax(nt, ld, bits64, cache=CACHE):
         row = _U(row0 + r)
         if D != 1:
             r = dd // D                 # categorical / multinomial draws
-            d = dd - r * D
+            d = dd - r * D              # (D draws per row)
             row = _U((row0 + r) * D + d)
         bi, bad = find(x, r, row, tid, lane, 1 << lt, K if valid else 0, k0, k1, stream, sf, si)
         if valid and lane == 0:
