@@ -144,7 +144,9 @@ AFTER = {
                # loc = 0, scale = 1: the loop of the affine map is not run
                "scaled(out, r0, rows, q, K, row0, kw",
                # 4096 columns: every group whole
-               "part(out, r0, rows, q, K, row0, kw"]),
+               "part(out, r0, rows, q, K, row0, kw",
+               # float32 rows on 16 bytes: the 128-bit store loop (vplain), not the scalar one
+               "scalar(out, r0, rows, q, K, row0, kw"]),
     "topk (k=8)": ("topk", 16 * 8, {"for p in range(idx.shape[1]):": 8,
                                     "for q in range(lane, nq, T):": 4}, []),
     "backward": ("backward", 16, {"for col in range(lane, n, T):": 16}, []),

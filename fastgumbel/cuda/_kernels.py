@@ -21,7 +21,7 @@ from ._argmax import build_argmax, build_hard
 from ._pieces import LOG, SOFT
 from ._softmax import build_softmax
 from ._team import BLOCK, CACHE, red_argmax, red_max, red_or, red_sum, team_item
-from ._ubound import round_keys
+from ._ubound import aligned_rows, round_keys, store4
 
 _U = np.uint64
 _NONE = np.int64(-2 ** 63)          # below every order key: "nothing left" for top-k
@@ -55,7 +55,7 @@ def build_fill_noise(nt, st, bits64, uniform):
         def keys(k0, k1, stream):
             return round_keys(k0, k1), np.uint32(stream)
 
-    def make_rows(affine, whole):
+    def make_rows(affine, whole, vector=False):
         @cuda.jit(device=True)
         def rows_loop(out, r0, rows, q, K, row0, kw, lo, sc):
             c = q << 2
@@ -65,7 +65,9 @@ def build_fill_noise(nt, st, bits64, uniform):
                 n0, n1, n2, n3 = noise(kw, _U(row0 + r), q)
                 if affine:
                     n0, n1, n2, n3 = lo + sc * n0, lo + sc * n1, lo + sc * n2, lo + sc * n3
-                if whole:           # the group inside the row: no tests
+                if whole and vector:    # float32 rows on 16 bytes: one 128-bit store
+                    store4(out, _U(r), _U(c), n0, n1, n2, n3)
+                elif whole:             # the group inside the row: no tests
                     st(out, r, c, n0)
                     st(out, r, c + 1, n1)
                     st(out, r, c + 2, n2)
@@ -75,7 +77,8 @@ def build_fill_noise(nt, st, bits64, uniform):
                 r += step
         return rows_loop
 
-    plain, part, scaled = make_rows(False, True), make_rows(False, False), make_rows(True, False)
+    scalar, part, scaled = make_rows(False, True), make_rows(False, False), make_rows(True, False)
+    vplain = make_rows(False, True, store4 is not None and nt is np.float32)
 
     @cuda.jit
     def fill_noise_k(out, row0, k0, k1, stream, key, loc, scale):
@@ -87,8 +90,10 @@ def build_fill_noise(nt, st, bits64, uniform):
         kw = keys(k0, k1, stream)
         if loc != 0.0 or scale != 1.0:
             scaled(out, r0, rows, q, K, row0, kw, nt(loc), nt(scale))
-        elif (q << 2) + 3 < K:
-            plain(out, r0, rows, q, K, row0, kw, nt(loc), nt(scale))
+        elif (q << 2) + 3 < K and aligned_rows(out):
+            vplain(out, r0, rows, q, K, row0, kw, nt(loc), nt(scale))
+        elif (q << 2) + 3 < K:      # float16 / bfloat16 or unaligned rows
+            scalar(out, r0, rows, q, K, row0, kw, nt(loc), nt(scale))
         else:   # the last group of a row whose length is not a multiple of 4
             part(out, r0, rows, q, K, row0, kw, nt(loc), nt(scale))
     return fill_noise_k

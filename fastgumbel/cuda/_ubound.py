@@ -215,13 +215,42 @@ def _load4(typingctx, ary, r, c):
     return ret(ary, r, c), codegen
 
 
+@intrinsic
+def _store4(typingctx, ary, r, c, v0, v1, v2, v3):
+    """Columns c .. c+3 of row r of an aligned float32 matrix (c a multiple of 4) = the
+    float32 values, by one 128-bit store (other dtypes: nothing, never reached)."""
+    if not _matrix(ary) or not all(isinstance(v, types.Integer) for v in (r, c)):
+        return None
+    if not all(v == types.float32 for v in (v0, v1, v2, v3)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aty = sig.args[0]
+        if aty.dtype != types.float32:    # not reached (_aligned_rows is False)
+            return context.get_dummy_value()
+        a = context.make_array(aty)(context, builder, args[0])
+        inds = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:3], sig.args[1:3])]
+        ptr = cgutils.get_item_pointer2(context, builder, a.data,
+                                        cgutils.unpack_tuple(builder, a.shape),
+                                        cgutils.unpack_tuple(builder, a.strides), aty.layout,
+                                        inds, wraparound=False)
+        vec = ir.VectorType(ir.FloatType(), 4)
+        v = ir.Constant(vec, ir.Undefined)
+        for i, e in enumerate(args[3:]):
+            v = builder.insert_element(v, e, ir.Constant(ir.IntType(32), i))
+        builder.store(v, builder.bitcast(ptr, vec.as_pointer()), align=16)
+        return context.get_dummy_value()
+    return types.none(ary, r, c, v0, v1, v2, v3), codegen
+
+
 if SIM:
     @cuda.jit(device=True)
     def aligned_rows(x):
         """True when 128-bit loads may read the rows of ``x`` (the simulator: never)."""
         return False
 
-    load4 = None
+    load4 = store4 = None
 else:
     aligned_rows = _aligned_rows
     load4 = _load4
+    store4 = _store4
