@@ -29,10 +29,10 @@ import numpy as np
 from numba import cuda, types
 
 from . import _pieces as P
-from ._nvvm import div_approx, exp_approx
+from ._nvvm import div_approx, exp_approx, fmax
 from ._pieces import SOFT
 from ._regcache import chain
-from ._team import BLOCK, CACHE, red_max, red_or, red_sum
+from ._team import BLOCK, CACHE, red_fmax, red_max, red_or, red_sum
 
 _U = np.uint64
 
@@ -222,6 +222,8 @@ def build_softmax(nt, ld, st, bits64, ratio, mode, cache=CACHE):
     threads per row; mode SOFT or LOG; ``ratio``: the tau == 1 form (soft only). ``flags``:
     an int64 array of 2 counting the rows whose max is +inf (no NaN) in flags[0], or of
     length 0 (no check)."""
+    if ratio and mode == SOFT:
+        return build_soft_ratio(nt, ld, st, bits64, cache)
     c = P.constants(nt)
     vals = _values(nt, c, ld, bits64, ratio)
     wt, resc = _weights(c, ratio)
@@ -264,4 +266,200 @@ def build_softmax(nt, ld, st, bits64, ratio, mode, cache=CACHE):
         pass2(rv, out, rr, lane, T, nq, K, fc, Mref + shift, rt, lse, live, bits != 0)
         long2(x, out, rr, lane, T, nq, K, k0, k1, stream, row, rt, bits != 0, live, Mref, lse,
               inv)
+    return softmax_k
+
+
+def _ratio_weight(c):
+    """Device function ``wt(v, e, ref)``: the weight ``exp(v - ref) / e`` of the tau == 1
+    ratio form; NaN for a NaN ``v`` (the kernel finds NaN rows by their sum)."""
+    if c.one.dtype == np.float32:
+        # E is in [2**-33, 23]: one MUFU.RCP and a multiply (2 ulp) instead of the IEEE
+        # division's refinement, the exp by MUFU.EX2 (3 ulp) instead of the polynomial (the
+        # soft values agree with the CPU within rounding)
+        @cuda.jit(device=True)
+        def wt(v, e, ref):
+            return div_approx(exp_approx(v - ref), e)
+        return wt
+    exp_ = c.exp
+
+    @cuda.jit(device=True)
+    def wt(v, e, ref):
+        return exp_(v - ref) / e
+    return wt
+
+
+def _ratio_cached(c, ld, st, x4, e4, wt, s4, cache, whole):
+    """Device functions ``(pass1, weights, pass2)`` of the tau == 1 soft sample over the
+    ``cache`` register-cached groups ``q0 + j T`` of a thread (unrolled,
+    :func:`._regcache.chain`): the logits into ``rv`` and their max (NaN ignored); their
+    weights ``exp(x - ref) / E`` in place and their sum; the weights times ``fc`` out.
+    ``whole``: built for threads whose cached groups all lie inside the row (no tests per
+    group or column); else each group is tested, and each column of a partial group."""
+    ninf = c.ninf
+
+    def p1(j, nxt):
+        @cuda.jit(device=True)
+        def step(rv, x, rr, q0, T, nq, K, m):
+            q = q0 + j * T
+            v0 = v1 = v2 = v3 = ninf
+            if whole:
+                v0, v1, v2, v3 = ld(x, rr, 4 * q), ld(x, rr, 4 * q + 1), ld(
+                    x, rr, 4 * q + 2), ld(x, rr, 4 * q + 3)
+            elif q < nq:
+                v0, v1, v2, v3 = x4(x, rr, q, K)
+            rv[4 * j], rv[4 * j + 1], rv[4 * j + 2], rv[4 * j + 3] = v0, v1, v2, v3
+            m = fmax(fmax(m, fmax(v0, v1)), fmax(v2, v3))
+            return nxt(rv, x, rr, q0, T, nq, K, m)
+        return step
+
+    @cuda.jit(device=True)
+    def p1_done(rv, x, rr, q0, T, nq, K, m):
+        return m
+
+    def ws(j, nxt):
+        @cuda.jit(device=True)
+        def step(rv, q0, T, nq, k0, k1, stream, row, ref, l):
+            q = q0 + j * T
+            if whole or q < nq:
+                e0, e1, e2, e3 = e4(k0, k1, stream, row, q)
+                w0, w1 = wt(rv[4 * j], e0, ref), wt(rv[4 * j + 1], e1, ref)
+                w2, w3 = wt(rv[4 * j + 2], e2, ref), wt(rv[4 * j + 3], e3, ref)
+                rv[4 * j], rv[4 * j + 1], rv[4 * j + 2], rv[4 * j + 3] = w0, w1, w2, w3
+                l += (w0 + w1) + (w2 + w3)
+            return nxt(rv, q0, T, nq, k0, k1, stream, row, ref, l)
+        return step
+
+    @cuda.jit(device=True)
+    def ws_done(rv, q0, T, nq, k0, k1, stream, row, ref, l):
+        return l
+
+    def p2(j, nxt):
+        @cuda.jit(device=True)
+        def step(rv, out, rr, q0, T, nq, K, fc):
+            q = q0 + j * T
+            w0, w1, w2, w3 = rv[4 * j] * fc, rv[4 * j + 1] * fc, rv[4 * j + 2] * fc, rv[
+                4 * j + 3] * fc
+            if whole:
+                st(out, rr, 4 * q, w0)
+                st(out, rr, 4 * q + 1, w1)
+                st(out, rr, 4 * q + 2, w2)
+                st(out, rr, 4 * q + 3, w3)
+            elif q < nq:
+                s4(out, rr, q, K, w0, w1, w2, w3)
+            nxt(rv, out, rr, q0, T, nq, K, fc)
+        return step
+
+    @cuda.jit(device=True)
+    def p2_done(rv, out, rr, q0, T, nq, K, fc):
+        pass
+
+    return chain(cache, p1, p1_done), chain(cache, ws, ws_done), chain(cache, p2, p2_done)
+
+
+def _ratio_long(x4, e4, wt, s4, cache):
+    """Device functions ``(lmax, lsum, lout)`` of the groups of a thread past its register
+    cache (long rows), each pass re-reading the logits (and regenerating the noise): their
+    max, the sum of their weights, their output."""
+    @cuda.jit(device=True)
+    def lmax(x, rr, lane, T, nq, K, m):
+        for q in range(lane + cache * T, nq, T):
+            v0, v1, v2, v3 = x4(x, rr, q, K)
+            m = fmax(fmax(m, fmax(v0, v1)), fmax(v2, v3))
+        return m
+
+    @cuda.jit(device=True)
+    def lsum(x, rr, lane, T, nq, K, k0, k1, stream, row, ref, l):
+        for q in range(lane + cache * T, nq, T):
+            v0, v1, v2, v3 = x4(x, rr, q, K)
+            e0, e1, e2, e3 = e4(k0, k1, stream, row, q)
+            l += (wt(v0, e0, ref) + wt(v1, e1, ref)) + (wt(v2, e2, ref) + wt(v3, e3, ref))
+        return l
+
+    @cuda.jit(device=True)
+    def lout(x, out, rr, lane, T, nq, K, k0, k1, stream, row, ref, fc):
+        for q in range(lane + cache * T, nq, T):
+            v0, v1, v2, v3 = x4(x, rr, q, K)
+            e0, e1, e2, e3 = e4(k0, k1, stream, row, q)
+            s4(out, rr, q, K, wt(v0, e0, ref) * fc, wt(v1, e1, ref) * fc,
+               wt(v2, e2, ref) * fc, wt(v3, e3, ref) * fc)
+    return lmax, lsum, lout
+
+
+def _fill_row(s4):
+    """Device function ``fill(out, rr, lane, T, nq, K, v)``: v in this thread's columns."""
+    @cuda.jit(device=True)
+    def fill(out, rr, lane, T, nq, K, v):
+        for q in range(lane, nq, T):
+            s4(out, rr, q, K, v, v, v, v)
+    return fill
+
+
+def build_soft_ratio(nt, ld, st, bits64, cache=CACHE):
+    """``softmax_k(...)`` of :func:`build_softmax` for the soft sample at tau == 1 (float32
+    with 32-bit words, or float64): the CPU's one-log ratio form ``w = exp(x - ref) / E``,
+    ``ref = M - C`` (docs/rng.md). The team max ``M`` of the logits first (NaN ignored),
+    then the weights and their team sum ``S``, then ``w / S``: no rescaling, no check sum.
+
+    Rows with a NaN or +inf (or only -inf) are found by ``S``: a NaN logit gives a NaN
+    weight, ``M = +inf`` or ``-inf`` gives ``inf - inf``; finite rows cannot overflow ``S``
+    (each weight is under ``e**C / 2**-33``). Only then (a test per block, or per team when
+    the team is the block) are the logits scanned for the exact NaN / +inf answer."""
+    c = P.constants(nt)
+    x4 = P.load_group(nt, ld, -np.inf)
+    e4 = P.exponential_group(nt, bits64)
+    wt = _ratio_weight(c)
+    s4 = P.store_group(st)
+    scan = bad_row_scan(nt, ld)
+    fill = _fill_row(s4)
+    ninf, pinf, zero, one, nan, shift = c.ninf, c.pinf, c.zero, c.one, c.nan, c.C
+    pass1, weights, pass2 = _ratio_cached(c, ld, st, x4, e4, wt, s4, cache, True)
+    pass1p, weightsp, pass2p = _ratio_cached(c, ld, st, x4, e4, wt, s4, cache, False)
+    lmax, lsum, lout = _ratio_long(x4, e4, wt, s4, cache)
+    n_reg = max(1, 4 * cache)
+
+    @cuda.jit
+    def softmax_k(x, out, row0, k0, k1, stream, key, tau, lt, flags):
+        sf = cuda.shared.array(BLOCK, nt)
+        si = cuda.shared.array(BLOCK, types.int32)
+        rv = cuda.local.array(n_reg, nt)
+        rows, K = x.shape
+        T = 1 << lt
+        tid, lane, valid, rr, k0, k1, stream, row, nq = P.row_team(lt, rows, K, row0, key, k0,
+                                                                   k1, stream)
+        # whole: this thread's cached groups lie inside its row (the partial path's lines are
+        # named cold in bench/gpu/sass_numba.py's scenario, rows of 4096 columns)
+        whole = valid and 4 * (lane + (cache - 1) * T) + 3 < K
+        if whole:
+            m = pass1(rv, x, rr, lane, T, nq, K, ninf)
+        else:
+            m = pass1p(rv, x, rr, lane, T, nq, K, ninf)
+        # long rows: groups past the register cache (each call under a test of its own line,
+        # see bench/gpu/sass_numba.py)
+        more = lane + cache * T < nq
+        if more:
+            m = lmax(x, rr, lane, T, nq, K, m)
+        ref = red_fmax(sf, tid, lane, T, m) - shift
+        if whole:
+            l = weights(rv, lane, T, nq, k0, k1, stream, row, ref, zero)
+        else:
+            l = weightsp(rv, lane, T, nq, k0, k1, stream, row, ref, zero)
+        if more:
+            l = lsum(x, rr, lane, T, nq, K, k0, k1, stream, row, ref, l)
+        S = red_sum(sf, tid, lane, T, l)
+        odd = not S < pinf
+        if (cuda.syncthreads_or(1 if odd else 0) if T < BLOCK else odd):
+            bits = scan(x, rr, lane, T, K if valid and odd else 0)   # fg:cold (NaN / inf)
+            bits = red_or(si, tid, lane, T, bits)
+            if valid and lane == 0 and flags.shape[0] > 0 and bits == 2:
+                cuda.atomic.add(flags, 0, 1)
+            if odd:
+                fill(out, rr, lane, T, nq, K, nan if bits != 0 else zero)   # fg:cold
+        if not odd:
+            fc = one / S
+            if whole:
+                pass2(rv, out, rr, lane, T, nq, K, fc)
+            else:
+                pass2p(rv, out, rr, lane, T, nq, K, fc)
+            if more:
+                lout(x, out, rr, lane, T, nq, K, k0, k1, stream, row, ref, fc)
     return softmax_k
