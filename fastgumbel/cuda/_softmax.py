@@ -1,27 +1,29 @@
 """The soft and log samples of :mod:`fastgumbel.cuda` (the hard sample is a Gumbel-max search:
-:mod:`._argmax`).
+:mod:`._argmax`). A team of threads per row; the first ``CACHE`` groups of 4 columns of
+each thread keep their values in registers between the passes (unrolled: every index into
+the local array is a constant).
 
-A team of threads per row, two passes. Each thread keeps, for the groups it owns, a
-reference ``ref`` and the sum ``l`` of its weights relative to it:
+The soft sample at ``tau == 1`` (float32 with 32-bit words, or float64;
+:func:`build_soft_ratio`) is the one-log ratio form of the CPU (docs/rng.md): ``w = exp(x -
+ref) / E`` with ``E = -log(U)`` the exponential whose -log is the Gumbel noise (``exp(x + g
+- M) = exp(x - M) / E``), ``ref = M - C`` with ``M`` the row max of the logits (C = 32 / 64
+keeps every w finite): one log, one exp and one division per element. The team max of the
+logits first (butterfly), then the weights and their team sum, then ``w / S``: no
+rescaling. Rows with a NaN or +inf (or only -inf) show in ``S`` (NaN); only then are the
+logits scanned for the exact answer.
 
-- at ``tau == 1`` (soft sample; float32 with 32-bit words, or float64) the one-log ratio
-  form of the CPU (docs/rng.md): ``w = exp(x - ref) / E`` with ``E = -log(U)`` the
-  exponential whose -log is the Gumbel noise (``exp(x + g - M) = exp(x - M) / E``), ``ref =
-  max x - C`` (C = 32 / 64 keeps every w finite): one log, one exp and one division per
-  element;
-- at other temperatures (and the log sample) ``s = x + g`` and ``w = exp((s - ref) rt)``,
-  ``ref = max s``, ``rt = 1 / tau`` (a multiply, no division per element).
-
-The team then takes the max of the references (butterfly), each thread rescales its sum
+Other temperatures and the log sample (:func:`build_softmax`): ``s = x + g`` and ``w =
+exp((s - ref) rt)``, ``rt = 1 / tau`` (a multiply, no division per element). Each thread
+keeps a reference ``ref`` (its max of ``s``) and the sum ``l`` of its weights relative to
+it; the team takes the max of the references (butterfly), each thread rescales its sum
 once (one exp per thread, not per merge) and the sums are added (butterfly); pass 2 scales
-the weights it kept by one factor per thread. The first ``CACHE`` groups of each thread keep
-their values in registers between the passes (unrolled: every index into the local arrays
-is a constant); past that (long rows) pass 1 folds groups online (a rescale only when a
-group raises the thread's max) and pass 2 re-reads the logits and regenerates the noise.
+the weights it kept by one factor per thread. Past the register cache (long rows) pass 1
+folds groups online (a rescale only when a group raises the thread's max) and pass 2
+re-reads the logits and regenerates the noise. Each thread adds up its values (one add per
+element: NaN, or +inf, exactly when such an entry is there, or when finite values
+overflow); only when that sum says so are the logits scanned for NaN / +inf.
 
-A row whose logits hold a NaN or +inf comes out all NaN. Each thread adds up its values
-(one add per element: NaN, or +inf, exactly when such an entry is there, or when finite
-values overflow); only when that sum says so are the logits scanned for the exact answer.
+A row whose logits hold a NaN or +inf comes out all NaN.
 """
 from __future__ import annotations
 
@@ -37,54 +39,27 @@ from ._team import BLOCK, CACHE, red_fmax, red_max, red_or, red_sum
 _U = np.uint64
 
 
-def _weights(c, ratio):
+def _weights(c):
     """Device functions ``(wt(v, e, ref, rt), resc(old, new, rt))``: the weight of a value
-    relative to a reference, and the factor that moves a sum from one reference to another."""
+    relative to a reference, and the factor that moves a sum from one reference to another
+    (``e`` is 1 here: the ratio form at tau == 1 is :func:`build_soft_ratio`)."""
     exp_ = c.exp
-    if ratio and c.one.dtype == np.float32:
-        # E is in [2**-33, 23]: one MUFU.RCP and a multiply (2 ulp) instead of the IEEE
-        # division's refinement, the exp by MUFU.EX2 (3 ulp) instead of the polynomial (the
-        # soft values agree with the CPU within rounding)
-        @cuda.jit(device=True)
-        def wt(v, e, ref, rt):
-            return div_approx(exp_approx(v - ref), e)
 
-        @cuda.jit(device=True)
-        def resc(old, new, rt):
-            return exp_(old - new)
-    elif ratio:
-        @cuda.jit(device=True)
-        def wt(v, e, ref, rt):
-            return exp_(v - ref) / e
+    @cuda.jit(device=True)
+    def wt(v, e, ref, rt):
+        return exp_((v - ref) * rt)
 
-        @cuda.jit(device=True)
-        def resc(old, new, rt):
-            return exp_(old - new)
-    else:
-        @cuda.jit(device=True)
-        def wt(v, e, ref, rt):
-            return exp_((v - ref) * rt)
-
-        @cuda.jit(device=True)
-        def resc(old, new, rt):
-            return exp_((old - new) * rt)
+    @cuda.jit(device=True)
+    def resc(old, new, rt):
+        return exp_((old - new) * rt)
     return wt, resc
 
 
-def _values(nt, c, ld, bits64, ratio):
+def _values(nt, c, ld, bits64):
     """Device function ``vals(x, r, q, K, k0, k1, stream, row) -> (v0..v3, e0..e3)``: the
-    values of group q (x at tau == 1, with E; else x + g, with E = 1), -inf past the row."""
+    values ``x + g`` of group q, -inf past the row (and E = 1: :func:`_weights`)."""
     x4 = P.load_group(nt, ld, -np.inf)
     one = c.one
-    if ratio:
-        e4 = P.exponential_group(nt, bits64)
-
-        @cuda.jit(device=True)
-        def vals(x, r, q, K, k0, k1, stream, row):
-            x0, x1, x2, x3 = x4(x, r, q, K)
-            e0, e1, e2, e3 = e4(k0, k1, stream, row, q)
-            return x0, x1, x2, x3, e0, e1, e2, e3
-        return vals
     g4 = P.noise_group(nt, bits64, False)
 
     @cuda.jit(device=True)
@@ -225,12 +200,12 @@ def build_softmax(nt, ld, st, bits64, ratio, mode, cache=CACHE):
     if ratio and mode == SOFT:
         return build_soft_ratio(nt, ld, st, bits64, cache)
     c = P.constants(nt)
-    vals = _values(nt, c, ld, bits64, ratio)
-    wt, resc = _weights(c, ratio)
+    vals = _values(nt, c, ld, bits64)
+    wt, resc = _weights(c)
     s4 = P.store_group(st)
     scan = bad_row_scan(nt, ld)
     ninf, pinf, zero, one, log_ = c.ninf, c.pinf, c.zero, c.one, c.log
-    shift = c.C if ratio else zero
+    shift = zero
     n_reg = max(1, 4 * cache)
     long1, long2 = _long_rows(nt, c, vals, wt, resc, s4, shift, mode, cache)
     pass1, weights, pass2 = _cached(nt, c, vals, wt, s4, mode, cache)
@@ -454,7 +429,7 @@ def build_soft_ratio(nt, ld, st, bits64, cache=CACHE):
                 cuda.atomic.add(flags, 0, 1)
             if odd:
                 fill(out, rr, lane, T, nq, K, nan if bits != 0 else zero)   # fg:cold
-        if not odd:
+        if valid and not odd:
             fc = one / S
             if whole:
                 pass2(rv, out, rr, lane, T, nq, K, fc)
