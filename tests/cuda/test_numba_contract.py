@@ -164,6 +164,17 @@ def test_soft_tau1_finds_bad_rows_by_the_sum(dtype):
     ref = np.empty_like(x)
     cpu.softmax_rows(x[4:5], ref[4:5], 4, K0, K1, ST, False, 1.0, 0)
     assert np.allclose(out[4], ref[4], rtol=64 * np.finfo(dtype).eps, atol=0)
+    # rows whose team is a whole block (no bar.red.or; long rows past the register cache in
+    # the simulator, whose blocks are 64 threads)
+    y = logits((3, 1100), seed=7).astype(dtype)
+    y[0, 1050] = np.inf
+    y[1, 3] = np.nan
+    out = np.empty_like(y)
+    assert fgc.softmax_rows(y, out, 0, K0, K1, ST, False, 1.0, 0, check=True) == 1
+    assert np.isnan(out[:2]).all()
+    ref = np.empty_like(y)
+    cpu.softmax_rows(y, ref, 0, K0, K1, ST, False, 1.0, 0)
+    assert np.allclose(out[2], ref[2], rtol=64 * np.finfo(dtype).eps, atol=0)
 
 
 def test_backward_of_a_bad_row_is_nan():
