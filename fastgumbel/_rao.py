@@ -9,6 +9,8 @@ Host arrays only; a device call is staged on host copies (:class:`_core.NeedsHos
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _backends
@@ -64,8 +66,14 @@ def conditional_gumbel(logits, index, axis, rng, samples, precision, backend):
     return res[0] if S is None else res
 
 
-def gumbel_rao_backward(grad, logits, tau, index, samples, axis, rng, precision, backend):
-    """:func:`fastgumbel.gumbel_rao_backward`: (grad_logits, grad_tau)."""
+def gumbel_rao_backward(grad, logits, tau, index, samples, axis, rng, precision, backend,
+                        want_tau=True):
+    """:func:`fastgumbel.gumbel_rao_backward`: (grad_logits, grad_tau); ``want_tau=False``
+    (a bridge whose tau takes no gradient): grad_tau is ``None`` and the kernel skips the
+    tau term (the same grad_logits bits, less work per element).
+
+    A tau of one value gets its gradient summed over the rows inside the kernel, exactly
+    (no per-row array); a per-row tau gets one value per row, summed to tau's shape here."""
     host_only(grad, logits, index)
     mod = _backends.backend_for(backend, grad, logits)
     S = chk.conditional_samples(samples, allow_none=False)
@@ -75,11 +83,20 @@ def gumbel_rao_backward(grad, logits, tau, index, samples, axis, rng, precision,
     t, tb = kernel_tau(tau, rows, rows.cdtype, mod)
     key = resolve_key(rng)
     gx, finish = alloc(None, rows.lead + (rows.K,), rows.axis, rows.dtype, rows.cdtype, ())
-    gtau = np.zeros(rows.rows, rows.cdtype)
+    per_row = want_tau and tb is not None and math.prod(tb) > 1
+    tau_out = 0 if not want_tau else 1 if per_row else 2
+    gtau = np.zeros(rows.rows if per_row else 0, rows.cdtype)
+    gsum = np.zeros(_backends.kernel(mod, "EXACT_SLOTS"), np.int64)
     if gx.size:
-        _backends.kernel(mod, "gumbel_rao_rows")(gr.x, rows.x, idx, gx, gtau, S, 0,
-                                                 *key_args(key), bits64, t)
-    return finish(), tau_grad(gtau, rows, tb, np.shape(tau), rows.dtype, rows.cdtype)
+        _backends.kernel(mod, "gumbel_rao_rows")(gr.x, rows.x, idx, gx, gtau, gsum, S, 0,
+                                                 *key_args(key), bits64, t, tau_out)
+    if tau_out == 0:
+        return finish(), None
+    if per_row:
+        return finish(), tau_grad(gtau, rows, tb, np.shape(tau), rows.dtype, rows.cdtype)
+    total = np.float64(_backends.kernel(mod, "exact_total")(gsum)).astype(rows.cdtype)
+    gt = total.astype(rows.dtype)
+    return finish(), (gt if tb is None else np.reshape(gt, np.shape(tau)))
 
 
 def _sanitize(x, idx, axis):
