@@ -114,19 +114,22 @@ def _sanitize(x, idx, axis):
     return np.where(np.expand_dims(ok, axis), x, 0), np.where(ok, idx, 0), ~ok, value
 
 
-def bridge_backward(grad, logits, tau, hot, samples, axis, key, precision):
+def bridge_backward(grad, logits, tau, hot, samples, axis, key, precision, want_tau=True):
     """The framework bridges' Gumbel-Rao backward of a hard sample ``hot`` (host arrays;
     ``tau`` a checked float or keepdims array): :func:`gumbel_rao_backward` with ``index``
     the one-hot's category, except that rows whose conditional law is undefined (NaN or
     ``+inf`` logits) get NaN gradients and all ``-inf`` rows (a zero hard sample) zeros,
-    where the NumPy function raises."""
+    where the NumPy function raises. ``want_tau=False``: tau's gradient is ``None``."""
     xs, idx, fill, value = _sanitize(logits, np.argmax(hot, axis), axis)
     if fill is not None:    # the filled rows add nothing to tau's gradient
         grad = np.where(np.expand_dims(fill, axis), 0, grad).astype(grad.dtype)
-    gx, gt = gumbel_rao_backward(grad, xs, tau, idx, samples, axis, key, precision, "cpu")
+    gx, gt = gumbel_rao_backward(grad, xs, tau, idx, samples, axis, key, precision, "cpu",
+                                 want_tau)
     if fill is None:
         return gx, gt
     gx = np.where(np.expand_dims(fill, axis), np.expand_dims(value, axis).astype(gx.dtype), gx)
+    if gt is None:
+        return gx, None
     nan_rows = np.expand_dims(fill & np.isnan(value), axis)
     if np.ndim(tau):    # a per-row tau: NaN where it sums a NaN row
         hit = nan_rows.any(axis=tuple(i for i, n in enumerate(np.shape(tau)) if n == 1),
