@@ -4,6 +4,7 @@ and the variance of the gradient over seeds against straight-through.
     python bench/gumbel_rao.py time      # 4096x1024 float32, K = 1..16, tau 0.5 and 1,
                                          # with and without tau's gradient
     python bench/gumbel_rao.py time --old REV   # ... and REV's backward at K = 1 and 16
+    python bench/gumbel_rao.py time --ks 1,16 --rounds 15   # fewer K, more rounds
     python bench/gumbel_rao.py memory    # peak RSS and traced growth of one K = 100 backward
     python bench/gumbel_rao.py variance  # variance over seeds, ST vs GR, tau 0.5 and 1
 
@@ -79,8 +80,8 @@ def bench_time(rounds=5, ks=tuple(range(1, 17)), old=None):
     print(f"| T({ks[-1]})/T({ks[0]}) | " + " | ".join(
         f"{med[(t, w, ks[-1])] / med[(t, w, ks[0])]:.2f}" for t, w in cols) + " |")
     for name in calls:
-        if len(name) == 2:
-            print(f"{name[0]} K={name[1]}: {med[name]:.1f} ms")
+        if isinstance(name, tuple) and len(name) == 2:
+            print(f"{name[0]} (tau 0.5 with its gradient) K={name[1]}: {med[name]:.1f} ms")
 
 
 PROBE = textwrap.dedent("""
@@ -169,14 +170,17 @@ def bench_variance(seeds=400, rows=32, cats=10, ks=(1, 4, 16, 64)):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    rev = None
-    if "--old" in args:         # python bench/gumbel_rao.py time --old REV
-        i = args.index("--old")
-        rev = args[i + 1]
-        del args[i:i + 2]
+    opts = {}
+    for flag in ("--old", "--ks", "--rounds"):  # time --old REV --ks 1,16 --rounds 15
+        if flag in args:
+            i = args.index(flag)
+            opts[flag] = args[i + 1]
+            del args[i:i + 2]
     for w in args or ["time", "memory", "variance"]:
         if w == "time":
-            bench_time(old=rev)
+            ks = tuple(int(k) for k in opts.get("--ks", "").split(",") if k)
+            bench_time(int(opts.get("--rounds", 5)), ks or tuple(range(1, 17)),
+                       opts.get("--old"))
         elif w == "memory":
             bench_memory(warm=4)
             bench_memory(warm=256)

@@ -54,6 +54,14 @@ def random_logits(rs, shape, dtype, masked=0.0):
     return x
 
 
+def problem(rs, shape, dtype, masked):
+    """(logits, upstream gradient, key, the key's Gumbel-max index) on fresh random inputs."""
+    x = random_logits(rs, shape, dtype, masked=masked)
+    G = rs.standard_normal(x.shape).astype(dtype)
+    key = fg.Key(int(rs.integers(2**63)))
+    return x, G, key, fg.gumbel_max(x, rng=key)
+
+
 def finite_index(rs, x):
     """A random index per row among the finite logits."""
     w = np.where(np.isfinite(x), rs.random(x.shape), -1.0)
@@ -216,11 +224,7 @@ def test_backward_long_rows(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("tau", [0.5, 1.0, 2.3])
 def test_backward_matches_mean_of_reference_vjps(dtype, tau):
-    rs = np.random.default_rng()
-    x = random_logits(rs, (9, 130), dtype, masked=0.1)
-    G = rs.standard_normal(x.shape).astype(dtype)
-    key = fg.Key(int(rs.integers(2**63)))
-    idx = fg.gumbel_max(x, rng=key)
+    x, G, key, idx = problem(np.random.default_rng(), (9, 130), dtype, 0.1)
     S = 5
     gx, gt = fg.gumbel_rao_backward(G, x, tau, idx, samples=S, rng=key)
     assert gx.dtype == dtype and gt.dtype == dtype
@@ -315,11 +319,7 @@ def test_scalar_tau_gradient_is_the_exact_sum_of_row_gradients(dtype):
     value gives, for any thread count, and it agrees with the float64 reference."""
     import math
     import numba
-    rs = np.random.default_rng()
-    x = random_logits(rs, (300, 40), dtype, masked=0.05)
-    G = rs.standard_normal(x.shape).astype(dtype)
-    key = fg.Key(int(rs.integers(2**63)))
-    idx = fg.gumbel_max(x, rng=key)
+    x, G, key, idx = problem(np.random.default_rng(), (300, 40), dtype, 0.05)
     tau = 0.7
     _, rows = fg.gumbel_rao_backward(G, x, np.full((300, 1), tau), idx, samples=3, rng=key)
     exact = np.float64(math.fsum(rows.astype(np.float64).ravel())).astype(dtype)
@@ -342,10 +342,7 @@ def test_without_tau_gradient_same_logit_gradient(tau):
     from fastgumbel import _rao
     rs = np.random.default_rng()
     for dtype in (np.float32, np.float64):
-        x = random_logits(rs, (7, 2100), dtype, masked=0.05)
-        G = rs.standard_normal(x.shape).astype(dtype)
-        key = fg.Key(int(rs.integers(2**63)))
-        idx = fg.gumbel_max(x, rng=key)
+        x, G, key, idx = problem(rs, (7, 2100), dtype, 0.05)
         gx, _ = fg.gumbel_rao_backward(G, x, tau, idx, samples=2, rng=key)
         gx0, gt0 = _rao.gumbel_rao_backward(G, x, tau, idx, 2, -1, key, "default", "cpu", False)
         assert gt0 is None and np.array_equal(gx, gx0)
