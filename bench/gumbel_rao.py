@@ -1,9 +1,11 @@
 """Gumbel-Rao backward (issue 23): time per backward against K, peak memory at K = 100,
 and the variance of the gradient over seeds against straight-through.
 
-    python bench/gumbel_rao.py time      # 4096x1024 float32, K = 1..16, ST backward beside
+    python bench/gumbel_rao.py time      # 4096x1024 float32, K = 1..16, tau 0.5 and 1,
+                                         # with and without tau's gradient
     python bench/gumbel_rao.py time --old REV   # ... and REV's backward at K = 1 and 16
-    python bench/gumbel_rao.py memory    # peak RSS growth of one K = 100 backward
+    python bench/gumbel_rao.py time --ks 1,16 --rounds 15   # fewer K, more rounds
+    python bench/gumbel_rao.py memory    # peak RSS and traced growth of one K = 100 backward
     python bench/gumbel_rao.py variance  # variance over seeds, ST vs GR, tau 0.5 and 1
 
 Timings are medians of interleaved rounds (every K and the straight-through backward in
@@ -25,18 +27,25 @@ import fastgumbel as fg  # noqa: E402  (this checkout's, not an installed one)
 ROWS, COLS = 4096, 1024
 
 
-def bench_time(rounds=7, ks=(1, 2, 4, 8, 16), old=None):
-    """``old``: a git revision whose Gumbel-Rao backward is timed in the same rounds (K = 1
-    and the largest K; exported beside this checkout as ab_versions.py does)."""
+def bench_time(rounds=5, ks=tuple(range(1, 17)), old=None):
+    """T(K) at tau 0.5 and 1, with and without tau's gradient (without: what the torch and
+    JAX bridges run for a tau that is a plain number; ``_rao.gumbel_rao_backward`` with
+    ``want_tau=False``), every call in turn in each round; the fit ``T = S + K P`` per
+    column. ``old``: a git revision whose Gumbel-Rao backward is timed in the same rounds
+    (tau 0.5 with its gradient, K = 1 and the largest K; exported beside this checkout as
+    ab_versions.py does)."""
+    from fastgumbel import _rao
     rs = np.random.default_rng(0)
     x = rs.standard_normal((ROWS, COLS), dtype=np.float32)
     G = rs.standard_normal((ROWS, COLS), dtype=np.float32)
     key = fg.Key(3)
     idx = fg.gumbel_max(x, rng=key)
-    calls = {"ST (recompute)": lambda: fg.gumbel_softmax_backward(G, 0.5, logits=x, rng=key)}
-    for k in ks:
-        calls[f"GR K={k}"] = (lambda k=k: fg.gumbel_rao_backward(G, x, 0.5, idx, samples=k,
-                                                                 rng=key))
+    calls = {"ST": lambda: fg.gumbel_softmax_backward(G, 0.5, logits=x, rng=key)}
+    cols = [(tau, want) for tau in (0.5, 1.0) for want in (True, False)]
+    for tau, want in cols:
+        for k in ks:
+            calls[(tau, want, k)] = (lambda tau=tau, want=want, k=k: _rao.gumbel_rao_backward(
+                G, x, tau, idx, k, -1, key, "default", "cpu", want))
     if old is not None:
         import pathlib
         from ab_versions import export_old
@@ -45,24 +54,34 @@ def bench_time(rounds=7, ks=(1, 2, 4, 8, 16), old=None):
         sys.path.insert(0, tmp)
         import fastgumbel_old as fo
         for k in (ks[0], ks[-1]):
-            calls[f"{old} GR K={k}"] = (lambda k=k: fo.gumbel_rao_backward(
-                G, x, 0.5, idx, samples=k, rng=fo.Key(3)))
+            calls[(old, k)] = (lambda k=k: fo.gumbel_rao_backward(G, x, 0.5, idx, samples=k,
+                                                                  rng=fo.Key(3)))
     for f in calls.values():
         f()
+    load0 = os.getloadavg()
     times = {name: [] for name in calls}
     for _ in range(rounds):
         for name, f in calls.items():
             t0 = time.perf_counter()
             f()
             times[name].append(time.perf_counter() - t0)
-    base = np.median(times["GR K=1"])
-    print(f"{ROWS}x{COLS} float32, tau 0.5, median of {rounds} interleaved rounds")
-    print("| call | ms | / GR K=1 | per sample, ms |")
-    print("|---|---:|---:|---:|")
-    for name, ts in times.items():
-        med = np.median(ts)
-        k = int(name.split("=")[-1]) if "=" in name else 1
-        print(f"| {name} | {med * 1e3:.1f} | {med / base:.2f} | {med * 1e3 / k:.1f} |")
+    med = {name: np.median(ts) * 1e3 for name, ts in times.items()}
+    print(f"{ROWS}x{COLS} float32, median of {rounds} interleaved rounds, ms; load average "
+          f"{load0[0]:.1f} before, {os.getloadavg()[0]:.1f} after; ST (the straight-through "
+          f"backward, tau 0.5, recompute) {med['ST']:.1f} ms")
+    heads = [f"tau {t}{'' if w else ', no tau grad'}" for t, w in cols]
+    print("| K | " + " | ".join(heads) + " |")
+    print("|---:" * (len(cols) + 1) + "|")
+    for k in ks:
+        print(f"| {k} | " + " | ".join(f"{med[(t, w, k)]:.1f}" for t, w in cols) + " |")
+    fits = [np.polyfit(ks, [med[(t, w, k)] for k in ks], 1) for t, w in cols]
+    print("| S (fit) | " + " | ".join(f"{b:.1f}" for _, b in fits) + " |")
+    print("| P (fit) | " + " | ".join(f"{a:.2f}" for a, _ in fits) + " |")
+    print(f"| T({ks[-1]})/T({ks[0]}) | " + " | ".join(
+        f"{med[(t, w, ks[-1])] / med[(t, w, ks[0])]:.2f}" for t, w in cols) + " |")
+    for name in calls:
+        if isinstance(name, tuple) and len(name) == 2:
+            print(f"{name[0]} (tau 0.5 with its gradient) K={name[1]}: {med[name]:.1f} ms")
 
 
 PROBE = textwrap.dedent("""
@@ -70,8 +89,9 @@ PROBE = textwrap.dedent("""
     import numpy as np
     import fastgumbel as fg
     R, K, S = {rows}, {cols}, int(sys.argv[1])
-    s = np.zeros((4, 300), np.float32)
-    fg.gumbel_rao_backward(s, s, 0.5, np.zeros(4, np.int64), samples=2, rng=1)
+    W = int(sys.argv[2])        # warm-up rows: 4 runs one worker thread, 256 all of them
+    s = np.zeros((W, 300), np.float32)
+    fg.gumbel_rao_backward(s, s, 0.5, np.zeros(W, np.int64), samples=2, rng=1)
     rs = np.random.default_rng(0)
     x = rs.standard_normal((R, K), dtype=np.float32)
     G = rs.standard_normal((R, K), dtype=np.float32)
@@ -81,36 +101,44 @@ PROBE = textwrap.dedent("""
             for line in f:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1])
-    def one_call():
+    def rss_call():             # no tracemalloc here: its own tables would count
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
         before = peak_kib()
+        gx, gt = fg.gumbel_rao_backward(G, x, 0.5, idx, samples=S, rng=5)
+        return peak_kib() - before, gx.nbytes / 1024
+    def traced_call():
         tracemalloc.start()
         gx, gt = fg.gumbel_rao_backward(G, x, 0.5, idx, samples=S, rng=5)
         traced = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        return peak_kib() - before, traced / 1024, gx.nbytes / 1024
-    first = one_call()
-    second = one_call()
-    print(json.dumps(dict(first=first, second=second)))
+        return traced / 1024
+    first = rss_call()
+    second = rss_call()
+    print(json.dumps(dict(first=first, second=second, traced=traced_call())))
 """).format(rows=ROWS, cols=COLS)
 
 
-def bench_memory(samples=100):
-    """Peak RSS growth (VmHWM, reset just before) and the peak of tracemalloc's traced
-    allocations (NumPy's; Numba's per-thread buffers are not traced) of one call, for the
-    first call at this size in the process and a second one."""
-    import os
+def bench_memory(samples=100, warm=256):
+    """Peak RSS growth of one backward call (VmHWM, reset just before) and the peak of
+    tracemalloc's traced allocations during it (NumPy's, and Numba's NRT allocations: the
+    kernel's per-thread buffers), each against the output's size; for the first call at
+    this size in the process and a second one. A warm-up call of ``warm`` rows first
+    (compiles, and with 256 rows runs every worker thread once: with 4 rows one thread, and
+    the other thread's first allocations fall into the measured call)."""
     t0 = time.perf_counter()
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
-    p = subprocess.run([sys.executable, "-c", PROBE, str(samples)], capture_output=True,
-                       text=True, check=True, cwd=root)
+    p = subprocess.run([sys.executable, "-c", PROBE, str(samples), str(warm)],
+                       capture_output=True, text=True, check=True, cwd=root)
     r = json.loads(p.stdout.strip().splitlines()[-1])
     for name in ("first", "second"):
-        rss, traced, out = r[name]
-        print(f"K={samples} at {ROWS}x{COLS} float32, {name} call: peak RSS grew {rss:.0f} KiB "
-              f"(output {out:.0f} KiB, extra {rss - out:+.0f} KiB); traced peak "
-              f"{traced:.0f} KiB (extra {traced - out:+.0f} KiB)")
+        rss, out = r[name]
+        print(f"K={samples} at {ROWS}x{COLS} float32 ({warm}-row warm-up), {name} call: "
+              f"peak RSS grew {rss:.0f} KiB = {rss / out:.4f} x the {out:.0f} KiB output "
+              f"(extra {rss - out:+.0f} KiB)")
+    traced = r["traced"]
+    print(f"  third call, traced peak {traced:.0f} KiB = {traced / out:.4f} x the output "
+          f"(extra {traced - out:+.0f} KiB)")
     print(f"(probe took {time.perf_counter() - t0:.0f} s)")
 
 
@@ -142,13 +170,19 @@ def bench_variance(seeds=400, rows=32, cats=10, ks=(1, 4, 16, 64)):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    rev = None
-    if "--old" in args:         # python bench/gumbel_rao.py time --old REV
-        i = args.index("--old")
-        rev = args[i + 1]
-        del args[i:i + 2]
+    opts = {}
+    for flag in ("--old", "--ks", "--rounds"):  # time --old REV --ks 1,16 --rounds 15
+        if flag in args:
+            i = args.index(flag)
+            opts[flag] = args[i + 1]
+            del args[i:i + 2]
     for w in args or ["time", "memory", "variance"]:
         if w == "time":
-            bench_time(old=rev)
+            ks = tuple(int(k) for k in opts.get("--ks", "").split(",") if k)
+            bench_time(int(opts.get("--rounds", 5)), ks or tuple(range(1, 17)),
+                       opts.get("--old"))
+        elif w == "memory":
+            bench_memory(warm=4)
+            bench_memory(warm=256)
         else:
             {"memory": bench_memory, "variance": bench_variance}[w]()

@@ -9,6 +9,8 @@ Host arrays only; a device call is staged on host copies (:class:`_core.NeedsHos
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _backends
@@ -64,8 +66,14 @@ def conditional_gumbel(logits, index, axis, rng, samples, precision, backend):
     return res[0] if S is None else res
 
 
-def gumbel_rao_backward(grad, logits, tau, index, samples, axis, rng, precision, backend):
-    """:func:`fastgumbel.gumbel_rao_backward`: (grad_logits, grad_tau)."""
+def gumbel_rao_backward(grad, logits, tau, index, samples, axis, rng, precision, backend,
+                        want_tau=True):
+    """:func:`fastgumbel.gumbel_rao_backward`: (grad_logits, grad_tau); ``want_tau=False``
+    (a bridge whose tau takes no gradient): grad_tau is ``None`` and the kernel skips the
+    tau term (the same grad_logits bits, less work per element).
+
+    A tau of one value gets its gradient summed over the rows inside the kernel, exactly
+    (no per-row array); a per-row tau gets one value per row, summed to tau's shape here."""
     host_only(grad, logits, index)
     mod = _backends.backend_for(backend, grad, logits)
     S = chk.conditional_samples(samples, allow_none=False)
@@ -75,11 +83,20 @@ def gumbel_rao_backward(grad, logits, tau, index, samples, axis, rng, precision,
     t, tb = kernel_tau(tau, rows, rows.cdtype, mod)
     key = resolve_key(rng)
     gx, finish = alloc(None, rows.lead + (rows.K,), rows.axis, rows.dtype, rows.cdtype, ())
-    gtau = np.zeros(rows.rows, rows.cdtype)
+    per_row = want_tau and tb is not None and math.prod(tb) > 1
+    tau_out = 0 if not want_tau else 1 if per_row else 2
+    gtau = np.zeros(rows.rows if per_row else 0, rows.cdtype)
+    gsum = np.zeros(_backends.kernel(mod, "EXACT_SLOTS"), np.int64)
     if gx.size:
-        _backends.kernel(mod, "gumbel_rao_rows")(gr.x, rows.x, idx, gx, gtau, S, 0,
-                                                 *key_args(key), bits64, t)
-    return finish(), tau_grad(gtau, rows, tb, np.shape(tau), rows.dtype, rows.cdtype)
+        _backends.kernel(mod, "gumbel_rao_rows")(gr.x, rows.x, idx, gx, gtau, gsum, S, 0,
+                                                 *key_args(key), bits64, t, tau_out)
+    if tau_out == 0:
+        return finish(), None
+    if per_row:
+        return finish(), tau_grad(gtau, rows, tb, np.shape(tau), rows.dtype, rows.cdtype)
+    total = np.float64(_backends.kernel(mod, "exact_total")(gsum)).astype(rows.cdtype)
+    gt = total.astype(rows.dtype)
+    return finish(), (gt if tb is None else np.reshape(gt, np.shape(tau)))
 
 
 def _sanitize(x, idx, axis):
@@ -97,19 +114,22 @@ def _sanitize(x, idx, axis):
     return np.where(np.expand_dims(ok, axis), x, 0), np.where(ok, idx, 0), ~ok, value
 
 
-def bridge_backward(grad, logits, tau, hot, samples, axis, key, precision):
+def bridge_backward(grad, logits, tau, hot, samples, axis, key, precision, want_tau=True):
     """The framework bridges' Gumbel-Rao backward of a hard sample ``hot`` (host arrays;
     ``tau`` a checked float or keepdims array): :func:`gumbel_rao_backward` with ``index``
     the one-hot's category, except that rows whose conditional law is undefined (NaN or
     ``+inf`` logits) get NaN gradients and all ``-inf`` rows (a zero hard sample) zeros,
-    where the NumPy function raises."""
+    where the NumPy function raises. ``want_tau=False``: tau's gradient is ``None``."""
     xs, idx, fill, value = _sanitize(logits, np.argmax(hot, axis), axis)
     if fill is not None:    # the filled rows add nothing to tau's gradient
         grad = np.where(np.expand_dims(fill, axis), 0, grad).astype(grad.dtype)
-    gx, gt = gumbel_rao_backward(grad, xs, tau, idx, samples, axis, key, precision, "cpu")
+    gx, gt = gumbel_rao_backward(grad, xs, tau, idx, samples, axis, key, precision, "cpu",
+                                 want_tau)
     if fill is None:
         return gx, gt
     gx = np.where(np.expand_dims(fill, axis), np.expand_dims(value, axis).astype(gx.dtype), gx)
+    if gt is None:
+        return gx, None
     nan_rows = np.expand_dims(fill & np.isnan(value), axis)
     if np.ndim(tau):    # a per-row tau: NaN where it sums a NaN row
         hit = nan_rows.any(axis=tuple(i for i, n in enumerate(np.shape(tau)) if n == 1),

@@ -54,6 +54,14 @@ def random_logits(rs, shape, dtype, masked=0.0):
     return x
 
 
+def problem(rs, shape, dtype, masked):
+    """(logits, upstream gradient, key, the key's Gumbel-max index) on fresh random inputs."""
+    x = random_logits(rs, shape, dtype, masked=masked)
+    G = rs.standard_normal(x.shape).astype(dtype)
+    key = fg.Key(int(rs.integers(2**63)))
+    return x, G, key, fg.gumbel_max(x, rng=key)
+
+
 def finite_index(rs, x):
     """A random index per row among the finite logits."""
     w = np.where(np.isfinite(x), rs.random(x.shape), -1.0)
@@ -216,11 +224,7 @@ def test_backward_long_rows(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("tau", [0.5, 1.0, 2.3])
 def test_backward_matches_mean_of_reference_vjps(dtype, tau):
-    rs = np.random.default_rng()
-    x = random_logits(rs, (9, 130), dtype, masked=0.1)
-    G = rs.standard_normal(x.shape).astype(dtype)
-    key = fg.Key(int(rs.integers(2**63)))
-    idx = fg.gumbel_max(x, rng=key)
+    x, G, key, idx = problem(np.random.default_rng(), (9, 130), dtype, 0.1)
     S = 5
     gx, gt = fg.gumbel_rao_backward(G, x, tau, idx, samples=S, rng=key)
     assert gx.dtype == dtype and gt.dtype == dtype
@@ -306,3 +310,75 @@ def test_backward_agrees_with_rejection_sampling(tau):
         assert np.all(np.abs(gx[0] - a.mean(axis=0)) <= 5 * se + 1e-12), (j, gx, a.mean(0), se)
         se_t = b.std() * np.sqrt(1 / keep.sum() + 1 / S)
         assert abs(float(gt) - b.mean()) <= 5 * se_t, (j, gt, b.mean(), se_t)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scalar_tau_gradient_is_the_exact_sum_of_row_gradients(dtype):
+    """A scalar tau's gradient is summed over rows inside the kernel, exactly: it is the
+    correctly rounded sum (math.fsum) of the per-row gradients that a per-row tau of the same
+    value gives, for any thread count, and it agrees with the float64 reference."""
+    import math
+    import numba
+    x, G, key, idx = problem(np.random.default_rng(), (300, 40), dtype, 0.05)
+    tau = 0.7
+    _, rows = fg.gumbel_rao_backward(G, x, np.full((300, 1), tau), idx, samples=3, rng=key)
+    exact = np.float64(math.fsum(rows.astype(np.float64).ravel())).astype(dtype)
+    before = numba.get_num_threads()
+    try:
+        for n in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(n)
+            gx, gt = fg.gumbel_rao_backward(G, x, tau, idx, samples=3, rng=key)
+            assert gt.dtype == dtype and gt.shape == ()
+            assert gt == exact
+    finally:
+        numba.set_num_threads(before)
+    check_against_reference(G, x, tau, idx, key, 3, gx, gt)
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.0, 0.7])
+def test_without_tau_gradient_same_logit_gradient(tau):
+    """The bridges' call for a tau that takes no gradient skips the tau term: the same
+    grad_logits bits, no grad_tau."""
+    from fastgumbel import _rao
+    rs = np.random.default_rng()
+    for dtype in (np.float32, np.float64):
+        x, G, key, idx = problem(rs, (7, 2100), dtype, 0.05)
+        gx, _ = fg.gumbel_rao_backward(G, x, tau, idx, samples=2, rng=key)
+        gx0, gt0 = _rao.gumbel_rao_backward(G, x, tau, idx, 2, -1, key, "default", "cpu", False)
+        assert gt0 is None and np.array_equal(gx, gx0)
+
+
+def test_exact_sum():
+    """cpu._exactsum against math.fsum: any order, any split among accumulators, values
+    from subnormal to near overflow; NaN and infinities."""
+    import math
+    from numba import njit
+    from fastgumbel.cpu import _exactsum as es
+
+    @njit
+    def sums(v, parts):
+        accs = np.zeros((parts, es.SLOTS), np.int64)
+        for i in range(v.shape[0]):
+            es.exact_add(accs[i % parts], v[i])
+        out = np.zeros(es.SLOTS, np.int64)
+        es.exact_merge(accs, out)
+        return out
+
+    rs = np.random.default_rng()
+    for trial in range(60):
+        n = int(rs.integers(1, 400))
+        v = rs.standard_normal(n) * np.exp2(rs.integers(-1074, 1000, n) / (1 + trial % 3 * 20))
+        v = v[np.isfinite(v)]
+        if trial % 5 == 0:
+            v = np.concatenate([v, -v[: n // 2]])     # cancellation
+        ref = math.fsum(v)
+        for parts in (1, 3):
+            assert es.exact_total(sums(rs.permutation(v), parts)) == ref
+    big = np.finfo(np.float64).max
+    assert es.exact_total(sums(np.array([big, big]), 1)) == np.inf
+    assert es.exact_total(sums(np.array([-big, -big, 1.0]), 2)) == -np.inf
+    assert es.exact_total(sums(np.array([5e-324, 5e-324]), 2)) == 1e-323
+    assert es.exact_total(sums(np.array([np.inf, 1.0]), 1)) == np.inf
+    assert math.isnan(es.exact_total(sums(np.array([np.inf, -np.inf]), 2)))
+    assert math.isnan(es.exact_total(sums(np.array([1.0, np.nan]), 1)))
+    assert es.exact_total(sums(np.zeros(0), 1)) == 0.0

@@ -122,7 +122,11 @@ _TRIPS = {"for q in range(lane + cache * T, nq, T)": 0,        # long rows only
 # fg:cold at its call, under the test that skips it (the test is in a kernel line of its
 # own: were the test inside the scan, without device line info it would carry the scan's
 # cold line, its decision block would be cold, and with it everything after: pass 2).
-_SOFTMAX_COLD = ["ref, l, chk = long1(x, rr", "long2(x, out, rr", "cuda.atomic.add(flags"]
+_SOFTMAX_COLD = ["ref, l, chk = long1(x, rr", "long2(x, out, rr", "cuda.atomic.add(flags",
+                 # the tau == 1 soft kernel (issue 20, session 6): its three long-row passes
+                 "m = lmax(x, rr", "l = lsum(x, rr", "lout(x, out, rr",
+                 # ... and its groups outside the row (rows of 4096 columns: none)
+                 "m = pass1p(rv, x", "l = weightsp(rv,", "pass2p(rv, out"]
 _SOFTMAX_TRIPS = {}
 # the search's groups past the register cache (none at 4096 columns: the loop's guard is
 # counted, the set-up the compiler puts between the guard and the loop is not)

@@ -23,7 +23,8 @@ Modules: building blocks (:mod:`._dtypes`, :mod:`._schedule`, :mod:`._prefetch`,
 (:mod:`._cdf` inverse CDF, :mod:`._binomial`, :mod:`._counts` Gumbel-max counts,
 :mod:`._topk`); partials of a column block of longer rows, for the Dask category chunks
 (:mod:`._colpart`); Gumbel noise given the argmax and the Gumbel-Rao backward
-(:mod:`._conditional`); serving-style token sampling (:mod:`._threshold`, :mod:`._sample`).
+(:mod:`._conditional`; its tau gradient summed over rows exactly by :mod:`._exactsum`);
+serving-style token sampling (:mod:`._threshold`, :mod:`._sample`).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from ._cdf import categorical_cdf, multinomial_cdf  # noqa: E402
 from ._colpart import argmax_cols, softmax_cols, softmax_cols_finish, topk_cols  # noqa: E402
 from ._concrete import concrete_rows  # noqa: E402
 from ._conditional import conditional_rows, gumbel_rao_rows  # noqa: E402
+from ._exactsum import SLOTS as EXACT_SLOTS, exact_total  # noqa: E402
 from ._counts import multinomial_gumbel, multinomial_rows  # noqa: E402
 from ._noise import CHUNK, fill_noise, fill_noise_at  # noqa: E402
 from ._softmax import (SERIAL_ELEMS, softmax_by_chunk, softmax_by_row, softmax_rows,  # noqa: E402
@@ -51,7 +53,7 @@ from ._topk import topk_rows  # noqa: E402
 __all__ = ["CHUNK", "fill_noise", "fill_noise_at", "softmax_rows", "softmax_rows_c", "argmax_rows", "multinomial_rows", "topk_rows",
            "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
            "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows",
-           "conditional_rows", "gumbel_rao_rows",
+           "conditional_rows", "gumbel_rao_rows", "EXACT_SLOTS", "exact_total",
            "SOFT", "LOG", "HARD", "SERIAL_ELEMS", "softmax_by_row", "softmax_by_chunk",
            "argmax_by_row", "argmax_by_chunk", "sample_rows", "threads", "set_num_threads",
            "get_num_threads", "argmax_cols", "softmax_cols", "softmax_cols_finish", "topk_cols"]

@@ -24,10 +24,11 @@ from numba import cuda, types
 
 from .._scalar import BOUND_BAND, BOUND_REL, LN2, MASK32, SH32
 from . import _pieces as P
+from ._nvvm import fmax
 from ._regcache import chain
 from ._team import BLOCK, CACHE, red_max, red_min, team_item
 from ._teammax import key_column, pack, team_fmax, team_max, warp_slot
-from ._ubound import UBOUND_BAND, fmax, philox_rk, round_keys, ubound
+from ._ubound import UBOUND_BAND, philox_rk, round_keys, ubound
 
 _U = np.uint64
 

@@ -108,6 +108,23 @@ def _div_ftz(typingctx, a, d):
 
 
 @intrinsic
+def _fmax(typingctx, a, b):
+    """``max.f32`` / ``max.f64`` (NVVM's ``fmax``: one FMNMX; a NaN operand is ignored,
+    NaN only when both are)."""
+    if a != b or a not in (types.float32, types.float64):
+        return None
+    name = "llvm.nvvm.fmax.f" if a == types.float32 else "llvm.nvvm.fmax.d"
+
+    def codegen(ctx, builder, sig, args):
+        ft = ir.FloatType() if a == types.float32 else ir.DoubleType()
+        fn = builder.module.globals.get(name)
+        if fn is None:
+            fn = ir.Function(builder.module, ir.FunctionType(ft, [ft, ft]), name)
+        return builder.call(fn, args)
+    return a(a, b), codegen
+
+
+@intrinsic
 def _ex2_ftz(typingctx, v):
     """``ex2.approx.ftz.f32``: one MUFU.EX2 (2 ulp; results under 2**-126 flush to 0)."""
     if v != types.float32:
@@ -124,6 +141,11 @@ _LOW = np.float32(-104.0)
 
 if SIM:      # the simulator cannot run an intrinsic: exact log2 and division
     @cuda.jit(device=True)
+    def fmax(a, b):
+        """The larger of a and b, a NaN operand ignored (NaN when both are)."""
+        return b if (b > a or a != a) else a
+
+    @cuda.jit(device=True)
     def lg2_approx(v):
         """log2 of a positive normal float32 (exact here; on a GPU one lg2.approx.ftz)."""
         return np.float32(math.log2(v))
@@ -135,11 +157,17 @@ if SIM:      # the simulator cannot run an intrinsic: exact log2 and division
     exp_approx = exp_nonpos_f32
 else:
     @cuda.jit(device=True)
+    def fmax(a, b):
+        """The larger of a and b, a NaN operand ignored (NaN when both are): one FMNMX."""
+        return _fmax(a, b)
+
+    @cuda.jit(device=True)
     def exp_approx(v):
         """exp(v) for float32 v <= 64 or -inf within 3 ulp (0 below -87.34, as the CPU's
-        exp): a = RN(v log2 e), the product's rounding and the low part of log2 e by two FMAs
-        (e = v log2 e - a to 2**-40), exp(v) = 2**a (MUFU.EX2) (1 + e ln 2)."""
-        vc = v if v > _LOW else _LOW     # -inf: finite a and e; 2**a flushes to 0
+        exp; NaN for NaN): a = RN(v log2 e), the product's rounding and the low part of
+        log2 e by two FMAs (e = v log2 e - a to 2**-40), exp(v) = 2**a (MUFU.EX2)
+        (1 + e ln 2)."""
+        vc = _LOW if v < _LOW else v     # -inf: finite a and e; 2**a flushes to 0
         a = vc * _LOG2E
         e = fma(vc, _LOG2E_LO, fma(vc, _LOG2E, -a))
         y = _ex2_ftz(a)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 from numba import config, cuda
 
+from ._nvvm import fmax
+
 SIM = bool(config.ENABLE_CUDASIM)
 
 #: Threads per block. The simulator runs every thread as a Python thread: keep it small there.
@@ -179,6 +181,8 @@ red_sum = team_reduce(_add)
 red_or = team_reduce(_or)
 red_max = team_reduce(_max)
 red_min = team_reduce(_min)
+#: Team max, a NaN ignored (NaN only when every value is): one FMNMX per merge.
+red_fmax = team_reduce(fmax)
 #: Team (max, first index of the max): ``red_argmax(sh, si, tid, lane, T, v, i)``.
 red_argmax = team_reduce2(_argmax_op)
 

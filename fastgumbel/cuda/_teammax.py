@@ -18,8 +18,8 @@ import numpy as np
 from numba import cuda
 
 from .._scalar import order_key_f32
+from ._nvvm import fmax
 from ._team import SIM, _butterflies
-from ._ubound import fmax
 
 _LOW = np.int64(0xFFFFFFFF)
 _U = np.uint64

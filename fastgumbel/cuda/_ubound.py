@@ -112,26 +112,17 @@ def _philox_rk(typingctx, c0, c1, c2, c3, rk):
     return ret(c0, c1, c2, c3, rk), codegen
 
 
-def _minmax(name):
-    @intrinsic
-    def op(typingctx, a, b):
-        if a != types.float32 or b != types.float32:
-            return None
-        return types.float32(a, b), lambda ctx, bld, sig, args: _nvvm_f32(bld, name, args)
-    return op
-
-
-#: ``max.f32`` / ``min.f32`` (one FMNMX): the larger / smaller of two float32, the other
-#: operand where one is NaN (NaN only when both are). In the simulator: Python's choice.
-fmax = _minmax("llvm.nvvm.fmax.f")
-_fmin = _minmax("llvm.nvvm.fmin.f")
+@intrinsic
+def _fmin(typingctx, a, b):
+    """``min.f32`` (one FMNMX): the smaller of two float32, the other operand where one is
+    NaN (NaN only when both are)."""
+    if a != types.float32 or b != types.float32:
+        return None
+    return types.float32(a, b), lambda ctx, bld, sig, args: _nvvm_f32(
+        bld, "llvm.nvvm.fmin.f", args)
 
 
 if SIM:
-    @cuda.jit(device=True)
-    def fmax(a, b):   # noqa: F811 (the simulator's: NaN only when both are)
-        return a if (a > b or b != b) else b
-
     @cuda.jit(device=True)
     def round_keys(k0, k1):
         """The key as the simulator's Philox takes it."""

@@ -17,6 +17,7 @@ import functools
 
 import jax
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 
 from .. import _rao
 from . import _args
@@ -25,21 +26,22 @@ from ._keys import fg_key
 from ._softmax import _sample, _tau_host
 
 
-def _rao_body(outs, words, dy, x, tau, hot, *, axis, precision, samples):
-    """Fill ``outs`` with (grad_logits, grad_tau) of the Gumbel-Rao backward."""
+def _rao_body(outs, words, dy, x, tau, hot, *, axis, precision, samples, want_tau):
+    """Fill ``outs`` with (grad_logits, grad_tau) of the Gumbel-Rao backward (grad_tau
+    zeros, and the kernel's tau term skipped, where tau takes no gradient)."""
     gx_out, gt_out = outs
     t, bad, all_bad = _tau_host(tau)
     if all_bad:
         gx_out[...] = np.nan
-        gt_out[...] = np.nan
+        gt_out[...] = np.nan if want_tau else 0
         return
     gx, gt = _rao.bridge_backward(_args.host_float(dy), _args.host_float(x), t, hot, samples,
-                                  axis, fg_key(words), precision)
+                                  axis, fg_key(words), precision, want_tau)
     if bad is not None:
         gx = np.where(bad, np.nan, gx)
-        gt = np.where(bad, np.nan, gt)
+        gt = np.where(bad, np.nan, gt) if want_tau else gt
     gx_out[...] = gx
-    gt_out[...] = gt
+    gt_out[...] = gt if want_tau else 0
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4, 5))
@@ -49,16 +51,24 @@ def gumbel_rao(words, x, tau, axis, precision, samples):
 
 
 def _rao_fwd(words, x, tau, axis, precision, samples):
+    """``symbolic_zeros``: the arguments come as ``CustomVJPPrimal``; whether tau is
+    ``perturbed`` (takes a gradient) is known when tracing, and the residuals' structure
+    carries it to the backward (a tau that is a plain number skips the kernel's tau term)."""
+    words, x, want_tau, tau = words.value, x.value, tau.perturbed, tau.value
     hot = _sample(words, x, tau, True, axis, precision)
-    return hot, (words, x, tau, hot)
+    return hot, (words, x, {"tau" if want_tau else "tau_fixed": tau}, hot)
 
 
 def _rao_bwd(axis, precision, samples, res, dy):
-    words, x, tau, hot = res
-    body = functools.partial(_rao_body, axis=axis, precision=precision, samples=samples)
+    words, x, taus, hot = res
+    (name, tau), = taus.items()
+    if isinstance(dy, SymbolicZero):    # the output takes no part in the loss
+        return None, jax.numpy.zeros_like(x), jax.numpy.zeros_like(tau)
+    body = functools.partial(_rao_body, axis=axis, precision=precision, samples=samples,
+                             want_tau=name == "tau")
     specs = [jax.ShapeDtypeStruct(x.shape, x.dtype), jax.ShapeDtypeStruct(tau.shape, tau.dtype)]
     gx, gt = host_call(body, specs, words, dy, x, tau, hot)
     return None, gx, gt
 
 
-gumbel_rao.defvjp(_rao_fwd, _rao_bwd)
+gumbel_rao.defvjp(_rao_fwd, _rao_bwd, symbolic_zeros=True)

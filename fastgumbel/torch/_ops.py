@@ -108,16 +108,17 @@ def _(logits, tau, key, dim, samples):
 
 @torch.library.custom_op("fastgumbel::gumbel_rao_backward", mutates_args=())
 def gumbel_rao_backward(g: torch.Tensor, logits: torch.Tensor, hot: torch.Tensor,
-                        tau: torch.Tensor, key: torch.Tensor, dim: int,
-                        samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(grad_logits, grad_tau in tau's shape and dtype) of the Gumbel-Rao estimator."""
+                        tau: torch.Tensor, key: torch.Tensor, dim: int, samples: int,
+                        want_tau: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(grad_logits, grad_tau in tau's shape and dtype) of the Gumbel-Rao estimator;
+    ``want_tau=False``: grad_tau is zeros and the kernel skips the tau term."""
     value = tau_args(tau.detach(), logits, dim)[1]
-    gl, gt = _rao.host_backward(g, logits, hot, value, words_of(key), dim, samples)
-    return gl, _rao.tau_grad(gt, tau)
+    gl, gt = _rao.host_backward(g, logits, hot, value, words_of(key), dim, samples, want_tau)
+    return gl, (_rao.tau_grad(gt, tau) if want_tau else torch.zeros_like(tau))
 
 
 @gumbel_rao_backward.register_fake
-def _(g, logits, hot, tau, key, dim, samples):
+def _(g, logits, hot, tau, key, dim, samples, want_tau):
     return torch.empty_like(logits, memory_format=torch.contiguous_format), torch.empty_like(tau)
 
 
@@ -129,8 +130,9 @@ def _setup_rao(ctx, inputs, output):
 
 def _backward_rao(ctx, g):
     logits, hot, tau, key = ctx.saved_tensors
-    gl, gt = gumbel_rao_backward(g, logits, hot, tau, key, ctx.dim, ctx.samples)
-    return gl, (gt if ctx.needs_input_grad[1] else None), None, None, None
+    want = ctx.needs_input_grad[1]
+    gl, gt = gumbel_rao_backward(g, logits, hot, tau, key, ctx.dim, ctx.samples, want)
+    return gl, (gt if want else None), None, None, None
 
 
 gumbel_softmax_rao.register_autograd(_backward_rao, setup_context=_setup_rao)

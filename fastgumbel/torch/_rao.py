@@ -18,22 +18,24 @@ from ._args import tau_args
 from ._keys import key_of, words_of
 
 
-def host_backward(g, logits, hot, tau, key, dim, samples):
+def host_backward(g, logits, hot, tau, key, dim, samples, want_tau=True):
     """``(grad_logits, grad_tau)`` as tensors: grad_logits in the logits' dtype, grad_tau
-    in the compute dtype with the shape of the kernel's ``tau`` value (0-d or keepdims)."""
+    in the compute dtype with the shape of the kernel's ``tau`` value (0-d or keepdims);
+    ``want_tau=False``: grad_tau is ``None`` (the kernel skips its work)."""
     x = logits.detach()
     cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
     if x.dim() == 0:            # one category: the sample is the constant 1
-        return torch.zeros_like(logits), torch.zeros(np.shape(tau), dtype=cdt)
+        return torch.zeros_like(logits), (torch.zeros(np.shape(tau), dtype=cdt)
+                                          if want_tau else None)
     if x.dtype == torch.bfloat16:
         x = x.float()           # as the forward computes it
     G = g.detach().to(x.dtype)
     with _sample.torch_threads():
         gx, gt = _rao.bridge_backward(G.numpy(), x.numpy(), tau,
                                       hot.detach().to(x.dtype).numpy(), samples, dim,
-                                      key_of(key), "default")
+                                      key_of(key), "default", want_tau)
     gl = torch.from_numpy(np.ascontiguousarray(gx)).to(logits.dtype)
-    return gl, torch.as_tensor(np.asarray(gt)).to(cdt)
+    return gl, (torch.as_tensor(np.asarray(gt)).to(cdt) if want_tau else None)
 
 
 def tau_grad(gt, tau_t):
@@ -64,6 +66,6 @@ class GumbelRao(torch.autograd.Function):
         if g is None:
             return None, None, None, None, None, None
         logits, hot, tau_t = ctx.saved_tensors
-        gl, gt = host_backward(g, logits, hot, ctx.tau, ctx.words, ctx.dim, ctx.samples)
-        gt = tau_grad(gt, tau_t) if ctx.needs_input_grad[1] else None
-        return gl, gt, None, None, None, None
+        want = ctx.needs_input_grad[1]
+        gl, gt = host_backward(g, logits, hot, ctx.tau, ctx.words, ctx.dim, ctx.samples, want)
+        return gl, (tau_grad(gt, tau_t) if want else None), None, None, None, None

@@ -150,6 +150,33 @@ def test_nan_and_inf_rows_have_documented_results():
     assert list(top[3]) == [-1] * 4 and np.array_equal(top[4], rest[4])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_soft_tau1_finds_bad_rows_by_the_sum(dtype):
+    """The tau == 1 soft kernel finds NaN / +inf rows by the team sum of the weights (the
+    team max ignores NaN): a NaN next to -inf only, +inf counted only without NaN, all -inf
+    gives 0, finite rows (in the same blocks) as the CPU."""
+    x = np.concatenate([_bad_rows(), _bad_rows()[4:]]).astype(dtype)
+    x[5, :] = -np.inf
+    x[5, 3] = np.nan                # the max of the others is -inf: still a NaN row
+    out = np.empty_like(x)
+    assert fgc.softmax_rows(x, out, 0, K0, K1, ST, False, 1.0, 0, check=True) == 1
+    assert np.isnan(out[[0, 1, 2, 5]]).all() and (out[3] == 0).all()
+    ref = np.empty_like(x)
+    cpu.softmax_rows(x[4:5], ref[4:5], 4, K0, K1, ST, False, 1.0, 0)
+    assert np.allclose(out[4], ref[4], rtol=64 * np.finfo(dtype).eps, atol=0)
+    # rows whose team is a whole block (no bar.red.or; long rows past the register cache in
+    # the simulator, whose blocks are 64 threads)
+    y = logits((3, 1100), seed=7).astype(dtype)
+    y[0, 1050] = np.inf
+    y[1, 3] = np.nan
+    out = np.empty_like(y)
+    assert fgc.softmax_rows(y, out, 0, K0, K1, ST, False, 1.0, 0, check=True) == 1
+    assert np.isnan(out[:2]).all()
+    ref = np.empty_like(y)
+    cpu.softmax_rows(y, ref, 0, K0, K1, ST, False, 1.0, 0)
+    assert np.allclose(out[2], ref[2], rtol=64 * np.finfo(dtype).eps, atol=0)
+
+
 def test_backward_of_a_bad_row_is_nan():
     x = _bad_rows()
     G = logits(x.shape, seed=5).astype(np.float64)

@@ -1,7 +1,8 @@
 """The Numba CUDA row kernels' register cache size is a build parameter: any CACHE gives the
-results within a few roundings (rows within the cache, and rows whose pass 2 regenerates
-x + g: the weights of the groups past the cache are taken relative to the thread's running
-maximum, not the cached groups' one), and the same hard sample."""
+results within a few roundings (rows within the cache, and rows whose later passes re-read
+the logits and regenerate the noise: at tau != 1 the weights of the groups past the cache
+are taken relative to the thread's running maximum, not the cached groups' one), and the
+same hard sample."""
 import numpy as np
 import pytest
 
