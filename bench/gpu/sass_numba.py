@@ -130,16 +130,27 @@ _SOFTMAX_COLD = ["ref, l, chk = long1(x, rr", "long2(x, out, rr", "cuda.atomic.a
 _SOFTMAX_TRIPS = {}
 # the search's groups past the register cache (none at 4096 columns: the loop's guard is
 # counted, the set-up the compiler puts between the guard and the loop is not)
-_LONG_SEARCH = ["mine, chk, bs, bi = long1(x, r, lane, T, nq, K"]
+_LONG_SEARCH = ["= long1(x, r, lane, T, nq, K",
+                # every cached group of every thread lies inside the row at 4096 columns
+                # (team of 256): the part-row first pass of the float32 search does not run
+                "mine, chk = part1(ru, x, r, lane, T, nq, K"]
 AFTER = {
     "soft": ("soft_tau1", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
     "soft (tau != 1)": ("soft", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
     "log": ("log", 16, _SOFTMAX_TRIPS, _SOFTMAX_COLD),
     "hard": ("hard", 16, {"for q in range(lane, (n + 3) >> 2, T):": 4}, _LONG_SEARCH),
-    "gumbel_max": ("argmax", 16, {}, _LONG_SEARCH + ["r = dd // D"]),   # one draw per row
+    "gumbel_max": ("argmax", 16, {}, _LONG_SEARCH + ["r = dd // D",   # one draw per row
+                                                     "d = dd - r * D              # (D draws",
+                                                     "row = _U((row0 + r) * D + d)"]),
     # 8 rows per thread at this size (fastgumbel.cuda._host.fill_noise)
-    "noise": ("fill_noise", 32, {"for r in range(r0, rows,": 8},
-              ["n0, n1, n2, n3 = lo + sc * n0, lo + sc * n1"]),
+    "noise": ("fill_noise", 32, {"for r in range(r0, rows,": 8, "while r < rows:": 8},
+              ["n0, n1, n2, n3 = lo + sc * n0, lo + sc * n1",
+               # loc = 0, scale = 1: the loop of the affine map is not run
+               "scaled(out, r0, rows, q, K, row0, kw",
+               # 4096 columns: every group whole
+               "part(out, r0, rows, q, K, row0, kw",
+               # float32 rows on 16 bytes: the 128-bit store loop (vplain), not the scalar one
+               "scalar(out, r0, rows, q, K, row0, kw"]),
     "topk (k=8)": ("topk", 16 * 8, {"for p in range(idx.shape[1]):": 8,
                                     "for q in range(lane, nq, T):": 4}, []),
     "backward": ("backward", 16, {"for col in range(lane, n, T):": 16}, []),

@@ -22,10 +22,13 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda, types
 
-from .._scalar import BOUND_BAND, BOUND_REL, LN2
+from .._scalar import BOUND_BAND, BOUND_REL, LN2, MASK32, SH32
 from . import _pieces as P
+from ._nvvm import fmax
 from ._regcache import chain
 from ._team import BLOCK, CACHE, red_max, red_min, team_item
+from ._teammax import key_column, pack, team_fmax, team_max, warp_slot
+from ._ubound import UBOUND_BAND, philox_rk, round_keys, ubound
 
 _U = np.uint64
 
@@ -88,10 +91,8 @@ def _cached(ninf, bounds, offer, cache):
         @cuda.jit(device=True)
         def step(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi):
             col = (q0 + j * T) << 2
-            for i in range(4):
-                if col + i < K:
-                    bs, bi = offer(x, r, col + i, ru[4 * j + i], thr, k0, k1, stream, row, bs,
-                                   bi)
+            for i in range(4):   # (past the row u = -inf: never a candidate)
+                bs, bi = offer(x, r, col + i, ru[4 * j + i], thr, k0, k1, stream, row, bs, bi)
             return nxt(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi)
         return step
 
@@ -102,33 +103,206 @@ def _cached(ninf, bounds, offer, cache):
     return chain(cache, a1, a1_done), chain(cache, a2, a2_done)
 
 
+def _fast_pass1(ninf, x4, xw, cache):
+    """Device functions ``(whole, part)`` of the first pass of :func:`_build_fast_search`
+    over the ``cache`` register-cached groups: the bounds of :func:`._ubound.ubound` into
+    ``ru`` with their running max and check sum; ``whole`` when every cached group of the
+    thread lies inside the row (no tests), ``part`` else (-inf past the row)."""
+    def make(whole):
+        def a1(j, nxt):
+            @cuda.jit(device=True)
+            def step(ru, x, r, q0, T, nq, K, rk, st, rlo, rhi, top, chk):
+                q = q0 + j * T
+                if whole:
+                    x0, x1, x2, x3 = xw(x, r, _U(q))
+                else:
+                    x0 = x1 = x2 = x3 = ninf
+                    if q < nq:
+                        x0, x1, x2, x3 = x4(x, r, q, K)
+                w0, w1, w2, w3 = philox_rk(np.uint32(q), st, rlo, rhi, rk)
+                u0, u1, u2, u3 = ubound(x0, w0), ubound(x1, w1), ubound(x2, w2), ubound(x3, w3)
+                ru[4 * j], ru[4 * j + 1], ru[4 * j + 2], ru[4 * j + 3] = u0, u1, u2, u3
+                top = fmax(fmax(top, u0), fmax(fmax(u1, u2), u3))
+                chk += (u0 + u1) + (u2 + u3)
+                return nxt(ru, x, r, q0, T, nq, K, rk, st, rlo, rhi, top, chk)
+            return step
+
+        @cuda.jit(device=True)
+        def done(ru, x, r, q0, T, nq, K, rk, st, rlo, rhi, top, chk):
+            return top, chk
+        return chain(cache, a1, done)
+    return make(True), make(False)
+
+
+def _first_at(cache):
+    """Device function ``at(ru, q0, T, v, col) -> col``: the first cached column whose bound
+    is ``v`` (``col`` if none)."""
+    def a3(j, nxt):
+        @cuda.jit(device=True)
+        def step(ru, q0, T, v, col):
+            for i in range(4):
+                if ru[4 * (cache - 1 - j) + i] == v:
+                    col = ((q0 + (cache - 1 - j) * T) << 2) + i
+                    break
+            return nxt(ru, q0, T, v, col)
+        return step
+
+    @cuda.jit(device=True)
+    def done(ru, q0, T, v, col):
+        return col
+    return chain(cache, a3, done)
+
+
+def _fast_tail(ninf, x4, offer, cache):
+    """Device functions ``(long1, long2)`` of :func:`_build_fast_search` for long rows, the
+    groups past the register cache: the bounds' max, check sum and the column of their
+    first max; then the candidates (the bounds regenerated)."""
+    @cuda.jit(device=True)
+    def tail(x, r, q, K, rk, st, rlo, rhi):
+        x0, x1, x2, x3 = x4(x, r, q, K)
+        w0, w1, w2, w3 = philox_rk(np.uint32(q), st, rlo, rhi, rk)
+        return ubound(x0, w0), ubound(x1, w1), ubound(x2, w2), ubound(x3, w3)
+
+    @cuda.jit(device=True)
+    def long1(x, r, lane, T, nq, K, rk, st, rlo, rhi, top, chk):
+        tmax = ninf
+        tcol = -1
+        for q in range(lane + cache * T, nq, T):   # long rows: the groups past the cache
+            us = tail(x, r, q, K, rk, st, rlo, rhi)
+            for i in range(4):
+                chk += us[i]
+                if us[i] > tmax:
+                    tmax, tcol = us[i], (q << 2) + i
+        return _mx(top, tmax), chk, tcol
+
+    @cuda.jit(device=True)
+    def long2(x, r, lane, T, nq, K, st, rlo, rhi, thr, k0, k1, stream, row, bs, bi):
+        rk = round_keys(k0, k1)
+        for q in range(lane + cache * T, nq, T):   # long rows: their candidates
+            us = tail(x, r, q, K, rk, st, rlo, rhi)
+            for i in range(4):
+                bs, bi = offer(x, r, (q << 2) + i, us[i], thr, k0, k1, stream, row, bs, bi)
+        return bs, bi
+
+    return long1, long2
+
+
+def _build_fast_search(nt, ld, cache):
+    """:func:`build_search` for float32 with 32-bit words: the one-MUFU upper bound u of
+    x + g (:func:`._ubound.ubound`, round keys once per thread); the team max of u; the exact
+    x + g of one element whose u is that max (a lower bound L of the row's max, computed in
+    the threads that hold one); then only elements with u >= L - band get the exact x + g
+    (the threads whose own max reaches it)."""
+    c = P.constants(nt)
+    g1 = P.gumbel_at(nt, False)
+    x4 = P.load_group(nt, ld, -np.inf)
+    xw, vec_ok = P.load_whole(ld, True)
+    scan = first_bad(nt, ld)
+    ninf, pinf, zero = c.ninf, c.pinf, c.zero
+    band, rel = nt(UBOUND_BAND), nt(BOUND_REL)
+    n_reg = max(1, 4 * cache)
+    whole1, part1 = _fast_pass1(ninf, x4, xw, cache)
+    at = _first_at(cache)
+
+    @cuda.jit(device=True)
+    def offer(x, r, col, u, thr, k0, k1, stream, row, bs, bi):
+        if u >= thr:
+            bs, bi = _better(ld(x, r, col) + g1(k0, k1, stream, row, col), col, bs, bi)
+        return bs, bi
+
+    offers = _cached(ninf, None, offer, cache)[1]
+
+    long1, long2 = _fast_tail(ninf, x4, offer, cache)
+
+    @cuda.jit(device=True)
+    def find(x, r, row, tid, lane, T, K, k0, k1, stream, sf, si):
+        rk = round_keys(k0, k1)
+        st, rlo, rhi = np.uint32(stream), np.uint32(row & MASK32), np.uint32(row >> SH32)
+        ru = cuda.local.array(n_reg, nt)
+        nq = (K + 3) >> 2
+        if lane + (cache - 1) * T < K >> 2 and vec_ok(x):   # every cached group inside
+            mine, chk = whole1(ru, x, r, lane, T, nq, K, rk, st, rlo, rhi, ninf, zero)
+        else:
+            mine, chk = part1(ru, x, r, lane, T, nq, K, rk, st, rlo, rhi, ninf, zero)
+        tcol = -1
+        if lane + cache * T < nq:   # long rows: the groups past the cache
+            mine, chk, tcol = long1(x, r, lane, T, nq, K, rk, st, rlo, rhi, mine, chk)
+        sl = cuda.shared.array(BLOCK, nt)
+        sk = cuda.shared.array(BLOCK, types.int64)
+        slot = warp_slot(tid, lane, T)
+        top = team_fmax(sf, tid, slot, T, mine)
+        lo = ninf
+        if top > ninf and mine == top:   # the reference L: one or a few threads per row
+            col = at(ru, lane, T, top, tcol)  # fg:cold
+            lo = ld(x, r, col) + g1(k0, k1, stream, row, col)  # fg:cold
+        lo = team_fmax(sl, tid, slot, T, lo)
+        thr = lo - (band + abs(lo) * rel)
+        bs, bi = ninf, -1
+        if lo > ninf and mine >= thr:   # the candidates: a few threads per row
+            bs, bi = offers(ru, x, r, lane, T, K, thr, k0, k1, stream, row, bs, bi)  # fg:cold
+            bs, bi = long2(x, r, lane, T, nq, K, st, rlo, rhi, thr, k0, k1, stream,  # fg:cold
+                           row, bs, bi)  # fg:cold
+        key = _NOKEY if bi < 0 else pack(bs, bi)
+        if not chk < pinf:
+            key = _bad_key(scan(x, r, lane, T, K), K, key)   # fg:cold (a NaN or +inf)
+        # one team max: the least bad key if the row has one, else the first argmax of
+        # x + g, else none (a row of -inf)
+        key = team_max(sk, tid, slot, T, key)
+        v = key_column(key)
+        if key >> _SH >= _BADHI:
+            return (v if v < K else v - K), v   # the first NaN, else +inf, entry
+        return (v if key != _NOKEY else -1), 2 * K
+    return find
+
+
+_NOKEY = np.int64(-2 ** 63)        # below every key of pack
+_SH = np.int64(32)
+_BADHI = np.int64(0x7FFFFFFF)      # above the high word of every key of pack
+_LOW = np.int64(0xFFFFFFFF)
+
+
+@cuda.jit(device=True)
+def _bad_key(kb, K, key):
+    """The team key of a :func:`first_bad` key ``kb`` (``key`` if ``kb`` is none, 2 K):
+    above every :func:`._teammax.pack` key, larger for a smaller ``kb``."""
+    if kb < 2 * K:
+        return (_BADHI << _SH) | (_LOW - kb)
+    return key
+
+
+@cuda.jit(device=True)
+def _answer(sf, si, tid, lane, T, K, key, bs, bi):
+    """(index, bad key) of the team: one team max of the candidates' x + g, one team min
+    that gives the bad key if the row has one (< 2 K), else 2 K + the least column holding
+    the team's max of x + g, else 3 K (a row of -inf)."""
+    best = red_max(sf, tid, lane, T, bs)
+    v = key if key < 2 * K else (2 * K + bi if bi >= 0 and bs == best else 3 * K)
+    v = red_min(si, tid, lane, T, v)
+    if v < 2 * K:
+        return (v if v < K else v - K), v   # the first NaN, else +inf, entry
+    return (v - 2 * K if v < 3 * K else -1), 2 * K
+
+
 def build_search(nt, ld, bits64, cache=CACHE):
     """Device function ``find(x, r, row, tid, lane, T, K, k0, k1, stream, sf, si) -> (index,
     bad key)``: the first argmax of row r of x plus the Gumbel noise of noise row ``row``
     (-1 for a row of -inf), and the :func:`first_bad` key of the row (``2 K``: none)."""
+    if nt is np.float32 and not bits64:
+        return _build_fast_search(nt, ld, cache)
     c = P.constants(nt)
     e4 = P.exponential_group(nt, bits64)
     g1 = P.gumbel_at(nt, bits64)
     x4 = P.load_group(nt, ld, -np.inf)
     scan = first_bad(nt, ld)
     lb, ninf, pinf, zero = c.lb, c.ninf, c.pinf, c.zero
-    fast = nt is np.float32 and not bits64
-    ln2, band, rel = nt(LN2), nt(P.FAST_BAND if fast else BOUND_BAND), nt(BOUND_REL)
+    ln2, band, rel = nt(LN2), nt(BOUND_BAND), nt(BOUND_REL)
     n_reg = max(1, 4 * cache)
-    u4 = P.fast_bound_group() if fast else None
 
     @cuda.jit(device=True)
-    def exact_bounds(x, r, q, K, k0, k1, stream, row):
+    def bounds(x, r, q, K, k0, k1, stream, row):
         x0, x1, x2, x3 = x4(x, r, q, K)
         e0, e1, e2, e3 = e4(k0, k1, stream, row, q)
         return (x0 - lb(e0) * ln2, x1 - lb(e1) * ln2, x2 - lb(e2) * ln2, x3 - lb(e3) * ln2)
-
-    @cuda.jit(device=True)
-    def fast_bounds(x, r, q, K, k0, k1, stream, row):
-        x0, x1, x2, x3 = x4(x, r, q, K)
-        return u4(x0, x1, x2, x3, k0, k1, stream, row, q)
-
-    bounds = fast_bounds if fast else exact_bounds
 
     @cuda.jit(device=True)
     def offer(x, r, col, u, thr, k0, k1, stream, row, bs, bi):
@@ -166,14 +340,7 @@ def build_search(nt, ld, bits64, cache=CACHE):
         key = 2 * K
         if not chk < pinf:
             key = scan(x, r, lane, T, K)   # fg:cold (a NaN or +inf)
-        # one team min gives the answer: the bad key if the row has one (< 2 K), else
-        # 2 K + the least column holding the team's max of x + g, else 3 K (a row of -inf)
-        best = red_max(sf, tid, lane, T, bs)
-        v = key if key < 2 * K else (2 * K + bi if bi >= 0 and bs == best else 3 * K)
-        v = red_min(si, tid, lane, T, v)
-        if v < 2 * K:
-            return (v if v < K else v - K), v   # the first NaN, else +inf, entry
-        return (v - 2 * K if v < 3 * K else -1), 2 * K
+        return _answer(sf, si, tid, lane, T, K, key, bs, bi)
     return find
 
 
@@ -192,16 +359,18 @@ def build_argmax(nt, ld, bits64, cache=CACHE):
         tid, lane, valid, dd = team_item(lt, rows * D)
         k0, k1, stream = P.key_words(key, k0, k1, stream)
         r = dd                          # no 64-bit division for one draw per row
+        d = 0
+        row = _U(row0 + r)
         if D != 1:
             r = dd // D                 # categorical / multinomial draws
-        d = dd - r * D
-        bi, bad = find(x, r, _U((row0 + r) * D + d), tid, lane, 1 << lt, K if valid else 0,
-                       k0, k1, stream, sf, si)
+            d = dd - r * D              # (D draws per row)
+            row = _U((row0 + r) * D + d)
+        bi, bad = find(x, r, row, tid, lane, 1 << lt, K if valid else 0, k0, k1, stream, sf, si)
         if valid and lane == 0:
             if d == 0 and flags.shape[0] > 0 and bad < 2 * K:
                 cuda.atomic.add(flags, 0 if bad < K else 1, 1)
             if idx.shape[1] > 0:
-                idx[r, d] = bi
+                idx[_U(r), _U(d)] = bi
             elif bi >= 0:
                 cuda.atomic.add(counts, (r, bi), 1)
     return argmax_k

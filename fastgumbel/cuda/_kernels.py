@@ -15,12 +15,13 @@ import math
 import numpy as np
 from numba import cuda, types
 
-from .._scalar import order_key_f32, order_key_f64
+from .._scalar import MASK32, SH32, order_key_f32, order_key_f64
 from . import _pieces as P
 from ._argmax import build_argmax, build_hard
 from ._pieces import LOG, SOFT
 from ._softmax import build_softmax
 from ._team import BLOCK, CACHE, red_argmax, red_max, red_or, red_sum, team_item
+from ._ubound import aligned_rows, round_keys, store4
 
 _U = np.uint64
 _NONE = np.int64(-2 ** 63)          # below every order key: "nothing left" for top-k
@@ -30,9 +31,54 @@ _NAN_KEY = np.int64(2 ** 63 - 1)    # above every order key: NaN ranks first
 def build_fill_noise(nt, st, bits64, uniform):
     """``fill_noise_k(out, row0, k0, k1, stream, key, loc, scale)``: a thread per group of 4
     columns (x), rows over y with a grid-stride loop (no division per thread); 2-D blocks,
-    so that short rows still fill them."""
-    g4 = P.noise_group(nt, bits64, uniform)
+    so that short rows still fill them. 32-bit words: the Philox round keys once per thread;
+    the affine map (loc, scale) chosen once per thread, not per row."""
     s4 = P.store_group(st)
+    if bits64:
+        g4 = P.noise_group(nt, bits64, uniform)
+
+        @cuda.jit(device=True)
+        def noise(kw, row, q):
+            return g4(kw[0], kw[1], kw[2], row, q)
+
+        @cuda.jit(device=True)
+        def keys(k0, k1, stream):
+            return k0, k1, stream
+    else:
+        g4 = P.noise_group_rk(nt, uniform)
+
+        @cuda.jit(device=True)
+        def noise(kw, row, q):
+            return g4(kw[0], kw[1], np.uint32(row & MASK32), np.uint32(row >> SH32), q)
+
+        @cuda.jit(device=True)
+        def keys(k0, k1, stream):
+            return round_keys(k0, k1), np.uint32(stream)
+
+    def make_rows(affine, whole, vector=False):
+        @cuda.jit(device=True)
+        def rows_loop(out, r0, rows, q, K, row0, kw, lo, sc):
+            c = q << 2
+            step = cuda.gridDim.y * cuda.blockDim.y
+            r = r0
+            while r < rows:         # (a range would divide for its trip count)
+                n0, n1, n2, n3 = noise(kw, _U(row0 + r), q)
+                if affine:
+                    n0, n1, n2, n3 = lo + sc * n0, lo + sc * n1, lo + sc * n2, lo + sc * n3
+                if whole and vector:    # float32 rows on 16 bytes: one 128-bit store
+                    store4(out, _U(r), _U(c), n0, n1, n2, n3)
+                elif whole:             # the group inside the row: no tests
+                    st(out, r, c, n0)
+                    st(out, r, c + 1, n1)
+                    st(out, r, c + 2, n2)
+                    st(out, r, c + 3, n3)
+                else:
+                    s4(out, r, q, K, n0, n1, n2, n3)
+                r += step
+        return rows_loop
+
+    scalar, part, scaled = make_rows(False, True), make_rows(False, False), make_rows(True, False)
+    vplain = make_rows(False, True, store4 is not None and nt is np.float32)
 
     @cuda.jit
     def fill_noise_k(out, row0, k0, k1, stream, key, loc, scale):
@@ -41,14 +87,15 @@ def build_fill_noise(nt, st, bits64, uniform):
         if q >= (K + 3) >> 2:
             return
         k0, k1, stream = P.key_words(key, k0, k1, stream)
-        affine = loc != 0.0 or scale != 1.0
-        lo = nt(loc)
-        sc = nt(scale)
-        for r in range(r0, rows, cuda.gridDim.y * cuda.blockDim.y):
-            n0, n1, n2, n3 = g4(k0, k1, stream, _U(row0 + r), q)
-            if affine:
-                n0, n1, n2, n3 = lo + sc * n0, lo + sc * n1, lo + sc * n2, lo + sc * n3
-            s4(out, r, q, K, n0, n1, n2, n3)
+        kw = keys(k0, k1, stream)
+        if loc != 0.0 or scale != 1.0:
+            scaled(out, r0, rows, q, K, row0, kw, nt(loc), nt(scale))
+        elif (q << 2) + 3 < K and aligned_rows(out):
+            vplain(out, r0, rows, q, K, row0, kw, nt(loc), nt(scale))
+        elif (q << 2) + 3 < K:      # float16 / bfloat16 or unaligned rows
+            scalar(out, r0, rows, q, K, row0, kw, nt(loc), nt(scale))
+        else:   # the last group of a row whose length is not a multiple of 4
+            part(out, r0, rows, q, K, row0, kw, nt(loc), nt(scale))
     return fill_noise_k
 
 

@@ -23,8 +23,8 @@ from .._scalar import (MASK32, SH32, bf16_to_f32, exp_nonpos_f32, exp_nonpos_f64
                        exponential_bits32, exponential_bits64, f32_to_bf16, gumbel_bits32,
                        gumbel_bits64, log2_bound_f32, log2_bound_f64, log_f32, log_f64,
                        uniform_bits32, uniform_bits64)
-from .._scalar._transforms import _fold32
-from ._nvvm import lg2_approx, philox_block
+from ._nvvm import philox_block
+from ._ubound import aligned_rows, load4, philox_rk
 
 _U = np.uint64
 #: Softmax output modes (the ``mode`` argument of ``softmax_rows``).
@@ -110,6 +110,19 @@ def noise_group(nt, bits64, uniform):
     return g4
 
 
+def noise_group_rk(nt, uniform):
+    """Device function ``g4(rk, st, rlo, rhi, q)``: :func:`noise_group` for 32-bit words with
+    the round keys of :func:`._ubound.round_keys` (computed once per thread) and the counter
+    words as uint32 (same bits)."""
+    f1 = uniform_bits32 if uniform else gumbel_bits32
+
+    @cuda.jit(device=True)
+    def g4(rk, st, rlo, rhi, q):
+        a0, a1, a2, a3 = philox_rk(np.uint32(q), st, rlo, rhi, rk)
+        return nt(f1(a0)), nt(f1(a1)), nt(f1(a2)), nt(f1(a3))
+    return g4
+
+
 def exponential_group(nt, bits64):
     """Device function ``e4(k0, k1, stream, row, q)``: E = -log(U) of columns 4q .. 4q+3, as
     ``nt`` (the E whose -log is the Gumbel noise; one log instead of two)."""
@@ -132,43 +145,6 @@ def exponential_group(nt, bits64):
         return (nt(exponential_bits32(np.uint32(a0))), nt(exponential_bits32(np.uint32(a1))),
                 nt(exponential_bits32(np.uint32(a2))), nt(exponential_bits32(np.uint32(a3))))
     return e4
-
-
-#: The margin of :func:`fast_bound_group`'s bound, in nats: twice its error bound (below)
-#: and more. The band of the bound-pruned search with this bound.
-FAST_BAND = 1e-3
-_TINY_T = np.float32(2.0 ** -10)
-_LN2_F32 = np.float32(0.6931471805599453)
-
-
-def fast_bound_group():
-    """Device function ``u4(x0, x1, x2, x3, k0, k1, stream, row, q)``: for float32 with 32-bit
-    words, ``u = x - ln2 log2(E) = x + g`` of columns 4q .. 4q+3 within 2.2e-4 (not a bound
-    from one side: the search's band is :data:`FAST_BAND`, twice that and more), from two
-    ``lg2.approx`` (MUFU) instead of the exact E and the bound of its bits.
-
-    E = -ln2 lg2(a) with a = t (s = 0) or 1 - t (s = 1) (``_fold32``; E = t + t^2/2 when
-    s = 1 and t <= 2**-10, relative error < 2**-21). lg2.approx: absolute error 2**-22 on
-    [0.5, 2], else 2 ulp. Worst case s = 1, t just over 2**-10: 1 - t rounds by 2**-25
-    (E off by 2**-15 relative) and |lg2(1 - t)| >= 1.44 t makes the 2**-22 error 2**-12.5
-    relative, 1.8e-4 nats in ln E; the second lg2 (of E) adds under 8e-6; the roundings
-    of E and u (u's relative rounding is covered by the search's ``|top| BOUND_REL``)."""
-    one, half, ln2 = np.float32(1.0), np.float32(0.5), _LN2_F32
-
-    @cuda.jit(device=True)
-    def u1(x, w):
-        s, t = _fold32(w)
-        e = -ln2 * lg2_approx(one - t if s else t)
-        if s and t <= _TINY_T:
-            e = t + (half * t) * t
-        return x - ln2 * lg2_approx(e)
-
-    @cuda.jit(device=True)
-    def u4(x0, x1, x2, x3, k0, k1, stream, row, q):
-        a0, a1, a2, a3 = philox_block(_U(q), stream, row & MASK32, row >> SH32, k0, k1)
-        return (u1(x0, np.uint32(a0)), u1(x1, np.uint32(a1)), u1(x2, np.uint32(a2)),
-                u1(x3, np.uint32(a3)))
-    return u4
 
 
 def gumbel_at(nt, bits64):
@@ -200,6 +176,27 @@ def load_group(nt, ld, fill):
         x2 = ld(x, r, c + 2) if c + 2 < K else fill
         return x0, x1, x2, fill
     return x4
+
+
+def load_whole(ld, vector=False):
+    """Device functions ``(xw(x, r, q), ok(x))``: the 4 values of columns 4q .. 4q+3 of row
+    ``r``, all inside the row (no tests; the caller knows); with ``vector`` (float32
+    arrays on a GPU) by one 128-bit load, which needs ``ok(x)``: rows on 16 bytes."""
+    if vector and load4 is not None:
+        @cuda.jit(device=True)
+        def xw(x, r, q):
+            return load4(x, _U(r), q << _U(2))
+        return xw, aligned_rows
+
+    @cuda.jit(device=True)
+    def xw(x, r, q):
+        c = q << 2
+        return ld(x, r, c), ld(x, r, c + 1), ld(x, r, c + 2), ld(x, r, c + 3)
+
+    @cuda.jit(device=True)
+    def ok(x):
+        return True
+    return xw, ok
 
 
 def store_group(st):
