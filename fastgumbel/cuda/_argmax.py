@@ -39,6 +39,16 @@ def _mx(a, b):
 
 
 @cuda.jit(device=True)
+def _threshold(top, band, rel, low):
+    """The candidates' threshold below the reference ``top``: ``top - (band + |top| rel)``,
+    but never below ``low``, the dtype's lowest finite value. Without the clamp a row whose
+    max is that value (a row masked with ``finfo.min``) gives -inf, every slot past the
+    row (u = -inf) passes, and the candidate scan reads past the row."""
+    thr = top - (band + abs(top) * rel)
+    return thr if thr > low else low
+
+
+@cuda.jit(device=True)
 def _better(s, col, bs, bi):
     """(bs, bi) after offering column ``col`` with value ``s``: the max, first index on ties."""
     if s > bs or (s == bs and col < bi):
@@ -91,8 +101,10 @@ def _cached(ninf, bounds, offer, cache):
         @cuda.jit(device=True)
         def step(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi):
             col = (q0 + j * T) << 2
-            for i in range(4):   # (past the row u = -inf: never a candidate)
-                bs, bi = offer(x, r, col + i, ru[4 * j + i], thr, k0, k1, stream, row, bs, bi)
+            for i in range(4):   # (past the row u = -inf < thr; the test is a second guard)
+                if col + i < K:
+                    bs, bi = offer(x, r, col + i, ru[4 * j + i], thr, k0, k1, stream, row, bs,
+                                   bi)
             return nxt(ru, x, r, q0, T, K, thr, k0, k1, stream, row, bs, bi)
         return step
 
@@ -200,6 +212,7 @@ def _build_fast_search(nt, ld, cache):
     scan = first_bad(nt, ld)
     ninf, pinf, zero = c.ninf, c.pinf, c.zero
     band, rel = nt(UBOUND_BAND), nt(BOUND_REL)
+    low = nt(-np.finfo(nt).max)
     n_reg = max(1, 4 * cache)
     whole1, part1 = _fast_pass1(ninf, x4, xw, cache)
     at = _first_at(cache)
@@ -236,7 +249,7 @@ def _build_fast_search(nt, ld, cache):
             col = at(ru, lane, T, top, tcol)  # fg:cold
             lo = ld(x, r, col) + g1(k0, k1, stream, row, col)  # fg:cold
         lo = team_fmax(sl, tid, slot, T, lo)
-        thr = lo - (band + abs(lo) * rel)
+        thr = _threshold(lo, band, rel, low)
         bs, bi = ninf, -1
         if lo > ninf and mine >= thr:   # the candidates: a few threads per row
             bs, bi = offers(ru, x, r, lane, T, K, thr, k0, k1, stream, row, bs, bi)  # fg:cold
@@ -296,6 +309,7 @@ def build_search(nt, ld, bits64, cache=CACHE):
     scan = first_bad(nt, ld)
     lb, ninf, pinf, zero = c.lb, c.ninf, c.pinf, c.zero
     ln2, band, rel = nt(LN2), nt(BOUND_BAND), nt(BOUND_REL)
+    low = nt(-np.finfo(nt).max)
     n_reg = max(1, 4 * cache)
 
     @cuda.jit(device=True)
@@ -318,7 +332,7 @@ def build_search(nt, ld, bits64, cache=CACHE):
             u0, u1, u2, u3 = bounds(x, r, q, K, k0, k1, stream, row)
             chk += (u0 + u1) + (u2 + u3)
             top = _mx(_mx(top, u0), _mx(_mx(u1, u2), u3))
-            thr = top - (band + abs(top) * rel)
+            thr = _threshold(top, band, rel, low)
             col = q << 2
             bs, bi = offer(x, r, col, u0, thr, k0, k1, stream, row, bs, bi)
             bs, bi = offer(x, r, col + 1, u1, thr, k0, k1, stream, row, bs, bi)
@@ -334,7 +348,7 @@ def build_search(nt, ld, bits64, cache=CACHE):
         mine, chk, bs, bi = long1(x, r, lane, T, nq, K, k0, k1, stream, row, mine, chk, ninf,
                                   -1)
         top = red_max(sf, tid, lane, T, mine)
-        thr = top - (band + abs(top) * rel)
+        thr = _threshold(top, band, rel, low)
         if top > ninf and mine >= thr:   # a few threads per row hold candidates
             bs, bi = offers(ru, x, r, lane, T, K, thr, k0, k1, stream, row, bs, bi)  # fg:cold
         key = 2 * K

@@ -67,3 +67,26 @@ def test_noise_paths_are_the_cpu_bits(shape):
             assert np.allclose(a, b, rtol=1e-6, atol=1e-6)
     u = fg.uniform(size=shape, dtype=np.float32, rng=k)
     assert np.array_equal(u, fg.uniform(size=shape, dtype=np.float32, rng=k, backend=B))
+
+
+# the kernels' check sum of such a row overflows to -inf (as on a GPU: it only has to stay
+# below +inf); the simulator's NumPy scalars warn about it
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("K", [5, 1203])
+def test_rows_masked_with_the_lowest_finite_value(dtype, K):
+    """A row whose max is finfo.min (padding masked that way): the search's threshold is
+    clamped there (below it, -inf, every slot past the row would pass and the candidate
+    scan would read past the row); indices, counts and one-hots are the CPU's."""
+    low = np.finfo(dtype).min
+    x = np.full((4, K), low, dtype)
+    x[1, K // 2] = -np.inf                                 # lowest finite next to -inf
+    x[2] = np.random.default_rng(K).normal(0, 1, K)        # a finite row between them
+    x[3, :2] = -np.inf
+    k = fg.Key(2024, 7)
+    assert np.array_equal(fg.gumbel_max(x, rng=k), fg.gumbel_max(x, rng=k, backend=B))
+    assert np.array_equal(fg.categorical(x, 3, rng=k), fg.categorical(x, 3, rng=k, backend=B))
+    assert np.array_equal(fg.multinomial(x, 50, rng=k), fg.multinomial(x, 50, rng=k, backend=B))
+    h = fg.gumbel_softmax(x, 0.5, hard=True, rng=k, backend=B)
+    assert np.array_equal(h, fg.gumbel_softmax(x, 0.5, hard=True, rng=k))
+    assert np.array_equal(h.sum(axis=1), np.ones(4, dtype))

@@ -384,7 +384,9 @@ __device__ __forceinline__ int fg_row_argmax(const TI* xr, int K, int lane, FgKe
             lo = fg_exact(xr, k, row, own >= 0 ? own : tcol);  // fg:cold
         }
         lo = (float)fg_team<TEAM>((T)lo, FgMaxNan<T>(), sh_t);
-        const float thr = lo - (0x1p-12f + fabsf(lo) * 0x1p-20f);
+        // never below the lowest finite float: a row whose max is -FLT_MAX (masked with
+        // finfo.min) would give -inf, and every slot past the row (u = -inf) would pass
+        const float thr = fmaxf(lo - (0x1p-12f + fabsf(lo) * 0x1p-20f), -0x1.fffffep127f);
         float best = -fg_inf<float>();
         int bi = -1;
         if (mine >= thr) {
