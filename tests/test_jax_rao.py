@@ -161,3 +161,22 @@ def test_pure_callback_path(x64, monkeypatch):
     b = jax.vmap(f, in_axes=(None, 0))(x, jnp.asarray([[0.5, 1.0, 2.0]] * 2))
     for u, v in zip(a, b):
         assert np.array_equal(np.asarray(u), np.asarray(v[1]))
+
+
+def test_tau_gradient_survives_interleaved_zero_patterns(x64):
+    """Whether tau takes a gradient reaches the backward as data: a vjp taken with tau
+    differentiated, then a grad of the same jitted function with tau fixed, then the first
+    vjp's pullback still gives tau's gradient (a flag in the residuals' tree structure read
+    the later trace's tree and gave 0)."""
+    rs = np.random.default_rng(3)
+    x = jnp.asarray(rs.standard_normal((4, 6)))
+    G = jnp.asarray(rs.standard_normal((4, 6)))
+    key = jax.random.key(11)
+    f = jax.jit(lambda v, t: (_rao(key, v, t, 5) * G).sum())
+    tau = jnp.asarray(0.7)
+    _, pull = jax.vjp(f, x, tau)
+    gx_only = jax.grad(f, argnums=0)(x, tau)
+    gx, gt = pull(jnp.asarray(1.0))
+    rx, rt = _reference(key, x, np.asarray(G), 0.7, 5)
+    assert np.array_equal(np.asarray(gx), rx) and np.array_equal(np.asarray(gx_only), rx)
+    assert float(gt) == float(rt) and float(gt) != 0.0

@@ -26,10 +26,11 @@ from ._keys import fg_key
 from ._softmax import _sample, _tau_host
 
 
-def _rao_body(outs, words, dy, x, tau, hot, *, axis, precision, samples, want_tau):
+def _rao_body(outs, words, dy, x, tau, hot, want, *, axis, precision, samples):
     """Fill ``outs`` with (grad_logits, grad_tau) of the Gumbel-Rao backward (grad_tau
-    zeros, and the kernel's tau term skipped, where tau takes no gradient)."""
+    zeros, and the kernel's tau term skipped, where ``want`` is 0: tau takes no gradient)."""
     gx_out, gt_out = outs
+    want_tau = bool(np.asarray(want).any())
     t, bad, all_bad = _tau_host(tau)
     if all_bad:
         gx_out[...] = np.nan
@@ -52,22 +53,23 @@ def gumbel_rao(words, x, tau, axis, precision, samples):
 
 def _rao_fwd(words, x, tau, axis, precision, samples):
     """``symbolic_zeros``: the arguments come as ``CustomVJPPrimal``; whether tau is
-    ``perturbed`` (takes a gradient) is known when tracing, and the residuals' structure
-    carries it to the backward (a tau that is a plain number skips the kernel's tau term)."""
+    ``perturbed`` (takes a gradient) is known when tracing, and a residual array carries it
+    to the backward's host call as data (a tau that is a plain number skips the kernel's
+    tau term). Not in the residuals' structure: JAX keeps one residual tree per traced
+    function, and a backward run after the same function was traced with the other zero
+    pattern would read the other tree (a silent zero tau gradient)."""
     words, x, want_tau, tau = words.value, x.value, tau.perturbed, tau.value
     hot = _sample(words, x, tau, True, axis, precision)
-    return hot, (words, x, {"tau" if want_tau else "tau_fixed": tau}, hot)
+    return hot, (words, x, tau, hot, jax.numpy.asarray(1 if want_tau else 0, np.int32))
 
 
 def _rao_bwd(axis, precision, samples, res, dy):
-    words, x, taus, hot = res
-    (name, tau), = taus.items()
+    words, x, tau, hot, want = res
     if isinstance(dy, SymbolicZero):    # the output takes no part in the loss
         return None, jax.numpy.zeros_like(x), jax.numpy.zeros_like(tau)
-    body = functools.partial(_rao_body, axis=axis, precision=precision, samples=samples,
-                             want_tau=name == "tau")
+    body = functools.partial(_rao_body, axis=axis, precision=precision, samples=samples)
     specs = [jax.ShapeDtypeStruct(x.shape, x.dtype), jax.ShapeDtypeStruct(tau.shape, tau.dtype)]
-    gx, gt = host_call(body, specs, words, dy, x, tau, hot)
+    gx, gt = host_call(body, specs, words, dy, x, tau, hot, want)
     return None, gx, gt
 
 
