@@ -6,7 +6,9 @@ times over the warp) and a whole 5-level butterfly folds them, without the run-t
 of a butterfly cut to ``T / 32`` lanes (:func:`._team.team_reduce`). Each reduction of a
 kernel gets its own shared array, so no barrier is needed before the warp values are
 written (no other reduction of the thread reads that array); in the CUDA simulator, whose
-butterfly goes through the shared array, the barrier stays.
+butterfly goes through the shared array, the barrier stays. This holds because each
+reduction runs once per thread per kernel: a kernel that ran one in a loop (a
+grid-stride loop over rows) would need the barrier before the write back.
 
 ``pack(v, col)``: (value, first column) as one int64 key, the float's
 order bits above the complement of the column, so that one max gives the largest value and,

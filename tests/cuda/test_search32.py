@@ -1,5 +1,7 @@
-"""The float32 / 32-bit-word search of the Numba CUDA kernels (cuda/_ubound.py: the one-MUFU
-bound, round keys, the reference L and one key reduction) and the noise fill's paths
+"""The float32 / 32-bit-word search of the Numba CUDA kernels (the reference L, the candidate
+threshold and one key reduction; in the simulator cuda/_ubound.py's one-MUFU bound is an
+exact log2, Philox the CPU's and the 128-bit loads are off: those run only on a GPU, and
+their host emulations are in test_nvvm.py) and the noise fill's paths
 (plain / affine, whole / last part group) against the CPU, on rows chosen to stress the
 pruning: ties, near-ties, one dominant logit, -inf entries, rows longer than the register
 cache (the tail passes), NaN / +inf rows (index of the first NaN, else first +inf)."""
