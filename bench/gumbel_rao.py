@@ -96,17 +96,17 @@ PROBE = textwrap.dedent("""
     x = rs.standard_normal((R, K), dtype=np.float32)
     G = rs.standard_normal((R, K), dtype=np.float32)
     idx = fg.gumbel_max(x, rng=5)
-    def peak_kib():
+    def status(name):
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(name + ":"):
                     return int(line.split()[1])
     def rss_call():             # no tracemalloc here: its own tables would count
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")
-        before = peak_kib()
+        before, file0 = status("VmHWM"), status("RssFile")
         gx, gt = fg.gumbel_rao_backward(G, x, 0.5, idx, samples=S, rng=5)
-        return peak_kib() - before, gx.nbytes / 1024
+        return status("VmHWM") - before, gx.nbytes / 1024, status("RssFile") - file0
     def traced_call():
         tracemalloc.start()
         gx, gt = fg.gumbel_rao_backward(G, x, 0.5, idx, samples=S, rng=5)
@@ -123,19 +123,23 @@ def bench_memory(samples=100, warm=256):
     """Peak RSS growth of one backward call (VmHWM, reset just before) and the peak of
     tracemalloc's traced allocations during it (NumPy's, and Numba's NRT allocations: the
     kernel's per-thread buffers), each against the output's size; for the first call at
-    this size in the process and a second one. A warm-up call of ``warm`` rows first
-    (compiles, and with 256 rows runs every worker thread once: with 4 rows one thread, and
-    the other thread's first allocations fall into the measured call)."""
+    this size in the process and a second one; the RssFile growth says how much of it is
+    pages of shared libraries (NumPy's, Numba's) mapped in on their first use, not
+    allocations. A warm-up call of ``warm`` rows first (compiles, and with 256 rows runs
+    every worker thread once and NumPy's row max on more than a few thousand elements:
+    with 4 rows the logits check's ``max(axis=1)`` first reaches NumPy's vector code in the
+    measured call, 64 KiB of file-backed pages)."""
     t0 = time.perf_counter()
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir)
     p = subprocess.run([sys.executable, "-c", PROBE, str(samples), str(warm)],
                        capture_output=True, text=True, check=True, cwd=root)
     r = json.loads(p.stdout.strip().splitlines()[-1])
     for name in ("first", "second"):
-        rss, out = r[name]
+        rss, out, file = r[name]
         print(f"K={samples} at {ROWS}x{COLS} float32 ({warm}-row warm-up), {name} call: "
               f"peak RSS grew {rss:.0f} KiB = {rss / out:.4f} x the {out:.0f} KiB output "
-              f"(extra {rss - out:+.0f} KiB)")
+              f"(extra {rss - out:+.0f} KiB, of which {file} KiB file-backed: pages of "
+              f"shared libraries' code and constants used for the first time)")
     traced = r["traced"]
     print(f"  third call, traced peak {traced:.0f} KiB = {traced / out:.4f} x the output "
           f"(extra {traced - out:+.0f} KiB)")

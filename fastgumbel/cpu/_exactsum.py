@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .._numba import helper
+from .._scalar import f64_as_i64
 
 #: 2**-BIAS is the weight of digit 0: below 2**-1074 / 2**53, and a multiple of 32 bits
 #: away from nothing in particular; digits up to 2**1024 and two of carry room.
@@ -25,6 +26,8 @@ SLOTS = LIMBS + 4
 #: Values added between carries: each adds below 2**33 to a digit, int64 holds 2**63.
 CARRY_EVERY = 1 << 28
 _LOW = np.int64(0xFFFFFFFF)
+_MANT = np.int64((1 << 52) - 1)
+_HIDDEN = np.int64(1 << 52)
 
 
 @helper
@@ -50,11 +53,13 @@ def exact_add(acc, v):
     elif v == -np.inf:
         acc[NEG] += 1
     elif v != 0:
-        m, e = math.frexp(v)                    # v = m 2**e, 0.5 <= |m| < 1
-        i = np.int64(m * 9007199254740992.0)    # m 2**53: an integer, exactly
-        s = e - 53 + BIAS                       # the weight of i's unit is 2**(s - BIAS)
-        a = i if i > 0 else -i
-        sign = np.int64(1) if i > 0 else np.int64(-1)
+        # v = +-a 2**(s - BIAS), a < 2**53, read from v's bits (math.frexp is a call into
+        # Numba's helper library, whose first use faults in 40 KiB of its pages)
+        b = f64_as_i64(v)
+        ex = (b >> 52) & 0x7FF                  # the biased exponent; 0: subnormal
+        a = (b & _MANT) | (_HIDDEN if ex else np.int64(0))
+        s = max(ex, 1) - 1075 + BIAS
+        sign = np.int64(-1) if b < 0 else np.int64(1)
         k = s >> 5
         off = s & 31
         lo = (a & _LOW) << off                  # below 2**63
