@@ -1,6 +1,6 @@
 """Per-call time of this checkout against an earlier commit, in one process, alternating.
 
-    python bench/ab_versions.py REV [--rounds 15]
+    python bench/ab_versions.py REV [--rounds 15] [--small]
 
 The package at ``REV`` is exported to a temporary folder as ``fastgumbel_old`` (its
 absolute module names rewritten), imported beside the working tree's ``fastgumbel``, and
@@ -44,6 +44,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("rev")
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--small", action="store_true",
+                    help="issue 18's small calls (8x16: Key, Generator, seed, hard, tau 0.5)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,6 +53,9 @@ def main():
         sys.path.insert(0, tmp)
         import fastgumbel as new
         import fastgumbel_old as old
+        if args.small:
+            small_calls(new, old, args)
+            return
         rng = np.random.default_rng(0)
         cases = {"8x16": rng.standard_normal((8, 16)).astype(np.float32),
                  "4096x1024": rng.standard_normal((4096, 1024)).astype(np.float32)}
@@ -62,14 +67,41 @@ def main():
                 fs = {"new": lambda m=new: m.gumbel_softmax(x, tau, rng=m.Key(1)),
                       "old": lambda m=old: m.gumbel_softmax(x, tau, rng=m.Key(1))}
                 assert np.array_equal(fs["new"](), fs["old"]())
-                times = {k: [] for k in fs}
-                for r in range(args.rounds):
-                    for k in (("new", "old") if r % 2 else ("old", "new")):
-                        times[k].append(per_call(fs[k], calls[name]))
-                med = {k: statistics.median(v) for k, v in times.items()}
+                med = alternate(fs, calls[name], args.rounds)[0]
                 print(f"{name:>10} tau={tau}: new {med['new'] * 1e6:9.1f} us   "
                       f"old {med['old'] * 1e6:9.1f} us   new/old {med['new'] / med['old']:.3f}")
 
+
+def alternate(fs, calls, rounds):
+    """Median and min per-call time of each of ``fs`` over ``rounds`` alternating rounds."""
+    times = {k: [] for k in fs}
+    for r in range(rounds):
+        for k in (tuple(fs) if r % 2 else tuple(fs)[::-1]):
+            times[k].append(per_call(fs[k], calls))
+    return ({k: statistics.median(v) for k, v in times.items()},
+            {k: min(v) for k, v in times.items()})
+
+
+def small_calls(new, old, args):
+    """Issue 18's small NumPy calls (8x16 float32): a Key, a Generator, an int seed, hard,
+    tau 0.5; 2000 calls a round (the target: under 5 us a call)."""
+    x = np.random.default_rng(0).standard_normal((8, 16)).astype(np.float32)
+    gens = {"new": new.default_rng(0), "old": old.default_rng(0)}
+    cases = {"Key": lambda m, g: m.gumbel_softmax(x, 1.0, rng=m.Key(1)),
+             "Generator": lambda m, g: m.gumbel_softmax(x, 1.0, rng=g),
+             "int seed": lambda m, g: m.gumbel_softmax(x, 1.0, rng=1),
+             "hard": lambda m, g: m.gumbel_softmax(x, 1.0, hard=True, rng=m.Key(1)),
+             "tau 0.5": lambda m, g: m.gumbel_softmax(x, 0.5, rng=m.Key(1))}
+    mods = {"new": new, "old": old}
+    print(f"gumbel_softmax 8x16 float32, {args.rounds} alternating rounds of 2000 calls; "
+          f"new = working tree, old = {args.rev}; median (min) us per call")
+    for name, case in cases.items():
+        fs = {k: (lambda c=case, m=m, g=gens[k]: c(m, g)) for k, m in mods.items()}
+        assert np.array_equal(fs["new"](), fs["old"]()) or name == "Generator"
+        med, low = alternate(fs, 2000, args.rounds)
+        print(f"{name:>10}: new {med['new'] * 1e6:6.2f} ({low['new'] * 1e6:5.2f})   "
+              f"old {med['old'] * 1e6:6.2f} ({low['old'] * 1e6:5.2f})   "
+              f"old/new {med['old'] / med['new']:.2f}")
 
 if __name__ == "__main__":
     main()
