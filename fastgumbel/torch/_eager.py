@@ -2,7 +2,8 @@
 float32/float64 contiguous tensor sampled along its last dim, a number as tau, no
 torch.func transform, no forward-mode AD, not traced. Its reverse mode is one lean
 ``torch.autograd.Function`` (the gradient in torch ops, differentiable again: double
-backward works). Any other call returns ``None`` here and takes the general path, which
+backward works), or for a small soft sample torch's own softmax node with the kernel's
+sample as its output (:func:`_native_soft`). Any other call returns ``None`` here and takes the general path, which
 gives the same values and gradients (tests/test_torch.py).
 
 At 8x16 the general path's argument reading, its autograd Function (one that also carries
@@ -47,13 +48,15 @@ def gumbel_softmax(logits, tau, hard, eps, dim, generator, estimator, samples):
 #: from 4096 on, ``_sample.backward_fast`` may take another formula (many short rows)
 NATIVE_ELEMS = 4096
 _hooks = getattr(torch._C._autograd, "_top_saved_tensors_default_hooks", None)
+_tracing = getattr(torch._C, "_get_tracing_state", None)
 
 
 def _native_ok():
     """Whether :func:`_native_soft` may run: no saved-tensor hooks (one like
     ``save_on_cpu`` packs the softmax's output before the kernel writes it) and no
     ``torch.jit`` trace (it would record the softmax)."""
-    return _hooks is not None and _hooks(False) is None and not torch._C._get_tracing_state()
+    return (_hooks is not None and _tracing is not None and _hooks(False) is None
+            and not _tracing())
 
 
 def _native_soft(logits, tau, key):
