@@ -23,16 +23,30 @@ __all__ = ["routed", "uniform", "gumbel", "gumbel_softmax", "gumbel_log_softmax"
            "categorical", "multinomial", "gumbel_topk", "sample_logits"]
 
 
-def routed(f=None, *, dask=True):
+def routed(f=None, *, dask=True, fast=None):
     """Make ``f`` serve every array kind: one scan of the arguments (:func:`_route.scan`);
     plain NumPy calls go straight to ``f``. ``dask=False``: the function has no lazy form
-    (a Dask argument is read as an array, i.e. computed)."""
+    (a Dask argument is read as an array, i.e. computed).
+
+    ``fast``: a function of ``f``'s signature that serves the common NumPy call (the
+    core's fast paths) or returns ``None``, run before the scan: it accepts only NumPy
+    arrays and plain values (what the scan leaves to ``f``) and has no side effects when
+    it returns ``None``. It takes ``f``'s name, so a call with wrong arguments raises the
+    ``TypeError`` that names the public function."""
     if f is None:
-        return functools.partial(routed, dask=dask)
+        return functools.partial(routed, dask=dask, fast=fast)
     sig = inspect.signature(f)
+    if fast is not None:
+        if inspect.signature(fast) != sig:
+            raise TypeError(f"the fast path of {f.__name__} must have its signature {sig}")
+        fast.__name__, fast.__qualname__ = f.__name__, f.__qualname__
 
     @functools.wraps(f)
     def public(*args, **kwargs):
+        if fast is not None:
+            res = fast(*args, **kwargs)
+            if res is not None:
+                return res
         kind = _route.scan(args, kwargs)
         if kind is None or (kind == _route.DASK and not dask):
             return f(*args, **kwargs)
@@ -43,6 +57,27 @@ def routed(f=None, *, dask=True):
         return _route.call_device(f, public, sig.bind(*args, **kwargs))
 
     return public
+
+
+# The fast paths (``routed(fast=)``): the common NumPy call of the sampler below each.
+
+
+def _softmax_fast(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
+                  precision="default", backend="auto"):
+    if type(hard) is bool:
+        return _core.softmax_fast(logits, tau, _core.HARD if hard else _core.SOFT, axis, rng,
+                                  out, precision, backend)
+    return None
+
+
+def _log_softmax_fast(logits, tau=1.0, *, axis=-1, rng=None, out=None, precision="default",
+                      backend="auto"):
+    return _core.softmax_fast(logits, tau, _core.LOG, axis, rng, out, precision, backend)
+
+
+def _gumbel_max_fast(logits, *, axis=-1, rng=None, out=None, precision="default",
+                     backend="auto"):
+    return _core.gumbel_max_fast(logits, axis, rng, out, precision, backend)
 
 
 @routed
@@ -137,7 +172,7 @@ def gumbel(loc=0.0, scale=1.0, size=None, *, dtype=np.float32, rng=None, like=No
     return _creation.gumbel(loc, scale, size, dtype, rng, like, out, precision, backend)
 
 
-@routed
+@routed(fast=_softmax_fast)
 def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
                    precision="default", backend="auto"):
     """Sample the Gumbel-Softmax (Concrete) distribution: ``softmax((logits + g) / tau)``.
@@ -177,11 +212,11 @@ def gumbel_softmax(logits, tau=1.0, *, hard=False, axis=-1, rng=None, out=None,
     >>> int(h.argmax()) == int(y.argmax()), float(h.sum())
     (True, 1.0)
     """
-    mode = (_core.HARD if hard else _core.SOFT) if type(hard) is bool else _core.softmax_mode(hard)
-    return _core.softmax_family(logits, tau, mode, axis, rng, out, precision, backend)
+    mode = _core.softmax_mode(hard)     # the common call took the fast path (routed)
+    return _core.softmax_general(logits, tau, mode, axis, rng, out, precision, backend)
 
 
-@routed
+@routed(fast=_log_softmax_fast)
 def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precision="default",
                        backend="auto"):
     """Log of the Gumbel-Softmax sample, ``log_softmax((logits + g) / tau)``, computed directly.
@@ -198,10 +233,10 @@ def gumbel_log_softmax(logits, tau=1.0, *, axis=-1, rng=None, out=None, precisio
     >>> bool(np.isfinite(ly).all()), float(np.exp(ly).sum())
     (True, 1.0)
     """
-    return _core.softmax_family(logits, tau, _core.LOG, axis, rng, out, precision, backend)
+    return _core.softmax_general(logits, tau, _core.LOG, axis, rng, out, precision, backend)
 
 
-@routed
+@routed(fast=_gumbel_max_fast)
 def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", backend="auto"):
     """One categorical draw per row by the Gumbel-max trick: ``argmax(logits + g)``.
 
@@ -218,7 +253,7 @@ def gumbel_max(logits, *, axis=-1, rng=None, out=None, precision="default", back
     >>> fg.gumbel_max(x, rng=0)[1]    # -inf logits are masked categories
     np.int64(2)
     """
-    return _discrete.gumbel_max(logits, axis, rng, out, precision, backend)
+    return _discrete.gumbel_max_general(logits, axis, rng, out, precision, backend)
 
 
 @routed

@@ -20,7 +20,7 @@ from . import _backends
 from . import _checks as chk
 from . import _gpu_state
 from ._arrays import c_contiguous, device_empty, device_kind, empty_aligned
-from .random import KEY_TYPES, Key, resolve_key
+from .random import KEY_TYPES, Key, key_words, resolve_key
 
 SOFT, LOG, HARD = 0, 1, 2
 
@@ -200,6 +200,7 @@ def alloc(out, moved_shape, axis, dtype, kdtype, inputs, name="out", device=None
 _SMALL_BYTES = 1 << 16
 #: dtypes the kernels take as they are (native float32 and float64)
 _KERNEL_DTYPES = frozenset((np.dtype(np.float32), np.dtype(np.float64)))
+_F64 = np.dtype(np.float64)
 
 
 def _fast_rows(logits, axis, rng, precision, backend):
@@ -217,13 +218,17 @@ def _fast_rows(logits, axis, rng, precision, backend):
     """
     if (type(logits) is not np.ndarray or logits.dtype not in _KERNEL_DTYPES
             or not logits.flags.carray      # C-contiguous, aligned, writeable
-            or logits.size == 0 or logits.ndim == 0
-            or type(axis) is not int or (axis != -1 and axis != logits.ndim - 1)
+            or not (rng is None or type(rng) in KEY_TYPES or type(rng) is int)
             or (backend != "auto" and backend != "cpu")
             or (precision != "default" and precision != "high")
-            or not (rng is None or type(rng) in KEY_TYPES)):
+            or type(axis) is not int):
         return None
-    return logits if logits.ndim == 2 else logits.reshape(-1, logits.shape[-1])
+    nd = logits.ndim
+    if nd == 2 and (axis == -1 or axis == 1) and logits.size:
+        return logits
+    if nd == 0 or (axis != -1 and axis != nd - 1) or not logits.size:
+        return None
+    return logits.reshape(-1, logits.shape[-1])
 
 
 def _fast_out(out, shape, dtype, logits):
@@ -248,15 +253,17 @@ def softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
     if x is None or type(tau) is not float or (
             out is not None and not _fast_out(out, logits.shape, logits.dtype, logits)):
         return None
-    t = chk.tau_value(tau, logits.dtype)
+    dt = x.dtype
+    t = chk.tau_value(tau, dt)
     if out is not None:
         buf = out.reshape(x.shape)
-    elif logits.nbytes < _SMALL_BYTES:      # alignment gains nothing here; costs 1-2 us
-        buf = np.empty(x.shape, logits.dtype)
+    elif x.nbytes < _SMALL_BYTES:           # alignment gains nothing here; costs 1-2 us
+        buf = np.empty(x.shape, dt)
     else:
-        buf = empty_aligned(x.shape, logits.dtype)
-    posinf = _backends.cpu().softmax_rows_c(x, buf, *resolve_key(rng).words,
-                                            _fast_bits64(x.dtype, precision), t, mode)
+        buf = empty_aligned(x.shape, dt)
+    k0, k1, stream = key_words(rng)
+    posinf = _backends.cpu().softmax_rows_c(x, buf, k0, k1, stream,
+                                            precision == "high" or dt == _F64, t, mode)
     if posinf:
         raise_bad_rows(0, posinf)
     if out is not None:

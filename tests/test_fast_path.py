@@ -2,7 +2,7 @@
 against their general paths (``_core.softmax_general``, ``_discrete.gumbel_max_general``).
 
 The common call (a C-contiguous float32/64 NumPy array along its last axis, a float tau, a
-Key, a Generator or None as rng, no ``out`` or a matching one) skips the general path's
+Key, a Generator, an int seed or None as rng, no ``out`` or a matching one) skips the general path's
 axis moves and checks. It must give the same bits, draw the same keys from a
 Generator, raise the same errors, and leave every other call to the general path.
 """
@@ -89,6 +89,7 @@ def test_common_calls_take_the_fast_path(monkeypatch, fresh_logits):
     fg.gumbel_softmax(x, hard=True, rng=fg.Key(1), out=np.empty_like(x), axis=1)
     fg.gumbel_log_softmax(x, 2.0)
     fg.gumbel_softmax(x[0], rng=fg.Key(1), backend="cpu", precision="high")
+    fg.gumbel_softmax(x, 1.0, rng=7)
 
 
 def test_generators_advance_the_same_way(fresh_logits):
@@ -103,7 +104,7 @@ def test_generators_advance_the_same_way(fresh_logits):
 @pytest.mark.parametrize("case", [
     "float16", "int logits", "axis 0", "numpy axis", "strided", "big-endian", "list",
     "int tau", "numpy tau", "out float64", "out strided", "out aliases", "read-only out",
-    "seed rng", "numpy rng", "empty", "0-d"])
+    "numpy seed rng", "bool rng", "numpy rng", "empty", "0-d", "numpy hard"])
 def test_other_calls_take_the_general_path(monkeypatch, fresh_logits, case):
     calls = _count_general_calls(monkeypatch, "gumbel_softmax")
     x = fresh_logits((6, 5))
@@ -135,14 +136,18 @@ def test_other_calls_take_the_general_path(monkeypatch, fresh_logits, case):
     elif case == "read-only out":
         kw["out"] = np.empty_like(x)
         kw["out"].flags.writeable = False
-    elif case == "seed rng":
-        kw["rng"] = 5
+    elif case == "numpy seed rng":
+        kw["rng"] = np.int64(5)
+    elif case == "bool rng":
+        kw["rng"] = True
     elif case == "numpy rng":
         kw["rng"] = np.random.default_rng(0)
     elif case == "empty":
         x = np.empty((0, 5), np.float32)
     elif case == "0-d":
         x = np.float32(1.0) * np.ones((), np.float32)
+    elif case == "numpy hard":
+        kw["hard"] = np.bool_(True)
     try:
         fg.gumbel_softmax(x, **kw)
     except (TypeError, ValueError):
@@ -160,6 +165,26 @@ def test_bad_tau_raises_as_on_the_general_path(fresh_logits, tau, dtype):
     with pytest.raises(ValueError) as general:
         _general("gumbel_softmax")(x, tau, rng=fg.Key(1))
     assert str(fast.value) == str(general.value)
+
+
+@pytest.mark.parametrize("rng", [-1, 2**64, True])
+def test_bad_seed_raises_as_on_the_general_path(fresh_logits, rng):
+    x = fresh_logits((3, 4))
+    with pytest.raises((TypeError, ValueError)) as fast:
+        fg.gumbel_softmax(x, 1.0, rng=rng)
+    with pytest.raises((TypeError, ValueError)) as general:
+        _general("gumbel_softmax")(x, 1.0, rng=rng)
+    assert type(fast.value) is type(general.value) and str(fast.value) == str(general.value)
+    assert "rng" in str(fast.value)
+
+
+@pytest.mark.parametrize("name", ["gumbel_softmax", "gumbel_log_softmax", "gumbel_max"])
+def test_wrong_arguments_name_the_public_function(fresh_logits, name):
+    x = fresh_logits((3, 4))
+    with pytest.raises(TypeError, match=rf"^{name}\(\) got an unexpected keyword argument 'dim'"):
+        getattr(fg, name)(x, dim=-1)
+    with pytest.raises(TypeError, match=rf"^{name}\(\) missing 1 required positional"):
+        getattr(fg, name)()
 
 
 def test_plus_inf_logit_raises_on_the_fast_path(fresh_logits):
@@ -192,9 +217,10 @@ def test_gumbel_max_common_calls_take_the_fast_path(monkeypatch, fresh_logits):
     fg.gumbel_max(x, rng=fg.Generator(1))
     fg.gumbel_max(x, rng=fg.Key(1), out=np.empty(4, np.int64), axis=1)
     fg.gumbel_max(x[0])
+    fg.gumbel_max(x, rng=3)
 
 
-@pytest.mark.parametrize("case", ["axis 0", "out int32", "out shape", "float16", "seed rng"])
+@pytest.mark.parametrize("case", ["axis 0", "out int32", "out shape", "float16", "numpy seed rng"])
 def test_gumbel_max_other_calls_take_the_general_path(monkeypatch, fresh_logits, case):
     calls = _count_general_calls(monkeypatch, "gumbel_max")
     x = fresh_logits((6, 5))
@@ -207,8 +233,8 @@ def test_gumbel_max_other_calls_take_the_general_path(monkeypatch, fresh_logits,
         kw["out"] = np.empty(5, np.int64)
     elif case == "float16":
         x = x.astype(np.float16)
-    elif case == "seed rng":
-        kw["rng"] = 3
+    elif case == "numpy seed rng":
+        kw["rng"] = np.uint32(3)
     try:
         fg.gumbel_max(x, **kw)
     except (TypeError, ValueError):

@@ -269,6 +269,48 @@ def test_common_eager_call_equals_the_general_path(dtype, shape, hard, tau):
     torch.testing.assert_close(gg0, gg1, rtol=10 * rtol, atol=10 * rtol)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(8, 16), (3, 5, 7), (1, 1)])
+@pytest.mark.parametrize("tau", [1.0, 0.37])
+def test_small_soft_sample_with_torch_nodes_equals_the_function(monkeypatch, dtype, shape,
+                                                                tau):
+    """A small soft sample with grad (``_eager._native_soft``: torch's softmax node, the
+    kernel's sample written over its output) gives the bits of values and gradients of
+    the autograd Function (``_eager.Sample``), masked and NaN rows too; under saved-tensor
+    hooks (``save_on_cpu`` copies the softmax's output when it is saved) it takes the
+    Function; writing into the sample in place makes backward raise, as there."""
+    from fastgumbel.torch import _eager
+    x = logits(shape, dtype, seed=3)
+    x[0, ..., 0] = -np.inf
+    if shape[0] > 1:
+        x[-1, ..., -1] = np.nan
+    gy = logits(shape, dtype, seed=4)
+
+    def run():
+        a = x.clone().requires_grad_(True)
+        y = fgt.gumbel_softmax(a, tau, generator=KEY)
+        y.backward(gy)
+        return y.grad_fn.name(), y.detach(), a.grad
+
+    native = run()
+    monkeypatch.setattr(_eager, "NATIVE_ELEMS", 0)
+    function = run()
+    monkeypatch.undo()
+    assert native[0] == "SoftmaxBackward0" and function[0] != native[0]
+    for u, v in zip(native[1:], function[1:]):
+        assert torch.equal(u.isnan(), v.isnan())
+        assert torch.equal(u.nan_to_num().view(torch.uint8), v.nan_to_num().view(torch.uint8))
+    with torch.autograd.graph.save_on_cpu():
+        hooked = run()
+    assert hooked[0] == function[0] and torch.equal(hooked[2].nan_to_num(),
+                                                    function[2].nan_to_num())
+    a = x.clone().requires_grad_(True)
+    y = fgt.gumbel_softmax(a, tau, generator=KEY)
+    y.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
 def test_common_eager_call_special_rows_and_key():
     """The one-hot of a straight-through sample (a kernel of its own on the common call):
     a NaN row is NaN, an all -inf row is 0, as the general path; the key from torch's RNG

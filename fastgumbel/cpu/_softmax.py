@@ -373,7 +373,9 @@ def _soft_hard_serial():
 #: the soft sample and its one-hot (``softmax_rows_c(..., hard_out=)``), small arrays
 _SOFT_HARD_SERIAL = _soft_hard_serial()
 #: entry key -> the compiled entry point of a serial kernel for 2-d C-contiguous, aligned,
-#: writeable arrays of one dtype (``_serial_entry``)
+#: writeable arrays of one dtype (``_serial_entry``); the key: ``mode + 4 * itemsize`` for
+#: a softmax-family mode, ``-1 - itemsize`` for the soft sample with its one-hot (ints,
+#: which hash faster than a (mode, dtype) tuple)
 _SERIAL_ENTRY = {}
 
 
@@ -397,21 +399,20 @@ def softmax_rows_c(x, out, k0, k1, stream, bits64, tau, mode, hard_out=None):
     float. ``hard_out``: also the one-hot of the soft sample (``mode`` SOFT) there. A small
     array calls the serial kernel's compiled entry point directly: Numba's dispatcher types
     every argument on each call, an eighth of an 8x16 call (bench/RESULTS.md, issue 18)."""
-    rows, K = x.shape
-    if rows * K >= SERIAL_ELEMS:
+    if x.size >= SERIAL_ELEMS:
         posinf = softmax_rows(x, out, 0, np.uint64(k0), np.uint64(k1), np.uint64(stream),
                               bits64, tau, mode)
         if hard_out is not None:
             one_hot_rows(out, hard_out)
         return posinf
-    both = hard_out is not None
-    entry = _SERIAL_ENTRY.get((-1 if both else mode, x.dtype))
+    if hard_out is None:
+        entry = _SERIAL_ENTRY.get(mode + 4 * x.itemsize)    # kernel dtypes: itemsize 4, 8
+        if entry is not None:
+            return entry(x, out, 0, k0, k1, stream, bits64, tau)
+        return _serial_entry(mode + 4 * x.itemsize, _SERIAL_KERNELS[mode], (x, out), 0, k0,
+                             k1, stream, bits64, tau)
+    entry = _SERIAL_ENTRY.get(-1 - x.itemsize)
     if entry is None:
-        if both:
-            return _serial_entry((-1, x.dtype), _SOFT_HARD_SERIAL, (x, out, hard_out), 0, k0,
-                                 k1, stream, bits64, tau)
-        return _serial_entry((mode, x.dtype), _SERIAL_KERNELS[mode], (x, out), 0, k0, k1,
-                             stream, bits64, tau)
-    if both:
-        return entry(x, out, hard_out, 0, k0, k1, stream, bits64, tau)
-    return entry(x, out, 0, k0, k1, stream, bits64, tau)
+        return _serial_entry(-1 - x.itemsize, _SOFT_HARD_SERIAL, (x, out, hard_out), 0, k0,
+                             k1, stream, bits64, tau)
+    return entry(x, out, hard_out, 0, k0, k1, stream, bits64, tau)

@@ -2,7 +2,8 @@
 float32/float64 contiguous tensor sampled along its last dim, a number as tau, no
 torch.func transform, no forward-mode AD, not traced. Its reverse mode is one lean
 ``torch.autograd.Function`` (the gradient in torch ops, differentiable again: double
-backward works). Any other call returns ``None`` here and takes the general path, which
+backward works), or for a small soft sample torch's own softmax node with the kernel's
+sample as its output (:func:`_native_soft`). Any other call returns ``None`` here and takes the general path, which
 gives the same values and gradients (tests/test_torch.py).
 
 At 8x16 the general path's argument reading, its autograd Function (one that also carries
@@ -36,9 +37,38 @@ def gumbel_softmax(logits, tau, hard, eps, dim, generator, estimator, samples):
     t = chk.tau_value(tau, COMPUTE[logits.dtype])
     key = _keys.eager_words(generator)
     if logits.requires_grad and torch.is_grad_enabled():
+        if not hard and logits.numel() < NATIVE_ELEMS and _native_ok():
+            return _native_soft(logits, t, key)
         out = _apply(logits, t, key, hard)
         return out[0] if hard else out
     return _sample.direct_sample(logits, t, key, hard)
+
+
+#: soft samples with grad of fewer elements take torch's own nodes (:func:`_native_soft`);
+#: from 4096 on, ``_sample.backward_fast`` may take another formula (many short rows)
+NATIVE_ELEMS = 4096
+_hooks = getattr(torch._C._autograd, "_top_saved_tensors_default_hooks", None)
+_tracing = getattr(torch._C, "_get_tracing_state", None)
+
+
+def _native_ok():
+    """Whether :func:`_native_soft` may run: no saved-tensor hooks (one like
+    ``save_on_cpu`` packs the softmax's output before the kernel writes it) and no
+    ``torch.jit`` trace (it would record the softmax)."""
+    return (_hooks is not None and _tracing is not None and _hooks(False) is None
+            and not _tracing())
+
+
+def _native_soft(logits, tau, key):
+    """The soft sample with grad, its backward in torch's own nodes, not a Python one (a
+    Python node's backward cost more than the whole 8x16 sample, bench/RESULTS.md, issue
+    18): ``softmax(logits / tau)`` makes the nodes (``SoftmaxBackward0``, whose gradient
+    ``y (g - <g, y>)`` reads only its output ``y``; ``DivBackward0``, ``g / tau``), then
+    the kernel writes the sample over that output through a NumPy view, which autograd
+    does not see. The gradient is :class:`Sample`'s, the same ops on the same values (same
+    bits), and differentiable again."""
+    y = torch.softmax(logits if tau == 1.0 else logits / tau, -1)
+    return _sample.direct_into(logits, tau, key, y)
 
 
 class Sample(torch.autograd.Function):

@@ -72,15 +72,19 @@ def _new_like(x, xn, small):
     return t, t.numpy()
 
 
-def _direct(logits, tau, mode, key, one_hot=False):
+def _direct(logits, tau, mode, key, one_hot=False, out=None):
     """The common call straight to the CPU kernel: ``logits`` float32/64, C-contiguous,
     non-empty, sampled along its last dim; its arguments checked by the caller. A new
-    tensor; ``one_hot`` (mode SOFT): ``(the one-hot of its rows, the soft sample)``. A small
-    array runs on the calling thread."""
+    tensor, or ``out`` (a contiguous tensor like ``logits``) written through a NumPy view;
+    ``one_hot`` (mode SOFT): ``(the one-hot of its rows, the soft sample)``. A small array
+    runs on the calling thread."""
     x = logits.detach() if logits.requires_grad else logits
     xn = x.numpy()
     small = xn.size < _backends.cpu().SERIAL_ELEMS
-    out, on = _new_like(x, xn, small)
+    if out is None:
+        out, on = _new_like(x, xn, small)
+    else:
+        on = out.detach().numpy()
     h, hn = _new_like(x, xn, small) if one_hot else (None, None)
     if xn.ndim != 2:
         K = xn.shape[-1]
@@ -104,6 +108,12 @@ def direct_sample(logits, tau, key, hard, keep_soft=False):
     if hard and keep_soft:
         return _direct(logits, tau, _core.SOFT, key, True)
     return _direct(logits, tau, _core.HARD if hard else _core.SOFT, key)
+
+
+def direct_into(logits, tau, key, out):
+    """The soft sample by :func:`_direct` written into ``out`` (a contiguous tensor like
+    ``logits``, which may require grad), returned."""
+    return _direct(logits, tau, _core.SOFT, key, out=out)
 
 
 def categories(y, dim):
