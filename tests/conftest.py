@@ -20,9 +20,9 @@ elif os.environ.get("FASTGUMBEL_GPU_TESTS") != "1":
 
 @pytest.hookimpl(trylast=True)    # after -k / -m / --deselect have chosen the items
 def pytest_collection_modifyitems(session, config, items):
-    """Start the slow separate-process checks of tests/test_cuda.py (tests/_background.py)
-    now, so that they run alongside the rest of the suite, and move the tests that wait for
-    them to the end of the session."""
+    """Start the slow separate-process checks (tests/_background.py) now, so that they run
+    alongside the rest of the suite, and move the tests that wait for them to the end of
+    the session."""
     import _background
     waiting = [i for i in items if i.name in _background.WAITERS]
     if not waiting or config.option.collectonly:
@@ -30,6 +30,16 @@ def pytest_collection_modifyitems(session, config, items):
     items[:] = [i for i in items if i.name not in _background.WAITERS] + waiting
     config.fastgumbel_background = _background.start(
         {_background.WAITERS[i.name] for i in waiting})
+
+
+@pytest.fixture(scope="session")
+def background(request):
+    """The slow checks, already running in separate processes (tests/_background.py; started
+    by pytest_collection_modifyitems when the session's tests were selected; the tests that
+    use them run last)."""
+    procs = getattr(request.config, "fastgumbel_background", None)
+    assert procs is not None, "tests/conftest.py did not start the background checks"
+    return procs
 
 
 def pytest_unconfigure(config):

@@ -1,8 +1,5 @@
 """Array handling: shapes, axes, layouts, out=, empty arrays, masks, NaN/inf rows, threads."""
 import json
-import os
-import subprocess
-import sys
 
 import numba
 import numpy as np
@@ -386,60 +383,28 @@ def test_exact_ties_go_to_the_first_index(dtype):
         assert y.argmax(-1)[2] == 5
 
 
-_BITS_SCRIPT = """
-import hashlib, json, re, numpy as np, fastgumbel as fg
-from fastgumbel import cpu
-from fastgumbel.cpu._softmax import _SOFTMAX_KERNELS
-x = np.random.default_rng(0).standard_normal((16, 3000)).astype(np.float32)
-h = hashlib.sha256()
-y = fg.gumbel_softmax(x, 0.7, rng=3)
-for a in (y, fg.gumbel_log_softmax(x, rng=3), fg.gumbel_max(x, rng=3),
-          fg.gumbel(size=(16, 3000), rng=3),
-          fg.gumbel(size=(4, 500), dtype=np.float64, rng=3),
-          *fg.gumbel_softmax_backward(np.cos(x), 0.7, y_soft=y)):
-    h.update(np.ascontiguousarray(a).tobytes())
-print(h.hexdigest())
-# the machine code of the float32 kernels (compiled in this process: the cache dir is new)
-asm = {}
-# the soft/hard row kernels also hold the short-row group path (cpu/_short.py), whose
-# column reads across rows are strided by design (gathers under AVX-512): the log kernel
-# (the general-tau row loops, without that path) is checked instead; the tau == 1 ratio
-# loops of the soft kernel are not covered by this asm check
-for k in (cpu.fill_noise, _SOFTMAX_KERNELS[cpu.LOG][0], cpu.argmax_by_row,
-          cpu.softmax_backward_rows):
-    code = "".join(a for s, a in k.inspect_asm().items() if "float32" in str(s))
-    asm[k.__name__] = {"gathers": len(re.findall(r"vgather|vscatter", code)),
-                       "packed_fma": len(re.findall(r"vfmadd\\w*ps\\s+%[yz]mm", code)),
-                       "zmm": code.count("zmm")}
-print(json.dumps(asm))
-"""
-
-
-def test_vector_width_does_not_change_any_bit(tmp_path):
+def test_vector_width_does_not_change_any_bit(background):
     # explicit fma in the polynomials and fixed-lane reductions: compiled for a narrower
     # vector ISA (AVX2 instead of AVX-512, or SSE instead of AVX2) the kernels give the
-    # same bits, so results do not depend on the machine's vector unit
-    import llvmlite.binding as llvm
-    feats = llvm.get_host_cpu_features().flatten().split(",")
-    wide = [f for f in feats if f.startswith("+avx512")] or [f for f in feats if f in ("+avx2",
-                                                                                        "+avx")]
-    if not wide:
+    # same bits, so results do not depend on the machine's vector unit. Both builds run in
+    # fresh processes with empty caches (tests/_background.py, the isa step).
+    from _background import isa_features
+    feats, narrow = isa_features()
+    if narrow is None:
         pytest.skip("no AVX2 or AVX-512 on this machine: nothing narrower to compare with")
-    narrow = ",".join("-" + f[1:] if f in wide else f for f in feats)
 
-    def run(env_extra):
-        env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), **env_extra)
-        r = subprocess.run([sys.executable, "-c", _BITS_SCRIPT], env=env, capture_output=True,
-                           text=True, timeout=600)
-        assert r.returncode == 0, r.stderr[-2000:]
-        return r.stdout.strip().splitlines()
+    def lines(name):
+        code, out = background["isa-" + name].result()
+        assert code == 0, out[-2000:]
+        return {ln.split(" ", 1)[0]: ln.split(" ", 1)[1] for ln in out.splitlines()
+                if ln.startswith(("HASH ", "ASM "))}
 
-    host, narrower = run({}), run({"NUMBA_CPU_FEATURES": narrow})
-    assert host[0] == narrower[0]
+    host, narrower = lines("host"), lines("narrow")
+    assert host["HASH"] == narrower["HASH"]
     # and the hot loops are vector code: packed FMAs in 256/512-bit registers, no gathers or
     # scatters (which a loop indexed as xr[c0 + j] gets: see cpu._reduce), and 512-bit
     # registers where the CPU has AVX-512 (_scalar.wide_vectors)
-    asm = json.loads(host[1])
+    asm = json.loads(host["ASM"])
     for name, facts in asm.items():
         assert facts["gathers"] == 0 and facts["packed_fma"] > 0, (name, facts)
         if "+avx512f" in feats and "+avx512vl" in feats and "+avx512bw" in feats \

@@ -27,15 +27,6 @@ from fastgumbel import _arrays, _backends, _scalar
 from _background import KERNELS, NVCC, ROOT, entry_points, env as _env   # tests/_background.py
 
 
-@pytest.fixture(scope="module")
-def background(request):
-    """The slow checks, already running in separate processes (tests/_background.py; started
-    by tests/conftest.py when the session's tests were selected; these tests run last)."""
-    procs = getattr(request.config, "fastgumbel_background", None)
-    assert procs is not None, "tests/conftest.py did not start the background checks"
-    return procs
-
-
 def test_numba_cuda_kernels_in_simulator(background):
     code, out = background["sim"].result()
     assert code == 0, out[-6000:]
