@@ -38,20 +38,21 @@ def routed(f=None, *, dask=True, fast=None):
         return functools.partial(routed, dask=dask, fast=fast)
     sig = inspect.signature(f)
 
-    def public(*args, **kwargs):
+    def general(*args, **kwargs):
         kind = _route.scan(args, kwargs)
         if kind is None or (kind == _route.DASK and not dask):
             return f(*args, **kwargs)
         if kind == _route.DASK:
             return _route.dask_function(f.__name__)(*args, **kwargs)
-        if kind == _route.DLPACK:
+        if kind == _route.DLPACK:       # the call again on NumPy views: the fast path first
             return _route.call_dlpack(public, sig.bind(*args, **kwargs))
         return _route.call_device(f, public, sig.bind(*args, **kwargs))
 
+    public = general
     if fast is not None:
         if inspect.signature(fast) != sig:
             raise TypeError(f"the fast path of {f.__name__} must have its signature {sig}")
-        public = _with_signature(f, fast, public)
+        public = _with_signature(f, fast, general)
     return functools.wraps(f)(public)
 
 
@@ -61,6 +62,9 @@ def _with_signature(f, fast, general):
     and unpacked twice: 0.3-0.4 us of an 8x16 call). Made by ``exec`` in ``f``'s module
     (doctest finds it there); the defaults are ``f``'s objects."""
     params = inspect.signature(f).parameters.values()
+    if any(p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params):
+        raise TypeError(f"routed(fast=) takes plain and keyword-only parameters; {f.__name__} "
+                        "has others")
     defaults = {f"_d_{p.name}": p.default for p in params if p.default is not p.empty}
     head, call, star = [], [], False
     for p in params:
