@@ -160,12 +160,16 @@ class KeySource:
 
     def next_key(self):
         """Return the next unused :class:`Key` and advance."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()          # not `with`: its __enter__ / __exit__ calls cost ~0.1 us more
+        try:
             stream = self._next
             if stream >= _STREAM_LIMIT:
                 raise OverflowError(f"{type(self).__name__}(seed={self._seed}) has used all 2**32 streams; "
                                     "create a new generator or use spawn()")
             self._next = stream + 1
+        finally:
+            lock.release()
         return Key(self._seed, stream)
 
     def spawn(self, n):
