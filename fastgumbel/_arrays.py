@@ -23,7 +23,7 @@ import numpy as np
 
 __all__ = ["PLAIN", "device_kind", "is_foreign", "is_dask", "library", "describe",
            "foreign_array_kind", "empty_aligned", "device_empty", "to_host", "to_device",
-           "copy_into", "c_contiguous"]
+           "copy_into", "c_contiguous", "kernel_view"]
 
 #: Types that are never device, DLPack or Dask arrays.
 PLAIN = frozenset((np.ndarray, float, int, bool, str, type(None), tuple, list, np.float32,
@@ -99,6 +99,30 @@ def empty_aligned(shape, dtype):
     raw = np.empty(n + _ALIGN, np.uint8)
     off = (-raw.ctypes.data) % _ALIGN
     return raw[off:off + n].view(dt).reshape(shape)
+
+
+class _Borrowed:
+    """An ``__array_interface__`` over a read-only array's memory with the read-only flag
+    off; holds the array so that its memory lives as long as the view."""
+
+    def __init__(self, a):
+        self.base = a
+        iface = dict(a.__array_interface__)
+        iface["data"] = (iface["data"][0], False)
+        self.__array_interface__ = iface
+
+
+def kernel_view(a):
+    """``a``, or for a read-only host array a writeable-typed view of the same memory.
+
+    A read-only array is another Numba type, so each kernel would compile a second time for
+    it (about 70 s per dtype with an empty cache; JAX arrays, ``np.broadcast_to`` results
+    and ``mmap_mode="r"`` arrays arrive read-only). The kernels never write their inputs,
+    so one compiled specialization serves both; the user's array keeps its flag.
+    """
+    if a.flags.writeable:
+        return a
+    return np.asarray(_Borrowed(a))
 
 
 # ----------------------------------------------------------------------------------------

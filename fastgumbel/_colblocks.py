@@ -26,6 +26,7 @@ import numpy as np
 
 from . import _backends
 from . import _checks as chk
+from ._arrays import kernel_view
 from ._core import key_args, raise_bad_rows
 
 #: Noise elements generated at once by a block function (beyond the block's own size).
@@ -61,7 +62,7 @@ def argmax_part(x, row0, col0, n, d0, d1, key, bits64, strict=True):
     instead."""
     R, C = x.shape
     cdt = chk.compute_dtype(x.dtype)
-    x = np.ascontiguousarray(x, dtype=cdt)
+    x = kernel_view(np.ascontiguousarray(x, dtype=cdt))
     vals = np.empty((R, d1 - d0), cdt)
     idx = np.empty((R, d1 - d0), np.int64)
     if vals.size:
@@ -96,7 +97,7 @@ def softmax_part(x, row0, col0, tau, key, bits64):
     -inf block gives (-inf, 0), a NaN anywhere gives NaN): one fused kernel
     (``cpu.softmax_cols``)."""
     R = x.shape[0]
-    x = np.ascontiguousarray(x, dtype=chk.compute_dtype(x.dtype))
+    x = kernel_view(np.ascontiguousarray(x, dtype=chk.compute_dtype(x.dtype)))
     m = np.empty(R, np.float64)
     s = np.empty(R, np.float64)
     if x.size:
@@ -120,7 +121,7 @@ def softmax_finish(x, row0, col0, tau, log, key, bits64, total):
     """The soft sample (or its log) of a block from the row totals (max, sum): one fused
     kernel (``cpu.softmax_cols_finish``), the noise generated again."""
     m, s = total
-    xc = np.ascontiguousarray(x, dtype=chk.compute_dtype(x.dtype))
+    xc = kernel_view(np.ascontiguousarray(x, dtype=chk.compute_dtype(x.dtype)))
     y = np.empty(xc.shape, xc.dtype)
     if y.size:
         _backends.cpu().softmax_cols_finish(xc, y, int(row0), int(col0), float(tau), m, s,
@@ -156,7 +157,7 @@ def topk_part(x, row0, col0, k, key, bits64):
     One fused kernel (``cpu.topk_cols``); NaN or +inf raises as in the NumPy call."""
     R, C = x.shape
     cdt = chk.compute_dtype(x.dtype)
-    x = np.ascontiguousarray(x, dtype=cdt)
+    x = kernel_view(np.ascontiguousarray(x, dtype=cdt))
     vals = np.full((R, k), -np.inf, cdt)
     idx = np.full((R, k), -1, np.int64)
     if x.size:

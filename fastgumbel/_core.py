@@ -19,7 +19,7 @@ import numpy as np
 from . import _backends
 from . import _checks as chk
 from . import _gpu_state
-from ._arrays import c_contiguous, device_empty, device_kind, empty_aligned
+from ._arrays import c_contiguous, device_empty, device_kind, empty_aligned, kernel_view
 from .random import KEY_TYPES, Key, resolve_key
 
 SOFT, LOG, HARD = 0, 1, 2
@@ -103,6 +103,8 @@ class Rows:
         if self.device is None and (moved.dtype != self.cdtype or not moved.flags.c_contiguous):
             moved = np.ascontiguousarray(moved, dtype=self.cdtype)
         self.x = moved.reshape(self.rows, self.K)
+        if self.device is None:
+            self.x = kernel_view(self.x)
 
     def require_categories(self, name="logits"):
         chk.categories(self.K, self.rows, self.axis, name)

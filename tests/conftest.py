@@ -122,6 +122,31 @@ def fresh_logits():
 
 
 @pytest.fixture
+def compiled_kernels():
+    """A function: {Numba CPU dispatcher: number of compiled specializations} in this process
+    (to check that a call compiled nothing new)."""
+    import gc
+
+    from numba.core.registry import CPUDispatcher
+
+    def count():
+        out = {}
+        for o in gc.get_objects():
+            # type(), not isinstance(): that reads __class__, which some modules' objects
+            # answer with a deprecation warning, and a dead weak proxy with an error
+            if issubclass(type(o), CPUDispatcher):
+                out[o] = len(o.signatures)
+        return out
+
+    return count
+
+
+def new_specializations(before, after):
+    """Names of the dispatchers that compiled between two ``compiled_kernels()`` counts."""
+    return {k.py_func.__qualname__ for k in after if after[k] != before.get(k, 0)}
+
+
+@pytest.fixture
 def x64():
     """JAX in 64-bit mode for the test (jax imported only by tests that use it)."""
     import jax

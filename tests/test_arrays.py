@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fastgumbel as fg
+from conftest import new_specializations
 
 K = fg.Key(123, 4)
 
@@ -46,6 +47,28 @@ def test_layouts_give_the_same_result(fresh_logits, dtype):
             assert_same(ref[ax], all_outputs(variant, ax))
     # a negative axis means the same as its positive twin
     assert_same(ref[1], all_outputs(base, -2))
+
+
+def test_read_only_inputs_share_the_writeable_kernels(fresh_logits, tmp_path,
+                                                      compiled_kernels):
+    # a read-only array (JAX's NumPy view, np.broadcast_to, a memmap opened "r") is another
+    # Numba type: without the writeable view of _arrays.kernel_view every kernel would
+    # compile again for it. Same results, no new specialization, the user's flag kept.
+    base = fresh_logits((6, 10, 12))
+    ref = all_outputs(base)
+    ref_bc = all_outputs(base[:1].copy())
+    ref_bwd = fg.gumbel_softmax_backward(base, 0.5, y_soft=base)[0]
+    before = compiled_kernels()
+    ro = base.copy()
+    ro.flags.writeable = False
+    np.save(tmp_path / "x.npy", base)
+    mm = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for variant in (ro, mm):
+        assert_same(ref, all_outputs(variant))
+        assert np.array_equal(ref_bwd, fg.gumbel_softmax_backward(variant, 0.5, y_soft=variant)[0])
+        assert not variant.flags.writeable
+    assert_same(ref_bc, all_outputs(np.broadcast_to(base[:1], (1, 10, 12))))
+    assert new_specializations(before, compiled_kernels()) == set()
 
 
 def test_noise_field_is_defined_on_the_moved_shape(fresh_logits):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import fastgumbel as fg
+from conftest import new_specializations
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -96,6 +97,22 @@ def test_chunked_category_axis_is_kept_and_key_fixed_at_build_time():
     assert np.array_equal(a, y.compute(scheduler="sync"))
     np.testing.assert_allclose(a, fg.gumbel_softmax(x, 2.0, rng=fg.Key(9, 0)), rtol=1e-13)
     assert fg.gumbel_max(dx, rng=rng).chunks == ((4, 2),)  # no task holds a whole row
+
+
+def test_read_only_chunks_share_the_writeable_kernels(compiled_kernels):
+    # read-only chunks (here np.broadcast_to views) reach the column-block kernels through
+    # the writeable view of _arrays.kernel_view: the same results, nothing compiled again
+    # (one row: the chunks are contiguous, so no copy makes them writeable on the way)
+    x = np.random.default_rng(2).standard_normal((1, 50)).astype(np.float32)
+    dx = da.from_array(x, chunks=(1, 7))
+    ro = dx.map_blocks(lambda b: np.broadcast_to(b, b.shape))
+    calls = (lambda a: fg.gumbel_max(a, rng=4), lambda a: fg.gumbel_topk(a, 3, rng=4),
+             lambda a: fg.gumbel_softmax(a, 0.5, rng=4), lambda a: fg.categorical(a, 3, rng=4))
+    ref = [f(dx).compute(scheduler="sync") for f in calls]
+    before = compiled_kernels()
+    for f, r in zip(calls, ref):
+        assert np.array_equal(f(ro).compute(scheduler="sync"), r)
+    assert new_specializations(before, compiled_kernels()) == set()
 
 
 @pytest.mark.parametrize("draw_chunks", [1, 3, 64, 1000, None])
