@@ -20,7 +20,7 @@ from . import _backends
 from . import _checks as chk
 from . import _gpu_state
 from ._arrays import c_contiguous, device_empty, device_kind, empty_aligned, kernel_view
-from .random import KEY_TYPES, Key, key_words, resolve_key
+from .random import KEY_TYPES, Key, resolve_key
 
 SOFT, LOG, HARD = 0, 1, 2
 
@@ -249,6 +249,26 @@ def _fast_key_args(rng, dtype, precision):
     return (*resolve_key(rng).kernel_words(), _fast_bits64(dtype, precision))
 
 
+#: mode + 4 * itemsize -> the CPU serial kernel's compiled entry point for arrays of fewer
+#: than ``_serial_elems`` elements (:func:`fastgumbel.cpu.softmax_entry`), kept here after
+#: the first call: the small call then skips two frames (``cpu()``, ``softmax_rows_c``)
+_ENTRY = {}
+_serial_elems = 0
+
+
+def _cpu_softmax(x, buf, k0, k1, stream, bits64, t, mode):
+    """``cpu.softmax_rows_c`` (row0 0), keeping its serial entry point in ``_ENTRY``."""
+    global _serial_elems
+    cpu = _backends.cpu()
+    posinf = cpu.softmax_rows_c(x, buf, k0, k1, stream, bits64, t, mode)
+    if x.size < cpu.SERIAL_ELEMS:
+        entry = cpu.softmax_entry(mode, x.dtype)
+        if entry is not None:
+            _ENTRY[mode + 4 * x.itemsize] = entry
+            _serial_elems = cpu.SERIAL_ELEMS
+    return posinf
+
+
 def softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
     """The softmax family on the fast path (:func:`_fast_rows`), or ``None``."""
     x = _fast_rows(logits, axis, rng, precision, backend)
@@ -263,9 +283,13 @@ def softmax_fast(logits, tau, mode, axis, rng, out, precision, backend):
         buf = np.empty(x.shape, dt)
     else:
         buf = empty_aligned(x.shape, dt)
-    k0, k1, stream = key_words(rng)
-    posinf = _backends.cpu().softmax_rows_c(x, buf, k0, k1, stream,
-                                            precision == "high" or dt == _F64, t, mode)
+    k0, k1, stream = (rng if type(rng) is Key else resolve_key(rng)).words   # one frame less
+    bits64 = precision == "high" or dt == _F64
+    entry = _ENTRY.get(mode + 4 * x.itemsize) if x.size < _serial_elems else None
+    if entry is not None:
+        posinf = entry(x, buf, 0, k0, k1, stream, bits64, t)
+    else:
+        posinf = _cpu_softmax(x, buf, k0, k1, stream, bits64, t, mode)
     if posinf:
         raise_bad_rows(0, posinf)
     if out is not None:

@@ -28,7 +28,7 @@ import threading
 import numpy as np
 
 
-__all__ = ["Key", "KeySource", "resolve_key", "key_words", "philox4x32_10", "STREAM_SPEC_VERSION"]
+__all__ = ["Key", "KeySource", "resolve_key", "philox4x32_10", "STREAM_SPEC_VERSION"]
 
 #: Version of the counter layout and transforms documented in ``docs/rng.md``.
 STREAM_SPEC_VERSION = 1
@@ -70,27 +70,18 @@ class Key:
     __slots__ = ("_seed", "_stream", "_kernel_words")
 
     def __init__(self, seed, stream=0):
-        if (type(seed) is int and type(stream) is int and 0 <= seed < _SEED_LIMIT
-                and 0 <= stream < _STREAM_LIMIT):
-            # Python ints in range (the common call): the checks below decided by type;
-            # isinstance(., numbers.Integral) alone costs half a microsecond
-            self._seed, self._stream, self._kernel_words = seed, stream, None
-            return
-        self._seed = _check_seed(seed)
-        if isinstance(stream, (bool, np.bool_)) or not isinstance(stream, numbers.Integral):
-            raise TypeError(f"stream must be an integer in [0, 2**32), got {stream!r}")
-        if not 0 <= int(stream) < _STREAM_LIMIT:
-            raise ValueError(f"stream must be an integer in [0, 2**32), got {stream}")
-        self._stream = int(stream)
-        self._kernel_words = None
-
-    @classmethod
-    def _checked(cls, seed, stream):
-        """The key of a seed and stream already checked (a :class:`KeySource`'s next key),
-        without the checks of ``__init__`` (half the cost of a small call's key)."""
-        key = object.__new__(cls)
-        key._seed, key._stream, key._kernel_words = seed, stream, None
-        return key
+        # Python ints in range (the common call, and every key a KeySource hands out) are
+        # decided by type: isinstance(., numbers.Integral) alone costs half a microsecond;
+        # the limits are literals (folded to constants: no global lookups)
+        if not (type(seed) is int and type(stream) is int and 0 <= seed < (1 << 64)
+                and 0 <= stream < (1 << 32)):
+            seed = _check_seed(seed)
+            if isinstance(stream, (bool, np.bool_)) or not isinstance(stream, numbers.Integral):
+                raise TypeError(f"stream must be an integer in [0, 2**32), got {stream!r}")
+            if not 0 <= int(stream) < _STREAM_LIMIT:
+                raise ValueError(f"stream must be an integer in [0, 2**32), got {stream}")
+            stream = int(stream)
+        self._seed, self._stream, self._kernel_words = seed, stream, None
 
     @property
     def seed(self):
@@ -169,13 +160,17 @@ class KeySource:
 
     def next_key(self):
         """Return the next unused :class:`Key` and advance."""
-        with self._lock:
+        lock = self._lock
+        lock.acquire()          # not `with`: its __enter__ / __exit__ calls cost ~0.1 us more
+        try:
             stream = self._next
             if stream >= _STREAM_LIMIT:
                 raise OverflowError(f"{type(self).__name__}(seed={self._seed}) has used all 2**32 streams; "
                                     "create a new generator or use spawn()")
             self._next = stream + 1
-        return Key._checked(self._seed, stream)
+        finally:
+            lock.release()
+        return Key(self._seed, stream)
 
     def spawn(self, n):
         """Return ``n`` child generators with independent seeds (for workers).
@@ -221,13 +216,6 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reseed_after_fork)
 
 
-def key_words(rng, name="rng"):
-    """``resolve_key(rng, name).words`` in fewer steps (the small calls)."""
-    key = rng if type(rng) is Key else resolve_key(rng, name)
-    seed = key._seed
-    return seed & 0xFFFFFFFF, seed >> 32, key._stream
-
-
 def resolve_key(rng, name="rng"):
     """Turn any accepted ``rng=`` value into a :class:`Key` (advancing a Generator)."""
     if type(rng) is Key:
@@ -237,7 +225,7 @@ def resolve_key(rng, name="rng"):
     if isinstance(rng, KeySource):
         return rng.next_key()
     if type(rng) is int and 0 <= rng < _SEED_LIMIT:    # a seed; the general checks below
-        return Key._checked(rng, 0)
+        return Key(rng, 0)
     if isinstance(rng, Key):
         return rng
     if isinstance(rng, np.random.Generator):

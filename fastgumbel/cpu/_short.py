@@ -22,6 +22,7 @@ from .._numba import helper
 from .._scalar import (MASK32, SH32, exp_nonpos_any, exponential_bits32, exponential_bits64,
                        philox_block)
 from ._dtypes import _U, eps_of, typed
+from ._noise import CHUNK
 from ._reduce import LANES
 from ._softmax_steps import HARD
 
@@ -32,15 +33,24 @@ GROUP = 128
 
 
 @helper
-def short_buffers(like, K, rows):
-    """The per-thread buffers of :func:`short_group` for rows of K columns (empty for K >
-    SHORT_K), one row of a buffer per column, one column per row of the group: the Philox
-    words; and in one array (two allocations per call, not seven: they showed at 8x16) w,
-    the sum tree, and per-row rows (sum, max or 1 / sum, count), then flags."""
+def row_buffers(like, K, rows, log):
+    """A worker's buffers for the softmax-family row functions, from two allocations (six
+    before; each showed in an 8x16 call): ``wbuf`` (a chunk's Philox words), ``ebuf`` (the
+    exps of a log-softmax chunk; ``log``: that mode), ``acc`` (a :func:`._reduce._lanes`
+    accumulator) and ``bufs``, those of :func:`short_group` for rows of K columns (empty for
+    K > SHORT_K): one row of a buffer per column, one column per row of the group: the
+    Philox words; w, the sum tree, and per-row rows (sum, max or 1 / sum, count) in one
+    array; then flags."""
     k = K if K <= SHORT_K else 0
     n = min(GROUP, rows) if k else 0
-    return (np.empty((4 * ((k + 1) // 2), n), np.uint32),
-            np.empty((k + min(k, SHORT_K // 2) + 3, n), like.dtype), np.empty(n, np.int64))
+    nw = 2 * CHUNK
+    nd = 4 * ((k + 1) // 2)
+    words = np.empty(nw + nd * n + 2 * n, np.uint32)      # nw, nd * n even: flags 8-aligned
+    nf = k + min(k, SHORT_K // 2) + 3
+    fl = np.empty(LANES + nf * n + (min(CHUNK, K) if log else 0), like.dtype)
+    bufs = (words[nw:nw + nd * n].reshape(nd, n), fl[LANES:LANES + nf * n].reshape(nf, n),
+            words[nw + nd * n:].view(np.int64))
+    return words[:nw], fl[LANES + nf * n:], fl[:LANES], bufs
 
 
 @helper

@@ -12,7 +12,7 @@ from ._noise import CHUNK, _perturb_chunk
 from ._ratio import _hard_any_tau, _ratio_chunk, _ratio_row
 from ._reduce import _lanes, _max_nan
 from ._schedule import BLOCK_ELEMS, _blocks, _claim
-from ._short import GROUP, SHORT_K, short_buffers, short_group
+from ._short import GROUP, SHORT_K, row_buffers, short_group
 from ._softmax_steps import HARD, LOG, SOFT, _exp_chunk, _finish_chunk, _sole_max, _special_row
 
 
@@ -153,10 +153,7 @@ def _row_kernel(mode):
         posinf = 0
         nw, rb, nb, counter = _blocks(rows, K)
         for w in prange(nw):
-            wbuf = np.empty(2 * CHUNK, np.uint32)
-            ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
-            acc = _lanes(out)
-            bufs = short_buffers(out, K, rows)
+            wbuf, ebuf, acc, bufs = row_buffers(out, K, rows, mode == LOG)
             found = 0
             b = _claim(counter)
             while b < nb:
@@ -293,11 +290,9 @@ def _serial_kernel(mode):
     @helper
     def in_order(x, out, row0, k0, k1, stream, bits64, tau):
         rows, K = x.shape
-        wbuf = np.empty(2 * CHUNK, np.uint32)
-        ebuf = np.empty(min(CHUNK, K) if mode == LOG else 0, out.dtype)
-        acc = _lanes(out)
+        wbuf, ebuf, acc, bufs = row_buffers(out, K, rows, mode == LOG)
         return rows_of(x, out, 0, rows, row0, k0, k1, stream, bits64, tau, wbuf, ebuf, acc,
-                       short_buffers(out, K, rows))
+                       bufs)
 
     return in_order
 
@@ -390,6 +385,14 @@ def _serial_entry(key, disp, arrays, row0, k0, k1, stream, bits64, tau):
         if cres is not None:
             _SERIAL_ENTRY[key] = cres.entry_point
     return res
+
+
+def softmax_entry(mode, dtype):
+    """The compiled entry point that :func:`softmax_rows_c` calls for arrays of fewer than
+    :data:`SERIAL_ELEMS` elements of ``dtype`` in ``mode`` (once it has made one; else
+    ``None``): ``entry(x, out, 0, k0, k1, stream, bits64, tau)``, the arguments as there.
+    A caller that keeps it skips that function's frame on each call."""
+    return _SERIAL_ENTRY.get(mode + 4 * np.dtype(dtype).itemsize)
 
 
 def softmax_rows_c(x, out, k0, k1, stream, bits64, tau, mode, hard_out=None):
