@@ -335,6 +335,44 @@ def test_scalar_tau_gradient_is_the_exact_sum_of_row_gradients(dtype):
     check_against_reference(G, x, tau, idx, key, 3, gx, gt)
 
 
+@pytest.mark.parametrize("dtype,bits64", [(np.float32, False), (np.float32, True),
+                                          (np.float64, True)])
+def test_rows_without_row_buffers_have_the_same_bits(dtype, bits64):
+    """The kernel makes a row in the output rows of the rows it holds back, and the last
+    rows a worker holds in TAIL-column buffers, each sample made twice
+    (cpu/_conditional.py): the same bits. Each row alone (a one-row call takes the
+    buffer-free path) against the same rows in one call (mostly the row path), for rows
+    shorter than TAIL, of one lane block, longer than TAIL and longer than CHUNK, with an
+    index in each chunk and per-row tau 1, 0.5 (the division forms) and 0.7, with and
+    without the tau gradient; float32 rows whose Philox words do not fit in an output row
+    (64-bit words) take their own word buffer."""
+    from fastgumbel import cpu
+    from fastgumbel._core import key_args
+    rs = np.random.default_rng()
+    key = key_args(fg.Key(int(rs.integers(2**63))))
+    for K in (5, 64, 300, 2100):
+        x = random_logits(rs, (13, K), dtype, masked=0.05)
+        G = rs.standard_normal(x.shape).astype(dtype)
+        idx = finite_index(rs, x)
+        idx[-1] = K - 1
+        x[-1, -1] = 0.5
+        tau = np.resize([1.0, 0.5, 0.7], 13)
+        for tau_out in (0, 1):
+            def run(r0, r1):
+                gx = np.empty((r1 - r0, K), dtype)
+                gt = np.zeros(r1 - r0, dtype)
+                cpu.gumbel_rao_rows(G[r0:r1], x[r0:r1], idx[r0:r1], gx, gt,
+                                    np.zeros(cpu.EXACT_SLOTS, np.int64), 3, r0, *key, bits64,
+                                    tau[r0:r1], tau_out)
+                return gx, gt
+            gx, gt = run(0, 13)
+            assert np.isfinite(gx).all()
+            for r in range(13):
+                one, t = run(r, r + 1)
+                assert one.tobytes() == gx[r:r + 1].tobytes(), (K, tau_out, r)
+                assert t.tobytes() == gt[r:r + 1].tobytes(), (K, tau_out, r)
+
+
 @pytest.mark.parametrize("tau", [0.5, 1.0, 0.7])
 def test_without_tau_gradient_same_logit_gradient(tau):
     """The bridges' call for a tau that takes no gradient skips the tau term: the same
