@@ -88,7 +88,8 @@ def test_rows_masked_with_the_lowest_finite_value(dtype, K):
     k = fg.Key(2024, 7)
     assert np.array_equal(fg.gumbel_max(x, rng=k), fg.gumbel_max(x, rng=k, backend=B))
     assert np.array_equal(fg.categorical(x, 3, rng=k), fg.categorical(x, 3, rng=k, backend=B))
-    assert np.array_equal(fg.multinomial(x, 50, rng=k), fg.multinomial(x, 50, rng=k, backend=B))
+    n = 12 if K < 64 else 4     # a simulated team search per draw: 50 draws took 4 min
+    assert np.array_equal(fg.multinomial(x, n, rng=k), fg.multinomial(x, n, rng=k, backend=B))
     h = fg.gumbel_softmax(x, 0.5, hard=True, rng=k, backend=B)
     assert np.array_equal(h, fg.gumbel_softmax(x, 0.5, hard=True, rng=k))
     assert np.array_equal(h.sum(axis=1), np.ones(4, dtype))
