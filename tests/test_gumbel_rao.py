@@ -340,7 +340,7 @@ def test_scalar_tau_gradient_is_the_exact_sum_of_row_gradients(dtype):
 def test_rows_without_row_buffers_have_the_same_bits(dtype, bits64):
     """The kernel makes a row in the output rows of the rows it holds back, and the last
     rows a worker holds in TAIL-column buffers, each sample made twice
-    (cpu/_conditional.py): the same bits. Each row alone (a one-row call takes the
+    (cpu/_rao.py): the same bits. Each row alone (a one-row call takes the
     buffer-free path) against the same rows in one call (mostly the row path), for rows
     shorter than TAIL, of one lane block, longer than TAIL and longer than CHUNK, with an
     index in each chunk and per-row tau 1, 0.5 (the division forms) and 0.7, with and

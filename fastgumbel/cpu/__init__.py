@@ -22,8 +22,8 @@ Modules: building blocks (:mod:`._dtypes`, :mod:`._schedule`, :mod:`._prefetch`,
 :mod:`._softmax`); gradients and density (:mod:`._backward`, :mod:`._concrete`); many draws
 (:mod:`._cdf` inverse CDF, :mod:`._binomial`, :mod:`._counts` Gumbel-max counts,
 :mod:`._topk`); partials of a column block of longer rows, for the Dask category chunks
-(:mod:`._colpart`); Gumbel noise given the argmax and the Gumbel-Rao backward
-(:mod:`._conditional`; its tau gradient summed over rows exactly by :mod:`._exactsum`);
+(:mod:`._colpart`); Gumbel noise given the argmax (:mod:`._conditional`) and the Gumbel-Rao
+backward (:mod:`._rao`; its tau gradient summed over rows exactly by :mod:`._exactsum`);
 serving-style token sampling (:mod:`._threshold`, :mod:`._sample`).
 """
 from __future__ import annotations
@@ -39,7 +39,8 @@ from ._binomial import multinomial_binomial  # noqa: E402
 from ._cdf import categorical_cdf, multinomial_cdf  # noqa: E402
 from ._colpart import argmax_cols, softmax_cols, softmax_cols_finish, topk_cols  # noqa: E402
 from ._concrete import concrete_rows  # noqa: E402
-from ._conditional import conditional_rows, gumbel_rao_rows  # noqa: E402
+from ._conditional import conditional_rows  # noqa: E402
+from ._rao import gumbel_rao_rows  # noqa: E402
 from ._exactsum import SLOTS as EXACT_SLOTS, exact_total  # noqa: E402
 from ._counts import multinomial_gumbel, multinomial_rows  # noqa: E402
 from ._noise import CHUNK, fill_noise, fill_noise_at  # noqa: E402
