@@ -55,14 +55,17 @@ def row_buffers(like, K, rows, log):
 
 @helper
 def _group_words(nr, K, row0, k0, k1, stream, bits64, wd):
-    """wd[c, i] = word c of row row0 + i's Philox blocks (64-bit words: element c is words
-    2c, 2c + 1), the blocks :func:`._noise._words` makes, in a loop over the rows."""
+    """wd[c, i] = word c of row row0 + i's Philox blocks, the blocks :func:`._noise._words`
+    makes, in a loop over the rows. 64-bit words: element c's low word (word 2c) in
+    wd[c, i], its high word (2c + 1) in wd[_hi_row(K) + c, i], so that each half is laid out
+    like the group's w and the exps run as one flat loop (:func:`_group_w`)."""
     per = 2 if bits64 else 4
+    hi = _hi_row(K)
     for q in range((K + per - 1) // per):
-        w0 = wd[4 * q]
-        w1 = wd[4 * q + 1]
-        w2 = wd[4 * q + 2]
-        w3 = wd[4 * q + 3]
+        w0 = wd[2 * q] if bits64 else wd[4 * q]
+        w1 = wd[hi + 2 * q] if bits64 else wd[4 * q + 1]
+        w2 = wd[2 * q + 1] if bits64 else wd[4 * q + 2]
+        w3 = wd[hi + 2 * q + 1] if bits64 else wd[4 * q + 3]
         for i in range(nr):
             row = _U(row0 + i)
             a0, a1, a2, a3 = philox_block(_U(q), stream, row & MASK32, row >> SH32, k0, k1)
@@ -70,6 +73,13 @@ def _group_words(nr, K, row0, k0, k1, stream, bits64, wd):
             w1[i] = a1
             w2[i] = a2
             w3[i] = a3
+
+
+@helper
+def _hi_row(K):
+    """The first row of the high words of 64-bit elements in the group's word buffer: K
+    rounded up to even (the last block of an odd K writes element K)."""
+    return K + (K & 1)
 
 
 @helper
@@ -93,7 +103,10 @@ def _group_max(xg, nr, K, top, bad):
 def _group_w(xg, nr, K, bits64, C, wd, w, top):
     """w[c, i] = exp(x - (max - C)) / E of row i, column c, as :func:`._ratio._ratio_w`
     computes it. x - (max - C) is formed first in a loop of its own (the strided reads of
-    x's column kept the exp loop from vectorizing: 10x slower, measured)."""
+    x's column kept the exp loop from vectorizing: 10x slower, measured). ``wd`` and ``w``
+    have rows of nr (the group's width, :func:`short_group`), so the exps run as one loop
+    over the K * nr elements: LLVM vectorizes a loop of 128, not the loops of 8 over a
+    group of 8 rows."""
     for i in range(nr):
         top[i] = top[i] - C
     for c in range(K):
@@ -101,40 +114,43 @@ def _group_w(xg, nr, K, bits64, C, wd, w, top):
         wc = w[c]
         for i in range(nr):
             wc[i] = xc[i] - top[i]
-        if bits64:
-            lo = wd[2 * c]
-            hi = wd[2 * c + 1]
-            for i in range(nr):
-                wc[i] = exp_nonpos_any(wc[i]) / typed(exponential_bits64(lo[i], hi[i]), w)
-        else:
-            wc0 = wd[c]
-            for i in range(nr):
-                wc[i] = exp_nonpos_any(wc[i]) / typed(exponential_bits32(wc0[i]), w)
+    n = K * nr
+    wf = w.reshape(n)
+    if bits64:
+        lo = wd[:K].reshape(n)
+        hi = wd[_hi_row(K):_hi_row(K) + K].reshape(n)
+        for j in range(n):
+            wf[j] = exp_nonpos_any(wf[j]) / typed(exponential_bits64(lo[j], hi[j]), w)
+    else:
+        wl = wd[:K].reshape(n)
+        for j in range(n):
+            wf[j] = exp_nonpos_any(wf[j]) / typed(exponential_bits32(wl[j]), w)
 
 
 @helper
 def _group_sums(w, nr, K, tree, S):
     """S[i] = the sum of w[:K, i] in :func:`._reduce._lanes_total`'s order: lane j holds
-    w_j, and each halving adds lane j + h to lane j; adds of empty lanes (+0) are skipped."""
+    w_j, and each halving adds lane j + h to lane j; adds of empty lanes (+0) are skipped.
+    ``w`` and ``tree`` have rows of nr, so the lanes j < m of a halving are the first m * nr
+    elements, added in one flat loop (which vectorizes; a loop of nr per lane does not)."""
     n = K
     h = LANES // 2
     first = True                        # the lanes are still w's rows
+    wf = w.reshape(K * nr)
+    tf = tree.reshape(tree.shape[0] * nr)
     while h >= 1:
         if n > h:
-            for j in range(h):
-                tj = tree[j]
-                a = w[j] if first else tree[j]
-                if j + h < n:
-                    b = w[j + h] if first else tree[j + h]
-                    for i in range(nr):
-                        tj[i] = a[i] + b[i]
-                elif first:
-                    for i in range(nr):
-                        tj[i] = a[i]
+            m = (n - h) * nr            # lanes j < n - h have a partner j + h
+            a = wf if first else tf
+            for j in range(m):
+                tf[j] = a[j] + a[h * nr + j]
+            if first:
+                for j in range(m, h * nr):
+                    tf[j] = wf[j]
             first = False
             n = h
         h //= 2
-    t0 = w[0] if first else tree[0]
+    t0 = wf if first else tf
     for i in range(nr):
         S[i] = t0[i]
 
@@ -143,42 +159,46 @@ def _group_sums(w, nr, K, tree, S):
 def short_group(x, out, r0, nr, row0, k0, k1, stream, bits64, C, mode, bufs):
     """Rows r0 .. r0+nr-1 (nr <= GROUP) of the soft or hard sample at tau == 1 into
     ``out``; returns ``bad``: 1 for the rows left to the row function (out untouched
-    there). ``row0``: the global index of x's first row; ``C``: :func:`exp_shift`."""
-    wd, f, bad = bufs
+    there). ``row0``: the global index of x's first row; ``C``: :func:`exp_shift`. The
+    buffers are viewed with rows of nr (the group's width), so a column's run of the group
+    is contiguous: the elementwise steps run as flat loops over K * nr elements."""
+    wd0, f0, bad = bufs
     K = x.shape[1]
+    wd = wd0.reshape(wd0.size)[:wd0.shape[0] * nr].reshape(wd0.shape[0], nr)
+    f = f0.reshape(f0.size)[:f0.shape[0] * nr].reshape(f0.shape[0], nr)
+    nf = f.shape[0]
     w = f[:K]
-    tree = f[K:f.shape[0] - 3]
-    S = f[-3]
-    top = f[-2]
+    tree = f[K:nf - 3]
+    S = f[nf - 3]
+    top = f[nf - 2]
     xg = x[r0:r0 + nr]
     og = out[r0:r0 + nr]
     _group_words(nr, K, row0 + r0, k0, k1, stream, bits64, wd)
     _group_max(xg, nr, K, top, bad)
     _group_w(xg, nr, K, bits64, C, wd, w, top)
     if mode == HARD:
-        _group_hard(w, og, nr, K, bad, S, f[-1])
+        _group_hard(w, og, nr, K, bad, S, f[nf - 1])
         return bad
     _group_sums(w, nr, K, tree, S)
     one = typed(1, out)
     for i in range(nr):
         top[i] = one / S[i]
-    for c in range(K):
-        wc = w[c]
-        for i in range(nr):
-            v = wc[i]
-            wc[i] = one if v == S[i] else v * top[i]
-    _store_rows(w, og, nr, K)
+    _store_rows(w, og, nr, K, S, top, one)
     return bad
 
 
 @helper
-def _store_rows(w, og, nr, K):
-    """og[i, c] = w[c, i] (a loop of its own: a strided store in the loop that computes
-    the values keeps it from vectorizing)."""
+def _store_rows(w, og, nr, K, S, inv, one):
+    """og[i, c] = w[c, i] / S[i] as w[c, i] * (1 / S[i]), exactly 1 where w[c, i] == S[i]
+    (a loop of its own: a strided store in the loop that computes w keeps it from
+    vectorizing)."""
     for i in range(nr):
         o = og[i]
+        s = S[i]
+        t = inv[i]
         for c in range(K):
-            o[c] = w[c, i]
+            v = w[c, i]
+            o[c] = one if v == s else v * t
 
 
 @helper
