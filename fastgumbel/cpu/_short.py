@@ -39,14 +39,15 @@ def row_buffers(like, K, rows, log):
     exps of a log-softmax chunk; ``log``: that mode), ``acc`` (a :func:`._reduce._lanes`
     accumulator) and ``bufs``, those of :func:`short_group` for rows of K columns (empty for
     K > SHORT_K): one row of a buffer per column, one column per row of the group: the
-    Philox words; w, the sum tree, and per-row rows (sum, max or 1 / sum, count) in one
+    Philox words and their counters (:func:`_group_words`); w (K rounded up to 4 rows:
+    :func:`_w_row`), the sum tree, and per-row rows (sum, max or 1 / sum, count) in one
     array; then flags."""
     k = K if K <= SHORT_K else 0
     n = min(GROUP, rows) if k else 0
     nw = 2 * CHUNK
-    nd = 4 * ((k + 1) // 2)
+    nd = 6 * ((k + 1) // 2)
     words = np.empty(nw + nd * n + 2 * n, np.uint32)      # nw, nd * n even: flags 8-aligned
-    nf = k + min(k, SHORT_K // 2) + 3
+    nf = 4 * ((k + 3) // 4) + min(k, SHORT_K // 2) + 3
     fl = np.empty(LANES + nf * n + (min(CHUNK, K) if log else 0), like.dtype)
     bufs = (words[nw:nw + nd * n].reshape(nd, n), fl[LANES:LANES + nf * n].reshape(nf, n),
             words[nw + nd * n:].view(np.int64))
@@ -54,32 +55,41 @@ def row_buffers(like, K, rows, log):
 
 
 @helper
-def _group_words(nr, K, row0, k0, k1, stream, bits64, wd):
-    """wd[c, i] = word c of row row0 + i's Philox blocks, the blocks :func:`._noise._words`
-    makes, in a loop over the rows. 64-bit words: element c's low word (word 2c) in
-    wd[c, i], its high word (2c + 1) in wd[_hi_row(K) + c, i], so that each half is laid out
-    like the group's w and the exps run as one flat loop (:func:`_group_w`)."""
-    per = 2 if bits64 else 4
-    hi = _hi_row(K)
-    for q in range((K + per - 1) // per):
-        w0 = wd[2 * q] if bits64 else wd[4 * q]
-        w1 = wd[hi + 2 * q] if bits64 else wd[4 * q + 1]
-        w2 = wd[2 * q + 1] if bits64 else wd[4 * q + 2]
-        w3 = wd[hi + 2 * q + 1] if bits64 else wd[4 * q + 3]
-        for i in range(nr):
-            row = _U(row0 + i)
-            a0, a1, a2, a3 = philox_block(_U(q), stream, row & MASK32, row >> SH32, k0, k1)
-            w0[i] = a0
-            w1[i] = a1
-            w2[i] = a2
-            w3[i] = a3
+def _w_row(c, K, bits64):
+    """The row of the group's w (and of each run of its words) that holds column c: the
+    columns in the order of their words in the Philox blocks, c = per * q + k (per: elements
+    per block) at row k * nq + q, so that word k of every block of the group is one run
+    (:func:`_group_words`) and the exps are one flat loop (:func:`_group_w`)."""
+    if bits64:
+        return (c & 1) * ((K + 1) >> 1) + (c >> 1)
+    return (c & 3) * ((K + 3) >> 2) + (c >> 2)
 
 
 @helper
-def _hi_row(K):
-    """The first row of the high words of 64-bit elements in the group's word buffer: K
-    rounded up to even (the last block of an odd K writes element K)."""
-    return K + (K & 1)
+def _group_words(nr, K, row0, k0, k1, stream, bits64, wd):
+    """Word k of block q of row row0 + i (the blocks :func:`._noise._words` makes) at
+    wd[k * nb + q * nr + i], nb = nq * nr: four runs of the group's blocks, each laid out as
+    the group's w (:func:`_w_row`), made in one flat loop over the nb blocks, which
+    vectorizes (loops of nr over the rows per block ran scalar at 8 rows). The blocks'
+    counters q and i are read from wd[4 nb:6 nb], filled first (a division by nr in the loop
+    would not vectorize). ``wd``: the flat word buffer."""
+    per = 2 if bits64 else 4
+    nq = (K + per - 1) // per
+    nb = nq * nr
+    qs = wd[4 * nb:5 * nb]
+    ids = wd[5 * nb:6 * nb]
+    for q in range(nq):
+        for i in range(nr):
+            qs[q * nr + i] = q
+            ids[q * nr + i] = i
+    base = _U(row0)
+    for b in range(nb):
+        row = base + _U(ids[b])
+        a0, a1, a2, a3 = philox_block(_U(qs[b]), stream, row & MASK32, row >> SH32, k0, k1)
+        wd[b] = a0
+        wd[nb + b] = a1
+        wd[2 * nb + b] = a2
+        wd[3 * nb + b] = a3
 
 
 @helper
@@ -101,56 +111,67 @@ def _group_max(xg, nr, K, top, bad):
 
 @helper
 def _group_w(xg, nr, K, bits64, C, wd, w, top):
-    """w[c, i] = exp(x - (max - C)) / E of row i, column c, as :func:`._ratio._ratio_w`
-    computes it. x - (max - C) is formed first in a loop of its own (the strided reads of
-    x's column kept the exp loop from vectorizing: 10x slower, measured). ``wd`` and ``w``
-    have rows of nr (the group's width, :func:`short_group`), so the exps run as one loop
-    over the K * nr elements: LLVM vectorizes a loop of 128, not the loops of 8 over a
-    group of 8 rows."""
+    """w[_w_row(c), i] = exp(x - (max - C)) / E of row i, column c, as
+    :func:`._ratio._ratio_w` computes it. x - (max - C) is formed first in a loop of its own
+    (the strided reads of x's column kept the exp loop from vectorizing: 10x slower,
+    measured). ``wd`` (flat) and ``w`` have rows of nr (the group's width,
+    :func:`short_group`) in the words' order, so the exps run as one loop over the group's
+    elements: LLVM vectorizes a loop of 128, not the loops of 8 over a group of 8 rows.
+    Rows of w past column K (K not a multiple of the block's elements) get values no step
+    reads."""
     for i in range(nr):
         top[i] = top[i] - C
     for c in range(K):
         xc = xg[:, c]
-        wc = w[c]
+        wc = w[_w_row(c, K, bits64)]
         for i in range(nr):
             wc[i] = xc[i] - top[i]
-    n = K * nr
-    wf = w.reshape(n)
     if bits64:
-        lo = wd[:K].reshape(n)
-        hi = wd[_hi_row(K):_hi_row(K) + K].reshape(n)
-        for j in range(n):
-            wf[j] = exp_nonpos_any(wf[j]) / typed(exponential_bits64(lo[j], hi[j]), w)
+        nb = ((K + 1) >> 1) * nr
+        for e in range(2):
+            wf = w.reshape(w.size)[e * nb:(e + 1) * nb]
+            lo = wd[2 * e * nb:(2 * e + 1) * nb]
+            hi = wd[(2 * e + 1) * nb:(2 * e + 2) * nb]
+            for j in range(nb):
+                wf[j] = exp_nonpos_any(wf[j]) / typed(exponential_bits64(lo[j], hi[j]), w)
     else:
-        wl = wd[:K].reshape(n)
+        n = 4 * ((K + 3) >> 2) * nr
+        wf = w.reshape(w.size)[:n]
         for j in range(n):
-            wf[j] = exp_nonpos_any(wf[j]) / typed(exponential_bits32(wl[j]), w)
+            wf[j] = exp_nonpos_any(wf[j]) / typed(exponential_bits32(wd[j]), w)
 
 
 @helper
-def _group_sums(w, nr, K, tree, S):
-    """S[i] = the sum of w[:K, i] in :func:`._reduce._lanes_total`'s order: lane j holds
-    w_j, and each halving adds lane j + h to lane j; adds of empty lanes (+0) are skipped.
-    ``w`` and ``tree`` have rows of nr, so the lanes j < m of a halving are the first m * nr
-    elements, added in one flat loop (which vectorizes; a loop of nr per lane does not)."""
+def _group_sums(w, nr, K, bits64, tree, S):
+    """S[i] = the sum of row i's w in :func:`._reduce._lanes_total`'s order: lane j holds
+    w_j (w's row :func:`_w_row` (j)), and each halving adds lane j + h to lane j; adds of
+    empty lanes (+0) are skipped. The first halving gathers the lanes from w's rows; then
+    ``tree`` has rows of nr, so the lanes j < m of a halving are its first m * nr elements,
+    added in one flat loop (which vectorizes; a loop of nr per lane does not)."""
     n = K
     h = LANES // 2
     first = True                        # the lanes are still w's rows
-    wf = w.reshape(K * nr)
-    tf = tree.reshape(tree.shape[0] * nr)
+    tf = tree.reshape(tree.size)
     while h >= 1:
         if n > h:
-            m = (n - h) * nr            # lanes j < n - h have a partner j + h
-            a = wf if first else tf
-            for j in range(m):
-                tf[j] = a[j] + a[h * nr + j]
             if first:
-                for j in range(m, h * nr):
-                    tf[j] = wf[j]
+                for j in range(h):
+                    tj = tree[j]
+                    a = w[_w_row(j, K, bits64)]
+                    if j + h < n:
+                        b = w[_w_row(j + h, K, bits64)]
+                        for i in range(nr):
+                            tj[i] = a[i] + b[i]
+                    else:
+                        for i in range(nr):
+                            tj[i] = a[i]
+            else:
+                for j in range((n - h) * nr):   # lanes j < n - h have a partner j + h
+                    tf[j] = tf[j] + tf[h * nr + j]
             first = False
             n = h
         h //= 2
-    t0 = wf if first else tf
+    t0 = w[0] if first else tree[0]     # first: K == 1, and column 0 is w's row 0
     for i in range(nr):
         S[i] = t0[i]
 
@@ -164,11 +185,12 @@ def short_group(x, out, r0, nr, row0, k0, k1, stream, bits64, C, mode, bufs):
     is contiguous: the elementwise steps run as flat loops over K * nr elements."""
     wd0, f0, bad = bufs
     K = x.shape[1]
-    wd = wd0.reshape(wd0.size)[:wd0.shape[0] * nr].reshape(wd0.shape[0], nr)
+    wd = wd0.reshape(wd0.size)[:wd0.shape[0] * nr]
     f = f0.reshape(f0.size)[:f0.shape[0] * nr].reshape(f0.shape[0], nr)
     nf = f.shape[0]
-    w = f[:K]
-    tree = f[K:nf - 3]
+    kp = 4 * ((K + 3) >> 2)
+    w = f[:kp]
+    tree = f[kp:nf - 3]
     S = f[nf - 3]
     top = f[nf - 2]
     xg = x[r0:r0 + nr]
@@ -177,19 +199,19 @@ def short_group(x, out, r0, nr, row0, k0, k1, stream, bits64, C, mode, bufs):
     _group_max(xg, nr, K, top, bad)
     _group_w(xg, nr, K, bits64, C, wd, w, top)
     if mode == HARD:
-        _group_hard(w, og, nr, K, bad, S, f[nf - 1])
+        _group_hard(w, og, nr, K, bits64, bad, S, f[nf - 1])
         return bad
-    _group_sums(w, nr, K, tree, S)
+    _group_sums(w, nr, K, bits64, tree, S)
     one = typed(1, out)
     for i in range(nr):
         top[i] = one / S[i]
-    _store_rows(w, og, nr, K, S, top, one)
+    _store_rows(w, og, nr, K, bits64, S, top, one)
     return bad
 
 
 @helper
-def _store_rows(w, og, nr, K, S, inv, one):
-    """og[i, c] = w[c, i] / S[i] as w[c, i] * (1 / S[i]), exactly 1 where w[c, i] == S[i]
+def _store_rows(w, og, nr, K, bits64, S, inv, one):
+    """og[i, c] = w_c / S[i] as w_c * (1 / S[i]), exactly 1 where w_c == S[i] (w_c: w[_w_row(c), i])
     (a loop of its own: a strided store in the loop that computes w keeps it from
     vectorizing)."""
     for i in range(nr):
@@ -197,24 +219,24 @@ def _store_rows(w, og, nr, K, S, inv, one):
         s = S[i]
         t = inv[i]
         for c in range(K):
-            v = w[c, i]
+            v = w[_w_row(c, K, bits64), i]
             o[c] = one if v == s else v * t
 
 
 @helper
-def _group_hard(w, og, nr, K, bad, best, near):
+def _group_hard(w, og, nr, K, bits64, bad, best, near):
     """The hard sample of rows whose largest w is alone (no other w within 4 eps of it):
     the one-hot of its first index; other rows get bad[i] = 1."""
     for i in range(nr):
-        best[i] = w[0][i]
+        best[i] = w[0][i]               # column 0 is w's row 0 (_w_row)
     for c in range(1, K):
-        wc = w[c]
+        wc = w[_w_row(c, K, bits64)]
         for i in range(nr):
             best[i] = wc[i] if wc[i] > best[i] else best[i]
     near[:nr] = 0
     lim = typed(4, w) * eps_of(w)
     for c in range(K):
-        wc = w[c]
+        wc = w[_w_row(c, K, bits64)]
         for i in range(nr):
             near[i] += typed(wc[i] - best[i] > -lim * best[i], w)
     for i in range(nr):
@@ -222,7 +244,7 @@ def _group_hard(w, og, nr, K, bad, best, near):
             o = og[i]
             o[:] = 0
             for c in range(K):
-                if w[c][i] == best[i]:
+                if w[_w_row(c, K, bits64), i] == best[i]:
                     o[c] = 1
                     break
         else:
