@@ -117,8 +117,8 @@ def _group_w(xg, nr, K, bits64, C, wd, w, top):
     measured). ``wd`` (flat) and ``w`` have rows of nr (the group's width,
     :func:`short_group`) in the words' order, so the exps run as one loop over the group's
     elements: LLVM vectorizes a loop of 128, not the loops of 8 over a group of 8 rows.
-    Rows of w past column K (K not a multiple of the block's elements) get values no step
-    reads."""
+    The rows of w that hold no column (K not a multiple of the block's elements) are
+    skipped, but for at most three inside the loop's span (values no step reads)."""
     for i in range(nr):
         top[i] = top[i] - C
     for c in range(K):
@@ -132,10 +132,11 @@ def _group_w(xg, nr, K, bits64, C, wd, w, top):
             wf = w.reshape(w.size)[e * nb:(e + 1) * nb]
             lo = wd[2 * e * nb:(2 * e + 1) * nb]
             hi = wd[(2 * e + 1) * nb:(2 * e + 2) * nb]
-            for j in range(nb):
+            for j in range(((K + 1 - e) >> 1) * nr):    # columns 2q + e < K
                 wf[j] = exp_nonpos_any(wf[j]) / typed(exponential_bits64(lo[j], hi[j]), w)
     else:
-        n = 4 * ((K + 3) >> 2) * nr
+        last = min(K, 4) - 1            # the last run that holds a column, and its length
+        n = (last * ((K + 3) >> 2) + ((K - last + 3) >> 2)) * nr
         wf = w.reshape(w.size)[:n]
         for j in range(n):
             wf[j] = exp_nonpos_any(wf[j]) / typed(exponential_bits32(wd[j]), w)
