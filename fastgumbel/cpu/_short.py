@@ -38,20 +38,26 @@ def row_buffers(like, K, rows, log):
     before; each showed in an 8x16 call): ``wbuf`` (a chunk's Philox words), ``ebuf`` (the
     exps of a log-softmax chunk; ``log``: that mode), ``acc`` (a :func:`._reduce._lanes`
     accumulator) and ``bufs``, those of :func:`short_group` for rows of K columns (empty for
-    K > SHORT_K): one row of a buffer per column, one column per row of the group: the
-    Philox words and their counters (:func:`_group_words`); w (K rounded up to 4 rows:
-    :func:`_w_row`), the sum tree, and per-row rows (sum, max or 1 / sum, count) in one
-    array; then flags."""
+    K > SHORT_K), flat: laid out by :func:`short_group` with rows of the group's width, one
+    row per column: the Philox words and their counters (:func:`_group_words`); w, the sum
+    tree and per-row rows (:func:`_float_rows`); then flags."""
     k = K if K <= SHORT_K else 0
     n = min(GROUP, rows) if k else 0
     nw = 2 * CHUNK
     nd = 6 * ((k + 1) // 2)
     words = np.empty(nw + nd * n + 2 * n, np.uint32)      # nw, nd * n even: flags 8-aligned
-    nf = 4 * ((k + 3) // 4) + min(k, SHORT_K // 2) + 3
+    nf = _float_rows(k) if k else 0
     fl = np.empty(LANES + nf * n + (min(CHUNK, K) if log else 0), like.dtype)
-    bufs = (words[nw:nw + nd * n].reshape(nd, n), fl[LANES:LANES + nf * n].reshape(nf, n),
-            words[nw + nd * n:].view(np.int64))
+    bufs = (words[nw:nw + nd * n], fl[LANES:LANES + nf * n], words[nw + nd * n:].view(np.int64))
     return words[:nw], fl[LANES + nf * n:], fl[:LANES], bufs
+
+
+@helper
+def _float_rows(K):
+    """Rows of the group's float buffer: w (K rounded up to 4: :func:`_w_row`), the sum
+    tree (at most SHORT_K / 2 lanes), then three per-row rows (sum, max or 1 / sum,
+    count)."""
+    return 4 * ((K + 3) >> 2) + min(K, SHORT_K // 2) + 3
 
 
 @helper
@@ -114,7 +120,7 @@ def _group_w(xg, nr, K, bits64, C, wd, w, top):
     """w[_w_row(c), i] = exp(x - (max - C)) / E of row i, column c, as
     :func:`._ratio._ratio_w` computes it. x - (max - C) is formed first in a loop of its own
     (the strided reads of x's column kept the exp loop from vectorizing: 10x slower,
-    measured). ``wd`` (flat) and ``w`` have rows of nr (the group's width,
+    measured). ``wd`` and ``w`` (flat) have rows of nr (the group's width,
     :func:`short_group`) in the words' order, so the exps run as one loop over the group's
     elements: LLVM vectorizes a loop of 128, not the loops of 8 over a group of 8 rows.
     The rows of w that hold no column (K not a multiple of the block's elements) are
@@ -123,13 +129,14 @@ def _group_w(xg, nr, K, bits64, C, wd, w, top):
         top[i] = top[i] - C
     for c in range(K):
         xc = xg[:, c]
-        wc = w[_w_row(c, K, bits64)]
+        p = _w_row(c, K, bits64) * nr
+        wc = w[p:p + nr]
         for i in range(nr):
             wc[i] = xc[i] - top[i]
     if bits64:
         nb = ((K + 1) >> 1) * nr
         for e in range(2):
-            wf = w.reshape(w.size)[e * nb:(e + 1) * nb]
+            wf = w[e * nb:(e + 1) * nb]
             lo = wd[2 * e * nb:(2 * e + 1) * nb]
             hi = wd[(2 * e + 1) * nb:(2 * e + 2) * nb]
             for j in range(((K + 1 - e) >> 1) * nr):    # columns 2q + e < K
@@ -137,7 +144,7 @@ def _group_w(xg, nr, K, bits64, C, wd, w, top):
     else:
         last = min(K, 4) - 1            # the last run that holds a column, and its length
         n = (last * ((K + 3) >> 2) + ((K - last + 3) >> 2)) * nr
-        wf = w.reshape(w.size)[:n]
+        wf = w[:n]
         for j in range(n):
             wf[j] = exp_nonpos_any(wf[j]) / typed(exponential_bits32(wd[j]), w)
 
@@ -147,20 +154,22 @@ def _group_sums(w, nr, K, bits64, tree, S):
     """S[i] = the sum of row i's w in :func:`._reduce._lanes_total`'s order: lane j holds
     w_j (w's row :func:`_w_row` (j)), and each halving adds lane j + h to lane j; adds of
     empty lanes (+0) are skipped. The first halving gathers the lanes from w's rows; then
-    ``tree`` has rows of nr, so the lanes j < m of a halving are its first m * nr elements,
+    ``tree`` (flat) has rows of nr, so the lanes j < m of a halving are its first m * nr elements,
     added in one flat loop (which vectorizes; a loop of nr per lane does not)."""
     n = K
     h = LANES // 2
     first = True                        # the lanes are still w's rows
-    tf = tree.reshape(tree.size)
+    tf = tree
     while h >= 1:
         if n > h:
             if first:
                 for j in range(h):
-                    tj = tree[j]
-                    a = w[_w_row(j, K, bits64)]
+                    tj = tree[j * nr:(j + 1) * nr]
+                    pa = _w_row(j, K, bits64) * nr
+                    a = w[pa:pa + nr]
                     if j + h < n:
-                        b = w[_w_row(j + h, K, bits64)]
+                        pb = _w_row(j + h, K, bits64) * nr
+                        b = w[pb:pb + nr]
                         for i in range(nr):
                             tj[i] = a[i] + b[i]
                     else:
@@ -172,7 +181,7 @@ def _group_sums(w, nr, K, bits64, tree, S):
             first = False
             n = h
         h //= 2
-    t0 = w[0] if first else tree[0]     # first: K == 1, and column 0 is w's row 0
+    t0 = w if first else tree           # first: K == 1, and column 0 is w's row 0
     for i in range(nr):
         S[i] = t0[i]
 
@@ -181,26 +190,26 @@ def _group_sums(w, nr, K, bits64, tree, S):
 def short_group(x, out, r0, nr, row0, k0, k1, stream, bits64, C, mode, bufs):
     """Rows r0 .. r0+nr-1 (nr <= GROUP) of the soft or hard sample at tau == 1 into
     ``out``; returns ``bad``: 1 for the rows left to the row function (out untouched
-    there). ``row0``: the global index of x's first row; ``C``: :func:`exp_shift`. The
-    buffers are viewed with rows of nr (the group's width), so a column's run of the group
-    is contiguous: the elementwise steps run as flat loops over K * nr elements."""
-    wd0, f0, bad = bufs
+    there). ``row0``: the global index of x's first row; ``C``: :func:`exp_shift`. The flat
+    buffers are laid out with rows of nr (the group's width), so a column's run of the group
+    is contiguous: the elementwise steps run as flat loops over K * nr elements. (1-d slices,
+    not 2-d reshapes: Numba's reshape calls out of line; five of them cost an 8x1 call
+    ~0.1 us, measured.)"""
+    wd, f0, bad = bufs
     K = x.shape[1]
-    wd = wd0.reshape(wd0.size)[:wd0.shape[0] * nr]
-    f = f0.reshape(f0.size)[:f0.shape[0] * nr].reshape(f0.shape[0], nr)
-    nf = f.shape[0]
     kp = 4 * ((K + 3) >> 2)
-    w = f[:kp]
-    tree = f[kp:nf - 3]
-    S = f[nf - 3]
-    top = f[nf - 2]
+    nf = _float_rows(K)
+    w = f0[:kp * nr]
+    tree = f0[kp * nr:(nf - 3) * nr]
+    S = f0[(nf - 3) * nr:(nf - 2) * nr]
+    top = f0[(nf - 2) * nr:(nf - 1) * nr]
     xg = x[r0:r0 + nr]
     og = out[r0:r0 + nr]
     _group_words(nr, K, row0 + r0, k0, k1, stream, bits64, wd)
     _group_max(xg, nr, K, top, bad)
     _group_w(xg, nr, K, bits64, C, wd, w, top)
     if mode == HARD:
-        _group_hard(w, og, nr, K, bits64, bad, S, f[nf - 1])
+        _group_hard(w, og, nr, K, bits64, bad, S, f0[(nf - 1) * nr:nf * nr])
         return bad
     _group_sums(w, nr, K, bits64, tree, S)
     one = typed(1, out)
@@ -220,7 +229,7 @@ def _store_rows(w, og, nr, K, bits64, S, inv, one):
         s = S[i]
         t = inv[i]
         for c in range(K):
-            v = w[_w_row(c, K, bits64), i]
+            v = w[_w_row(c, K, bits64) * nr + i]
             o[c] = one if v == s else v * t
 
 
@@ -229,15 +238,17 @@ def _group_hard(w, og, nr, K, bits64, bad, best, near):
     """The hard sample of rows whose largest w is alone (no other w within 4 eps of it):
     the one-hot of its first index; other rows get bad[i] = 1."""
     for i in range(nr):
-        best[i] = w[0][i]               # column 0 is w's row 0 (_w_row)
+        best[i] = w[i]                  # column 0 is w's row 0 (_w_row)
     for c in range(1, K):
-        wc = w[_w_row(c, K, bits64)]
+        p = _w_row(c, K, bits64) * nr
+        wc = w[p:p + nr]
         for i in range(nr):
             best[i] = wc[i] if wc[i] > best[i] else best[i]
     near[:nr] = 0
     lim = typed(4, w) * eps_of(w)
     for c in range(K):
-        wc = w[_w_row(c, K, bits64)]
+        p = _w_row(c, K, bits64) * nr
+        wc = w[p:p + nr]
         for i in range(nr):
             near[i] += typed(wc[i] - best[i] > -lim * best[i], w)
     for i in range(nr):
@@ -245,7 +256,7 @@ def _group_hard(w, og, nr, K, bits64, bad, best, near):
             o = og[i]
             o[:] = 0
             for c in range(K):
-                if w[_w_row(c, K, bits64), i] == best[i]:
+                if w[_w_row(c, K, bits64) * nr + i] == best[i]:
                     o[c] = 1
                     break
         else:
