@@ -1,6 +1,10 @@
 """Soft and hard samples at tau == 1 for short rows (at most SHORT_K columns), a group of
 rows at a time with the columns as the outer loop: every step is a loop over the group's
-rows, which vectorizes, where the row kernel's loops over 10 columns ran scalar.
+rows, which vectorizes, where the row kernel's loops over 10 columns ran scalar. The
+buffers hold one row of the group's width per column, so the elementwise steps (the Philox
+blocks, the exps, the sum tree's halvings) run as flat loops over the group's elements:
+a group of 8 rows (an 8x16 call) vectorizes too, where its loops of 8 ran scalar (issue
+18, branch small18e: the 8x16 kernel 1.88 -> 1.22 us).
 
 Measured (bench/RESULTS.md, issue 18, branch speed18): a 3000x10 float32 soft sample took
 about 250 ns per row of 10 in the row kernel (25 ns per element against 2.3 at 1000
@@ -38,38 +42,64 @@ def row_buffers(like, K, rows, log):
     before; each showed in an 8x16 call): ``wbuf`` (a chunk's Philox words), ``ebuf`` (the
     exps of a log-softmax chunk; ``log``: that mode), ``acc`` (a :func:`._reduce._lanes`
     accumulator) and ``bufs``, those of :func:`short_group` for rows of K columns (empty for
-    K > SHORT_K): one row of a buffer per column, one column per row of the group: the
-    Philox words; w, the sum tree, and per-row rows (sum, max or 1 / sum, count) in one
-    array; then flags."""
+    K > SHORT_K), flat: laid out by :func:`short_group` with rows of the group's width, one
+    row per column: the Philox words and their counters (:func:`_group_words`); w, the sum
+    tree and per-row rows (:func:`_float_rows`); then flags."""
     k = K if K <= SHORT_K else 0
     n = min(GROUP, rows) if k else 0
     nw = 2 * CHUNK
-    nd = 4 * ((k + 1) // 2)
+    nd = 6 * ((k + 1) // 2)
     words = np.empty(nw + nd * n + 2 * n, np.uint32)      # nw, nd * n even: flags 8-aligned
-    nf = k + min(k, SHORT_K // 2) + 3
+    nf = _float_rows(k) if k else 0
     fl = np.empty(LANES + nf * n + (min(CHUNK, K) if log else 0), like.dtype)
-    bufs = (words[nw:nw + nd * n].reshape(nd, n), fl[LANES:LANES + nf * n].reshape(nf, n),
-            words[nw + nd * n:].view(np.int64))
+    bufs = (words[nw:nw + nd * n], fl[LANES:LANES + nf * n], words[nw + nd * n:].view(np.int64))
     return words[:nw], fl[LANES + nf * n:], fl[:LANES], bufs
 
 
 @helper
+def _float_rows(K):
+    """Rows of the group's float buffer: w (K rounded up to 4: :func:`_w_row`), the sum
+    tree (at most SHORT_K / 2 lanes), then three per-row rows (sum, max or 1 / sum,
+    count)."""
+    return 4 * ((K + 3) >> 2) + min(K, SHORT_K // 2) + 3
+
+
+@helper
+def _w_row(c, K, bits64):
+    """The row of the group's w (and of each run of its words) that holds column c: the
+    columns in the order of their words in the Philox blocks, c = per * q + k (per: elements
+    per block) at row k * nq + q, so that word k of every block of the group is one run
+    (:func:`_group_words`) and the exps are one flat loop (:func:`_group_w`)."""
+    if bits64:
+        return (c & 1) * ((K + 1) >> 1) + (c >> 1)
+    return (c & 3) * ((K + 3) >> 2) + (c >> 2)
+
+
+@helper
 def _group_words(nr, K, row0, k0, k1, stream, bits64, wd):
-    """wd[c, i] = word c of row row0 + i's Philox blocks (64-bit words: element c is words
-    2c, 2c + 1), the blocks :func:`._noise._words` makes, in a loop over the rows."""
+    """Word k of block q of row row0 + i (the blocks :func:`._noise._words` makes) at
+    wd[k * nb + q * nr + i], nb = nq * nr: four runs of the group's blocks, each laid out as
+    the group's w (:func:`_w_row`), made in one flat loop over the nb blocks, which
+    vectorizes (loops of nr over the rows per block ran scalar at 8 rows). The blocks'
+    counters q and i are read from wd[4 nb:6 nb], filled first (a division by nr in the loop
+    would not vectorize). ``wd``: the flat word buffer."""
     per = 2 if bits64 else 4
-    for q in range((K + per - 1) // per):
-        w0 = wd[4 * q]
-        w1 = wd[4 * q + 1]
-        w2 = wd[4 * q + 2]
-        w3 = wd[4 * q + 3]
+    nq = (K + per - 1) // per
+    nb = nq * nr
+    qs = wd[4 * nb:5 * nb]
+    ids = wd[5 * nb:6 * nb]
+    for q in range(nq):
         for i in range(nr):
-            row = _U(row0 + i)
-            a0, a1, a2, a3 = philox_block(_U(q), stream, row & MASK32, row >> SH32, k0, k1)
-            w0[i] = a0
-            w1[i] = a1
-            w2[i] = a2
-            w3[i] = a3
+            qs[q * nr + i] = q
+            ids[q * nr + i] = i
+    base = _U(row0)
+    for b in range(nb):
+        row = base + _U(ids[b])
+        a0, a1, a2, a3 = philox_block(_U(qs[b]), stream, row & MASK32, row >> SH32, k0, k1)
+        wd[b] = a0
+        wd[nb + b] = a1
+        wd[2 * nb + b] = a2
+        wd[3 * nb + b] = a3
 
 
 @helper
@@ -91,50 +121,71 @@ def _group_max(xg, nr, K, top, bad):
 
 @helper
 def _group_w(xg, nr, K, bits64, C, wd, w, top):
-    """w[c, i] = exp(x - (max - C)) / E of row i, column c, as :func:`._ratio._ratio_w`
-    computes it. x - (max - C) is formed first in a loop of its own (the strided reads of
-    x's column kept the exp loop from vectorizing: 10x slower, measured)."""
+    """w[_w_row(c), i] = exp(x - (max - C)) / E of row i, column c, as
+    :func:`._ratio._ratio_w` computes it. x - (max - C) is formed first in a loop of its own
+    (the strided reads of x's column kept the exp loop from vectorizing: 10x slower,
+    measured). ``wd`` and ``w`` (flat) have rows of nr (the group's width,
+    :func:`short_group`) in the words' order, so the exps run as one loop over the group's
+    elements: LLVM vectorizes a loop of 128, not the loops of 8 over a group of 8 rows.
+    The rows of w that hold no column (K not a multiple of the block's elements) are
+    skipped, but for at most three inside the loop's span (values no step reads)."""
     for i in range(nr):
         top[i] = top[i] - C
     for c in range(K):
         xc = xg[:, c]
-        wc = w[c]
+        p = _w_row(c, K, bits64) * nr
+        wc = w[p:p + nr]
         for i in range(nr):
             wc[i] = xc[i] - top[i]
-        if bits64:
-            lo = wd[2 * c]
-            hi = wd[2 * c + 1]
-            for i in range(nr):
-                wc[i] = exp_nonpos_any(wc[i]) / typed(exponential_bits64(lo[i], hi[i]), w)
-        else:
-            wc0 = wd[c]
-            for i in range(nr):
-                wc[i] = exp_nonpos_any(wc[i]) / typed(exponential_bits32(wc0[i]), w)
+    if bits64:
+        nb = ((K + 1) >> 1) * nr
+        for e in range(2):
+            wf = w[e * nb:(e + 1) * nb]
+            lo = wd[2 * e * nb:(2 * e + 1) * nb]
+            hi = wd[(2 * e + 1) * nb:(2 * e + 2) * nb]
+            for j in range(((K + 1 - e) >> 1) * nr):    # columns 2q + e < K
+                wf[j] = exp_nonpos_any(wf[j]) / typed(exponential_bits64(lo[j], hi[j]), w)
+    else:
+        last = min(K, 4) - 1            # the last run that holds a column, and its length
+        n = (last * ((K + 3) >> 2) + ((K - last + 3) >> 2)) * nr
+        wf = w[:n]
+        for j in range(n):
+            wf[j] = exp_nonpos_any(wf[j]) / typed(exponential_bits32(wd[j]), w)
 
 
 @helper
-def _group_sums(w, nr, K, tree, S):
-    """S[i] = the sum of w[:K, i] in :func:`._reduce._lanes_total`'s order: lane j holds
-    w_j, and each halving adds lane j + h to lane j; adds of empty lanes (+0) are skipped."""
+def _group_sums(w, nr, K, bits64, tree, S):
+    """S[i] = the sum of row i's w in :func:`._reduce._lanes_total`'s order: lane j holds
+    w_j (w's row :func:`_w_row` (j)), and each halving adds lane j + h to lane j; adds of
+    empty lanes (+0) are skipped. The first halving gathers the lanes from w's rows; then
+    ``tree`` (flat) has rows of nr, so the lanes j < m of a halving are its first m * nr elements,
+    added in one flat loop (which vectorizes; a loop of nr per lane does not)."""
     n = K
     h = LANES // 2
     first = True                        # the lanes are still w's rows
+    tf = tree
     while h >= 1:
         if n > h:
-            for j in range(h):
-                tj = tree[j]
-                a = w[j] if first else tree[j]
-                if j + h < n:
-                    b = w[j + h] if first else tree[j + h]
-                    for i in range(nr):
-                        tj[i] = a[i] + b[i]
-                elif first:
-                    for i in range(nr):
-                        tj[i] = a[i]
+            if first:
+                for j in range(h):
+                    tj = tree[j * nr:(j + 1) * nr]
+                    pa = _w_row(j, K, bits64) * nr
+                    a = w[pa:pa + nr]
+                    if j + h < n:
+                        pb = _w_row(j + h, K, bits64) * nr
+                        b = w[pb:pb + nr]
+                        for i in range(nr):
+                            tj[i] = a[i] + b[i]
+                    else:
+                        for i in range(nr):
+                            tj[i] = a[i]
+            else:
+                for j in range((n - h) * nr):   # lanes j < n - h have a partner j + h
+                    tf[j] = tf[j] + tf[h * nr + j]
             first = False
             n = h
         h //= 2
-    t0 = w[0] if first else tree[0]
+    t0 = w if first else tree           # first: K == 1, and column 0 is w's row 0
     for i in range(nr):
         S[i] = t0[i]
 
@@ -143,58 +194,65 @@ def _group_sums(w, nr, K, tree, S):
 def short_group(x, out, r0, nr, row0, k0, k1, stream, bits64, C, mode, bufs):
     """Rows r0 .. r0+nr-1 (nr <= GROUP) of the soft or hard sample at tau == 1 into
     ``out``; returns ``bad``: 1 for the rows left to the row function (out untouched
-    there). ``row0``: the global index of x's first row; ``C``: :func:`exp_shift`."""
-    wd, f, bad = bufs
+    there). ``row0``: the global index of x's first row; ``C``: :func:`exp_shift`. The flat
+    buffers are laid out with rows of nr (the group's width), so a column's run of the group
+    is contiguous: the elementwise steps run as flat loops over K * nr elements. (1-d slices,
+    not 2-d reshapes: Numba's reshape calls out of line; five of them cost an 8x1 call
+    ~0.1 us, measured.)"""
+    wd, f0, bad = bufs
     K = x.shape[1]
-    w = f[:K]
-    tree = f[K:f.shape[0] - 3]
-    S = f[-3]
-    top = f[-2]
+    kp = 4 * ((K + 3) >> 2)
+    nf = _float_rows(K)
+    w = f0[:kp * nr]
+    tree = f0[kp * nr:(nf - 3) * nr]
+    S = f0[(nf - 3) * nr:(nf - 2) * nr]
+    top = f0[(nf - 2) * nr:(nf - 1) * nr]
     xg = x[r0:r0 + nr]
     og = out[r0:r0 + nr]
     _group_words(nr, K, row0 + r0, k0, k1, stream, bits64, wd)
     _group_max(xg, nr, K, top, bad)
     _group_w(xg, nr, K, bits64, C, wd, w, top)
     if mode == HARD:
-        _group_hard(w, og, nr, K, bad, S, f[-1])
+        _group_hard(w, og, nr, K, bits64, bad, S, f0[(nf - 1) * nr:nf * nr])
         return bad
-    _group_sums(w, nr, K, tree, S)
+    _group_sums(w, nr, K, bits64, tree, S)
     one = typed(1, out)
     for i in range(nr):
         top[i] = one / S[i]
-    for c in range(K):
-        wc = w[c]
-        for i in range(nr):
-            v = wc[i]
-            wc[i] = one if v == S[i] else v * top[i]
-    _store_rows(w, og, nr, K)
+    _store_rows(w, og, nr, K, bits64, S, top, one)
     return bad
 
 
 @helper
-def _store_rows(w, og, nr, K):
-    """og[i, c] = w[c, i] (a loop of its own: a strided store in the loop that computes
-    the values keeps it from vectorizing)."""
+def _store_rows(w, og, nr, K, bits64, S, inv, one):
+    """og[i, c] = w_c / S[i] as w_c * (1 / S[i]), exactly 1 where w_c == S[i] (w_c: w[_w_row(c), i])
+    (a loop of its own: a strided store in the loop that computes w keeps it from
+    vectorizing)."""
     for i in range(nr):
         o = og[i]
+        s = S[i]
+        t = inv[i]
         for c in range(K):
-            o[c] = w[c, i]
+            v = w[_w_row(c, K, bits64) * nr + i]
+            o[c] = one if v == s else v * t
 
 
 @helper
-def _group_hard(w, og, nr, K, bad, best, near):
+def _group_hard(w, og, nr, K, bits64, bad, best, near):
     """The hard sample of rows whose largest w is alone (no other w within 4 eps of it):
     the one-hot of its first index; other rows get bad[i] = 1."""
     for i in range(nr):
-        best[i] = w[0][i]
+        best[i] = w[i]                  # column 0 is w's row 0 (_w_row)
     for c in range(1, K):
-        wc = w[c]
+        p = _w_row(c, K, bits64) * nr
+        wc = w[p:p + nr]
         for i in range(nr):
             best[i] = wc[i] if wc[i] > best[i] else best[i]
     near[:nr] = 0
     lim = typed(4, w) * eps_of(w)
     for c in range(K):
-        wc = w[c]
+        p = _w_row(c, K, bits64) * nr
+        wc = w[p:p + nr]
         for i in range(nr):
             near[i] += typed(wc[i] - best[i] > -lim * best[i], w)
     for i in range(nr):
@@ -202,7 +260,7 @@ def _group_hard(w, og, nr, K, bad, best, near):
             o = og[i]
             o[:] = 0
             for c in range(K):
-                if w[c][i] == best[i]:
+                if w[_w_row(c, K, bits64) * nr + i] == best[i]:
                     o[c] = 1
                     break
         else:
