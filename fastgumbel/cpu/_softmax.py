@@ -9,7 +9,7 @@ from numba import prange, types, typeof
 from .._numba import helper, inline_always, kernel
 from ._dtypes import _U, exp_shift, tau_at, tiny_of, typed
 from ._noise import CHUNK, _exponential_chunk, _perturb_chunk
-from ._power import (POWER_S2, power_floor, power_loop, power_of, power_pass, power_row, power_scale,
+from ._power import (POWER_S2, power_finish, power_floor, power_loop, power_of, power_pass, power_row, power_scale,
                      power_scaled, power_w)
 from ._ratio import _hard_any_tau, _ratio_chunk, _ratio_row
 from ._reduce import _lanes, _max_nan
@@ -299,7 +299,10 @@ def _chunk_kernel(mode):
             r = item // nb
             c0 = (item % nb) * CHUNK
             n = min(CHUNK, K - c0)
-            if live[r]:
+            t = typed(tau_at(tau, r), out)
+            if live[r] and mode == SOFT and C > 0 and t != 1 and power_of(t, out) > 0:
+                power_finish(out[r][c0:c0 + n], n, part[r, 0])
+            elif live[r]:
                 flag[r, item % nb] = _finish_chunk(out[r][c0:c0 + n], n, Ms[r],
                                                    typed(tau_at(tau, r), out), part[r, 0],
                                                    mode, True, top[r, 0])
