@@ -8,7 +8,9 @@ from numba import prange, types, typeof
 
 from .._numba import helper, inline_always, kernel
 from ._dtypes import _U, exp_shift, tau_at, tiny_of, typed
-from ._noise import CHUNK, _perturb_chunk
+from ._noise import CHUNK, _exponential_chunk, _perturb_chunk
+from ._power import (POWER_S2, power_finish, power_floor, power_loop, power_of, power_pass, power_row, power_scale,
+                     power_scaled, power_w)
 from ._ratio import _hard_any_tau, _ratio_chunk, _ratio_row
 from ._reduce import _lanes, _max_nan
 from ._schedule import BLOCK_ELEMS, _blocks, _claim
@@ -27,6 +29,10 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc, x
     C = exp_shift(o, bits64)
     if mode != LOG and t == 1 and C > 0:
         return _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc, x, out, rn)
+    if mode == SOFT and C > 0:
+        k = power_of(t, o)
+        if k > 0:
+            return power_row(xr, o, row, k0, k1, stream, bits64, k, wbuf, acc, x, out, rn)
     K = xr.shape[0]
     hard_search = mode == HARD and t >= tiny_of(o) * typed(2.0 ** 19, o)
     if hard_search and K <= CHUNK:
@@ -232,7 +238,8 @@ def _chunk_kernel(mode):
             r = item // nb
             c0 = (item % nb) * CHUNK
             n = min(CHUNK, K - c0)
-            if mode != LOG and typed(tau_at(tau, r), out) == 1 and C > 0:
+            t = typed(tau_at(tau, r), out)
+            if mode != LOG and C > 0 and (t == 1 or (mode == SOFT and power_of(t, out) > 0)):
                 m, nn = _max_nan(x[r][c0:c0 + n], n)
             else:
                 wbuf = np.empty(2 * CHUNK, np.uint32)
@@ -248,7 +255,19 @@ def _chunk_kernel(mode):
             if live[r]:
                 seg = out[r][c0:c0 + n]
                 t = typed(tau_at(tau, r), out)
-                if mode != LOG and t == 1 and C > 0:
+                k = power_of(t, out) if mode == SOFT and C > 0 and t != 1 else 0
+                if k > 0:
+                    wbuf = np.empty(2 * CHUNK, np.uint32)
+                    _exponential_chunk(k0, k1, stream, _U(row0 + r), c0, n, bits64, wbuf, seg)
+                    if power_scaled(k, out):
+                        power_w(x[r][c0:c0 + n], n, Ms[r], seg, x, out, -1)
+                        top[r, item % nb] = _max_nan(seg, n)[0]
+                    else:
+                        part[r, item % nb] = power_loop(x[r][c0:c0 + n], n, Ms[r], seg,
+                                                        _lanes(seg), x, out, -1, k,
+                                                        typed(POWER_S2, out),
+                                                        power_floor(k, out))
+                elif mode != LOG and t == 1 and C > 0:
                     wbuf = np.empty(2 * CHUNK, np.uint32)
                     part[r, item % nb] = _ratio_chunk(x[r], c0, n, k0, k1, stream,
                                                       _U(row0 + r), bits64, wbuf, Ms[r] - C, seg,
@@ -259,12 +278,31 @@ def _chunk_kernel(mode):
                     ebuf = np.empty(n if mode == LOG else 0, out.dtype)
                     part[r, item % nb] = _exp_chunk(seg, n, Ms[r], t, mode, ebuf,
                                                     _lanes(seg), x, out, -1)
+        if mode == SOFT and C > 0:
+            # rows at tau = 1 / k whose w are scaled: the row's largest w, then the powers
+            # and their chunk sums (power_row's second pass)
+            for item in prange(rows * nb):
+                r = item // nb
+                c0 = (item % nb) * CHUNK
+                n = min(CHUNK, K - c0)
+                t = typed(tau_at(tau, r), out)
+                k = power_of(t, out) if t != 1 else 0
+                if live[r] and k > 0 and power_scaled(k, out):
+                    w = top[r, 0]
+                    for b in range(nb):
+                        w = top[r, b] if top[r, b] > w else w
+                    part[r, item % nb] = power_pass(out[r][c0:c0 + n], n, _lanes(out), k,
+                                                    power_scale(w, out),
+                                                    power_floor(k, out))
         _row_totals(part, top)
         for item in prange(rows * nb):
             r = item // nb
             c0 = (item % nb) * CHUNK
             n = min(CHUNK, K - c0)
-            if live[r]:
+            t = typed(tau_at(tau, r), out)
+            if live[r] and mode == SOFT and C > 0 and t != 1 and power_of(t, out) > 0:
+                power_finish(out[r][c0:c0 + n], n, part[r, 0])
+            elif live[r]:
                 flag[r, item % nb] = _finish_chunk(out[r][c0:c0 + n], n, Ms[r],
                                                    typed(tau_at(tau, r), out), part[r, 0],
                                                    mode, True, top[r, 0])
