@@ -311,10 +311,12 @@ def test_short_row_groups_give_the_row_kernels_bits(dtype, bits64):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("bits64", [False, True])
-def test_bound_pruned_hard_rows_give_the_full_computations_bits(dtype, bits64):
-    # At tau == 1 a row of at most CHUNK columns takes its hard index from the bound-pruned
-    # search (cpu._ratio._ratio_hard), which computes w = exp(x - mc) / E for a few candidates
-    # only; the chunk kernel computes every w, the sum and the normalized search. Rows with
+@pytest.mark.parametrize("tau", [1.0, 0.5, 0.1])
+def test_bound_pruned_hard_rows_give_the_full_computations_bits(dtype, bits64, tau):
+    # At tau == 1 (and tau = 1 / n, with the shift 0) a row of at most CHUNK columns takes
+    # its hard index from the bound-pruned search (cpu._ratio._ratio_hard), which computes
+    # w = exp(x - mc) / E for a few candidates only; the chunk kernel computes every w (and
+    # its n-th power), the sum and the normalized search. Rows with
     # exact and near ties at the top (within a few eps, where the pruned search gives way),
     # and special rows, must come out the same to the bit.
     from fastgumbel import cpu
@@ -336,10 +338,50 @@ def test_bound_pruned_hard_rows_give_the_full_computations_bits(dtype, bits64):
     x[-4, :200] = -np.inf
     a = np.empty_like(x)
     b = np.empty_like(x)
-    ra = cpu.softmax_by_row(x, a, 0, k0, k1, st, bits64, 1.0, cpu.HARD)
-    rb = cpu.softmax_by_chunk(x, b, 0, k0, k1, st, bits64, 1.0, cpu.HARD)
+    ra = cpu.softmax_by_row(x, a, 0, k0, k1, st, bits64, tau, cpu.HARD)
+    rb = cpu.softmax_by_chunk(x, b, 0, k0, k1, st, bits64, tau, cpu.HARD)
     assert ra == rb == 1, seed
     assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), seed
+
+
+@pytest.mark.parametrize("dtype,bits64", [(np.float32, False), (np.float64, True),
+                                          (np.float64, False)])
+@pytest.mark.parametrize("K_", [9, 300, 2 * 2048 + 7])
+def test_hard_at_power_tau_is_the_soft_samples_first_max(dtype, bits64, K_):
+    # At tau = 1 / n the soft sample is (w s)**n / sum (cpu._power), so the hard sample is
+    # the one-hot of that sample's first maximum, not of x + g's: rows with exact and near
+    # ties of x + g at the top (where the two can differ), special rows and a per-row tau
+    # mixing powers (0.5 unscaled, 0.1 and 1/3 scaled) with 1 and 0.3, through the row,
+    # chunk and serial kernels, all to the same bits.
+    from fastgumbel import cpu
+    seed = np.random.SeedSequence().entropy
+    rs = np.random.default_rng(seed)
+    k0, k1, st = (np.uint64(v) for v in rs.integers(0, 2**32, 3))
+    rows = 60 if K_ > 2048 else 300
+    x = (rs.standard_normal((rows, K_)) * rs.choice([0.3, 3.0])).astype(dtype)
+    x[: rows // 2] -= 30             # the pairs below are the top of their rows
+    noise = np.empty_like(x)
+    cpu.fill_noise(noise, 3, k0, k1, st, bits64, False, 0.0, 1.0)
+    eps = np.finfo(dtype).eps
+    for r in range(0, rows // 2):
+        a, b = rs.choice(K_, 2, replace=False)
+        x[r, a] = dtype(8) - noise[r, a]
+        x[r, b] = dtype(8 - int(rs.integers(-4, 5)) * eps * 8) - noise[r, b]
+    x[1] = -np.inf
+    x[3, 0] = np.nan
+    x[5, : K_ // 2] = -np.inf
+    tau = np.array([0.5, 0.1, 1 / 3, 1.0, 0.3])[np.arange(rows) % 5]
+    for t in (0.5, 0.1, tau):
+        soft = np.empty_like(x)
+        assert cpu.softmax_by_row(x, soft, 3, k0, k1, st, bits64, t, cpu.SOFT) == 0
+        ones = np.zeros_like(x)
+        live = ~np.isnan(soft).any(-1) & (soft.max(-1) > 0)
+        ones[live, np.argmax(soft[live], axis=-1)] = 1
+        ones[~live] = soft[~live]
+        for run in (cpu.softmax_by_row, cpu.softmax_by_chunk, cpu.softmax_rows):
+            got = np.empty_like(x)
+            assert run(x, got, 3, k0, k1, st, bits64, t, cpu.HARD) == 0
+            assert np.array_equal(got.view(np.uint8), ones.view(np.uint8)), (seed, run)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

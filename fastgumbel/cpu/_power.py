@@ -23,8 +23,9 @@ from .._scalar import exp_nonpos_any
 from ._dtypes import eps_of, tiny_of, typed
 from ._noise import CHUNK, _exponential_chunk
 from ._prefetch import _prefetch_span, prefetch_next_row
-from ._reduce import LANES, _lanes_total, _max_nan
-from ._softmax_steps import SOFT, _special_row
+from ._ratio import _ratio_hard
+from ._reduce import LANES, _first_equal, _lanes_total, _max_nan
+from ._softmax_steps import HARD, SOFT, _special_row
 
 #: the largest n = 1 / tau that takes the powers (n <= 15: four squarings at most)
 POWER_MAX = 15
@@ -138,13 +139,26 @@ def power_pass(seg, n, acc, k, s, floor):
 
 
 @inline_always
-def power_row(xr, o, row, k0, k1, stream, bits64, k, wbuf, acc, x, out, rn):
-    """The soft sample of one row at tau = 1 / k (``power_of``) into ``o``: E chunk by
-    chunk, the max of the logits, then (unscaled) (w s)**k and its sum in one pass per
-    chunk, or (scaled) w per chunk, the row's largest w, and (w s)**k per chunk; chunk sums
-    added in chunk order, as ``by_chunk`` adds them, so both kernels give the same bits.
-    Returns True if the row's max is +inf. ``x``, ``out``, ``rn``: as :func:`_ratio_row`."""
+def power_row(xr, o, row, k0, k1, stream, bits64, k, mode, wbuf, acc, x, out, rn):
+    """The soft (``mode`` SOFT) or hard (HARD) sample of one row at tau = 1 / k
+    (``power_of``) into ``o``: E chunk by chunk, the max of the logits, then (unscaled)
+    (w s)**k and its sum in one pass per chunk, or (scaled) w per chunk, the row's largest
+    w, and (w s)**k per chunk; chunk sums added in chunk order, as ``by_chunk`` adds them,
+    so both kernels give the same bits. The hard sample is the one-hot of the soft sample's
+    first maximum; a row of at most CHUNK columns first tries :func:`._ratio._ratio_hard`
+    with the shift 0 (so on this w): when no other w lies within 4 eps of the largest, the
+    largest v = w s is ahead of every other by a factor (1 - 4 eps), its k-th power by about
+    (1 - 4 k eps), more than the roundings of the squarings and products (at most about
+    7 eps each at k = 15) and of the final product by 1 / S can take back, so the soft
+    sample's first maximum is at that index. Returns True if the row's max is +inf. ``x``,
+    ``out``, ``rn``: as :func:`._ratio._ratio_row`."""
     K = xr.shape[0]
+    if mode == HARD and K <= CHUNK:
+        first = _ratio_hard(xr, K, k0, k1, stream, row, bits64, wbuf, typed(0, o), o)
+        if first >= 0:
+            o[:] = 0
+            o[first] = 1
+            return False
     if K <= CHUNK:
         _prefetch_span(xr, K)
         _exponential_chunk(k0, k1, stream, row, 0, K, bits64, wbuf, o)
@@ -177,6 +191,10 @@ def power_row(xr, o, row, k0, k1, stream, bits64, k, wbuf, acc, x, out, rn):
             n = min(CHUNK, K - c0)
             S += power_pass(o[c0:c0 + n], n, acc, k, s, floor)
     power_finish(o, K, S)
+    if mode == HARD:
+        first = _first_equal(o, K, _max_nan(o, K)[0], one)
+        o[:] = 0
+        o[first] = 1
     return False
 
 

@@ -12,7 +12,7 @@ from ._noise import CHUNK, _exponential_chunk, _perturb_chunk
 from ._power import (POWER_S2, power_finish, power_floor, power_loop, power_of, power_pass, power_row, power_scale,
                      power_scaled, power_w)
 from ._ratio import _hard_any_tau, _ratio_chunk, _ratio_row
-from ._reduce import _lanes, _max_nan
+from ._reduce import _first_equal, _lanes, _max_nan
 from ._schedule import BLOCK_ELEMS, _blocks, _claim
 from ._short import GROUP, SHORT_K, row_buffers, short_group
 from ._softmax_steps import HARD, LOG, SOFT, _exp_chunk, _finish_chunk, _sole_max, _special_row
@@ -29,10 +29,11 @@ def _softmax_row(xr, o, row, k0, k1, stream, bits64, t, mode, wbuf, ebuf, acc, x
     C = exp_shift(o, bits64)
     if mode != LOG and t == 1 and C > 0:
         return _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc, x, out, rn)
-    if mode == SOFT and C > 0:
+    if mode != LOG and C > 0:
         k = power_of(t, o)
         if k > 0:
-            return power_row(xr, o, row, k0, k1, stream, bits64, k, wbuf, acc, x, out, rn)
+            return power_row(xr, o, row, k0, k1, stream, bits64, k, mode, wbuf, acc, x, out,
+                             rn)
     K = xr.shape[0]
     hard_search = mode == HARD and t >= tiny_of(o) * typed(2.0 ** 19, o)
     if hard_search and K <= CHUNK:
@@ -234,12 +235,13 @@ def _chunk_kernel(mode):
         part = np.empty((rows, nb), out.dtype)      # chunk max, then chunk sum
         top = np.ones((rows, nb), out.dtype)        # chunk's largest e (ratio: max w)
         flag = np.zeros((rows, nb), np.int64)       # chunk has NaN, then chunk's first hard index
+        ptop = np.zeros((rows, nb), out.dtype)      # tau = 1 / k, hard: chunk's largest (w s)**k
         for item in prange(rows * nb):
             r = item // nb
             c0 = (item % nb) * CHUNK
             n = min(CHUNK, K - c0)
             t = typed(tau_at(tau, r), out)
-            if mode != LOG and C > 0 and (t == 1 or (mode == SOFT and power_of(t, out) > 0)):
+            if mode != LOG and C > 0 and (t == 1 or power_of(t, out) > 0):
                 m, nn = _max_nan(x[r][c0:c0 + n], n)
             else:
                 wbuf = np.empty(2 * CHUNK, np.uint32)
@@ -255,7 +257,7 @@ def _chunk_kernel(mode):
             if live[r]:
                 seg = out[r][c0:c0 + n]
                 t = typed(tau_at(tau, r), out)
-                k = power_of(t, out) if mode == SOFT and C > 0 and t != 1 else 0
+                k = power_of(t, out) if mode != LOG and C > 0 and t != 1 else 0
                 if k > 0:
                     wbuf = np.empty(2 * CHUNK, np.uint32)
                     _exponential_chunk(k0, k1, stream, _U(row0 + r), c0, n, bits64, wbuf, seg)
@@ -267,6 +269,8 @@ def _chunk_kernel(mode):
                                                         _lanes(seg), x, out, -1, k,
                                                         typed(POWER_S2, out),
                                                         power_floor(k, out))
+                        if mode == HARD:
+                            ptop[r, item % nb] = _max_nan(seg, n)[0]
                 elif mode != LOG and t == 1 and C > 0:
                     wbuf = np.empty(2 * CHUNK, np.uint32)
                     part[r, item % nb] = _ratio_chunk(x[r], c0, n, k0, k1, stream,
@@ -278,7 +282,7 @@ def _chunk_kernel(mode):
                     ebuf = np.empty(n if mode == LOG else 0, out.dtype)
                     part[r, item % nb] = _exp_chunk(seg, n, Ms[r], t, mode, ebuf,
                                                     _lanes(seg), x, out, -1)
-        if mode == SOFT and C > 0:
+        if mode != LOG and C > 0:
             # rows at tau = 1 / k whose w are scaled: the row's largest w, then the powers
             # and their chunk sums (power_row's second pass)
             for item in prange(rows * nb):
@@ -294,14 +298,27 @@ def _chunk_kernel(mode):
                     part[r, item % nb] = power_pass(out[r][c0:c0 + n], n, _lanes(out), k,
                                                     power_scale(w, out),
                                                     power_floor(k, out))
+                    if mode == HARD:
+                        ptop[r, item % nb] = _max_nan(out[r][c0:c0 + n], n)[0]
         _row_totals(part, top)
         for item in prange(rows * nb):
             r = item // nb
             c0 = (item % nb) * CHUNK
             n = min(CHUNK, K - c0)
             t = typed(tau_at(tau, r), out)
-            if live[r] and mode == SOFT and C > 0 and t != 1 and power_of(t, out) > 0:
-                power_finish(out[r][c0:c0 + n], n, part[r, 0])
+            if live[r] and mode != LOG and C > 0 and t != 1 and power_of(t, out) > 0:
+                seg = out[r][c0:c0 + n]
+                if mode == HARD:
+                    # the first j whose p_j = (w s)**k / S equals the row's largest: what
+                    # power_row's one-hot of the soft sample's first maximum finds
+                    pt = ptop[r, 0]
+                    for b in range(nb):
+                        pt = ptop[r, b] if ptop[r, b] > pt else pt
+                    inv = typed(1, out) / part[r, 0]
+                    flag[r, item % nb] = _first_equal(seg, n, pt * inv, inv)
+                    seg[:] = 0
+                else:
+                    power_finish(seg, n, part[r, 0])
             elif live[r]:
                 flag[r, item % nb] = _finish_chunk(out[r][c0:c0 + n], n, Ms[r],
                                                    typed(tau_at(tau, r), out), part[r, 0],
