@@ -9,11 +9,18 @@ powers of the tau == 1 weights; 0.3 takes the general formula): ``fg.gumbel_soft
 ``torch.nn.functional.gumbel_softmax`` (and its autograd backward) at the same tau. The
 calls alternate in rounds (every call once per round), so machine noise falls on all of
 them alike; medians over rounds. Prints a Markdown table for bench/RESULTS.md.
+
+``--settle`` (ms, default 20) sleeps before each timed block. torch's OpenMP threads spin
+for a few ms after each parallel region (libgomp's default wait policy), and in that time
+they hold the cores the next block's threads need: without the pause, a fastgumbel block
+right after a torch block measured 5.3 ms instead of 3.9 (4096x1024, 2 threads, session
+10). ``--settle 0`` measures that interference too.
 """
 import argparse
 import pathlib
 import statistics
 import sys
+import time
 
 import numpy as np
 
@@ -30,6 +37,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--calls", type=int, default=3)
     ap.add_argument("--taus", default="1,0.5,0.1,0.3")
+    ap.add_argument("--settle", type=float, default=20.0)
     args = ap.parse_args()
     import torch
     import torch.nn.functional as F
@@ -66,10 +74,11 @@ def main():
     times = {k: [] for k in cases}
     for _ in range(args.rounds):
         for k, f in cases.items():
+            time.sleep(args.settle / 1e3)
             times[k].append(per_call(f, args.calls))
     med = {k: statistics.median(v) for k, v in times.items()}
     print(f"{args.rows}x{args.cols} float32, {args.threads} threads, median of {args.rounds} "
-          f"rounds x {args.calls} calls (ms)\n")
+          f"rounds x {args.calls} calls, {args.settle:g} ms pause before each block (ms)\n")
     print(f"| call | tau | fastgumbel | torch | vs torch | vs fastgumbel at tau = {taus[0]:g} |")
     print("|---|---|---|---|---|---|")
     for what in ("soft", "hard", "fwd+bwd"):
