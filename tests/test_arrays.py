@@ -416,13 +416,15 @@ def test_exact_ties_go_to_the_first_index(dtype):
         assert fg.gumbel_max(x, rng=K).tolist() == [0, K_ // 2, 5]
         assert np.argmax(x + g, -1).tolist() == [0, K_ // 2, 5]
         # exact ties of x + g stay exact ties of exp((x + g - M) / tau) ...
-        assert fg.gumbel_softmax(x, 0.5, hard=True, rng=K).argmax(-1).tolist() == [0, K_ // 2, 5]
-        # ... but at tau == 1 the soft sample is exp(x - max + C) / E, which rounds the tied
-        # entries differently; the hard sample still follows the soft one
-        y = fg.gumbel_softmax(x, rng=K)
-        h = fg.gumbel_softmax(x, hard=True, rng=K)
-        assert np.array_equal(h, np.eye(K_, dtype=dtype)[y.argmax(-1)])
-        assert y.argmax(-1)[2] == 5
+        assert fg.gumbel_softmax(x, 0.3, hard=True, rng=K).argmax(-1).tolist() == [0, K_ // 2, 5]
+        # ... but at tau == 1 the soft sample is exp(x - max + C) / E (at tau = 1 / n its
+        # n-th power), which rounds the tied entries differently; the hard sample still
+        # follows the soft one
+        for tau in (1.0, 0.5, 0.1):
+            y = fg.gumbel_softmax(x, tau, rng=K)
+            h = fg.gumbel_softmax(x, tau, hard=True, rng=K)
+            assert np.array_equal(h, np.eye(K_, dtype=dtype)[y.argmax(-1)])
+            assert y.argmax(-1)[2] == 5
 
 
 def test_vector_width_does_not_change_any_bit(background):
