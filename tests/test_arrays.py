@@ -235,7 +235,7 @@ def test_rows_do_not_depend_on_their_neighbours(fresh_logits):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("tau", [1.0, 0.3])
+@pytest.mark.parametrize("tau", [1.0, 0.3, 0.5, 0.1])
 def test_row_and_chunk_kernels_give_the_same_bits(fresh_logits, dtype, tau):
     # few long rows run parallel over (row, chunk) items; many rows run one row per thread;
     # the API picks by shape and thread count, so the two must agree to the bit
@@ -248,11 +248,15 @@ def test_row_and_chunk_kernels_give_the_same_bits(fresh_logits, dtype, tau):
     for mode in (0, 1, 2):
         a = np.empty_like(x)
         b = np.empty_like(x)
-        ra = cpu.softmax_by_row(x, a, 11, np.uint64(5), np.uint64(6), np.uint64(7), False, tau, mode)
-        rb = cpu.softmax_by_chunk(x, b, 11, np.uint64(5), np.uint64(6), np.uint64(7), False, tau,
-                                  mode)
-        assert ra == rb == 0
-        assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), mode
+        # float64 logits take the w paths (tau == 1, 1 / n) with either word width, float32
+        # with 64-bit words the general formula
+        for bits64 in (False, True):
+            ra = cpu.softmax_by_row(x, a, 11, np.uint64(5), np.uint64(6), np.uint64(7), bits64,
+                                    tau, mode)
+            rb = cpu.softmax_by_chunk(x, b, 11, np.uint64(5), np.uint64(6), np.uint64(7), bits64,
+                                      tau, mode)
+            assert ra == rb == 0
+            assert np.array_equal(a.view(np.uint8), b.view(np.uint8)), (mode, bits64)
     x[4, 9] = np.inf
     assert cpu.softmax_by_row(x, a, 0, np.uint64(1), np.uint64(2), np.uint64(3), True, tau, 0) == 1
     assert cpu.softmax_by_chunk(x, b, 0, np.uint64(1), np.uint64(2), np.uint64(3), True, tau, 0) == 1
