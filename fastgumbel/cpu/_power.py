@@ -22,10 +22,10 @@ from .._numba import helper, inline_always
 from .._scalar import exp_nonpos_any
 from ._dtypes import eps_of, tiny_of, typed
 from ._noise import CHUNK, _exponential_chunk
-from ._prefetch import _prefetch_span, prefetch_next_row
-from ._ratio import _ratio_hard
-from ._reduce import LANES, _first_equal, _lanes_total, _max_nan
-from ._softmax_steps import HARD, SOFT, _special_row
+from ._prefetch import prefetch_next_row
+from ._ratio import w_row_start
+from ._reduce import LANES, _first_equal, _lanes, _lanes_total, _max_nan
+from ._softmax_steps import HARD, SOFT
 
 #: the largest n = 1 / tau that takes the powers (n <= 15: four squarings at most)
 POWER_MAX = 15
@@ -88,6 +88,12 @@ def _pow_n(v, n, one):
 
 
 @helper
+def _pow_floor(v, k, floor, one, zero):
+    """v**k (:func:`_pow_n`), or 0 for v below ``floor`` (:func:`power_floor`)."""
+    return _pow_n(v if v >= floor else zero, k, one)
+
+
+@helper
 def power_loop(xs, n, m, seg, acc, x, out, r, k, s, floor):
     """seg[:n] = (w s)**k in place of E = seg[:n] (w = exp(x - m) / E), and the sum in the
     fixed lane order (``LANES``): the rows at n = 2 in one pass (s = POWER_S2). Prefetches row r of x
@@ -110,9 +116,7 @@ def power_loop(xs, n, m, seg, acc, x, out, r, k, s, floor):
                 acc[j] += p
         else:
             for j in range(mm):
-                v = exp_nonpos_any(xb[j] - m) / sb[j] * s
-                v = v if v >= floor else zero
-                p = _pow_n(v, k, one)
+                p = _pow_floor(exp_nonpos_any(xb[j] - m) / sb[j] * s, k, floor, one, zero)
                 sb[j] = p
                 acc[j] += p
     return _lanes_total(acc)
@@ -130,9 +134,7 @@ def power_pass(seg, n, acc, k, s, floor):
         mm = min(LANES, n - b0)
         sb = seg[b0:b0 + mm]
         for j in range(mm):
-            v = sb[j] * s
-            v = v if v >= floor else zero
-            p = _pow_n(v, k, one)
+            p = _pow_floor(sb[j] * s, k, floor, one, zero)
             sb[j] = p
             acc[j] += p
     return _lanes_total(acc)
@@ -153,17 +155,7 @@ def power_row(xr, o, row, k0, k1, stream, bits64, k, mode, wbuf, acc, x, out, rn
     sample's first maximum is at that index. Returns True if the row's max is +inf. ``x``,
     ``out``, ``rn``: as :func:`._ratio._ratio_row`."""
     K = xr.shape[0]
-    if mode == HARD and K <= CHUNK:
-        first = _ratio_hard(xr, K, k0, k1, stream, row, bits64, wbuf, typed(0, o), o)
-        if first >= 0:
-            o[:] = 0
-            o[first] = 1
-            return False
-    if K <= CHUNK:
-        _prefetch_span(xr, K)
-        _exponential_chunk(k0, k1, stream, row, 0, K, bits64, wbuf, o)
-    m, nan = _max_nan(xr, K)
-    done, inf = _special_row(o, m, nan, SOFT)
+    done, inf, m = w_row_start(xr, o, row, k0, k1, stream, bits64, typed(0, o), mode, wbuf)
     if done:
         return inf
     one = typed(1, o)
@@ -226,3 +218,57 @@ def power_finish(seg, n, S):
         v = seg[j]
         v = v if v >= lo else zero
         seg[j] = one if v == S else v * inv
+
+
+# by_chunk's steps for the rows at tau = 1 / k (one (row, chunk) item each; ``part``, ``top``
+# and ``ptop`` are the row's entries of by_chunk's arrays, ``b`` the chunk's index)
+
+@helper
+def power_chunk_first(xs, n, m, seg, k0, k1, stream, row, c0, bits64, k, mode, part, top, ptop,
+                      b, x, out):
+    """power_row's first pass over one chunk: E, then w (scaled rows: the chunk's largest
+    into ``top``) or (w s)**k and its sum into ``part`` (hard: the largest into ``ptop``).
+    ``x``, ``out``: the kernel's arrays (nothing prefetched)."""
+    wbuf = np.empty(2 * CHUNK, np.uint32)
+    _exponential_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
+    if power_scaled(k, seg):
+        power_w(xs, n, m, seg, x, out, -1)
+        top[b] = _max_nan(seg, n)[0]
+    else:
+        part[b] = power_loop(xs, n, m, seg, _lanes(seg), x, out, -1, k,
+                             typed(POWER_S2, seg), power_floor(k, seg))
+        if mode == HARD:
+            ptop[b] = _max_nan(seg, n)[0]
+
+
+@helper
+def power_chunk_second(seg, k, mode, part, top, ptop, b):
+    """power_row's second pass over one chunk of a scaled row: (w s)**k with s from the row's
+    largest w (the max of ``top``), its sum into ``part`` (hard: the largest into ``ptop``)."""
+    n = seg.shape[0]
+    w = top[0]
+    for i in range(top.shape[0]):
+        w = top[i] if top[i] > w else w
+    part[b] = power_pass(seg, n, _lanes(seg), k, power_scale(w, seg),
+                         power_floor(k, seg))
+    if mode == HARD:
+        ptop[b] = _max_nan(seg, n)[0]
+
+
+@helper
+def power_chunk_last(seg, mode, S, ptop):
+    """The last pass over one chunk: the soft sample (:func:`power_finish`; returns -1), or,
+    hard, the chunk zeroed and the first j whose p_j = (w s)**k / S equals the row's largest
+    (the max of ``ptop``), what power_row's one-hot of the soft sample's first maximum finds
+    (-1 if not in this chunk)."""
+    n = seg.shape[0]
+    if mode != HARD:
+        power_finish(seg, n, S)
+        return -1
+    pt = ptop[0]
+    for i in range(ptop.shape[0]):
+        pt = ptop[i] if ptop[i] > pt else pt
+    inv = typed(1, seg) / S
+    first = _first_equal(seg, n, pt * inv, inv)
+    seg[:] = 0
+    return first

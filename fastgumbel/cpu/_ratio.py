@@ -147,6 +147,30 @@ def _hard_any_tau(xr, K, k0, k1, stream, row, bits64, wbuf, t, o):
 
 
 @inline_always
+def w_row_start(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf):
+    """The start of a row computed from w = exp(x - (max x - C)) / E (:func:`_ratio_row`:
+    tau == 1, C > 0; :func:`._power.power_row`: tau = 1 / n, C = 0): a hard sample of at
+    most CHUNK columns from :func:`_ratio_hard` (no softmax) when it finds the index; else
+    E into ``o`` (rows of at most CHUNK columns), the logits' max and the special rows.
+    Returns (row done, its max is +inf, max x)."""
+    K = xr.shape[0]
+    if mode == HARD and K <= CHUNK:
+        first = _ratio_hard(xr, K, k0, k1, stream, row, bits64, wbuf, C, o)
+        if first >= 0:
+            o[:] = 0
+            o[first] = 1
+            return True, False, typed(0, o)
+    if K <= CHUNK:
+        # E first: the logits, prefetched, arrive while it is computed (E does not depend on
+        # them), and the max pass then reads them from cache
+        _prefetch_span(xr, K)
+        _exponential_chunk(k0, k1, stream, row, 0, K, bits64, wbuf, o)
+    m, nan = _max_nan(xr, K)
+    done, inf = _special_row(o, m, nan, mode)
+    return done, inf, m
+
+
+@inline_always
 def _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc, x, out, rn):
     """:func:`_softmax_row` for soft and hard samples at tau == 1: the row max of the
     logits, then w = exp(x - (max - C)) / E and its sum chunk by chunk
@@ -156,19 +180,7 @@ def _ratio_row(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf, acc, x, out, r
     arrays and the row after this one, whose logits and output the ratio loop prefetches
     (none for rn < 0)."""
     K = xr.shape[0]
-    if mode == HARD and K <= CHUNK:
-        first = _ratio_hard(xr, K, k0, k1, stream, row, bits64, wbuf, C, o)
-        if first >= 0:
-            o[:] = 0
-            o[first] = 1
-            return False
-    if K <= CHUNK:
-        # E first: the logits, prefetched, arrive while it is computed (E does not depend on
-        # them), and the max pass then reads them from cache
-        _prefetch_span(xr, K)
-        _exponential_chunk(k0, k1, stream, row, 0, K, bits64, wbuf, o)
-    m, nan = _max_nan(xr, K)
-    done, inf = _special_row(o, m, nan, mode)
+    done, inf, m = w_row_start(xr, o, row, k0, k1, stream, bits64, C, mode, wbuf)
     if done:
         return inf
     mc = m - C

@@ -8,11 +8,11 @@ from numba import prange, types, typeof
 
 from .._numba import helper, inline_always, kernel
 from ._dtypes import _U, exp_shift, tau_at, tiny_of, typed
-from ._noise import CHUNK, _exponential_chunk, _perturb_chunk
-from ._power import (POWER_S2, power_finish, power_floor, power_loop, power_of, power_pass, power_row, power_scale,
-                     power_scaled, power_w)
+from ._noise import CHUNK, _perturb_chunk
+from ._power import (power_chunk_first, power_chunk_last, power_chunk_second, power_of, power_row,
+                     power_scaled)
 from ._ratio import _hard_any_tau, _ratio_chunk, _ratio_row
-from ._reduce import _first_equal, _lanes, _max_nan
+from ._reduce import _lanes, _max_nan
 from ._schedule import BLOCK_ELEMS, _blocks, _claim
 from ._short import GROUP, SHORT_K, row_buffers, short_group
 from ._softmax_steps import HARD, LOG, SOFT, _exp_chunk, _finish_chunk, _sole_max, _special_row
@@ -259,18 +259,9 @@ def _chunk_kernel(mode):
                 t = typed(tau_at(tau, r), out)
                 k = power_of(t, out) if mode != LOG and C > 0 and t != 1 else 0
                 if k > 0:
-                    wbuf = np.empty(2 * CHUNK, np.uint32)
-                    _exponential_chunk(k0, k1, stream, _U(row0 + r), c0, n, bits64, wbuf, seg)
-                    if power_scaled(k, out):
-                        power_w(x[r][c0:c0 + n], n, Ms[r], seg, x, out, -1)
-                        top[r, item % nb] = _max_nan(seg, n)[0]
-                    else:
-                        part[r, item % nb] = power_loop(x[r][c0:c0 + n], n, Ms[r], seg,
-                                                        _lanes(seg), x, out, -1, k,
-                                                        typed(POWER_S2, out),
-                                                        power_floor(k, out))
-                        if mode == HARD:
-                            ptop[r, item % nb] = _max_nan(seg, n)[0]
+                    power_chunk_first(x[r][c0:c0 + n], n, Ms[r], seg, k0, k1, stream,
+                                      _U(row0 + r), c0, bits64, k, mode, part[r], top[r],
+                                      ptop[r], item % nb, x, out)
                 elif mode != LOG and t == 1 and C > 0:
                     wbuf = np.empty(2 * CHUNK, np.uint32)
                     part[r, item % nb] = _ratio_chunk(x[r], c0, n, k0, k1, stream,
@@ -283,23 +274,15 @@ def _chunk_kernel(mode):
                     part[r, item % nb] = _exp_chunk(seg, n, Ms[r], t, mode, ebuf,
                                                     _lanes(seg), x, out, -1)
         if mode != LOG and C > 0:
-            # rows at tau = 1 / k whose w are scaled: the row's largest w, then the powers
-            # and their chunk sums (power_row's second pass)
+            # rows at tau = 1 / k whose w are scaled: the powers (power_row's second pass)
             for item in prange(rows * nb):
                 r = item // nb
                 c0 = (item % nb) * CHUNK
-                n = min(CHUNK, K - c0)
                 t = typed(tau_at(tau, r), out)
                 k = power_of(t, out) if t != 1 else 0
                 if live[r] and k > 0 and power_scaled(k, out):
-                    w = top[r, 0]
-                    for b in range(nb):
-                        w = top[r, b] if top[r, b] > w else w
-                    part[r, item % nb] = power_pass(out[r][c0:c0 + n], n, _lanes(out), k,
-                                                    power_scale(w, out),
-                                                    power_floor(k, out))
-                    if mode == HARD:
-                        ptop[r, item % nb] = _max_nan(out[r][c0:c0 + n], n)[0]
+                    power_chunk_second(out[r][c0:c0 + min(CHUNK, K - c0)], k, mode, part[r],
+                                       top[r], ptop[r], item % nb)
         _row_totals(part, top)
         for item in prange(rows * nb):
             r = item // nb
@@ -307,18 +290,8 @@ def _chunk_kernel(mode):
             n = min(CHUNK, K - c0)
             t = typed(tau_at(tau, r), out)
             if live[r] and mode != LOG and C > 0 and t != 1 and power_of(t, out) > 0:
-                seg = out[r][c0:c0 + n]
-                if mode == HARD:
-                    # the first j whose p_j = (w s)**k / S equals the row's largest: what
-                    # power_row's one-hot of the soft sample's first maximum finds
-                    pt = ptop[r, 0]
-                    for b in range(nb):
-                        pt = ptop[r, b] if ptop[r, b] > pt else pt
-                    inv = typed(1, out) / part[r, 0]
-                    flag[r, item % nb] = _first_equal(seg, n, pt * inv, inv)
-                    seg[:] = 0
-                else:
-                    power_finish(seg, n, part[r, 0])
+                flag[r, item % nb] = power_chunk_last(out[r][c0:c0 + n], mode, part[r, 0],
+                                                      ptop[r])
             elif live[r]:
                 flag[r, item % nb] = _finish_chunk(out[r][c0:c0 + n], n, Ms[r],
                                                    typed(tau_at(tau, r), out), part[r, 0],
