@@ -90,6 +90,13 @@ def test_rows_masked_with_the_lowest_finite_value(dtype, K):
     assert np.array_equal(fg.categorical(x, 3, rng=k), fg.categorical(x, 3, rng=k, backend=B))
     n = 12 if K < 64 else 4     # a simulated team search per draw: 50 draws took 4 min
     assert np.array_equal(fg.multinomial(x, n, rng=k), fg.multinomial(x, n, rng=k, backend=B))
-    h = fg.gumbel_softmax(x, 0.5, hard=True, rng=k, backend=B)
-    assert np.array_equal(h, fg.gumbel_softmax(x, 0.5, hard=True, rng=k))
+    # tau 0.3 takes the x + g rule on both (on the masked rows x + g rounds to x: all tie,
+    # the first index); at tau 1 and 1 / n the CPU takes the largest exp(x - max x) / E,
+    # which is the noise's argmax there (docs/rng.md): a one-hot all the same
+    h = fg.gumbel_softmax(x, 0.3, hard=True, rng=k, backend=B)
+    assert np.array_equal(h, fg.gumbel_softmax(x, 0.3, hard=True, rng=k))
     assert np.array_equal(h.sum(axis=1), np.ones(4, dtype))
+    for tau in (1.0, 0.5):
+        c = fg.gumbel_softmax(x, tau, hard=True, rng=k)
+        assert np.array_equal(c.sum(axis=1), np.ones(4, dtype))
+        assert c[2].argmax() == h[2].argmax()           # the finite row: no tie
