@@ -173,12 +173,15 @@ def power_row(xr, o, row, k0, k1, stream, bits64, k, mode, wbuf, acc, x, out, rn
                 S += power_loop(xr[c0:c0 + n], n, m, o[c0:c0 + n], acc, x, out, -1, k, s2,
                                 floor)
     else:
+        top = typed(0, o)
         for c0 in range(0, K, CHUNK):
             n = min(CHUNK, K - c0)
             if K > CHUNK:
                 _exponential_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, o[c0:c0 + n])
-            power_w(xr[c0:c0 + n], n, m, o[c0:c0 + n], x, out, rn if K <= CHUNK else -1)
-        s = power_scale(_max_nan(o, K)[0], o)
+            t = power_w(xr[c0:c0 + n], n, m, o[c0:c0 + n], acc, x, out,
+                        rn if K <= CHUNK else -1)
+            top = t if t > top else top
+        s = power_scale(top, o)
         for c0 in range(0, K, CHUNK):
             n = min(CHUNK, K - c0)
             S += power_pass(o[c0:c0 + n], n, acc, k, s, floor)
@@ -191,9 +194,12 @@ def power_row(xr, o, row, k0, k1, stream, bits64, k, mode, wbuf, acc, x, out, rn
 
 
 @helper
-def power_w(xs, n, m, seg, x, out, r):
+def power_w(xs, n, m, seg, acc, x, out, r):
     """seg[:n] = w = exp(x - m) / E in place of E = seg[:n] (the w of :func:`power_loop`,
-    the same bits). Prefetches row r of x and out (none for r < 0)."""
+    the same bits); returns the largest w, from lane maxima in ``acc`` (no pass of its own;
+    w is never NaN: E > 0, and x - m <= 0 once the rows with a NaN or +inf have been taken
+    out). Prefetches row r of x and out (none for r < 0)."""
+    acc[:] = 0
     for b0 in range(0, n, LANES):
         mm = min(LANES, n - b0)
         if r >= 0:
@@ -201,7 +207,13 @@ def power_w(xs, n, m, seg, x, out, r):
         sb = seg[b0:b0 + mm]
         xb = xs[b0:b0 + mm]
         for j in range(mm):
-            sb[j] = exp_nonpos_any(xb[j] - m) / sb[j]
+            w = exp_nonpos_any(xb[j] - m) / sb[j]
+            sb[j] = w
+            acc[j] = w if w > acc[j] else acc[j]
+    top = acc[0]
+    for j in range(LANES):
+        top = acc[j] if acc[j] > top else top
+    return top
 
 
 @helper
@@ -232,8 +244,7 @@ def power_chunk_first(xs, n, m, seg, k0, k1, stream, row, c0, bits64, k, mode, p
     wbuf = np.empty(2 * CHUNK, np.uint32)
     _exponential_chunk(k0, k1, stream, row, c0, n, bits64, wbuf, seg)
     if power_scaled(k, seg):
-        power_w(xs, n, m, seg, x, out, -1)
-        top[b] = _max_nan(seg, n)[0]
+        top[b] = power_w(xs, n, m, seg, _lanes(seg), x, out, -1)
     else:
         part[b] = power_loop(xs, n, m, seg, _lanes(seg), x, out, -1, k,
                              typed(POWER_S2, seg), power_floor(k, seg))
