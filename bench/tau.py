@@ -5,7 +5,8 @@
 
 For each tau (the first is the baseline; 0.5 and 0.1 are 1 / n, which the CPU computes as
 powers of the tau == 1 weights; 0.3 takes the general formula): ``fg.gumbel_softmax`` soft and hard, and forward+backward
-(``gumbel_softmax_backward`` from the saved sample) at 4096x1024 float32, against
+(``gumbel_softmax_backward`` from the saved sample, ``tau_grad=False``; and with the tau
+gradient against torch with a tensor tau that requires grad) at 4096x1024 float32, against
 ``torch.nn.functional.gumbel_softmax`` (and its autograd backward) at the same tau. The
 calls alternate in rounds (every call once per round), so machine noise falls on all of
 them alike; medians over rounds. Prints a Markdown table for bench/RESULTS.md.
@@ -55,12 +56,22 @@ def main():
     for tau in taus:
         def fwd_bwd(tau=tau):
             y = fg.gumbel_softmax(x, tau, rng=key)
-            return fg.gumbel_softmax_backward(G, tau, y_soft=y)
+            return fg.gumbel_softmax_backward(G, tau, y_soft=y, tau_grad=False)
 
         def torch_fwd_bwd(tau=tau):
             xg = xt.detach().requires_grad_(True)
             F.gumbel_softmax(xg, tau=tau).backward(Gt)
             return xg.grad
+
+        def fwd_bwd_tau(tau=tau):
+            y = fg.gumbel_softmax(x, tau, rng=key)
+            return fg.gumbel_softmax_backward(G, tau, y_soft=y)
+
+        def torch_fwd_bwd_tau(tau=tau):
+            xg = xt.detach().requires_grad_(True)
+            tg = torch.tensor(tau, requires_grad=True)
+            F.gumbel_softmax(xg, tau=tg).backward(Gt)
+            return xg.grad, tg.grad
 
         cases[("soft", tau, "fg")] = lambda tau=tau: fg.gumbel_softmax(x, tau, rng=key)
         cases[("soft", tau, "torch")] = lambda tau=tau: F.gumbel_softmax(xt, tau=tau)
@@ -69,6 +80,8 @@ def main():
         cases[("hard", tau, "torch")] = lambda tau=tau: F.gumbel_softmax(xt, tau=tau, hard=True)
         cases[("fwd+bwd", tau, "fg")] = fwd_bwd
         cases[("fwd+bwd", tau, "torch")] = torch_fwd_bwd
+        cases[("fwd+bwd, tau grad too", tau, "fg")] = fwd_bwd_tau
+        cases[("fwd+bwd, tau grad too", tau, "torch")] = torch_fwd_bwd_tau
     for f in cases.values():       # compile and warm
         f()
     times = {k: [] for k in cases}
@@ -81,7 +94,7 @@ def main():
           f"rounds x {args.calls} calls, {args.settle:g} ms pause before each block (ms)\n")
     print(f"| call | tau | fastgumbel | torch | vs torch | vs fastgumbel at tau = {taus[0]:g} |")
     print("|---|---|---|---|---|---|")
-    for what in ("soft", "hard", "fwd+bwd"):
+    for what in ("soft", "hard", "fwd+bwd", "fwd+bwd, tau grad too"):
         for tau in taus:
             a = med[(what, tau, "fg")]
             b = med[(what, tau, "torch")]

@@ -16,7 +16,7 @@ __all__ = ["gumbel_softmax_backward", "concrete_log_prob", "conditional_gumbel",
 
 @routed(dask=False)
 def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, axis=-1,
-                            precision="default", backend="auto"):
+                            precision="default", tau_grad=True, backend="auto"):
     """Gradients of a loss through ``y = gumbel_softmax(logits, tau)``: w.r.t. logits and tau.
 
     Two modes, same result:
@@ -38,6 +38,8 @@ def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, ax
         the rows that share each element of ``tau``.
 
     ``grad`` is cast to the forward's dtype (that of ``y_soft`` or ``logits``).
+    ``tau_grad=False`` returns ``None`` for ``grad_tau`` and skips its log per element (what
+    a fixed tau needs, as torch's autograd computes it); ``grad_logits`` is the same.
 
     Examples
     --------
@@ -51,7 +53,8 @@ def gumbel_softmax_backward(grad, tau, *, y_soft=None, logits=None, rng=None, ax
     >>> bool(np.allclose(a[0], b[0])), bool(np.isclose(a[1], b[1]))
     (True, True)
     """
-    return _core.softmax_backward(grad, tau, y_soft, logits, rng, axis, precision, backend)
+    return _core.softmax_backward(grad, tau, y_soft, logits, rng, axis, precision, backend,
+                                  tau_grad)
 
 
 @routed(dask=False)

@@ -365,8 +365,11 @@ def _backward_source(grad, y_soft, logits):
     return Gd, src, src_name
 
 
-def softmax_backward(grad, tau, y_soft, logits, rng, axis, precision, backend):
-    """(grad_logits, grad_tau) of :func:`fastgumbel.gumbel_softmax_backward`."""
+def softmax_backward(grad, tau, y_soft, logits, rng, axis, precision, backend, want_tau=True):
+    """(grad_logits, grad_tau) of :func:`fastgumbel.gumbel_softmax_backward` (grad_tau
+    ``None`` for ``want_tau`` False: the CPU kernels then get an empty ``gtau`` and take no
+    log; the GPU kernels compute it all the same)."""
+    want_tau = chk.flag(want_tau, "tau_grad")
     host_only(grad, y_soft, logits)
     mod = _backends.backend_for(backend, grad, y_soft, logits)
     Gd, src, src_name = _backward_source(grad, y_soft, logits)
@@ -381,13 +384,15 @@ def softmax_backward(grad, tau, y_soft, logits, rng, axis, precision, backend):
         key = resolve_key(rng)
     bits64 = chk.precision_bits64(precision, gr.dtype)
     gx, finish = alloc(None, gr.lead + (gr.K,), gr.axis, dt, gr.cdtype, ())
-    gtau = np.zeros(gr.rows, gr.cdtype)
+    gtau = np.zeros(gr.rows if want_tau or mod is not _backends.cpu() else 0, gr.cdtype)
     if gx.size:
         if y_soft is None:
             raise_bad_rows(0, launch(mod.softmax_backward_recompute, None, gr.x, sr.x, gx,
                                      gtau, 0, *key_args(key), bits64, t))
         else:
             mod.softmax_backward_rows(gr.x, sr.x, gx, gtau, t)
+    if not want_tau:
+        return finish(), None
     return finish(), tau_grad(gtau, gr, tb, np.shape(tau), dt, gr.cdtype)
 
 

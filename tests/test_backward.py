@@ -73,3 +73,27 @@ def test_recompute_uses_the_forward_dtype_whatever_grad_is():
     a = fg.gumbel_softmax_backward(G64, 0.5, logits=x, rng=key)
     b = fg.gumbel_softmax_backward(G64.astype(np.float32), 0.5, y_soft=y)
     assert a[0].dtype == np.float32 and np.array_equal(a[0], b[0]) and a[1] == b[1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_without_the_tau_gradient_the_logits_gradient_is_the_same(dtype):
+    """tau_grad=False: grad_tau is None and grad_logits the same bits, in both modes, for
+    a scalar and a per-row tau, rows short and long (the serial and row kernels)."""
+    rs = np.random.default_rng()
+    for shape in ((3, 7), (40, 3000)):
+        x = (rs.standard_normal(shape) * 3).astype(dtype)
+        G = rs.standard_normal(shape).astype(dtype)
+        key = fg.Key(int(rs.integers(2**63)))
+        for tau in (0.5, 0.1, 1.0, rs.uniform(0.2, 2.0, (shape[0], 1)).astype(dtype)):
+            y = fg.gumbel_softmax(x, tau, rng=key)
+            for mode in (dict(y_soft=y), dict(logits=x, rng=key)):
+                gx, gt = fg.gumbel_softmax_backward(G, tau, **mode)
+                gx2, none = fg.gumbel_softmax_backward(G, tau, tau_grad=False, **mode)
+                assert none is None and gt is not None
+                assert gx2.dtype == gx.dtype and np.array_equal(gx2, gx)
+
+
+def test_tau_grad_must_be_a_bool():
+    y = fg.gumbel_softmax(np.zeros((2, 3)), 0.5, rng=fg.Key(1))
+    with pytest.raises(TypeError, match="tau_grad"):
+        fg.gumbel_softmax_backward(np.ones((2, 3)), 0.5, y_soft=y, tau_grad="no")

@@ -15,10 +15,11 @@ from ._softmax import _soft_row
 
 
 @helper
-def _backward_row(Gr, yr, o, t, acc):
+def _backward_row(Gr, yr, o, t, acc, want):
     """Gradients of one soft row y = softmax((x + g) / t) into ``o`` (never ``yr`` itself):
-    gz = y * (G - <G, y>); o = gz / t; returns -(1/t) * sum(gz * log y). Both sums are
-    added up in the loops that form their terms, in the fixed lane order (``LANES``)."""
+    gz = y * (G - <G, y>); o = gz / t; returns -(1/t) * sum(gz * log y) if ``want`` (else 0,
+    and no log is taken: the same ``o``). Both sums are added up in the loops that form
+    their terms, in the fixed lane order (``LANES``)."""
     K = yr.shape[0]
     tiny = tiny_of(o)
     acc[:] = 0
@@ -29,6 +30,15 @@ def _backward_row(Gr, yr, o, t, acc):
         for j in range(m):
             acc[j] += Gb[j] * yb[j]
     dot = _lanes_total(acc)
+    if not want:
+        for b0 in range(0, K, LANES):
+            m = min(LANES, K - b0)
+            Gb = Gr[b0:b0 + m]
+            yb = yr[b0:b0 + m]
+            ob = o[b0:b0 + m]
+            for j in range(m):
+                ob[j] = yb[j] * (Gb[j] - dot) / t
+        return typed(0, o)
     acc[:] = 0
     for b0 in range(0, K, LANES):
         m = min(LANES, K - b0)
@@ -46,15 +56,18 @@ def _backward_row(Gr, yr, o, t, acc):
 @kernel
 def softmax_backward_rows(G, y, gx, gtau, tau):
     """Gradients of saved soft Gumbel-softmax samples ``y`` (see :func:`_backward_row`);
-    gtau[r] is row r's share of the tau gradient."""
+    gtau[r] is row r's share of the tau gradient (none computed where ``gtau`` is empty)."""
     rows, K = y.shape
+    want = gtau.shape[0] > 0
     nw, rb, nb, counter = _blocks(rows, K)
     for w in prange(nw):
         acc = _lanes(gx)
         b = _claim(counter)
         while b < nb:
             for r in range(b * rb, min(rows, (b + 1) * rb)):
-                gtau[r] = _backward_row(G[r], y[r], gx[r], typed(tau_at(tau, r), gx), acc)
+                gt = _backward_row(G[r], y[r], gx[r], typed(tau_at(tau, r), gx), acc, want)
+                if want:
+                    gtau[r] = gt
             b = _claim(counter)
 
 
@@ -62,8 +75,10 @@ def softmax_backward_rows(G, y, gx, gtau, tau):
 def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau):
     """Gradients with the soft sample regenerated row by row from the logits and the key
     (into a per-thread row buffer, so nothing input-sized is stored). Returns the number of
-    rows whose max(x + g) is +inf (the caller raises)."""
+    rows whose max(x + g) is +inf (the caller raises). No tau gradient where ``gtau`` is
+    empty."""
     rows, K = x.shape
+    want = gtau.shape[0] > 0
     posinf = 0
     nw, rb, nb, counter = _blocks(rows, K)
     for w in prange(nw):
@@ -79,7 +94,9 @@ def softmax_backward_recompute(G, x, gx, gtau, row0, k0, k1, stream, bits64, tau
                 inf = _soft_row(x[r], yrow, _U(row0 + r), k0, k1, stream, bits64, t, wbuf, ebuf,
                                 acc, x, x, -1)
                 found += 1 if inf else 0
-                gtau[r] = _backward_row(G[r], yrow, gx[r], t, acc)
+                gt = _backward_row(G[r], yrow, gx[r], t, acc, want)
+                if want:
+                    gtau[r] = gt
             b = _claim(counter)
         posinf += found
     return posinf
