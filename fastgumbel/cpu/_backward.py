@@ -17,8 +17,8 @@ from ._softmax import _soft_row
 @helper
 def _backward_row(Gr, yr, o, t, acc, want):
     """Gradients of one soft row y = softmax((x + g) / t) into ``o`` (never ``yr`` itself):
-    gz = y * (G - <G, y>); o = gz / t; returns -(1/t) * sum(gz * log y) if ``want`` (else 0,
-    and no log is taken: the same ``o``). Both sums are added up in the loops that form
+    gz = y * (G - <G, y>); o = gz / t; returns -(1/t) * sum(gz * log y) if ``want`` (else no
+    log is taken, LLVM unswitching the loop, and the return value means nothing). Both sums are added up in the loops that form
     their terms, in the fixed lane order (``LANES``)."""
     K = yr.shape[0]
     tiny = tiny_of(o)
@@ -30,15 +30,6 @@ def _backward_row(Gr, yr, o, t, acc, want):
         for j in range(m):
             acc[j] += Gb[j] * yb[j]
     dot = _lanes_total(acc)
-    if not want:
-        for b0 in range(0, K, LANES):
-            m = min(LANES, K - b0)
-            Gb = Gr[b0:b0 + m]
-            yb = yr[b0:b0 + m]
-            ob = o[b0:b0 + m]
-            for j in range(m):
-                ob[j] = yb[j] * (Gb[j] - dot) / t
-        return typed(0, o)
     acc[:] = 0
     for b0 in range(0, K, LANES):
         m = min(LANES, K - b0)
@@ -48,7 +39,8 @@ def _backward_row(Gr, yr, o, t, acc, want):
         for j in range(m):
             yj = yb[j]
             gz = yj * (Gb[j] - dot)
-            acc[j] += gz * log_any(yj if yj > tiny else tiny)
+            if want:
+                acc[j] += gz * log_any(yj if yj > tiny else tiny)
             ob[j] = gz / t
     return -_lanes_total(acc) / t
 
