@@ -4,10 +4,11 @@
                         [--taus 1,0.5,0.1,0.3]
 
 For each tau (the first is the baseline; 0.5 and 0.1 are 1 / n, which the CPU computes as
-powers of the tau == 1 weights; 0.3 takes the general formula): ``fg.gumbel_softmax`` soft and hard, and forward+backward
-(``gumbel_softmax_backward`` from the saved sample, ``tau_grad=False``; and with the tau
-gradient against torch with a tensor tau that requires grad) at 4096x1024 float32, against
-``torch.nn.functional.gumbel_softmax`` (and its autograd backward) at the same tau. The
+powers of the tau == 1 weights; 0.3 takes the general formula): ``fg.gumbel_softmax`` soft
+and hard, and forward+backward (``gumbel_softmax_backward`` from the saved sample,
+``tau_grad=False``; and with the tau gradient against torch with a tensor tau that requires
+grad) at 4096x1024 float32, against ``torch.nn.functional.gumbel_softmax`` (and its autograd
+backward) at the same tau. The
 calls alternate in rounds (every call once per round), so machine noise falls on all of
 them alike; medians over rounds. Prints a Markdown table for bench/RESULTS.md.
 

@@ -18,8 +18,8 @@ from ._softmax import _soft_row
 def _backward_row(Gr, yr, o, t, acc, want):
     """Gradients of one soft row y = softmax((x + g) / t) into ``o`` (never ``yr`` itself):
     gz = y * (G - <G, y>); o = gz / t; returns -(1/t) * sum(gz * log y) if ``want`` (else no
-    log is taken, LLVM unswitching the loop, and the return value means nothing). Both sums are added up in the loops that form
-    their terms, in the fixed lane order (``LANES``)."""
+    log is taken, LLVM unswitching the loop, and the return value means nothing). Both sums
+    are added up in the loops that form their terms, in the fixed lane order (``LANES``)."""
     K = yr.shape[0]
     tiny = tiny_of(o)
     acc[:] = 0

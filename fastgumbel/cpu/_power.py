@@ -96,8 +96,8 @@ def _pow_floor(v, k, floor, one, zero):
 @helper
 def power_loop(xs, n, m, seg, acc, x, out, r, k, s, floor):
     """seg[:n] = (w s)**k in place of E = seg[:n] (w = exp(x - m) / E), and the sum in the
-    fixed lane order (``LANES``): the rows at n = 2 in one pass (s = POWER_S2). Prefetches row r of x
-    and out (:func:`prefetch_next_row`; none for r < 0)."""
+    fixed lane order (``LANES``): the rows at n = 2 in one pass (s = POWER_S2). Prefetches
+    row r of x and out (:func:`prefetch_next_row`; none for r < 0)."""
     acc[:] = 0
     one = typed(1, seg)
     zero = typed(0, seg)
@@ -210,10 +210,7 @@ def power_w(xs, n, m, seg, acc, x, out, r):
             w = exp_nonpos_any(xb[j] - m) / sb[j]
             sb[j] = w
             acc[j] = w if w > acc[j] else acc[j]
-    top = acc[0]
-    for j in range(LANES):
-        top = acc[j] if acc[j] > top else top
-    return top
+    return _max_nan(acc, LANES)[0]
 
 
 @helper
@@ -257,11 +254,8 @@ def power_chunk_second(seg, k, mode, part, top, ptop, b):
     """power_row's second pass over one chunk of a scaled row: (w s)**k with s from the row's
     largest w (the max of ``top``), its sum into ``part`` (hard: the largest into ``ptop``)."""
     n = seg.shape[0]
-    w = top[0]
-    for i in range(top.shape[0]):
-        w = top[i] if top[i] > w else w
-    part[b] = power_pass(seg, n, _lanes(seg), k, power_scale(w, seg),
-                         power_floor(k, seg))
+    w = _max_nan(top, top.shape[0])[0]
+    part[b] = power_pass(seg, n, _lanes(seg), k, power_scale(w, seg), power_floor(k, seg))
     if mode == HARD:
         ptop[b] = _max_nan(seg, n)[0]
 
@@ -276,9 +270,7 @@ def power_chunk_last(seg, mode, S, ptop):
     if mode != HARD:
         power_finish(seg, n, S)
         return -1
-    pt = ptop[0]
-    for i in range(ptop.shape[0]):
-        pt = ptop[i] if ptop[i] > pt else pt
+    pt = _max_nan(ptop, ptop.shape[0])[0]
     inv = typed(1, seg) / S
     first = _first_equal(seg, n, pt * inv, inv)
     seg[:] = 0
