@@ -262,6 +262,17 @@ def test_row_and_chunk_kernels_give_the_same_bits(fresh_logits, dtype, tau):
     assert cpu.softmax_by_chunk(x, b, 0, np.uint64(1), np.uint64(2), np.uint64(3), True, tau, 0) == 1
 
 
+def _plant_near_tie(x, noise, r, rs):
+    """Row r of ``x`` gets two entries whose x + noise is 8 and 8 - 8 j eps (j drawn from
+    -4..4; j = 0 an exact tie): an exact or near tie, the row's top where the rest of its
+    x + noise stays below 8."""
+    dtype = x.dtype.type
+    eps = np.finfo(dtype).eps
+    a, b = rs.choice(x.shape[1], 2, replace=False)
+    x[r, a] = dtype(8) - noise[r, a]
+    x[r, b] = dtype(8 - int(rs.integers(-4, 5)) * eps * 8) - noise[r, b]
+
+
 @pytest.mark.parametrize("dtype,bits64", [(np.float32, False), (np.float64, True),
                                           (np.float64, False)])
 def test_short_row_groups_give_the_row_kernels_bits(dtype, bits64):
@@ -282,9 +293,7 @@ def test_short_row_groups_give_the_row_kernels_bits(dtype, bits64):
         cpu.fill_noise(noise, 5, k0, k1, st, bits64, False, 0.0, 1.0)
         for r in range(0, rows, 3):
             if K_ > 1:
-                a, b = rs.choice(K_, 2, replace=False)
-                x[r, a] = dtype(8) - noise[r, a]
-                x[r, b] = dtype(8 - int(rs.integers(-4, 5)) * eps * 8) - noise[r, b]
+                _plant_near_tie(x, noise, r, rs)
         x[1] = -np.inf
         x[2, 0] = np.nan
         x[3, :K_ // 2] = -np.inf
@@ -331,11 +340,8 @@ def test_bound_pruned_hard_rows_give_the_full_computations_bits(dtype, bits64, t
     x = rs.standard_normal((rows, K_)).astype(dtype)
     noise = np.empty_like(x)
     cpu.fill_noise(noise, 0, k0, k1, st, bits64, False, 0.0, 1.0)
-    eps = np.finfo(dtype).eps
     for r in range(rows // 2):
-        a, b = rs.choice(K_, 2, replace=False)
-        x[r, a] = dtype(8) - noise[r, a]
-        x[r, b] = dtype(8 - int(rs.integers(-4, 5)) * eps * 8) - noise[r, b]
+        _plant_near_tie(x, noise, r, rs)
     x[-1] = -np.inf
     x[-2, 3] = np.nan
     x[-3, 5] = np.inf
@@ -366,11 +372,8 @@ def test_hard_at_power_tau_is_the_soft_samples_first_max(dtype, bits64, K_):
     x[: rows // 2] -= 30             # the pairs below are the top of their rows
     noise = np.empty_like(x)
     cpu.fill_noise(noise, 3, k0, k1, st, bits64, False, 0.0, 1.0)
-    eps = np.finfo(dtype).eps
     for r in range(0, rows // 2):
-        a, b = rs.choice(K_, 2, replace=False)
-        x[r, a] = dtype(8) - noise[r, a]
-        x[r, b] = dtype(8 - int(rs.integers(-4, 5)) * eps * 8) - noise[r, b]
+        _plant_near_tie(x, noise, r, rs)
     x[1] = -np.inf
     x[3, 0] = np.nan
     x[5, : K_ // 2] = -np.inf
