@@ -44,14 +44,14 @@ from ._rao import gumbel_rao_rows  # noqa: E402
 from ._exactsum import SLOTS as EXACT_SLOTS, exact_total  # noqa: E402
 from ._counts import multinomial_gumbel, multinomial_rows  # noqa: E402
 from ._noise import CHUNK, fill_noise, fill_noise_at  # noqa: E402
-from ._softmax import (SERIAL_ELEMS, softmax_by_chunk, softmax_by_row, softmax_entry,  # noqa: E402
-                       softmax_rows, softmax_rows_c)
+from ._softmax import (SERIAL_ELEMS, one_hot, softmax_by_chunk, softmax_by_row,  # noqa: E402
+                       softmax_entry, softmax_rows, softmax_rows_c)
 from ._softmax_steps import HARD, LOG, SOFT  # noqa: E402
 from ._sample import sample_rows  # noqa: E402
 from ._threading import get_num_threads, set_num_threads, threads  # noqa: E402
 from ._topk import topk_rows  # noqa: E402
 
-__all__ = ["CHUNK", "fill_noise", "fill_noise_at", "softmax_rows", "softmax_rows_c", "softmax_entry", "argmax_rows", "multinomial_rows", "topk_rows",
+__all__ = ["CHUNK", "fill_noise", "fill_noise_at", "one_hot", "softmax_rows", "softmax_rows_c", "softmax_entry", "argmax_rows", "multinomial_rows", "topk_rows",
            "categorical_cdf", "multinomial_cdf", "multinomial_gumbel", "multinomial_binomial",
            "softmax_backward_rows", "softmax_backward_recompute", "concrete_rows",
            "conditional_rows", "gumbel_rao_rows", "EXACT_SLOTS", "exact_total",

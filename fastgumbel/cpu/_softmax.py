@@ -12,7 +12,7 @@ from ._noise import CHUNK, _perturb_chunk
 from ._power import (power_chunk_first, power_chunk_last, power_chunk_second, power_of, power_row,
                      power_scaled)
 from ._ratio import _hard_any_tau, _ratio_chunk, _ratio_row
-from ._reduce import _lanes, _max_nan
+from ._reduce import _first_equal, _lanes, _max_nan
 from ._schedule import BLOCK_ELEMS, _blocks, _claim
 from ._short import GROUP, SHORT_K, row_buffers, short_group
 from ._softmax_steps import HARD, LOG, SOFT, _exp_chunk, _finish_chunk, _sole_max, _special_row
@@ -358,25 +358,49 @@ def softmax_rows(x, out, row0, k0, k1, stream, bits64, tau, mode):
 
 
 @helper
+def _one_hot_row(yr, hr):
+    """hr = the one-hot of the first maximum of yr (a soft sample's row): all 0 where yr is
+    all 0 (logits all -inf), all NaN where yr has a NaN (as the hard kernel). Vectorized
+    max and search (the scalar first-max loop it replaces took 3.2 ms on 4096x1024)."""
+    K = yr.shape[0]
+    top, nan = _max_nan(yr, K)
+    if nan:
+        hr[:] = np.nan
+        return
+    hr[:] = 0
+    if top > 0:
+        hr[_first_equal(yr, K, top, typed(1, yr))] = 1
+
+
+@helper
 def one_hot_rows(y, h):
-    """h[r] = the one-hot of the first maximum of y[r] (a soft sample's rows): all 0 where
-    y[r] is all 0 (logits all -inf), all NaN where y[r] has a NaN (as the hard kernel)."""
+    """h[r] = :func:`_one_hot_row` of y[r] for every row, on the calling thread."""
+    for r in range(y.shape[0]):
+        _one_hot_row(y[r], h[r])
+
+
+@kernel
+def one_hot_by_row(y, h):
+    """:func:`one_hot_rows` parallel over blocks of rows (the straight-through sample of a
+    large array: its one-hot once its soft sample is made)."""
     rows, K = y.shape
-    for r in range(rows):
-        yr = y[r]
-        hr = h[r]
-        best = yr[0]
-        at = 0
-        nan = best != best
-        for c in range(1, K):
-            v = yr[c]
-            nan |= v != v
-            if v > best:
-                best = v
-                at = c
-        hr[:] = np.nan if nan else 0
-        if best > 0 and not nan:
-            hr[at] = 1
+    nw, rb, nb, counter = _blocks(rows, K)
+    for w in prange(nw):
+        b = _claim(counter)
+        while b < nb:
+            for r in range(b * rb, min(rows, (b + 1) * rb)):
+                _one_hot_row(y[r], h[r])
+            b = _claim(counter)
+
+
+def one_hot(y, h):
+    """h = the one-hot of the first maximum of each row of the 2-d soft sample ``y``
+    (:func:`_one_hot_row`): on the calling thread below :data:`SERIAL_ELEMS` elements, else
+    in parallel."""
+    if y.size < SERIAL_ELEMS:
+        one_hot_rows(y, h)
+    else:
+        one_hot_by_row(y, h)
 
 
 def _soft_hard_serial():
@@ -434,7 +458,7 @@ def softmax_rows_c(x, out, k0, k1, stream, bits64, tau, mode, hard_out=None):
         posinf = softmax_rows(x, out, 0, np.uint64(k0), np.uint64(k1), np.uint64(stream),
                               bits64, tau, mode)
         if hard_out is not None:
-            one_hot_rows(out, hard_out)
+            one_hot_by_row(out, hard_out)
         return posinf
     if hard_out is None:
         entry = _SERIAL_ENTRY.get(mode + 4 * x.itemsize)    # kernel dtypes: itemsize 4, 8

@@ -20,7 +20,7 @@ import numpy as np
 from jax.custom_derivatives import SymbolicZero
 from jax.scipy.special import xlogy
 
-from .. import _api
+from .. import _api, _backends
 from .. import _checks as chk
 from . import _args, _gpu
 from ._call import host_call
@@ -28,7 +28,14 @@ from ._keys import fg_key
 
 
 def _one_hot_rows(y, axis, out):
-    """``out`` = one-hot of the first maximum of ``y`` (0 rows stay 0, NaN rows NaN)."""
+    """``out`` = one-hot of the first maximum of ``y`` (0 rows stay 0, NaN rows NaN): the
+    CPU kernel's vectorized, parallel rows (:func:`fastgumbel.cpu.one_hot`) along the last
+    axis, NumPy along another axis or between dtypes."""
+    if (axis in (-1, y.ndim - 1) and y.dtype == out.dtype and y.dtype in _TINY
+            and y.flags.c_contiguous and out.flags.c_contiguous and y.size):
+        K = y.shape[-1]
+        _backends.cpu().one_hot(y.reshape(-1, K), out.reshape(-1, K))
+        return
     first = np.argmax(y, axis=axis, keepdims=True)
     top = np.take_along_axis(y, first, axis)
     out[...] = 0
