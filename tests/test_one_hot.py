@@ -6,6 +6,7 @@ import pytest
 
 import fastgumbel as fg
 from fastgumbel import cpu
+from fastgumbel.cpu._softmax import ONE_HOT_SCAN
 
 
 def ref_one_hot(y):
@@ -32,9 +33,12 @@ def soft_rows(rows, K, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("rows,K", [(1, 1), (7, 5), (33, 64), (700, 300), (3000, 41)])
+@pytest.mark.parametrize("rows,K", [(1, 1), (7, 5), (50, 40), (33, 64), (700, 300), (3000, 41)])
 def test_one_hot_matches_the_reference(dtype, rows, K):
-    """Small arrays run on the calling thread, the last two (>= SERIAL_ELEMS) in parallel."""
+    """Rows of at most ONE_HOT_SCAN columns take a scalar scan, longer ones a vectorized
+    search; small arrays run on the calling thread, the last two (>= SERIAL_ELEMS) in
+    parallel."""
+    assert 5 <= ONE_HOT_SCAN < 41           # both kinds of row are among the shapes
     rng = np.random.default_rng()
     y = soft_rows(rows, K, dtype, rng)
     h = np.full_like(y, 7)
