@@ -406,7 +406,7 @@ def one_hot_by_row(y, h):
 
 def one_hot(y, h):
     """h = the one-hot of the first maximum of each row of the 2-d soft sample ``y``
-    (:func:`_one_hot_row`): on the calling thread below :data:`SERIAL_ELEMS` elements, else
+    (:func:`one_hot_rows`): on the calling thread below :data:`SERIAL_ELEMS` elements, else
     in parallel."""
     if y.size < SERIAL_ELEMS:
         one_hot_rows(y, h)
