@@ -22,7 +22,7 @@ def ref_one_hot(y):
 def soft_rows(rows, K, dtype, rng):
     """Soft-sample-like rows with planted exact ties at the top, all-0 rows and NaN rows."""
     y = rng.dirichlet(np.full(K, 0.3), rows).astype(dtype)
-    tie = rng.random(rows) < 0.2
+    tie = (rng.random(rows) < 0.2) & (K >= 2)
     for r in np.flatnonzero(tie):
         a, b = np.sort(rng.choice(K, 2, replace=False))
         y[r, a] = y[r, b] = y[r].max()          # the first of the two is the answer
